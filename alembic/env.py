@@ -1,0 +1,244 @@
+"""Alembic environment for Statewave.
+
+Reads the same settings as the server (``STATEWAVE_DATABASE_URL`` / ``DATABASE_URL`` /
+``.env``, else the embedded PostgreSQL). Online runs are serialised by a session advisory
+lock, bounded by ``lock_timeout``/``statement_timeout``, retried on lock timeouts, run one
+transaction per revision and audited (one row per applied or reverted revision). Offline
+runs (``--sql``) only print SQL and never connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from logging.config import fileConfig
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.util import CommandError
+from sqlalchemy import Connection, pool, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from alembic import context
+from statewave_server import __version__
+from statewave_server.db.engine import resolve_database_url
+from statewave_server.db.migration_audit import (
+    AUDIT_TABLE,
+    CREATE_AUDIT_TABLE,
+    MIGRATION_LOCK_KEY,
+    file_checksum,
+)
+from statewave_server.db.models import Base
+from statewave_server.settings import Settings, get_settings
+
+LOCK_NOT_AVAILABLE = "55P03"
+MAX_BACKOFF_SECONDS = 10.0
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+log = logging.getLogger("alembic.env")
+
+target_metadata = Base.metadata
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Keep the audit table (created here, outside the revision chain) out of autogenerate."""
+    return not (type_ == "table" and name == AUDIT_TABLE)
+
+
+def _common_options() -> dict[str, Any]:
+    return {
+        "target_metadata": target_metadata,
+        "include_object": include_object,
+        "compare_type": True,
+        "compare_server_default": True,
+        "transaction_per_migration": True,
+    }
+
+
+# --- offline (--sql) -----------------------------------------------------------------
+
+
+def run_migrations_offline() -> None:
+    """Print the SQL; only the dialect is needed, so no database is started or touched."""
+    context.configure(
+        dialect_name="postgresql",
+        literal_binds=True,
+        **_common_options(),
+    )
+    settings = get_settings()
+    context.execute(f"SET lock_timeout = {int(settings.migration_lock_timeout_ms)}")
+    context.execute(f"SET statement_timeout = {int(settings.migration_statement_timeout_ms)}")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+# --- online ----------------------------------------------------------------------------
+
+
+class _Audit:
+    """Writes one audit row per revision, inside that revision's transaction."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+
+    def restart(self) -> None:
+        self._started = time.monotonic()
+
+    def __call__(self, *, ctx: MigrationContext, step: MigrationInfo, **_: Any) -> None:
+        if step.is_stamp:
+            return
+        duration_ms = int((time.monotonic() - self._started) * 1000)
+        script = step.up_revision
+        assert ctx.connection is not None
+        ctx.connection.execute(
+            text(
+                f"INSERT INTO {AUDIT_TABLE} "
+                "(revision, direction, app_version, duration_ms, checksum) "
+                "VALUES (:revision, :direction, :app_version, :duration_ms, :checksum)"
+            ),
+            {
+                "revision": step.up_revision_id,
+                "direction": "upgrade" if step.is_upgrade else "downgrade",
+                "app_version": __version__,
+                "duration_ms": duration_ms,
+                "checksum": file_checksum(script.path),  # type: ignore[attr-defined]
+            },
+        )
+        self.restart()
+
+
+def _acquire_migration_lock(connection: Connection) -> None:
+    """Block until no other migration runs, then leave no transaction open."""
+    key = {"key": MIGRATION_LOCK_KEY}
+    connection.execute(text("SET lock_timeout = 0"))  # wait for another run, however long
+    if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar():
+        log.info("Another migration holds the migration lock; waiting for it to finish")
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+    connection.commit()
+
+
+def _release_migration_lock(connection: Connection) -> None:
+    try:
+        connection.rollback()
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()
+    except DBAPIError as exc:  # closing the connection releases the lock anyway
+        log.warning("Could not release the migration lock explicitly: %s", exc)
+
+
+def _prepare_session(connection: Connection, settings: Settings) -> None:
+    lock_ms = int(settings.migration_lock_timeout_ms)
+    statement_ms = int(settings.migration_statement_timeout_ms)
+    connection.execute(text(f"SET lock_timeout = {lock_ms}"))
+    connection.execute(text(f"SET statement_timeout = {statement_ms}"))
+    connection.execute(text(CREATE_AUDIT_TABLE))
+    connection.commit()
+
+
+def _is_lock_timeout(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        for candidate in (seen, getattr(seen, "orig", None)):
+            if getattr(candidate, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                return True
+            if getattr(candidate, "pgcode", None) == LOCK_NOT_AVAILABLE:
+                return True
+        seen = seen.__cause__
+    return False
+
+
+def _relative_upgrade_past_head(connection: Connection) -> bool:
+    """``alembic upgrade +N`` on a database already at head: report it instead of failing."""
+    target = context.get_context().opts.get("destination_rev")
+    if not (isinstance(target, str) and target.startswith("+")):
+        return False
+    current = set(context.get_context().get_current_heads())
+    connection.rollback()
+    if current != set(context.script.get_heads()):
+        return False
+    log.info("Already at head (%s): nothing to upgrade", ", ".join(sorted(current)))
+    return True
+
+
+def _run_once(connection: Connection, audit: _Audit) -> None:
+    context.configure(connection=connection, on_version_apply=audit, **_common_options())
+    if _relative_upgrade_past_head(connection):
+        return
+    audit.restart()
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_with_retries(connection: Connection, settings: Settings) -> None:
+    """Run the migrations, retrying with backoff when a revision hits ``lock_timeout``."""
+    retries = max(0, int(settings.migration_lock_retries))
+    audit = _Audit()
+    for attempt in range(retries + 1):
+        try:
+            _run_once(connection, audit)
+            return
+        except DBAPIError as exc:
+            connection.rollback()
+            if not _is_lock_timeout(exc):
+                raise
+            if attempt == retries:
+                raise CommandError(
+                    f"Gave up waiting for a table lock: lock_timeout "
+                    f"({settings.migration_lock_timeout_ms} ms) expired {retries + 1} times. "
+                    "Another session holds a conflicting lock (see pg_locks and "
+                    "pg_stat_activity); stop it or raise STATEWAVE_MIGRATION_LOCK_TIMEOUT_MS "
+                    "/ STATEWAVE_MIGRATION_LOCK_RETRIES, then re-run `alembic upgrade head`. "
+                    f"Last error: {exc.orig}"
+                ) from exc
+            delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt)
+            log.warning(
+                "Lock timeout while migrating (attempt %d of %d); retrying in %.1f s",
+                attempt + 1,
+                retries + 1,
+                delay,
+            )
+            time.sleep(delay)
+
+
+def _migrate(connection: Connection, settings: Settings) -> None:
+    _acquire_migration_lock(connection)
+    try:
+        _prepare_session(connection, settings)
+        _run_with_retries(connection, settings)
+    finally:
+        _release_migration_lock(connection)
+
+
+async def _migrate_async(url: str, settings: Settings) -> None:
+    engine = create_async_engine(
+        url,
+        poolclass=pool.NullPool,
+        connect_args={"server_settings": {"application_name": "statewave-migrate"}},
+    )
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_migrate, settings)
+    finally:
+        await engine.dispose()
+
+
+def run_migrations_online() -> None:
+    settings = get_settings()
+    connection = config.attributes.get("connection")
+    if connection is not None:  # programmatic use with a caller-owned sync connection
+        _migrate(connection, settings)
+        return
+    url = config.attributes.get("database_url") or resolve_database_url(settings)
+    asyncio.run(_migrate_async(url, settings))
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,80 @@
+"""The FastAPI application: factory, lifespan, middleware and routers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from statewave_server import __version__
+from statewave_server.api import ops
+from statewave_server.api.errors import install_error_handlers
+from statewave_server.api.middleware import RequestContextMiddleware
+from statewave_server.api.security import RateLimiter, SecuritySettings, install_security
+from statewave_server.api.v1 import context, episodes, memories, subjects
+from statewave_server.db.engine import Database, resolve_database_url
+from statewave_server.logging import configure_logging
+from statewave_server.ops.startup import enforce_schema_guard
+from statewave_server.services.runtime import MemoryRuntime, build_runtime
+from statewave_server.settings import Settings, get_settings
+from statewave_server.telemetry import setup_tracing, shutdown_tracing
+from statewave_server.worker.handlers import default_handlers
+from statewave_server.worker.memory_jobs import memory_handlers
+from statewave_server.worker.runner import in_process_worker
+
+log = structlog.get_logger("statewave.app")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    async with AsyncExitStack() as stack:
+        setup_tracing(settings.tracing_enabled)
+        stack.callback(shutdown_tracing)
+        if getattr(app.state, "database", None) is None:
+            url = await asyncio.to_thread(resolve_database_url, settings)
+            app.state.database = Database.from_settings(settings, url)
+            stack.push_async_callback(app.state.database.dispose)
+        await enforce_schema_guard(settings, app.state.database)
+        if getattr(app.state, "runtime", None) is None:
+            app.state.runtime = await asyncio.to_thread(build_runtime, settings)
+        if settings.run_worker_in_process:
+            handlers = {**default_handlers(), **memory_handlers(app.state.runtime)}
+            worker = in_process_worker(app.state.database, settings, handlers)
+            await stack.enter_async_context(worker)
+        log.info("app_startup", version=__version__, worker=settings.run_worker_in_process)
+        yield
+        log.info("app_shutdown")
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    runtime: MemoryRuntime | None = None,
+    *,
+    security: SecuritySettings | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> FastAPI:
+    """Build the app; ``database`` and ``runtime`` are created in the lifespan unless given
+    (tests pass them, and edge-security overrides, to run without a lifespan)."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = FastAPI(title="Statewave", version=__version__, lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    install_security(
+        app, security or SecuritySettings.from_settings(settings), limiter=rate_limiter
+    )
+    app.include_router(ops.router)
+    for router in (episodes.router, memories.router, context.router, subjects.router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,45 @@
+"""Episodes on the wire."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+
+from statewave_server.api.schemas.common import JsonObject, SessionId, SubjectId, UtcDatetime
+
+
+class CreateEpisode(BaseModel):
+    """One episode to record; unknown fields are ignored (SDK forward compatibility)."""
+
+    subject_id: SubjectId
+    source: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    payload: JsonObject
+    metadata: JsonObject = Field(default_factory=dict)
+    provenance: JsonObject = Field(default_factory=dict)
+    session_id: SessionId | None = None
+
+
+class CreateEpisodesBatch(BaseModel):
+    episodes: list[CreateEpisode] = Field(min_length=1, max_length=100)
+
+
+class EpisodeResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    subject_id: str
+    source: str
+    type: str
+    payload: JsonObject
+    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    provenance: JsonObject
+    session_id: str | None
+    created_at: UtcDatetime
+
+
+class BatchCreateResponse(BaseModel):
+    episodes_created: int
+    episodes: list[EpisodeResponse]

@@ -1,0 +1,406 @@
+"""Edge security as pure ASGI middleware: CORS, API key, rate limiting, tenant resolution.
+
+:func:`install_security` puts them in the order CORS → request context → auth → rate limit
+→ tenant → routes, so unauthenticated requests are never counted by the limiter. Errors use
+the standard envelope (``api/errors.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any, Literal, Protocol
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from statewave_server.api.errors import error_body
+from statewave_server.api.middleware import RequestContextMiddleware
+from statewave_server.db import rate_limits
+from statewave_server.db.models import DEFAULT_TENANT
+from statewave_server.settings import Settings
+
+log = structlog.get_logger("statewave.security")
+
+_REQUEST_CONTEXT: Any = RequestContextMiddleware
+HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/health", "/ready"})
+PUBLIC_PATHS = HEALTH_PATHS | {"/docs", "/redoc", "/openapi.json"}
+API_KEY_HEADER = b"x-api-key"
+MAX_TENANT_LENGTH = 256
+
+
+class SecuritySettings(BaseModel):
+    """The slice of :class:`Settings` the edge middlewares need (see :func:`from_settings`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr | None = None
+    tenant_header: str = Field(default="X-Tenant-ID", min_length=1)
+    require_tenant: bool = False
+    rate_limit_rpm: int = Field(default=0, ge=0)
+    rate_limit_strategy: Literal["memory", "distributed"] = "memory"
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+    cors_origins: tuple[str, ...] = ("*",)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecuritySettings:
+        """Copy the matching fields of the main settings (absent ones keep their defaults)."""
+        return cls.model_validate(settings.model_dump(include=set(cls.model_fields)))
+
+
+def api_key_matches(provided: bytes, expected: bytes) -> bool:
+    """Constant-time comparison of a presented key with the configured one."""
+    return hmac.compare_digest(provided, expected)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def _reject(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    request_id = scope.get("state", {}).get("request_id")
+    body = error_body(code, message, request_id=request_id)
+    await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
+
+
+class APIKeyMiddleware:
+    """Requires ``X-API-Key`` (header only: query strings end up in logs) off public paths."""
+
+    def __init__(self, app: ASGIApp, api_key: SecretStr | None) -> None:
+        self.app = app
+        secret = api_key.get_secret_value() if api_key is not None else ""
+        self._expected = secret.encode("utf-8") if secret else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._expected is None or scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        provided = _header(scope, API_KEY_HEADER)
+        if not provided:
+            await _reject(
+                scope, receive, send, 401, "missing_api_key", "X-API-Key header is required."
+            )
+            return
+        if not api_key_matches(provided, self._expected):
+            log.warning("auth_failed", path=scope["path"], client=_peer(scope))
+            await _reject(scope, receive, send, 403, "invalid_api_key", "Invalid API key.")
+            return
+        await self.app(scope, receive, send)
+
+
+def _peer(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _parse_ip(value: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(scope: Scope, trusted: tuple[IPvAnyNetwork, ...]) -> str:
+    """The client address: the direct peer, or — only when that peer is a trusted proxy —
+    the right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy."""
+    peer = _peer(scope)
+    peer_ip = _parse_ip(peer)
+    if not trusted or peer_ip is None or not _is_trusted(peer_ip, trusted):
+        return peer
+    hops = [
+        hop
+        for name, value in scope.get("headers", [])
+        if name == b"x-forwarded-for"
+        for hop in value.decode("latin-1").split(",")
+    ]
+    chosen = peer_ip
+    for hop in reversed(hops):
+        hop_ip = _parse_ip(hop)
+        if hop_ip is None:
+            break  # garbage before a trusted hop: keep the last address we can vouch for
+        chosen = hop_ip
+        if not _is_trusted(hop_ip, trusted):
+            break
+    return str(chosen)
+
+
+def _is_trusted(address: IPv4Address | IPv6Address, trusted: tuple[IPvAnyNetwork, ...]) -> bool:
+    return any(address.version == net.version and address in net for net in trusted)
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    retry_after: int = 0
+
+
+class RateLimiter(Protocol):
+    rpm: int
+
+    async def hit(self, key: str) -> RateDecision:
+        """Count one request for ``key`` and say whether it may proceed."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryRateLimiter:
+    """Per-process sliding window; rejected requests are not counted."""
+
+    def __init__(
+        self, rpm: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rpm, self.window, self.clock = rpm, window, clock
+        self._hits: dict[str, deque[float]] = {}
+        self._next_sweep = 0.0
+
+    async def hit(self, key: str) -> RateDecision:
+        now = self.clock()
+        self._sweep(now)
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.rpm:
+            return RateDecision(False, int(self.window - (now - hits[0])) + 1)
+        hits.append(now)
+        return RateDecision(True)
+
+    def _sweep(self, now: float) -> None:
+        """Forget idle clients once per window so memory stays bounded."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.window
+        for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
+            del self._hits[key]
+
+    async def aclose(self) -> None:
+        self._hits.clear()
+
+
+class DistributedRateLimiter:
+    """Fixed windows counted in PostgreSQL, shared by every API process; fails open.
+
+    ``url`` (a string, or a callable resolved on first use) is reached through the
+    limiter's own small engine. After a store error it allows everything for a few seconds.
+    """
+
+    FAIL_OPEN_PAUSE = 5.0
+
+    def __init__(
+        self,
+        rpm: int,
+        url: str | Callable[[], str],
+        window: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rpm, self.window, self.clock = rpm, window, clock
+        self._counter = rate_limits.RateLimitCounter(url, keep_windows=5)
+        self._paused_until = 0.0
+
+    async def hit(self, key: str) -> RateDecision:
+        now = self.clock()
+        if now < self._paused_until:
+            return RateDecision(True)
+        window_start = math.floor(now / self.window) * self.window
+        try:
+            async with asyncio.timeout(3.0):
+                count = await self._counter.hit(key, window_start, self.window)
+        except (SQLAlchemyError, OSError, TimeoutError, LookupError) as exc:
+            self._paused_until = now + self.FAIL_OPEN_PAUSE
+            log.warning(
+                "rate_limit_store_unavailable",
+                error_type=type(exc).__name__,
+                error=str(exc)[:200],
+                action="allowing requests (fail open)",
+                hint="check the rate-limit table and the database connection",
+            )
+            return RateDecision(True)
+        if count <= self.rpm:
+            return RateDecision(True)
+        return RateDecision(False, max(1, int(self.window - (now - window_start))))
+
+    async def aclose(self) -> None:
+        await self._counter.aclose()
+
+
+class RateLimitMiddleware:
+    """Per-client-IP limit; health probes exempt; 429 ``rate_limited`` with ``Retry-After``.
+
+    Also closes the limiter when the application shuts down (lifespan).
+    """
+
+    def __init__(
+        self, app: ASGIApp, limiter: RateLimiter, trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.trusted = trusted_proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._closing_on_shutdown(send))
+            return
+        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
+            await self.app(scope, receive, send)
+            return
+        decision = await self.limiter.hit(f"ip:{client_ip(scope, self.trusted)}"[:256])
+        if not decision.allowed:
+            await _reject(
+                scope,
+                receive,
+                send,
+                429,
+                "rate_limited",
+                f"Rate limit exceeded. Max {self.limiter.rpm} requests per minute.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _closing_on_shutdown(self, send: Send) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.limiter.aclose()
+            await send(message)
+
+        return wrapped
+
+
+class TenantMiddleware:
+    """Resolves the tenant header into ``scope["state"]["tenant_id"]`` ('' when absent)."""
+
+    def __init__(self, app: ASGIApp, header: str = "X-Tenant-ID", required: bool = False) -> None:
+        self.app = app
+        self.header = header
+        self._name = header.lower().encode("latin-1")
+        self.required = required
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = _header(scope, self._name) or b""
+        tenant = _valid_tenant(raw)
+        if scope["path"] not in PUBLIC_PATHS:
+            if not raw and self.required:
+                await _reject(
+                    scope,
+                    receive,
+                    send,
+                    400,
+                    "missing_tenant",
+                    f"{self.header} header is required.",
+                )
+                return
+            if raw and tenant is None:
+                await _reject(
+                    scope,
+                    receive,
+                    send,
+                    400,
+                    "invalid_tenant",
+                    f"{self.header} must be 1-{MAX_TENANT_LENGTH} characters "
+                    "without control characters.",
+                )
+                return
+        scope.setdefault("state", {})["tenant_id"] = tenant or DEFAULT_TENANT
+        await self.app(scope, receive, send)
+
+
+def _valid_tenant(raw: bytes) -> str | None:
+    """The tenant id in a header value, or None if it is not acceptable."""
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not 1 <= len(value) <= MAX_TENANT_LENGTH or value != value.strip():
+        return None
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
+        return None
+    return value
+
+
+def build_rate_limiter(
+    settings: SecuritySettings, database_url: str | Callable[[], str]
+) -> RateLimiter | None:
+    """The configured limiter, or None when ``rate_limit_rpm`` is 0."""
+    if settings.rate_limit_rpm <= 0:
+        return None
+    if settings.rate_limit_strategy == "distributed":
+        return DistributedRateLimiter(settings.rate_limit_rpm, database_url)
+    return MemoryRateLimiter(settings.rate_limit_rpm)
+
+
+def _app_database_url(app: Any) -> Callable[[], str]:
+    def resolve() -> str:
+        database = app.state.database
+        if database is None:
+            raise LookupError("the application's database is not initialised yet")
+        return str(database.engine.url.render_as_string(hide_password=False))
+
+    return resolve
+
+
+def install_security(
+    app: Any, settings: SecuritySettings, *, limiter: RateLimiter | None = None
+) -> RateLimiter | None:
+    """Add CORS, auth, rate limiting and tenant middleware around the request context.
+
+    The distributed limiter reaches the app's database URL lazily (after the lifespan has
+    resolved it) through its own small engine. Returns the limiter in use (also on
+    ``app.state.rate_limiter``).
+    """
+    limiter = limiter or build_rate_limiter(settings, _app_database_url(app))
+    inner = [Middleware(APIKeyMiddleware, api_key=settings.api_key)]
+    if limiter is not None:
+        inner.append(
+            Middleware(
+                RateLimitMiddleware, limiter=limiter, trusted_proxies=settings.trusted_proxies
+            )
+        )
+    inner.append(
+        Middleware(
+            TenantMiddleware, header=settings.tenant_header, required=settings.require_tenant
+        )
+    )
+    stack: list[Middleware] = app.user_middleware  # outermost first
+    position = next((i + 1 for i, m in enumerate(stack) if m.cls is _REQUEST_CONTEXT), len(stack))
+    stack[position:position] = inner
+    if settings.cors_origins:
+        stack.insert(0, _cors(settings.cors_origins))
+    app.state.rate_limiter = limiter
+    return limiter
+
+
+def _cors(origins: tuple[str, ...]) -> Middleware:
+    # Credentials only with explicit origins: a wildcard would reflect any site's origin.
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_credentials="*" not in origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )

@@ -1,0 +1,65 @@
+"""``POST /v1/context``: a ranked, token-budgeted context bundle for the next prompt."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from statewave_server.api.deps import RuntimeDep, SessionsDep, SettingsDep, TenantId
+from statewave_server.api.schemas.context import (
+    ContextBundleResponse,
+    ContextProvenance,
+    ContextRequest,
+    SessionInfo,
+)
+from statewave_server.api.schemas.episodes import EpisodeResponse
+from statewave_server.api.schemas.memories import MemoryResponse
+from statewave_server.services.retrieval import build_context
+
+router = APIRouter(prefix="/v1", tags=["context"])
+
+
+@router.post("/context", response_model=ContextBundleResponse)
+async def get_context(
+    body: ContextRequest,
+    tenant_id: TenantId,
+    sessions: SessionsDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+) -> ContextBundleResponse:
+    result = await build_context(
+        sessions,
+        runtime,
+        tenant_id,
+        body.subject_id,
+        task=body.task,
+        max_tokens=body.max_tokens or settings.default_max_context_tokens,
+        session_id=body.session_id,
+    )
+    bundle = result.bundle
+    provenance = bundle.provenance
+    return ContextBundleResponse(
+        subject_id=body.subject_id,
+        task=body.task,
+        facts=[MemoryResponse.model_validate(result.memories[m.id]) for m in bundle.facts],
+        episodes=[EpisodeResponse.model_validate(result.episodes[e.id]) for e in bundle.episodes],
+        procedures=[
+            MemoryResponse.model_validate(result.memories[m.id]) for m in bundle.procedures
+        ],
+        provenance=ContextProvenance(
+            fact_ids=list(provenance.fact_ids),
+            summary_ids=list(provenance.summary_ids),
+            procedure_ids=list(provenance.procedure_ids),
+            episode_ids=list(provenance.episode_ids),
+        ),
+        assembled_context=bundle.assembled_context,
+        token_estimate=bundle.token_estimate,
+        sessions=[
+            SessionInfo(
+                session_id=s.session_id,
+                episode_count=s.episode_count,
+                first_at=s.first_at,
+                last_at=s.last_at,
+            )
+            for s in bundle.sessions
+        ],
+    )

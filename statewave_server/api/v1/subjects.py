@@ -1,0 +1,68 @@
+"""``GET /v1/timeline``, ``GET /v1/subjects``, ``DELETE /v1/subjects/{subject_id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
+from statewave_server.api.schemas.episodes import EpisodeResponse
+from statewave_server.api.schemas.memories import MemoryResponse
+from statewave_server.api.schemas.subjects import (
+    DeleteSubjectResponse,
+    SubjectsResponse,
+    SubjectSummaryResponse,
+    TimelineResponse,
+)
+from statewave_server.services import subjects as service
+
+router = APIRouter(prefix="/v1", tags=["subjects"])
+
+
+@router.get("/timeline", response_model=TimelineResponse)
+async def get_timeline(
+    tenant_id: TenantId,
+    sessions: SessionsDep,
+    subject_id: Annotated[str, Query(min_length=1, max_length=256)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    newest_first: bool = True,
+) -> TimelineResponse:
+    """Newest ``limit`` episodes and memories by default; each page ascending in time."""
+    page = await service.timeline(
+        sessions, tenant_id, subject_id, limit=limit, offset=offset, newest_first=newest_first
+    )
+    return TimelineResponse(
+        subject_id=subject_id,
+        episodes=[EpisodeResponse.model_validate(e) for e in page.episodes],
+        memories=[MemoryResponse.model_validate(m) for m in page.memories],
+        episodes_has_more=page.episodes_has_more,
+        memories_has_more=page.memories_has_more,
+    )
+
+
+@router.get("/subjects", response_model=SubjectsResponse)
+async def list_subjects(
+    tenant_id: TenantId,
+    sessions: SessionsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SubjectsResponse:
+    """A page of subjects; ``total`` counts all of the tenant's subjects."""
+    page, total = await service.list_subjects(sessions, tenant_id, limit=limit, offset=offset)
+    return SubjectsResponse(
+        subjects=[SubjectSummaryResponse.model_validate(s) for s in page], total=total
+    )
+
+
+@router.delete("/subjects/{subject_id:path}", response_model=DeleteSubjectResponse)
+async def delete_subject(
+    subject_id: str, tenant_id: TenantId, sessions: SessionsDep, events: EventsDep
+) -> DeleteSubjectResponse:
+    counts = await service.delete_subject(sessions, events, tenant_id, subject_id)
+    return DeleteSubjectResponse(
+        subject_id=subject_id,
+        episodes_deleted=counts.episodes,
+        memories_deleted=counts.memories,
+    )

@@ -1,0 +1,241 @@
+"""All SQL for ``compilation_jobs``: enqueue, claim, heartbeat, finish, orphan recovery.
+
+Every function takes the caller's session and never commits: the caller owns the unit of
+work. Times come from the database clock (``now()``) so workers on different hosts agree.
+A worker only changes a job it still owns (``claimed_by`` = it and ``status`` = running), so
+a worker whose job was rescued and re-claimed elsewhere can no longer touch it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from statewave_server.db.models import DEFAULT_TENANT, CompilationJob
+
+PENDING: Final = "pending"
+RUNNING: Final = "running"
+COMPLETED: Final = "completed"
+DEAD: Final = "dead"
+STATUSES: Final = (PENDING, RUNNING, COMPLETED, DEAD)
+
+
+@dataclass(frozen=True)
+class RecoveredJobs:
+    """Outcome of an orphan sweep: ids put back to ``pending`` and ids that ran out of tries."""
+
+    requeued: list[str]
+    dead: list[str]
+
+
+def _orphaned(orphan_after_seconds: float) -> ColumnElement[bool]:
+    """Running, and nothing heard from its worker (heartbeat, else claim) for the threshold.
+
+    ``started_at`` is the last fallback so a row hand-edited to ``claimed_at = NULL`` while
+    still ``running`` is not stuck forever.
+    """
+    last_sign_of_life = func.coalesce(
+        CompilationJob.heartbeat_at, CompilationJob.claimed_at, CompilationJob.started_at
+    )
+    return and_(
+        CompilationJob.status == RUNNING,
+        last_sign_of_life < func.now() - timedelta(seconds=orphan_after_seconds),
+    )
+
+
+def _lost_message(outcome: str) -> ColumnElement[str]:
+    """The error kept on a rescued job, naming the worker that went silent."""
+    worker = func.coalesce(CompilationJob.claimed_by, "?")
+    return func.concat("worker ", worker, f" stopped heartbeating; {outcome}")
+
+
+def _owned_by(job_id: str, worker_id: str) -> ColumnElement[bool]:
+    return and_(
+        CompilationJob.id == job_id,
+        CompilationJob.claimed_by == worker_id,
+        CompilationJob.status == RUNNING,
+    )
+
+
+async def count_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float) -> int:
+    """How many running jobs have shown no sign of life for ``orphan_after_seconds``."""
+    stmt = select(func.count()).select_from(CompilationJob).where(_orphaned(orphan_after_seconds))
+    return int(await session.scalar(stmt) or 0)
+
+
+async def rescue_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float) -> RecoveredJobs:
+    """Return orphaned jobs to ``pending``; those that used their last attempt become ``dead``.
+
+    Burying exhausted orphans stops a job that kills its worker (OOM, segfault) from
+    taking down every worker in turn.
+    """
+    exhausted = CompilationJob.attempts >= CompilationJob.max_attempts
+    dead = await session.scalars(
+        update(CompilationJob)
+        .where(_orphaned(orphan_after_seconds), exhausted)
+        .values(
+            status=DEAD,
+            completed_at=func.now(),
+            error=_lost_message("no attempts left"),
+        )
+        .returning(CompilationJob.id)
+    )
+    dead_ids = list(dead)
+    requeued = await session.scalars(
+        update(CompilationJob)
+        .where(_orphaned(orphan_after_seconds), ~exhausted)
+        .values(
+            status=PENDING,
+            claimed_at=None,
+            claimed_by=None,
+            heartbeat_at=None,
+            run_after=func.now(),
+            error=_lost_message("returned to pending"),
+        )
+        .returning(CompilationJob.id)
+    )
+    return RecoveredJobs(requeued=list(requeued), dead=dead_ids)
+
+
+async def recover_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float) -> list[str]:
+    """Ids of orphaned jobs returned to ``pending`` (exhausted ones are buried, not listed)."""
+    return (await rescue_orphaned_jobs(session, orphan_after_seconds)).requeued
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    kind: str,
+    subject_id: str,
+    tenant_id: str = DEFAULT_TENANT,
+    payload: dict[str, Any] | None = None,
+    max_attempts: int = 3,
+) -> CompilationJob:
+    """Insert a ``pending`` job runnable now; visible to workers once the caller commits."""
+    stmt = (
+        insert(CompilationJob)
+        .values(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            payload=payload or {},
+            max_attempts=max_attempts,
+        )
+        .returning(CompilationJob)
+    )
+    return (await session.scalars(stmt)).one()
+
+
+async def claim_next(
+    session: AsyncSession, worker_id: str, kinds: Collection[str] | None = None
+) -> CompilationJob | None:
+    """Atomically take the oldest runnable job (``SKIP LOCKED``: claimers never collide)."""
+    candidate = select(CompilationJob.id).where(
+        CompilationJob.status == PENDING, CompilationJob.run_after <= func.now()
+    )
+    if kinds is not None:
+        candidate = candidate.where(CompilationJob.kind.in_(list(kinds)))
+    next_id = (
+        candidate.order_by(CompilationJob.run_after, CompilationJob.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(CompilationJob)
+        .where(CompilationJob.id == next_id)
+        .values(
+            status=RUNNING,
+            claimed_at=func.now(),
+            claimed_by=worker_id,
+            heartbeat_at=func.now(),
+            started_at=func.now(),
+            attempts=CompilationJob.attempts + 1,
+        )
+        .returning(CompilationJob)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def heartbeat(session: AsyncSession, job_id: str, worker_id: str) -> bool:
+    """Refresh ``heartbeat_at``; False means the job is no longer ours (rescued or finished)."""
+    stmt = (
+        update(CompilationJob)
+        .where(_owned_by(job_id, worker_id))
+        .values(heartbeat_at=func.now())
+        .returning(CompilationJob.id)
+    )
+    return (await session.scalar(stmt)) is not None
+
+
+async def complete(
+    session: AsyncSession, job_id: str, worker_id: str, result: dict[str, Any]
+) -> bool:
+    """Mark our job ``completed`` with its result; False (no change) if we no longer own it."""
+    created = result.get("memories_created", 0)
+    stmt = (
+        update(CompilationJob)
+        .where(_owned_by(job_id, worker_id))
+        .values(
+            status=COMPLETED,
+            result=result,
+            memories_created=created if isinstance(created, int) else 0,
+            error=None,
+            completed_at=func.now(),
+        )
+        .returning(CompilationJob.id)
+    )
+    return (await session.scalar(stmt)) is not None
+
+
+async def fail(
+    session: AsyncSession, job_id: str, worker_id: str, error: str, retry_delay_seconds: float
+) -> str | None:
+    """Record a failed attempt: back to ``pending`` after the delay, or ``dead`` on the last.
+
+    Returns the new status, or None when the job is no longer ours (nothing changed).
+    """
+    job = await session.scalar(
+        select(CompilationJob).where(_owned_by(job_id, worker_id)).with_for_update()
+    )
+    if job is None:
+        return None
+    job.error = error
+    if job.attempts >= job.max_attempts:
+        job.status = DEAD
+        job.completed_at = func.now()
+    else:
+        job.status = PENDING
+        job.run_after = func.now() + timedelta(seconds=retry_delay_seconds)
+        job.claimed_at = job.claimed_by = job.heartbeat_at = None
+    status = job.status
+    await session.flush()
+    return status
+
+
+async def list_jobs(
+    session: AsyncSession, status: str | None = None, limit: int = 50
+) -> Sequence[CompilationJob]:
+    """The newest jobs, optionally only those in one status."""
+    stmt = select(CompilationJob).order_by(CompilationJob.created_at.desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(CompilationJob.status == status)
+    return (await session.scalars(stmt)).all()
+
+
+async def get_job(
+    session: AsyncSession, job_id: str, tenant_id: str = DEFAULT_TENANT
+) -> CompilationJob | None:
+    """One job, only if it belongs to ``tenant_id`` (another tenant's id reads as missing)."""
+    stmt = select(CompilationJob).where(
+        CompilationJob.id == job_id, CompilationJob.tenant_id == tenant_id
+    )
+    return await session.scalar(stmt)

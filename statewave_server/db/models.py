@@ -1,0 +1,267 @@
+"""The tables of the 0.6.1 schema (Alembic head ``0012_add_health_cache``).
+
+Every table that holds a subject's data is keyed ``(tenant_id, subject_id, …)`` so a
+distributed PostgreSQL can shard it by that key. ``tenant_id`` is ``''`` for the default
+tenant (requests without a tenant header), never NULL, so it can lead a primary key.
+A test asserts that these models and the migrated schema are identical.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    literal_column,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+DEFAULT_TENANT = ""
+
+
+class Base(DeclarativeBase):
+    """Declarative base for all Statewave tables."""
+
+
+def _tenant() -> Mapped[str]:
+    return mapped_column(String(256), nullable=False, server_default=text("''"))
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _json_object() -> Mapped[dict[str, Any]]:
+    return mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+
+class Episode(Base):
+    """An append-only raw event (message, tool call, ticket) about a subject."""
+
+    __tablename__ = "episodes"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "subject_id", "id", name="episodes_pkey"),
+        Index("ix_episodes_id", "id"),
+        Index("ix_episodes_tenant_subject_created", "tenant_id", "subject_id", "created_at"),
+        Index(
+            "ix_episodes_uncompiled",
+            "tenant_id",
+            "subject_id",
+            postgresql_where=text("last_compiled_at IS NULL"),
+        ),
+        Index("ix_episodes_tenant_subject_session", "tenant_id", "subject_id", "session_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    tenant_id: Mapped[str] = _tenant()
+    subject_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    source: Mapped[str] = mapped_column(String(256), nullable=False)
+    type: Mapped[str] = mapped_column(String(128), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    provenance: Mapped[dict[str, Any]] = _json_object()
+    created_at: Mapped[datetime] = _created_at()
+    last_compiled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    session_id: Mapped[str | None] = mapped_column(String(256))
+
+
+class Memory(Base):
+    """A typed memory compiled from episodes, with provenance, confidence and embedding.
+
+    ``embedding`` has no fixed dimension: several models may coexist, told apart by
+    ``embedding_model``; queries compare only vectors of the same model.
+    """
+
+    __tablename__ = "memories"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "subject_id", "id", name="memories_pkey"),
+        Index("ix_memories_id", "id"),
+        Index("ix_memories_tenant_subject_kind", "tenant_id", "subject_id", "kind"),
+        Index(
+            "ix_memories_content_fts",
+            func.to_tsvector(literal_column("'english'::regconfig"), literal_column("content")),
+            postgresql_using="gin",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    tenant_id: Mapped[str] = _tenant()
+    subject_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    summary: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("''"))
+    confidence: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("1"))
+    valid_from: Mapped[datetime] = _created_at()
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source_episode_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'::uuid[]")
+    )
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    status: Mapped[str] = mapped_column(String(32), nullable=False, server_default="active")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
+    )
+    embedding: Mapped[Any | None] = mapped_column(Vector())
+    embedding_model: Mapped[str | None] = mapped_column(String(128))
+
+
+class WebhookEvent(Base):
+    """The durable webhook outbox: written with the change it announces, delivered later."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index("ix_webhook_events_status_next", "status", "next_attempt_at"),
+        Index("ix_webhook_events_tenant", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    tenant_id: Mapped[str] = _tenant()
+    event: Mapped[str] = mapped_column(String(128), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("5"))
+    next_attempt_at: Mapped[datetime] = _created_at()
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created_at()
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SubjectSnapshot(Base):
+    """A named, versioned copy of a subject kept under a hidden subject id."""
+
+    __tablename__ = "subject_snapshots"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "version", name="uq_snapshots_tenant_name_version"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
+    tenant_id: Mapped[str] = _tenant()
+    name: Mapped[str] = mapped_column(String(256), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    source_subject_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    episode_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    memory_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = _created_at()
+
+
+class CompilationJob(Base):
+    """A durable job row: claimed by workers with ``FOR UPDATE SKIP LOCKED``.
+
+    Status: ``pending`` → ``running`` → ``completed``; a failure goes back to ``pending``
+    (with backoff) until ``max_attempts``, then ``dead``. A ``running`` job whose
+    heartbeat (or claim) is older than the orphan timeout returns to ``pending``.
+    """
+
+    __tablename__ = "compilation_jobs"
+    __table_args__ = (
+        Index("ix_compilation_jobs_claim", "status", "run_after"),
+        Index("ix_compilation_jobs_tenant_subject", "tenant_id", "subject_id"),
+        Index("ix_compilation_jobs_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = _tenant()
+    subject_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False, server_default="compile")
+    payload: Mapped[dict[str, Any]] = _json_object()
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("3"))
+    run_after: Mapped[datetime] = _created_at()
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    memories_created: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    result: Mapped[dict[str, Any]] = _json_object()
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitHit(Base):
+    """One fixed rate-limit window's counter, shared by every API process."""
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_window", "window_start"),)
+
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hit_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class Resolution(Base):
+    """How a support session ended; one row per (tenant, subject, session)."""
+
+    __tablename__ = "resolutions"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "subject_id", "id", name="resolutions_pkey"),
+        UniqueConstraint(
+            "tenant_id", "subject_id", "session_id", name="uq_resolutions_tenant_subject_session"
+        ),
+        Index("ix_resolutions_tenant_subject_status", "tenant_id", "subject_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    tenant_id: Mapped[str] = _tenant()
+    subject_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    session_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, server_default="open")
+    resolution_summary: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
+    )
+
+
+class SubjectHealthCache(Base):
+    """The last health state seen per subject, so alerts fire once per transition."""
+
+    __tablename__ = "subject_health_cache"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "subject_id", name="subject_health_cache_pkey"),
+    )
+
+    tenant_id: Mapped[str] = _tenant()
+    subject_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    last_state: Mapped[str] = mapped_column(String(32), nullable=False)
+    last_score: Mapped[int] = mapped_column(Integer, nullable=False)
+    factors: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    updated_at: Mapped[datetime] = _created_at()

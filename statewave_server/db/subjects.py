@@ -1,0 +1,138 @@
+"""Subject-wide queries: paging a subject's rows, listing subjects, deleting one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import delete, func, or_, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from statewave_server.db.models import (
+    CompilationJob,
+    Episode,
+    Memory,
+    Resolution,
+    SubjectHealthCache,
+    WebhookEvent,
+)
+
+Row = TypeVar("Row", Episode, Memory)
+
+# Hidden subjects (snapshot copies, temporary bootstrap subjects) are not listed.
+HIDDEN_SUBJECT_PREFIXES = ("_snapshot/", "_bootstrap_tmp/")
+
+
+async def subject_page(
+    session: AsyncSession,
+    model: type[Row],
+    tenant_id: str,
+    subject_id: str,
+    *,
+    limit: int,
+    offset: int,
+    newest_first: bool,
+) -> tuple[list[Row], bool]:
+    """One page of a subject's rows in ascending time order, and whether more exist.
+
+    ``newest_first`` takes the window from the newest end (offset counts back from it).
+    """
+    order = (
+        (model.created_at.desc(), model.id.desc()) if newest_first else (model.created_at, model.id)
+    )
+    statement = (
+        select(model)
+        .where(model.tenant_id == tenant_id, model.subject_id == subject_id)
+        .order_by(*order)
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    rows = list((await session.scalars(statement)).all())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if newest_first:
+        rows.reverse()
+    return rows, has_more
+
+
+@dataclass(frozen=True)
+class SubjectSummary:
+    subject_id: str
+    episode_count: int
+    memory_count: int
+
+
+async def list_subjects(
+    session: AsyncSession, tenant_id: str, *, limit: int, offset: int
+) -> tuple[list[SubjectSummary], int]:
+    """A page of the tenant's subjects (sorted by id) and the total number of subjects."""
+    ids = union(
+        select(Episode.subject_id.label("subject_id")).where(Episode.tenant_id == tenant_id),
+        select(Memory.subject_id.label("subject_id")).where(Memory.tenant_id == tenant_id),
+    ).subquery()
+    visible = (
+        select(ids.c.subject_id)
+        .where(
+            *[
+                ~ids.c.subject_id.startswith(prefix, autoescape=True)
+                for prefix in HIDDEN_SUBJECT_PREFIXES
+            ]
+        )
+        .subquery()
+    )
+    total = int((await session.scalar(select(func.count()).select_from(visible))) or 0)
+    page = (
+        await session.scalars(
+            select(visible.c.subject_id).order_by(visible.c.subject_id).limit(limit).offset(offset)
+        )
+    ).all()
+    return [await _summary(session, tenant_id, subject) for subject in page], total
+
+
+async def _summary(session: AsyncSession, tenant_id: str, subject_id: str) -> SubjectSummary:
+    episodes = await _count(session, Episode, tenant_id, subject_id)
+    memories = await _count(session, Memory, tenant_id, subject_id)
+    return SubjectSummary(subject_id, episodes, memories)
+
+
+async def _count(session: AsyncSession, model: type[Row], tenant_id: str, subject_id: str) -> int:
+    statement = select(func.count()).where(
+        model.tenant_id == tenant_id, model.subject_id == subject_id
+    )
+    return int((await session.scalar(statement)) or 0)
+
+
+@dataclass(frozen=True)
+class DeletedCounts:
+    episodes: int
+    memories: int
+
+
+async def delete_subject(session: AsyncSession, tenant_id: str, subject_id: str) -> DeletedCounts:
+    """Remove the subject from every table that holds its data (in the caller's
+    transaction): episodes, memories, resolutions, health cache, jobs, and outbox events
+    that mention it."""
+    episodes = await _delete(session, Episode, tenant_id, subject_id)
+    memories = await _delete(session, Memory, tenant_id, subject_id)
+    for model in (Resolution, SubjectHealthCache, CompilationJob):
+        await session.execute(
+            delete(model).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
+        )
+    data = WebhookEvent.payload["data"]
+    await session.execute(
+        delete(WebhookEvent).where(
+            WebhookEvent.tenant_id == tenant_id,
+            or_(
+                data["subject_id"].astext == subject_id,
+                data["subject_ids"].contains([subject_id]),
+            ),
+        )
+    )
+    return DeletedCounts(episodes, memories)
+
+
+async def _delete(session: AsyncSession, model: type[Row], tenant_id: str, subject_id: str) -> int:
+    result = await session.execute(
+        delete(model).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

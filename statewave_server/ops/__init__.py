@@ -1,0 +1,1 @@
+"""Operations: version matrix, migration status, schema guard, readiness, preflight."""

@@ -1,0 +1,37 @@
+"""``statewave serve``: zero set-up on the embedded database, plain uvicorn otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+import uvicorn
+
+from statewave_server.db.engine import resolve_database_url
+from statewave_server.db.migrate import upgrade_to_head
+from statewave_server.logging import configure_logging
+from statewave_server.ops.wait import wait_for_database
+from statewave_server.settings import Settings
+
+log = structlog.get_logger("statewave.serve")
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Wait for the database, migrate it if it is the embedded one, then serve.
+
+    An external database is migrated by its operator (``alembic upgrade head`` or
+    ``./start.sh``); the startup schema guard reports a mismatch.
+    """
+    configure_logging(settings)
+    url = resolve_database_url(settings)
+    if not asyncio.run(wait_for_database(settings, url)):
+        raise SystemExit("database unreachable; see `statewave preflight`")
+    if settings.database_url is None:
+        log.info("embedded_database_migrate")
+        upgrade_to_head()
+    uvicorn.run(
+        "statewave_server.api.app:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+    )

@@ -1,0 +1,1 @@
+"""Domain logic: transaction boundaries and rules, no HTTP."""

@@ -1,0 +1,70 @@
+"""What context assembly ranks: plain, already-loaded data with its retrieval signals.
+
+The service layer loads rows (recency window, full-text hits, semantic neighbours) and
+hands them over as these values, so ranking and rendering stay pure and testable without
+a database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+PROFILE_FACT = "profile_fact"
+PROCEDURE = "procedure"
+EPISODE_SUMMARY = "episode_summary"
+
+#: The memory kinds that context assembly renders; other kinds are ignored.
+CONTEXT_KINDS = frozenset({PROFILE_FACT, PROCEDURE, EPISODE_SUMMARY})
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryCandidate:
+    """An active memory plus the signals that say how well it matches the task.
+
+    ``semantic_similarity`` is ``1 - cosine distance`` clamped to [0, 1], or ``None`` when
+    the memory has no embedding or no semantic provider ran. ``text_rank`` is the memory's
+    position (1 = best) in the full-text search results, ``None`` when it did not match.
+    ``breadcrumb`` is the navigation trail (or title) of its source episode, if any.
+    """
+
+    id: uuid.UUID
+    kind: str
+    content: str
+    summary: str
+    created_at: datetime
+    valid_from: datetime
+    valid_to: datetime | None = None
+    source_episode_ids: tuple[uuid.UUID, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    semantic_similarity: float | None = None
+    text_rank: int | None = None
+    breadcrumb: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeCandidate:
+    """A raw episode with its payload text already extracted (see the compiler's drafts)."""
+
+    id: uuid.UUID
+    source: str
+    type: str
+    text: str
+    created_at: datetime
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What the resolutions table says about the subject's sessions.
+
+    ``resolution_summaries`` maps a resolved session to its resolution summary; it feeds
+    repeat-issue detection. A session whose resolution is ``unresolved`` is in neither set.
+    """
+
+    resolved_session_ids: frozenset[str] = frozenset()
+    open_session_ids: frozenset[str] = frozenset()
+    resolution_summaries: Mapping[str, str] = field(default_factory=dict)

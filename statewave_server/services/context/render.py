@@ -1,0 +1,142 @@
+"""The Markdown an agent reads, and the bookkeeping that describes it.
+
+The text is built from chunks — task header, section openings, one chunk per item line —
+so that selection can price every chunk with the same token counter before rendering.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from statewave_server.services.context.candidates import EpisodeCandidate, MemoryCandidate
+
+EPISODE_TEXT_CHARS = 150
+
+# Section keys: which part of the document an item renders in.
+FACTS = "facts"
+PROCEDURES = "procedures"
+SUMMARIES = "summaries"
+EPISODES = "episodes"
+CURRENT_SESSION = "current"
+PREVIOUS = "previous"
+_INTERACTIONS = "interactions"
+
+#: Headings each section needs, outermost first (a heading is rendered once).
+SECTION_HEADINGS: Mapping[str, tuple[str, ...]] = {
+    FACTS: (FACTS,),
+    PROCEDURES: (PROCEDURES,),
+    SUMMARIES: (SUMMARIES,),
+    EPISODES: (_INTERACTIONS,),
+    CURRENT_SESSION: (_INTERACTIONS, CURRENT_SESSION),
+    PREVIOUS: (_INTERACTIONS, PREVIOUS),
+}
+_SECTION_ORDER = (FACTS, PROCEDURES, SUMMARIES, EPISODES, CURRENT_SESSION, PREVIOUS)
+_SPEAKER_PREFIX = re.compile(r"^\s*(?:user|assistant|system):", re.IGNORECASE)
+
+
+def task_header(task: str) -> str:
+    """The part always rendered, whatever the budget."""
+    return f"## Task\n{task}\n"
+
+
+def heading_chunks(session_id: str | None) -> dict[str, str]:
+    """Text each heading adds; blank lines between blocks belong to the heading after them."""
+    return {
+        FACTS: "\n## About this user\n",
+        PROCEDURES: "\n## Procedures\n",
+        SUMMARIES: "\n## Recent history\n",
+        _INTERACTIONS: "\n## Recent interactions\n",
+        CURRENT_SESSION: f"### Current session ({session_id})\n",
+        PREVIOUS: "\n### Previous interactions\n",
+    }
+
+
+def clean_summary(text: str) -> str:
+    """A one-line gist of a summary: speaker prefixes dropped, first and last line kept.
+
+    Summaries of conversations are transcripts ("user: …\\nassistant: …"); the arrow form
+    keeps the question and its outcome while costing one line of budget.
+    """
+    lines = [_SPEAKER_PREFIX.sub("", line).strip() for line in text.splitlines()]
+    kept = [line for line in lines if line]
+    if len(kept) <= 2:
+        return " → ".join(kept)
+    return f"{kept[0]} → {kept[-1]}"
+
+
+def memory_line(memory: MemoryCandidate, section: str) -> str:
+    """``- <content>``; summaries show their cleaned summary (content when it is empty)."""
+    if section == SUMMARIES:
+        return f"- {clean_summary(memory.summary) or clean_summary(memory.content)}"
+    return f"- {memory.content}"
+
+
+def episode_line(episode: EpisodeCandidate) -> str:
+    """``- [<source>/<type>] <first 150 chars>``, whitespace folded to keep it one line."""
+    text = " ".join(episode.text.split())[:EPISODE_TEXT_CHARS]
+    return f"- [{episode.source}/{episode.type}] {text or '(no text content)'}"
+
+
+def item_chunk(line: str) -> str:
+    """What one item adds to the document: its line and the line break after it."""
+    return f"{line}\n"
+
+
+def render(task: str, lines_by_section: Mapping[str, Sequence[str]], session_id: str | None) -> str:
+    """Assemble the document: task header, then each non-empty section in a fixed order.
+
+    ``lines_by_section`` holds each section's item lines in rank order. With a session,
+    episodes are split into the current session's and previous interactions.
+    """
+    chunks = [task_header(task)]
+    headings = heading_chunks(session_id)
+    rendered: set[str] = set()
+    for section in _SECTION_ORDER:
+        lines = lines_by_section.get(section, ())
+        if not lines:
+            continue
+        for heading in SECTION_HEADINGS[section]:
+            if heading not in rendered:
+                chunk = headings[heading]
+                if heading == PREVIOUS and CURRENT_SESSION not in rendered:
+                    chunk = chunk.lstrip("\n")
+                chunks.append(chunk)
+                rendered.add(heading)
+        chunks.extend(item_chunk(line) for line in lines)
+    return "".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Ids of the items included in the context, per bucket."""
+
+    fact_ids: tuple[uuid.UUID, ...]
+    summary_ids: tuple[uuid.UUID, ...]
+    procedure_ids: tuple[uuid.UUID, ...]
+    episode_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One session represented among the included episodes."""
+
+    session_id: str
+    episode_count: int
+    first_at: datetime
+    last_at: datetime
+
+
+def session_summaries(episodes: Sequence[EpisodeCandidate]) -> tuple[SessionSummary, ...]:
+    """Per distinct session (order of first appearance): episode count and time span."""
+    grouped: dict[str, list[datetime]] = {}
+    for episode in episodes:
+        if episode.session_id is not None:
+            grouped.setdefault(episode.session_id, []).append(episode.created_at)
+    return tuple(
+        SessionSummary(sid, len(stamps), min(stamps), max(stamps))
+        for sid, stamps in grouped.items()
+    )

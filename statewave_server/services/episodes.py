@@ -1,0 +1,59 @@
+"""Recording episodes: append-only, one transaction per request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from statewave_server.db.episodes import insert_episodes
+from statewave_server.db.models import Episode
+from statewave_server.services.events import EventSink
+
+
+@dataclass(frozen=True)
+class NewEpisode:
+    subject_id: str
+    source: str
+    type: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+
+
+async def record_episode(
+    sessions: async_sessionmaker[AsyncSession],
+    events: EventSink,
+    tenant_id: str,
+    episode: NewEpisode,
+) -> Episode:
+    """Store one episode and announce ``episode.created``."""
+    async with sessions.begin() as session:
+        [stored] = await insert_episodes(session, [_row(tenant_id, episode)])
+        data = {"id": str(stored.id), "subject_id": stored.subject_id}
+        await events.emit(session, tenant_id, "episode.created", data)
+    return stored
+
+
+async def record_batch(
+    sessions: async_sessionmaker[AsyncSession],
+    events: EventSink,
+    tenant_id: str,
+    episodes: Sequence[NewEpisode],
+) -> list[Episode]:
+    """Store all episodes atomically (one multi-row insert); announce one batch event."""
+    async with sessions.begin() as session:
+        stored = await insert_episodes(session, [_row(tenant_id, e) for e in episodes])
+        subjects = sorted({e.subject_id for e in stored})
+        data = {"count": len(stored), "subject_ids": subjects}
+        await events.emit(session, tenant_id, "episodes.batch_created", data)
+    return stored
+
+
+def _row(tenant_id: str, episode: NewEpisode) -> dict[str, Any]:
+    row = asdict(episode)
+    row["metadata_"] = row.pop("metadata")
+    return {"tenant_id": tenant_id, **row}

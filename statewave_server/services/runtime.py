@@ -1,0 +1,57 @@
+"""The process-wide memory machinery built once from settings: compiler, embedder, events.
+
+Built in the API lifespan and in each worker process; the embedding model is loaded once
+and shared by the API and the in-process worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from statewave_server.services.compiler import Compiler, make_compiler
+from statewave_server.services.embeddings import EmbeddingProvider, build_embedding_provider
+from statewave_server.services.events import EventSink
+from statewave_server.services.llm import DEFAULT_API_BASE, LLMClient, LLMConfig
+from statewave_server.settings import Settings
+
+
+@dataclass(frozen=True)
+class MemoryRuntime:
+    compiler: Compiler
+    embedder: EmbeddingProvider | None
+    events: EventSink
+
+
+def _secret(value: object) -> str | None:
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter()) if getter else None
+
+
+def build_runtime(settings: Settings) -> MemoryRuntime:
+    """Compiler per ``STATEWAVE_COMPILER_TYPE``, embedder per ``STATEWAVE_EMBEDDING_PROVIDER``."""
+    llm_client = None
+    if settings.compiler_type == "llm":
+        config = LLMConfig(
+            model=settings.litellm_model,
+            api_key=_secret(settings.litellm_api_key),
+            timeout_seconds=settings.litellm_timeout_seconds,
+            max_retries=settings.litellm_max_retries,
+            temperature=settings.litellm_temperature,
+            api_base=settings.litellm_api_base or DEFAULT_API_BASE,
+        )
+        llm_client = LLMClient(config)
+    embedder = build_embedding_provider(
+        settings.embedding_provider,
+        model=settings.embedding_model,
+        dimensions=settings.embedding_dimensions,
+        litellm_api_base=settings.litellm_api_base,
+        litellm_api_key=_secret(settings.litellm_api_key),
+        timeout_seconds=settings.embedding_timeout_seconds,
+        query_cache_entries=settings.query_embedding_cache_size,
+        query_cache_ttl_seconds=settings.query_embedding_cache_ttl_seconds,
+    )
+    return MemoryRuntime(
+        compiler=make_compiler(settings.compiler_type, llm_client=llm_client),
+        embedder=embedder,
+        events=EventSink(enabled=bool(settings.webhook_url)),
+    )

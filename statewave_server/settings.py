@@ -1,0 +1,108 @@
+"""One settings object for every entry point (server, CLI, Alembic, preflight).
+
+Values come from the environment (prefix ``STATEWAVE_``) and from a ``.env`` file in the
+working directory; ``DATABASE_URL`` is accepted as a fallback for the database URL.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("statewave", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STATEWAVE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Database
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STATEWAVE_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL URL; unset = embedded PostgreSQL in data_dir.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_echo: bool = False
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 10.0
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_ms: int = 30_000
+
+    # HTTP server and logging
+    host: str = "0.0.0.0"
+    port: int = 8100
+    debug: bool = False
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # Security: API key, tenants, rate limiting, CORS
+    api_key: SecretStr | None = None
+    tenant_header: str = "X-Tenant-ID"
+    require_tenant: bool = False
+    rate_limit_rpm: int = 0
+    rate_limit_strategy: Literal["memory", "distributed"] = "memory"
+    trusted_proxies: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    tracing_enabled: bool = True
+
+    # Compilation
+    compiler_type: Literal["heuristic", "llm"] = "heuristic"
+    litellm_model: str = "gpt-4o-mini"
+    litellm_api_base: str | None = None
+    litellm_api_key: SecretStr | None = None
+    litellm_timeout_seconds: float = 60.0
+    litellm_max_retries: int = 2
+    litellm_temperature: float = 0.1
+
+    # Embeddings
+    embedding_provider: Literal["local", "hash", "litellm", "none"] = "local"
+    embedding_model: str | None = None
+    embedding_dimensions: int | None = None
+    embedding_timeout_seconds: float = 30.0
+    query_embedding_cache_size: int = 1024
+    query_embedding_cache_ttl_seconds: float = 3600.0
+
+    # Context assembly
+    default_max_context_tokens: int = 4000
+
+    # Schema safety
+    strict_schema: bool = False
+
+    # Migrations (alembic/env.py)
+    migration_lock_timeout_ms: int = 5_000
+    migration_statement_timeout_ms: int = 600_000
+    migration_lock_retries: int = 5
+
+    # Webhooks
+    webhook_url: str | None = None
+
+    # Durable jobs
+    run_worker_in_process: bool = True
+    job_poll_interval_seconds: float = 1.0
+    job_heartbeat_seconds: float = 15.0
+    job_orphan_after_seconds: float = 1800.0
+    job_max_attempts: int = 3
+    job_backoff_base_seconds: float = 5.0
+    job_backoff_max_seconds: float = 600.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (environment and ``.env``)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Durable background work: job queue, worker loop, maintenance."""

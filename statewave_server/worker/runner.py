@@ -1,0 +1,236 @@
+"""The worker loop: claim a job, run its handler under a heartbeat, record the outcome.
+
+Any number of workers (processes or in-process tasks) share one PostgreSQL; claims use
+``FOR UPDATE SKIP LOCKED`` so each job runs in one place at a time. Delivery is
+at-least-once: a worker that dies mid-job leaves it ``running`` until the orphan sweep
+(run by every worker) returns it to ``pending``, so handlers must be safe to re-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Final
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from statewave_server.db import jobs
+from statewave_server.db.engine import Database, resolve_database_url
+from statewave_server.db.models import CompilationJob
+from statewave_server.logging import configure_logging
+from statewave_server.services.runtime import build_runtime
+from statewave_server.settings import Settings
+from statewave_server.worker.handlers import JobHandler, default_handlers, resolve
+from statewave_server.worker.memory_jobs import memory_handlers
+from statewave_server.worker.policy import RetryPolicy
+
+# How often each worker sweeps for orphaned jobs (also once at start).
+MAINTENANCE_INTERVAL_SECONDS: Final = 60.0
+# Pause after a database error, so an outage is not logged at the poll rate.
+DB_ERROR_PAUSE_SECONDS: Final = 5.0
+
+log = structlog.get_logger("statewave.worker")
+
+
+class _JobLost(Exception):
+    """Raised inside the handler transaction to roll it back when we no longer own the job."""
+
+
+def default_worker_id() -> str:
+    """``host:pid:random`` — unique per worker so ownership checks cannot be fooled."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; True if it was set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
+
+class Worker:
+    """Claims and runs jobs from ``compilation_jobs`` with the given handlers."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        handlers: Mapping[str, JobHandler],
+        worker_id: str | None = None,
+        *,
+        maintenance_interval: float = MAINTENANCE_INTERVAL_SECONDS,
+    ) -> None:
+        self.worker_id = worker_id or default_worker_id()
+        self._db = database
+        self._settings = settings
+        self._handlers = dict(handlers)
+        self._policy = RetryPolicy.from_settings(settings)
+        self._maintenance_interval = maintenance_interval
+        self._log = log.bind(worker_id=self.worker_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; a job in progress is finished first (graceful stop)."""
+        self._log.info("worker_started", kinds=sorted(self._handlers))
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()
+        idle = self._settings.job_poll_interval_seconds
+        while not stop.is_set():
+            try:
+                if loop.time() >= next_sweep:
+                    await self.recover_orphans()
+                    next_sweep = loop.time() + self._maintenance_interval
+                if await self.run_once():
+                    continue
+                pause = idle
+            except (SQLAlchemyError, OSError) as exc:
+                # The database being briefly unreachable must not kill the worker.
+                self._log.warning("worker_db_error", error=str(exc))
+                pause = max(idle, DB_ERROR_PAUSE_SECONDS)
+            await _wait(stop, pause)
+        self._log.info("worker_stopped")
+
+    async def recover_orphans(self) -> list[str]:
+        """Return jobs whose worker went silent to ``pending`` (and bury exhausted ones)."""
+        async with self._db.sessions() as session, session.begin():
+            swept = await jobs.rescue_orphaned_jobs(
+                session, self._settings.job_orphan_after_seconds
+            )
+        if swept.requeued or swept.dead:
+            self._log.info("jobs_recovered", requeued=swept.requeued, dead=swept.dead)
+        return swept.requeued
+
+    async def run_once(self) -> bool:
+        """Claim and run one job; False when none was runnable."""
+        async with self._db.sessions() as session, session.begin():
+            job = await jobs.claim_next(session, self.worker_id)
+        if job is None:
+            return False
+        self._log.info("job_claimed", job_id=job.id, kind=job.kind, attempt=job.attempts)
+        await self._process(job)
+        return True
+
+    async def _process(self, job: CompilationJob) -> None:
+        """Run the handler while heartbeating; abandon it if the job is taken from us."""
+        lost, done = asyncio.Event(), asyncio.Event()
+        beating = asyncio.create_task(self._heartbeat(job.id, lost, done))
+        work = asyncio.create_task(self._execute(job))
+        lost_wait = asyncio.create_task(lost.wait())
+        try:
+            await asyncio.wait({work, lost_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.set()
+            lost_wait.cancel()
+            if not work.done():
+                work.cancel()
+            await asyncio.gather(beating, work, lost_wait, return_exceptions=True)
+        await self._record(job, work)
+
+    async def _record(self, job: CompilationJob, work: asyncio.Task[dict[str, Any]]) -> None:
+        if work.cancelled():
+            self._log.warning("job_abandoned", job_id=job.id, reason="job no longer ours")
+            return
+        exc = work.exception()
+        if isinstance(exc, _JobLost):
+            self._log.warning("job_abandoned", job_id=job.id, reason="lost before commit")
+        elif isinstance(exc, Exception):
+            await self._fail(job, exc)
+        elif exc is not None:
+            raise exc
+        else:
+            created = work.result().get("memories_created")
+            self._log.info("job_completed", job_id=job.id, kind=job.kind, memories_created=created)
+
+    async def _execute(self, job: CompilationJob) -> dict[str, Any]:
+        """Handler and completion in one transaction: its writes commit only if we still own it."""
+        handler = resolve(self._handlers, job.kind)
+        async with self._db.sessions() as session, session.begin():
+            result = await handler(session, job)
+            if not await jobs.complete(session, job.id, self.worker_id, result):
+                raise _JobLost(job.id)
+        return result
+
+    async def _fail(self, job: CompilationJob, exc: Exception) -> None:
+        delay = self._policy.delay(job.attempts)
+        error = f"{type(exc).__name__}: {exc}"
+        async with self._db.sessions() as session, session.begin():
+            status = await jobs.fail(session, job.id, self.worker_id, error, delay)
+        if status == jobs.DEAD:
+            self._log.info("job_dead", job_id=job.id, kind=job.kind, error=error, exc_info=exc)
+        elif status == jobs.PENDING:
+            self._log.info(
+                "job_failed",
+                job_id=job.id,
+                attempt=job.attempts,
+                retry_in=delay,
+                error=error,
+                exc_info=exc,
+            )
+        else:
+            self._log.warning("job_abandoned", job_id=job.id, reason="lost before failing")
+
+    async def _heartbeat(self, job_id: str, lost: asyncio.Event, done: asyncio.Event) -> None:
+        """Refresh ``heartbeat_at`` until ``done``; set ``lost`` once the job is not ours.
+
+        Stopped by an event rather than cancelled, so no statement is cut off mid-flight.
+        """
+        while not await _wait(done, self._settings.job_heartbeat_seconds):
+            try:
+                async with self._db.sessions() as session, session.begin():
+                    ours = await jobs.heartbeat(session, job_id, self.worker_id)
+            except (SQLAlchemyError, OSError) as exc:
+                self._log.warning("job_heartbeat_failed", job_id=job_id, error=str(exc))
+                continue
+            if not ours:
+                lost.set()
+                return
+
+
+def start_in_process_worker(
+    database: Database,
+    settings: Settings,
+    handlers: Mapping[str, JobHandler] | None = None,
+) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """Start a worker task in this event loop; set the event and await the task to stop it."""
+    stop = asyncio.Event()
+    worker = Worker(database, settings, handlers if handlers is not None else default_handlers())
+    return asyncio.create_task(worker.run(stop), name="statewave-worker"), stop
+
+
+@contextlib.asynccontextmanager
+async def in_process_worker(
+    database: Database,
+    settings: Settings,
+    handlers: Mapping[str, JobHandler] | None = None,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run a worker alongside the API for the duration of the block (finishes its job on exit)."""
+    task, stop = start_in_process_worker(database, settings, handlers)
+    try:
+        yield task
+    finally:
+        stop.set()
+        await task
+
+
+async def run_worker_process(settings: Settings) -> None:
+    """``statewave worker``: run until SIGINT/SIGTERM, then finish the current job and exit."""
+    configure_logging(settings)
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    database = Database.from_settings(settings, url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runtime = await asyncio.to_thread(build_runtime, settings)
+        handlers = {**default_handlers(), **memory_handlers(runtime)}
+        await Worker(database, settings, handlers).run(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await database.dispose()

@@ -1,0 +1,40 @@
+"""An in-process API client over a real database (module-scoped)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from statewave_server.api.app import create_app
+from statewave_server.db.engine import Database
+from statewave_server.services.runtime import MemoryRuntime, build_runtime
+from statewave_server.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def api_settings(db_url: str) -> Settings:
+    return Settings(
+        database_url=db_url,
+        run_worker_in_process=False,
+        webhook_url="http://127.0.0.1:9/hooks",
+    )
+
+
+@pytest.fixture(scope="session")
+def local_runtime() -> MemoryRuntime:
+    """The default runtime (heuristic compiler, local MiniLM model), loaded once."""
+    return build_runtime(Settings(webhook_url="http://127.0.0.1:9/hooks"))
+
+
+@pytest.fixture(scope="module")
+async def api(
+    api_settings: Settings, local_runtime: MemoryRuntime
+) -> AsyncIterator[httpx.AsyncClient]:
+    database = Database.from_settings(api_settings)
+    app = create_app(api_settings, database, local_runtime)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+    await database.dispose()

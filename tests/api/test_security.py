@@ -1,0 +1,408 @@
+"""Edge security: API key, tenant header, rate limiting, trusted proxies, CORS, tracing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import Field, SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from statewave_server import telemetry
+from statewave_server.api.app import create_app
+from statewave_server.api.deps import TenantId
+from statewave_server.api.middleware import RequestContextMiddleware
+from statewave_server.api.security import (
+    APIKeyMiddleware,
+    DistributedRateLimiter,
+    MemoryRateLimiter,
+    RateLimiter,
+    RateLimitMiddleware,
+    SecuritySettings,
+    TenantMiddleware,
+    api_key_matches,
+    client_ip,
+    install_security,
+)
+from statewave_server.db.engine import Database
+from statewave_server.settings import Settings
+
+KEY = "s3cret-key"
+DEAD_URL = "postgresql+asyncpg://nobody:nothing@127.0.0.1:1/nowhere"
+
+
+@asynccontextmanager
+async def serve(
+    db_url: str,
+    security: SecuritySettings,
+    *,
+    limiter: RateLimiter | None = None,
+    peer: str = "198.51.100.7",
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The full app with the given edge security and a route echoing the tenant."""
+    settings = Settings(database_url=db_url, run_worker_in_process=False)
+    database = Database.from_settings(settings)
+    app = create_app(settings, database, security=security, rate_limiter=limiter)
+
+    @app.get("/test/tenant")
+    async def echo_tenant(tenant: TenantId) -> dict[str, str]:
+        return {"tenant": tenant}
+
+    installed: RateLimiter | None = app.state.rate_limiter
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 123))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http
+    finally:
+        if installed is not None:
+            await installed.aclose()
+        await database.dispose()
+
+
+# --- API key -------------------------------------------------------------------------
+
+
+def test_key_check_helper() -> None:
+    assert api_key_matches(b"abc", b"abc")
+    assert not api_key_matches(b"abd", b"abc")
+    assert not api_key_matches(b"ab", b"abc")
+    assert not api_key_matches(b"", b"abc")
+
+
+async def test_no_key_configured_means_open_access(db_url: str) -> None:
+    async with serve(db_url, SecuritySettings()) as http:
+        response = await http.get("/test/tenant")
+    assert response.status_code == 200
+
+
+async def test_api_key_enforced_except_on_public_paths(db_url: str) -> None:
+    async with serve(db_url, SecuritySettings(api_key=SecretStr(KEY))) as http:
+        missing = await http.get("/test/tenant")
+        wrong = await http.get("/test/tenant", headers={"X-API-Key": "nope"})
+        right = await http.get("/test/tenant", headers={"X-API-Key": KEY})
+        in_query = await http.get("/test/tenant", params={"api_key": KEY})
+        migrations = await http.get("/ops/migrations")
+        public = {p: (await http.get(p)).status_code for p in ("/healthz", "/health", "/docs")}
+        schema = await http.get("/openapi.json")
+
+    assert missing.status_code == 401
+    error = missing.json()["error"]
+    assert (error["code"], error["message"]) == ("missing_api_key", "X-API-Key header is required.")
+    assert error["request_id"] == missing.headers["X-Request-ID"]
+    assert wrong.status_code == 403
+    assert wrong.json()["error"]["code"] == "invalid_api_key"
+    assert right.status_code == 200
+    assert in_query.status_code == 401  # the key is never taken from the query string
+    assert migrations.status_code == 401
+    assert public == {"/healthz": 200, "/health": 200, "/docs": 200}
+    assert schema.status_code == 200
+
+
+# --- Tenant ----------------------------------------------------------------------------
+
+
+async def test_tenant_is_echoed_and_defaults_to_empty(db_url: str) -> None:
+    async with serve(db_url, SecuritySettings(tenant_header="X-Org")) as http:
+        given = await http.get("/test/tenant", headers={"X-Org": "acme"})
+        absent = await http.get("/test/tenant")
+        default_header_ignored = await http.get("/test/tenant", headers={"X-Tenant-ID": "x"})
+    assert given.json() == {"tenant": "acme"}
+    assert absent.json() == {"tenant": ""}
+    assert default_header_ignored.json() == {"tenant": ""}
+
+
+async def test_required_tenant_rejects_missing_header_except_public_paths(db_url: str) -> None:
+    async with serve(db_url, SecuritySettings(require_tenant=True)) as http:
+        missing = await http.get("/test/tenant")
+        migrations = await http.get("/ops/migrations")
+        health = await http.get("/healthz")
+        ok = await http.get("/test/tenant", headers={"X-Tenant-ID": "t1"})
+    assert missing.status_code == 400
+    assert missing.json()["error"]["code"] == "missing_tenant"
+    assert missing.json()["error"]["message"] == "X-Tenant-ID header is required."
+    assert migrations.status_code == 400
+    assert health.status_code == 200
+    assert ok.json() == {"tenant": "t1"}
+
+
+@pytest.mark.parametrize(
+    "value", [b"a" * 257, b"bad\x7fvalue", b" padded", b"tab\there", b"\xff\xfe"]
+)
+async def test_invalid_tenant_is_rejected(db_url: str, value: bytes) -> None:
+    async with serve(db_url, SecuritySettings()) as http:
+        response = await http.get("/test/tenant", headers={"X-Tenant-ID": value})
+        longest = await http.get("/test/tenant", headers={"X-Tenant-ID": ("é" * 256).encode()})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_tenant"
+    assert longest.json() == {"tenant": "é" * 256}
+
+
+# --- Memory rate limiter ---------------------------------------------------------------
+
+
+async def test_memory_limiter_allows_n_then_429_with_retry_after(db_url: str) -> None:
+    async with serve(db_url, SecuritySettings(rate_limit_rpm=3)) as http:
+        statuses = [(await http.get("/test/tenant")).status_code for _ in range(3)]
+        limited = await http.get("/test/tenant")
+        health = [(await http.get(p)).status_code for p in ("/healthz", "/health")]
+    assert statuses == [200, 200, 200]
+    assert limited.status_code == 429
+    error = limited.json()["error"]
+    assert error["code"] == "rate_limited"
+    assert error["message"] == "Rate limit exceeded. Max 3 requests per minute."
+    assert 1 <= int(limited.headers["Retry-After"]) <= 61
+    assert health == [200, 200]
+
+
+async def test_memory_limiter_slides_and_does_not_count_rejections() -> None:
+    now = [1000.0]
+    limiter = MemoryRateLimiter(2, clock=lambda: now[0])
+    assert (await limiter.hit("a")).allowed
+    now[0] = 1030.0
+    assert (await limiter.hit("a")).allowed
+    rejected = await limiter.hit("a")
+    assert not rejected.allowed
+    assert rejected.retry_after == 31  # the 1000.0 hit leaves the window at 1060
+    assert (await limiter.hit("b")).allowed  # per key
+    now[0] = 1060.5
+    assert (await limiter.hit("a")).allowed
+    assert not (await limiter.hit("a")).allowed
+
+
+async def test_unauthenticated_requests_are_not_counted(db_url: str) -> None:
+    settings = SecuritySettings(api_key=SecretStr(KEY), rate_limit_rpm=1)
+    async with serve(db_url, settings) as http:
+        rejected = [(await http.get("/test/tenant")).status_code for _ in range(3)]
+        first = await http.get("/test/tenant", headers={"X-API-Key": KEY})
+        second = await http.get("/test/tenant", headers={"X-API-Key": KEY})
+    assert rejected == [401, 401, 401]
+    assert (first.status_code, second.status_code) == (200, 429)
+
+
+# --- Distributed rate limiter (real PostgreSQL) ---------------------------------------
+
+
+def _frozen(at: float) -> Callable[[], float]:
+    return lambda: at
+
+
+async def test_distributed_limit_holds_across_two_app_instances(db_url: str) -> None:
+    rpm, at = 5, 1_699_999_990.0  # 10 s into a 60 s window
+    first = DistributedRateLimiter(rpm, db_url, clock=_frozen(at))
+    second = DistributedRateLimiter(rpm, db_url, clock=_frozen(at))
+    security = SecuritySettings(rate_limit_rpm=rpm, rate_limit_strategy="distributed")
+    async with (
+        serve(db_url, security, limiter=first, peer="203.0.113.9") as a,
+        serve(db_url, security, limiter=second, peer="203.0.113.9") as b,
+    ):
+        responses = await asyncio.gather(
+            *(client.get("/test/tenant") for _ in range(12) for client in (a, b))
+        )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == rpm
+    assert statuses.count(429) == 24 - rpm
+    retry_after = {r.headers["Retry-After"] for r in responses if r.status_code == 429}
+    assert retry_after == {"50"}  # 10 s into the window
+    engine = create_async_engine(db_url)
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            text("SELECT hit_count FROM rate_limit_hits WHERE key = 'ip:203.0.113.9'")
+        )
+    await engine.dispose()
+    assert count == 24  # rejected requests are counted too
+
+
+async def test_distributed_strategy_uses_the_apps_database(db_url: str) -> None:
+    security = SecuritySettings(rate_limit_rpm=100, rate_limit_strategy="distributed")
+    async with serve(db_url, security, peer="192.0.2.44") as http:
+        response = await http.get("/test/tenant")
+    assert response.status_code == 200
+    engine = create_async_engine(db_url)
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            text("SELECT sum(hit_count) FROM rate_limit_hits WHERE key = 'ip:192.0.2.44'")
+        )
+    await engine.dispose()
+    assert count == 1
+
+
+@pytest.fixture
+def limiter_warnings() -> Iterator[list[logging.LogRecord]]:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("statewave.security")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+async def test_distributed_limiter_fails_open_on_a_dead_database(
+    db_url: str, limiter_warnings: list[logging.LogRecord]
+) -> None:
+    limiter = DistributedRateLimiter(1, DEAD_URL)
+    security = SecuritySettings(rate_limit_rpm=1, rate_limit_strategy="distributed")
+    async with serve(db_url, security, limiter=limiter) as http:
+        statuses = [(await http.get("/test/tenant")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    events = [r.msg for r in limiter_warnings if r.levelno == logging.WARNING]
+    assert any(
+        isinstance(e, dict) and e.get("event") == "rate_limit_store_unavailable" for e in events
+    )
+
+
+# --- Client IP behind proxies ----------------------------------------------------------
+
+
+def _scope(peer: str, forwarded: str | None = None) -> dict[str, Any]:
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    return {"type": "http", "client": (peer, 1), "headers": headers}
+
+
+def test_client_ip_resolution() -> None:
+    trusted = SecuritySettings(trusted_proxies=("10.0.0.0/8", "fd00::/8")).trusted_proxies
+    spoof = "1.1.1.1, 2.2.2.2"
+    assert client_ip(_scope("192.0.2.1", spoof), trusted) == "192.0.2.1"
+    assert client_ip(_scope("10.0.0.1", spoof), trusted) == "2.2.2.2"
+    assert client_ip(_scope("10.0.0.1", "1.1.1.1, 2.2.2.2, 10.0.0.7"), trusted) == "2.2.2.2"
+    assert client_ip(_scope("10.0.0.1", "10.0.0.9, 10.0.0.8"), trusted) == "10.0.0.9"
+    assert client_ip(_scope("10.0.0.1", "garbage, 10.0.0.8"), trusted) == "10.0.0.8"
+    assert client_ip(_scope("10.0.0.1"), trusted) == "10.0.0.1"
+    assert client_ip(_scope("fd00::1", "2001:db8::5"), trusted) == "2001:db8::5"
+    assert client_ip(_scope("10.0.0.1", spoof), ()) == "10.0.0.1"
+
+
+async def test_forwarded_for_is_only_honoured_from_trusted_proxies(db_url: str) -> None:
+    security = SecuritySettings(rate_limit_rpm=1, trusted_proxies=("10.0.0.0/8",))
+    async with serve(db_url, security, peer="10.0.0.1") as proxy:
+        first = await proxy.get("/test/tenant", headers={"X-Forwarded-For": "5.5.5.5"})
+        other_client = await proxy.get("/test/tenant", headers={"X-Forwarded-For": "6.6.6.6"})
+        same_client = await proxy.get("/test/tenant", headers={"X-Forwarded-For": "5.5.5.5"})
+    assert [first.status_code, other_client.status_code, same_client.status_code] == [
+        200,
+        200,
+        429,
+    ]
+    async with serve(db_url, security, peer="192.0.2.50") as direct:
+        first = await direct.get("/test/tenant", headers={"X-Forwarded-For": "7.7.7.7"})
+        spoofed = await direct.get("/test/tenant", headers={"X-Forwarded-For": "8.8.8.8"})
+    assert [first.status_code, spoofed.status_code] == [200, 429]
+
+
+# --- CORS and ordering -----------------------------------------------------------------
+
+
+async def test_cors_preflight_answers_the_configured_origin(db_url: str) -> None:
+    origin = "https://app.example.com"
+    security = SecuritySettings(cors_origins=(origin,), api_key=SecretStr(KEY))
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+    async with serve(db_url, security) as http:
+        allowed = await http.options("/test/tenant", headers=preflight)
+        denied = await http.options(
+            "/test/tenant", headers={**preflight, "Origin": "https://evil.example"}
+        )
+        actual = await http.get("/test/tenant", headers={"Origin": origin})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == origin
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert denied.status_code == 400
+    assert actual.status_code == 401  # CORS headers on errors too, so browsers can read them
+    assert actual.headers["access-control-allow-origin"] == origin
+
+
+def test_install_security_orders_the_middleware() -> None:
+    app = FastAPI()
+    app.add_middleware(RequestContextMiddleware)
+    install_security(app, SecuritySettings(rate_limit_rpm=5, cors_origins=("*",)))
+    names = [m.cls.__name__ for m in app.user_middleware]
+    assert names == [
+        "CORSMiddleware",
+        RequestContextMiddleware.__name__,
+        APIKeyMiddleware.__name__,
+        RateLimitMiddleware.__name__,
+        TenantMiddleware.__name__,
+    ]
+    assert isinstance(app.state.rate_limiter, MemoryRateLimiter)
+
+
+def test_security_settings_from_main_settings() -> None:
+    class WithSecurity(Settings):  # the fields the main Settings is to carry
+        api_key: SecretStr | None = None
+        tenant_header: str = "X-Tenant-ID"
+        require_tenant: bool = False
+        rate_limit_rpm: int = 0
+        rate_limit_strategy: str = "memory"
+        trusted_proxies: list[str] = Field(default_factory=list)
+        cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+
+    settings = WithSecurity(
+        api_key=SecretStr("k"),
+        require_tenant=True,
+        rate_limit_rpm=7,
+        rate_limit_strategy="distributed",
+        trusted_proxies=["10.0.0.0/8", "2001:db8::1"],
+        cors_origins=["https://a.example"],
+    )
+    security = SecuritySettings.from_settings(settings)
+    assert security.api_key is not None and security.api_key.get_secret_value() == "k"
+    assert (security.require_tenant, security.rate_limit_rpm) == (True, 7)
+    assert security.rate_limit_strategy == "distributed"
+    assert [str(n) for n in security.trusted_proxies] == ["10.0.0.0/8", "2001:db8::1/128"]
+    assert security.cors_origins == ("https://a.example",)
+    plain = SecuritySettings.from_settings(Settings())  # fields not added yet: defaults
+    assert plain.api_key is None and plain.rate_limit_rpm == 0
+
+
+# --- Telemetry (optional OpenTelemetry) ------------------------------------------------
+
+
+@pytest.fixture
+def tracing_reset() -> Iterator[None]:
+    yield
+    telemetry.shutdown_tracing()
+
+
+def test_tracing_with_api_but_no_sdk_does_not_crash(tracing_reset: None) -> None:
+    pytest.importorskip("opentelemetry.trace")
+    if telemetry._import("opentelemetry.sdk.trace") is not None:
+        pytest.skip("the OpenTelemetry SDK is installed here")
+    assert telemetry.setup_tracing() is False
+    with telemetry.span("compile_memories", subject_id="s1", when=None, obj=object()):
+        pass
+    with pytest.raises(ValueError), telemetry.span("failing"):
+        raise ValueError("propagates")
+
+
+def test_tracing_without_opentelemetry_is_a_noop(
+    monkeypatch: pytest.MonkeyPatch, tracing_reset: None
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.trace", None)
+    assert telemetry.setup_tracing() is False
+    with telemetry.span("search_memories", subject_id="s1") as current:
+        assert current is None
+
+
+def test_broken_opentelemetry_never_stops_startup(
+    monkeypatch: pytest.MonkeyPatch, tracing_reset: None
+) -> None:
+    class Broken:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("misconfigured")
+
+    real_import = telemetry._import
+    monkeypatch.setattr(
+        telemetry,
+        "_import",
+        lambda name: Broken() if name.startswith("opentelemetry.sdk") else real_import(name),
+    )
+    assert telemetry.setup_tracing() is False
+    with telemetry.span("assemble_context") as current:
+        assert current is None

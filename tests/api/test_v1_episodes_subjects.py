@@ -1,0 +1,174 @@
+"""Episodes, timelines, subject listing and deletion through the HTTP API."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+A = {"X-Tenant-ID": "tenant-a"}
+B = {"X-Tenant-ID": "tenant-b"}
+
+
+def _episode(subject: str, text_: str, **extra: object) -> dict[str, object]:
+    return {
+        "subject_id": subject,
+        "source": "user",
+        "type": "message",
+        "payload": {"text": text_},
+        **extra,
+    }
+
+
+async def test_create_episode_returns_201_with_the_stored_row(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    body = _episode("ep-1", "hello", metadata={"k": 1}, session_id="s1", ignored_field=True)
+    response = await api.post("/v1/episodes", json=body, headers=A)
+    assert response.status_code == 201
+    episode = response.json()
+    assert episode["subject_id"] == "ep-1"
+    assert episode["metadata"] == {"k": 1}
+    assert episode["session_id"] == "s1"
+    assert episode["created_at"].endswith("Z")
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT tenant_id, payload FROM episodes WHERE id = :id"),
+                {"id": uuid.UUID(episode["id"])},
+            )
+        ).one()
+        events = (
+            await conn.execute(
+                text(
+                    "SELECT event, payload->'data'->>'id' FROM webhook_events "
+                    "WHERE tenant_id = 'tenant-a' AND event = 'episode.created'"
+                )
+            )
+        ).all()
+    assert row == ("tenant-a", {"text": "hello"})
+    assert ("episode.created", episode["id"]) in events
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"subject_id": "", "source": "u", "type": "t", "payload": {}},
+        {"subject_id": "x" * 257, "source": "u", "type": "t", "payload": {}},
+        {"subject_id": "s", "source": "u", "type": "t", "payload": "not an object"},
+        {"subject_id": "s", "source": "u", "type": "t"},
+    ],
+)
+async def test_malformed_episode_is_a_422_envelope(
+    api: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    response = await api.post("/v1/episodes", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+async def test_batch_is_atomic_and_bounded(api: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    batch = [_episode("batch-1", f"m{i}") for i in range(100)]
+    response = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=A)
+    assert response.status_code == 201
+    assert response.json()["episodes_created"] == 100
+    assert [e["payload"]["text"] for e in response.json()["episodes"]] == [
+        f"m{i}" for i in range(100)
+    ]
+    too_many = await api.post("/v1/episodes/batch", json={"episodes": [*batch, batch[0]]})
+    empty = await api.post("/v1/episodes/batch", json={"episodes": []})
+    one_bad = await api.post(
+        "/v1/episodes/batch", json={"episodes": [_episode("batch-2", "ok"), {"bad": 1}]}
+    )
+    assert (too_many.status_code, empty.status_code, one_bad.status_code) == (422, 422, 422)
+    async with engine.connect() as conn:
+        stored = await conn.scalar(
+            text("SELECT count(*) FROM episodes WHERE subject_id LIKE 'batch-%'")
+        )
+    assert stored == 100
+
+
+async def test_timeline_is_newest_first_window_in_ascending_order(api: httpx.AsyncClient) -> None:
+    for i in range(5):
+        await api.post("/v1/episodes", json=_episode("tl", f"t{i}"), headers=A)
+    page = (
+        await api.get("/v1/timeline", params={"subject_id": "tl", "limit": 2}, headers=A)
+    ).json()
+    assert [e["payload"]["text"] for e in page["episodes"]] == ["t3", "t4"]
+    assert page["episodes_has_more"] is True
+    oldest = (
+        await api.get(
+            "/v1/timeline",
+            params={"subject_id": "tl", "limit": 2, "newest_first": "false"},
+            headers=A,
+        )
+    ).json()
+    assert [e["payload"]["text"] for e in oldest["episodes"]] == ["t0", "t1"]
+    other_tenant = (await api.get("/v1/timeline", params={"subject_id": "tl"}, headers=B)).json()
+    assert other_tenant["episodes"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"subject_id": "x", "limit": 0},
+        {"subject_id": "x", "limit": 201},
+        {"subject_id": "x", "offset": -1},
+    ],
+)
+async def test_timeline_rejects_bad_query_values(
+    api: httpx.AsyncClient, params: dict[str, object]
+) -> None:
+    assert (await api.get("/v1/timeline", params=params)).status_code == 422
+
+
+async def test_subjects_total_is_global_and_tenant_scoped(api: httpx.AsyncClient) -> None:
+    tenant = {"X-Tenant-ID": "lister"}
+    for subject in ("s-a", "s-b", "s-c", "_snapshot/hidden/v1"):
+        await api.post("/v1/episodes", json=_episode(subject, "x"), headers=tenant)
+    page = (await api.get("/v1/subjects", params={"limit": 2}, headers=tenant)).json()
+    assert page["total"] == 3
+    assert [s["subject_id"] for s in page["subjects"]] == ["s-a", "s-b"]
+    assert page["subjects"][0] == {"subject_id": "s-a", "episode_count": 1, "memory_count": 0}
+    second = (
+        await api.get("/v1/subjects", params={"limit": 2, "offset": 2}, headers=tenant)
+    ).json()
+    assert [s["subject_id"] for s in second["subjects"]] == ["s-c"]
+    assert (await api.get("/v1/subjects", params={"limit": 0})).status_code == 422
+
+
+async def test_delete_subject_removes_only_that_tenants_data(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    for headers in (A, B):
+        await api.post("/v1/episodes", json=_episode("gone/with-slash", "bye"), headers=headers)
+    response = await api.delete("/v1/subjects/gone/with-slash", headers=A)
+    assert response.status_code == 200
+    assert response.json() == {
+        "subject_id": "gone/with-slash",
+        "episodes_deleted": 1,
+        "memories_deleted": 0,
+    }
+    async with engine.connect() as conn:
+        left = (
+            (
+                await conn.execute(
+                    text("SELECT tenant_id FROM episodes WHERE subject_id = 'gone/with-slash'")
+                )
+            )
+            .scalars()
+            .all()
+        )
+        mentions = await conn.scalar(
+            text(
+                "SELECT count(*) FROM webhook_events WHERE tenant_id = 'tenant-a' "
+                "AND payload::text LIKE '%gone/with-slash%' AND event <> 'subject.deleted'"
+            )
+        )
+    assert left == ["tenant-b"]
+    assert mentions == 0

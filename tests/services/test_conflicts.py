@@ -1,0 +1,113 @@
+"""The supersede rule: restatements retire older memories; ties resolve deterministically."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from statewave_server.services.compiler import MemoryRecord, find_supersessions
+from statewave_server.services.compiler.conflicts import jaccard, tokens
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def mem(
+    content: str, *, kind: str = "profile_fact", day: int = 0, created_day: int | None = None
+) -> MemoryRecord:
+    created = T0 + timedelta(days=day if created_day is None else created_day)
+    return MemoryRecord(
+        id=uuid.uuid4(),
+        kind=kind,
+        content=content,
+        valid_from=T0 + timedelta(days=day),
+        created_at=created,
+    )
+
+
+def superseded(existing: list[MemoryRecord], new: list[MemoryRecord]) -> dict[uuid.UUID, uuid.UUID]:
+    return {s.memory_id: s.superseded_by for s in find_supersessions(existing, new)}
+
+
+def test_restatement_supersedes_the_older_copy() -> None:
+    old = mem("I work at Globex.")
+    new = mem("I work at Globex", day=2)
+
+    (decision,) = find_supersessions([old], [new])
+
+    assert decision.memory_id == old.id
+    assert decision.superseded_by == new.id
+    assert decision.valid_to == new.valid_from
+
+
+def test_changed_fact_supersedes_when_overlap_reaches_threshold() -> None:
+    old = mem("I work at Globex")
+    new = mem("I work at Initech", day=1)  # 3 shared of 5 tokens = 0.6
+    assert superseded([old], [new]) == {old.id: new.id}
+
+
+def test_different_facts_do_not_conflict() -> None:
+    existing = [mem("My name is Dana Whitfield"), mem("I use Python")]
+    new = [mem("I use Go", day=1), mem("We're on the Enterprise plan", day=1)]
+    assert find_supersessions(existing, new) == []
+
+
+def test_kind_thresholds() -> None:
+    a = "the export job failed on monday night again"
+    b = "the export job failed on monday night twice"  # 7 shared of 9 tokens ≈ 0.78
+    assert 0.6 <= jaccard(tokens(a), tokens(b)) < 0.8
+
+    fact_old, fact_new = mem(a), mem(b, day=1)
+    assert superseded([fact_old], [fact_new]) == {fact_old.id: fact_new.id}
+
+    sum_old, sum_new = mem(a, kind="episode_summary"), mem(b, kind="episode_summary", day=1)
+    assert find_supersessions([sum_old], [sum_new]) == []
+    same = mem(a, kind="episode_summary", day=1)
+    assert superseded([sum_old], [same]) == {sum_old.id: same.id}
+
+
+def test_kinds_never_conflict_with_each_other_and_empty_content_never_conflicts() -> None:
+    assert find_supersessions([mem("I use Go")], [mem("I use Go", kind="procedure", day=1)]) == []
+    assert find_supersessions([mem("  ")], [mem("...", day=1)]) == []
+
+
+def test_new_memories_of_one_compile_resolve_in_given_order() -> None:
+    # Same created_at and valid_from: the later one in compile order is the newer one.
+    first, second = mem("I live in Oslo"), mem("I live in Oslo")
+    assert superseded([], [first, second]) == {first.id: second.id}
+    assert superseded([], [second, first]) == {second.id: first.id}
+
+
+def test_existing_ties_resolve_the_same_way_whatever_the_input_order() -> None:
+    twins = [mem("I prefer email") for _ in range(4)]  # identical timestamps (batch insert)
+    newest = mem("I prefer email", day=1)
+    expected = sorted(twins, key=lambda m: str(m.id))
+    results = set()
+    for seed in range(5):
+        shuffled = twins[:]
+        random.Random(seed).shuffle(shuffled)
+        decisions = find_supersessions(shuffled, [newest])
+        results.add(tuple((d.memory_id, d.superseded_by) for d in decisions))
+    assert results == {tuple((m.id, newest.id) for m in expected)}
+
+
+def test_existing_memories_are_not_compared_among_themselves() -> None:
+    older, newer = mem("I use Go"), mem("I use Go", day=1)
+    assert find_supersessions([older, newer], []) == []
+    assert find_supersessions([older, newer], [mem("I live in Rome", day=2)]) == []
+
+
+def test_every_new_memory_is_newer_than_every_existing_one() -> None:
+    # A backfilled episode: its memory's valid_from lies before the existing one's.
+    existing = mem("We're on the Pro plan", day=5)
+    new = mem("We're on the Pro plan", day=1, created_day=9)
+    (decision,) = find_supersessions([existing], [new])
+    assert decision.memory_id == existing.id
+    assert decision.valid_to == existing.valid_from  # never before its own start
+
+
+def test_each_memory_is_superseded_by_the_first_newer_conflict() -> None:
+    old = mem("I work at Globex")
+    mid = mem("I work at Globex", day=1)
+    last = mem("I work at Globex", day=2)
+    assert superseded([old], [mid, last]) == {old.id: mid.id, mid.id: last.id}

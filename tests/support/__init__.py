@@ -1,0 +1,1 @@
+"""Test helpers: real PostgreSQL servers, subprocess runners, row factories."""
