@@ -6,7 +6,7 @@ Exit codes: 0 success; 1 failure or no-go (preflight); 2 usage error.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +20,10 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(help="Inspect and repair durable compilation jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+webhooks_app = typer.Typer(
+    help="Inspect the webhook outbox and redrive dead letters.", no_args_is_help=True
+)
+app.add_typer(webhooks_app, name="webhooks")
 db_app = typer.Typer(help="Database helpers for scripts such as ./start.sh.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -81,6 +85,40 @@ def jobs_rescue(
     )
 
 
+@webhooks_app.command("list")
+def webhooks_list(
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only events in this status (pending, delivering, delivered, dead_letter)."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List recent webhook events, newest first."""
+    from statewave_server.worker.webhook_commands import list_webhooks_command
+
+    raise typer.Exit(asyncio.run(list_webhooks_command(get_settings(), status, limit, json_output)))
+
+
+@webhooks_app.command("redrive")
+def webhooks_redrive(
+    event_id: Annotated[
+        list[str] | None,
+        typer.Option("--event-id", help="A dead-lettered event to retry (repeatable)."),
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead letter.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Return dead-lettered webhook events to the queue (attempts reset, due now)."""
+    from statewave_server.worker.webhook_commands import redrive_webhooks_command
+
+    raise typer.Exit(
+        asyncio.run(redrive_webhooks_command(get_settings(), event_id or [], all_dead, json_output))
+    )
+
+
 @db_app.command("wait")
 def db_wait(
     attempts: Annotated[int, typer.Option(min=1, help="Connection attempts.")] = 30,
@@ -94,6 +132,90 @@ def db_wait(
     configure_logging(settings)
     url = resolve_database_url(settings)
     raise typer.Exit(0 if asyncio.run(wait_for_database(settings, url, attempts=attempts)) else 1)
+
+
+embeddings_app = typer.Typer(help="Embedding maintenance.", no_args_is_help=True)
+app.add_typer(embeddings_app, name="embeddings")
+
+
+@embeddings_app.command("backfill")
+def embeddings_backfill(
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=4096, help="Memories per embedding call.")
+    ] = 64,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Embed memories that have no vector from the configured model (NULL or another model)."""
+    from statewave_server.services.embedding_backfill import backfill_command
+
+    raise typer.Exit(asyncio.run(backfill_command(get_settings(), batch_size, json_output)))
+
+
+migrate_app = typer.Typer(
+    help="Schema migrations (Alembic, with the migration lock, timeouts and audit).",
+    no_args_is_help=True,
+)
+app.add_typer(migrate_app, name="migrate")
+
+
+def _run_alembic(name: str, *args: Any, **kwargs: Any) -> None:
+    """Run ``alembic.command.<name>`` with the packaged config; exit 1 on failure."""
+    from alembic.util import CommandError
+
+    from alembic import command
+    from statewave_server.db.migrate import alembic_config
+
+    try:
+        getattr(command, name)(alembic_config(), *args, **kwargs)
+    except CommandError as exc:
+        typer.echo(f"Migration error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:  # a database outage, a failing revision, a lock timeout
+        typer.echo(f"Migration failed: {type(exc).__name__}: {str(exc)[:500]}", err=True)
+        raise typer.Exit(1) from None
+
+
+SqlOption = Annotated[
+    bool, typer.Option("--sql", help="Print the SQL instead of running it (offline).")
+]
+
+
+@migrate_app.command("upgrade")
+def migrate_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    sql: SqlOption = False,
+) -> None:
+    """Upgrade the schema to REVISION (default: head)."""
+    _run_alembic("upgrade", revision, sql=sql)
+
+
+# ``ignore_unknown_options`` lets relative targets such as ``-1`` pass as the argument.
+@migrate_app.command("downgrade", context_settings={"ignore_unknown_options": True})
+def migrate_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
+    sql: SqlOption = False,
+) -> None:
+    """Downgrade the schema to REVISION (may drop data; take a backup first)."""
+    _run_alembic("downgrade", revision, sql=sql)
+
+
+@migrate_app.command("current")
+def migrate_current(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Show the database's current revision."""
+    _run_alembic("current", verbose=verbose)
+
+
+@migrate_app.command("history")
+def migrate_history(
+    rev_range: Annotated[
+        str | None, typer.Option("--rev-range", "-r", help="e.g. base:head")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """List the revisions (no database needed)."""
+    _run_alembic("history", rev_range=rev_range, verbose=verbose)
 
 
 def main() -> None:

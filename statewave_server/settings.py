@@ -91,6 +91,15 @@ class Settings(BaseSettings):
 
     # Webhooks
     webhook_url: str | None = None
+    # Delivery (worker/webhooks.py): HMAC secret, per-request timeout, retries, polling, lease.
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 5
+    webhook_backoff_base_seconds: float = 30.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_poll_interval_seconds: float = 2.0
+    webhook_claim_lease_seconds: float = 120.0
+    webhook_batch_size: int = 20
 
     # Durable jobs
     run_worker_in_process: bool = True

@@ -11,17 +11,8 @@ import httpx
 import pytest
 
 from tests.support.postgres import REPO_ROOT
+from tests.support.runbook import MIGRATIONS_EXAMPLE
 from tests.support.server import clean_env, free_port, running_server, uvicorn_command
-
-RUNBOOK_MIGRATIONS_EXAMPLE = {
-    "current_revision": "0012_add_health_cache",
-    "expected_head": "0012_add_health_cache",
-    "is_compatible": True,
-    "pending_count": 0,
-    "pending_revisions": [],
-    "error": None,
-    "summary": "Schema is up to date",
-}
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +30,7 @@ def test_runbook_uvicorn_command_serves_and_logs_info_as_json(db_url: str, tmp_p
     env = clean_env(STATEWAVE_DATABASE_URL=db_url, STATEWAVE_RUN_WORKER_IN_PROCESS="false")
     with running_server(uvicorn_command(port), env, tmp_path / "server.log", port) as server:
         migrations = httpx.get(f"{server.base_url}/ops/migrations").json()
-        assert migrations == RUNBOOK_MIGRATIONS_EXAMPLE
+        assert migrations == MIGRATIONS_EXAMPLE
         ready = httpx.get(f"{server.base_url}/readyz")
         assert ready.status_code == 200
         assert ready.json()["status"] == "ready"
@@ -70,7 +61,7 @@ def test_statewave_serve_runs_on_the_embedded_database(tmp_path: Path, server_di
         with running_server(command, env, tmp_path / f"{run}.log", port) as server:
             assert httpx.get(f"{server.base_url}/readyz").json()["status"] == "ready"
             migrations = httpx.get(f"{server.base_url}/ops/migrations").json()
-            assert migrations == RUNBOOK_MIGRATIONS_EXAMPLE
+            assert migrations == MIGRATIONS_EXAMPLE
     assert (server_dir / "data" / "pgdata" / "PG_VERSION").exists()
 
 
@@ -83,7 +74,7 @@ def test_start_sh_migrates_then_serves(empty_db_url: str, tmp_path: Path) -> Non
         STATEWAVE_RUN_WORKER_IN_PROCESS="false",
     )
     with running_server(["./start.sh"], env, tmp_path / "start.log", port) as server:
-        assert httpx.get(f"{server.base_url}/ops/migrations").json() == RUNBOOK_MIGRATIONS_EXAMPLE
+        assert httpx.get(f"{server.base_url}/ops/migrations").json() == MIGRATIONS_EXAMPLE
 
 
 def _start_and_wait_for_exit(env: dict[str, str], timeout: float = 60) -> tuple[int, str]:

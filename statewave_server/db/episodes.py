@@ -4,30 +4,72 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import Episode
 
 
-async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Episode]:
-    """Insert all rows (keys are attribute names) as one multi-row INSERT … RETURNING,
-    returned in input order."""
+@dataclass(frozen=True)
+class Inserted:
+    """Every requested episode in input order, and the subset that is new."""
+
+    episodes: list[Episode]
+    created: list[Episode]
+
+
+async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Inserted:
+    """Insert all rows (keys are attribute names) as one multi-row INSERT … RETURNING.
+
+    A row whose ``idempotency_key`` is already stored for its tenant and subject is not
+    inserted again: the stored episode stands in its place.
+    """
     values = [{"id": uuid.uuid4(), **row} for row in rows]
-    statement = insert(Episode).returning(Episode, sort_by_parameter_order=True)
-    return list((await session.scalars(statement, values)).all())
+    statement = (
+        pg_insert(Episode)
+        .on_conflict_do_nothing(
+            index_elements=["tenant_id", "subject_id", "idempotency_key"],
+            index_where=Episode.idempotency_key.is_not(None),
+        )
+        .returning(Episode)
+    )
+    created = {e.id: e for e in (await session.scalars(statement, values)).all()}
+    if len(created) == len(values):
+        return Inserted([created[v["id"]] for v in values], list(created.values()))
+    stored = await _by_idempotency_key([v for v in values if v["id"] not in created], session)
+    episodes = [created.get(v["id"]) or stored[_key_of(v)] for v in values]
+    return Inserted(episodes, [e for e in episodes if e.id in created])
+
+
+def _key_of(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (row["tenant_id"], row["subject_id"], row["idempotency_key"])
+
+
+async def _by_idempotency_key(
+    rows: Sequence[dict[str, Any]], session: AsyncSession
+) -> dict[tuple[str, str, str], Episode]:
+    keys = {_key_of(row) for row in rows}
+    statement = select(Episode).where(
+        tuple_(Episode.tenant_id, Episode.subject_id, Episode.idempotency_key).in_(keys)
+    )
+    return {
+        (e.tenant_id, e.subject_id, e.idempotency_key or ""): e
+        for e in (await session.scalars(statement)).all()
+    }
 
 
 async def newest_episodes(
     session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int, offset: int = 0
 ) -> list[Episode]:
-    """The newest ``limit`` episodes after skipping ``offset`` newer ones, newest first."""
+    """The newest ``limit`` episodes (by event time) after skipping ``offset``, newest first."""
     statement = (
         select(Episode)
         .where(Episode.tenant_id == tenant_id, Episode.subject_id == subject_id)
-        .order_by(Episode.created_at.desc(), Episode.id.desc())
+        .order_by(Episode.occurred_at.desc(), Episode.created_at.desc(), Episode.id.desc())
         .limit(limit)
         .offset(offset)
     )

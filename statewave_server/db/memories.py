@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -181,3 +182,33 @@ async def by_ids(
         .order_by(Memory.created_at, Memory.id)
     )
     return list((await session.scalars(statement)).all())
+
+
+async def missing_embeddings_page(
+    session: AsyncSession,
+    model: str,
+    *,
+    after: tuple[str, str, uuid.UUID] | None = None,
+    limit: int = 100,
+) -> list[Memory]:
+    """Memories (any tenant, any status) without a ``model`` vector — NULL or another
+    model's — in ``(tenant_id, subject_id, id)`` order after the key ``after`` (keyset)."""
+    statement = select(Memory).where(
+        or_(Memory.embedding.is_(None), Memory.embedding_model.is_distinct_from(model))
+    )
+    if after is not None:
+        statement = statement.where(
+            tuple_(Memory.tenant_id, Memory.subject_id, Memory.id) > tuple_(*after)
+        )
+    statement = statement.order_by(Memory.tenant_id, Memory.subject_id, Memory.id).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+async def count_missing_embeddings(session: AsyncSession, model: str) -> int:
+    """How many memories (any tenant, any status) have no ``model`` vector."""
+    statement = (
+        select(func.count())
+        .select_from(Memory)
+        .where(or_(Memory.embedding.is_(None), Memory.embedding_model.is_distinct_from(model)))
+    )
+    return int(await session.scalar(statement) or 0)

@@ -64,6 +64,15 @@ class Episode(Base):
             postgresql_where=text("last_compiled_at IS NULL"),
         ),
         Index("ix_episodes_tenant_subject_session", "tenant_id", "subject_id", "session_id"),
+        Index("ix_episodes_tenant_subject_occurred", "tenant_id", "subject_id", "occurred_at"),
+        Index(
+            "uq_episodes_idempotency_key",
+            "tenant_id",
+            "subject_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
@@ -79,6 +88,10 @@ class Episode(Base):
     created_at: Mapped[datetime] = _created_at()
     last_compiled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     session_id: Mapped[str | None] = mapped_column(String(256))
+    # When the event happened (clients may import history); created_at is the write time.
+    occurred_at: Mapped[datetime] = _created_at()
+    # Client-chosen key: a retried write with the same key is stored once.
+    idempotency_key: Mapped[str | None] = mapped_column(String(256))
 
 
 class Memory(Base):

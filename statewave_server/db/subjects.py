@@ -37,9 +37,8 @@ async def subject_page(
 
     ``newest_first`` takes the window from the newest end (offset counts back from it).
     """
-    order = (
-        (model.created_at.desc(), model.id.desc()) if newest_first else (model.created_at, model.id)
-    )
+    time = Episode.occurred_at if model is Episode else model.created_at
+    order = (time.desc(), model.id.desc()) if newest_first else (time, model.id)
     statement = (
         select(model)
         .where(model.tenant_id == tenant_id, model.subject_id == subject_id)

@@ -59,6 +59,7 @@ def _as_input(episode: Episode) -> EpisodeInput:
         id=episode.id,
         payload=episode.payload,
         created_at=episode.created_at,
+        occurred_at=episode.occurred_at,
         source=episode.source,
         type=episode.type,
         session_id=episode.session_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +23,8 @@ class NewEpisode:
     metadata: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     session_id: str | None = None
+    occurred_at: datetime | None = None
+    idempotency_key: str | None = None
 
 
 async def record_episode(
@@ -30,11 +33,14 @@ async def record_episode(
     tenant_id: str,
     episode: NewEpisode,
 ) -> Episode:
-    """Store one episode and announce ``episode.created``."""
+    """Store one episode and announce ``episode.created`` (a repeated idempotency key
+    returns the stored episode and announces nothing)."""
     async with sessions.begin() as session:
-        [stored] = await insert_episodes(session, [_row(tenant_id, episode)])
-        data = {"id": str(stored.id), "subject_id": stored.subject_id}
-        await events.emit(session, tenant_id, "episode.created", data)
+        result = await insert_episodes(session, [_row(tenant_id, episode)])
+        [stored] = result.episodes
+        if result.created:
+            data = {"id": str(stored.id), "subject_id": stored.subject_id}
+            await events.emit(session, tenant_id, "episode.created", data)
     return stored
 
 
@@ -44,16 +50,20 @@ async def record_batch(
     tenant_id: str,
     episodes: Sequence[NewEpisode],
 ) -> list[Episode]:
-    """Store all episodes atomically (one multi-row insert); announce one batch event."""
+    """Store all episodes atomically (one multi-row insert); announce one batch event for
+    the newly stored ones."""
     async with sessions.begin() as session:
-        stored = await insert_episodes(session, [_row(tenant_id, e) for e in episodes])
-        subjects = sorted({e.subject_id for e in stored})
-        data = {"count": len(stored), "subject_ids": subjects}
-        await events.emit(session, tenant_id, "episodes.batch_created", data)
-    return stored
+        result = await insert_episodes(session, [_row(tenant_id, e) for e in episodes])
+        if result.created:
+            subjects = sorted({e.subject_id for e in result.created})
+            data = {"count": len(result.created), "subject_ids": subjects}
+            await events.emit(session, tenant_id, "episodes.batch_created", data)
+    return result.episodes
 
 
 def _row(tenant_id: str, episode: NewEpisode) -> dict[str, Any]:
     row = asdict(episode)
     row["metadata_"] = row.pop("metadata")
+    if row["occurred_at"] is None:
+        row["occurred_at"] = datetime.now(UTC)  # no event time given: it happened now
     return {"tenant_id": tenant_id, **row}

@@ -145,7 +145,7 @@ def _episode_candidate(episode: Episode) -> EpisodeCandidate:
         source=episode.source,
         type=episode.type,
         text=episode_text(episode.payload),
-        created_at=episode.created_at,
+        created_at=episode.occurred_at,
         session_id=episode.session_id,
     )
 

@@ -208,13 +208,21 @@ async def in_process_worker(
     settings: Settings,
     handlers: Mapping[str, JobHandler] | None = None,
 ) -> AsyncIterator[asyncio.Task[None]]:
-    """Run a worker alongside the API for the duration of the block (finishes its job on exit)."""
+    """Run a worker alongside the API for the duration of the block (finishes its job on exit);
+    with a webhook URL configured, the webhook dispatcher runs too."""
+    from statewave_server.worker.webhooks import start_dispatcher
+
     task, stop = start_in_process_worker(database, settings, handlers)
+    hooks = start_dispatcher(database, settings, stop) if settings.webhook_url else None
     try:
         yield task
     finally:
         stop.set()
+        if hooks is not None:
+            await asyncio.wait({hooks})  # let deliveries in flight finish; errors surface below
         await task
+        if hooks is not None:
+            hooks.result()
 
 
 async def run_worker_process(settings: Settings) -> None:
@@ -229,7 +237,15 @@ async def run_worker_process(settings: Settings) -> None:
     try:
         runtime = await asyncio.to_thread(build_runtime, settings)
         handlers = {**default_handlers(), **memory_handlers(runtime)}
-        await Worker(database, settings, handlers).run(stop)
+        work = Worker(database, settings, handlers).run(stop)
+        if not settings.webhook_url:
+            await work
+        else:
+            from statewave_server.worker.webhooks import Dispatcher
+
+            async with asyncio.TaskGroup() as group:  # one crashing cancels the other
+                group.create_task(work)
+                group.create_task(Dispatcher(database, settings).run(stop))
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -17,21 +17,7 @@ from statewave_server.db.engine import Database
 from statewave_server.settings import Settings
 from tests.ops import database_at, no_server_url, settings_for
 from tests.support.postgres import PgServer
-
-HEAD = "0012_add_health_cache"
-RUNBOOK_EXAMPLE = {
-    "current_revision": "0012_add_health_cache",
-    "expected_head": "0012_add_health_cache",
-    "is_compatible": True,
-    "pending_count": 0,
-    "pending_revisions": [],
-    "error": None,
-    "summary": "Schema is up to date",
-}
-RUNBOOK_RESET_SQL = (
-    "UPDATE compilation_jobs SET status = 'pending', claimed_at = NULL\n"
-    "WHERE status = 'running' AND claimed_at < NOW() - INTERVAL '30 minutes';"
-)
+from tests.support.runbook import HEAD, MIGRATIONS_EXAMPLE, RESET_STUCK_JOBS_SQL
 
 
 def _make_app(settings: Settings, database: Database) -> FastAPI:
@@ -78,13 +64,13 @@ async def test_migrations_at_head_is_the_runbook_example(head_db_url: str) -> No
     async with _client(head_db_url) as http:
         response = await http.get("/ops/migrations")
     assert response.status_code == 200
-    assert response.json() == RUNBOOK_EXAMPLE
+    assert response.json() == MIGRATIONS_EXAMPLE
 
 
 async def test_migrations_verbose_adds_details(head_db_url: str) -> None:
     async with _client(head_db_url) as http:
         body = (await http.get("/ops/migrations", params={"verbose": "true"})).json()
-    extra = set(body) - set(RUNBOOK_EXAMPLE)
+    extra = set(body) - set(MIGRATIONS_EXAMPLE)
     assert extra == {"history", "matrix", "lock_holder", "checksum_drift"}
     assert body["matrix"]["expected_head"] == HEAD and body["checksum_drift"] == []
 
@@ -106,7 +92,7 @@ async def test_migrations_when_database_is_down_is_200_with_error(down_url: str)
     assert time.monotonic() - started < 5
     body = response.json()
     assert response.status_code == 200
-    assert list(body) == list(RUNBOOK_EXAMPLE)
+    assert list(body) == list(MIGRATIONS_EXAMPLE)
     assert body["error"].startswith("Database unreachable")
     assert body["summary"] == f"ERROR: {body['error']}" and body["is_compatible"] is False
 
@@ -140,7 +126,7 @@ async def test_readyz_degraded_by_orphaned_job_until_runbook_reset(
         queue = next(c for c in body["checks"] if c["name"] == "queue")
         assert queue["status"] == "degraded"
         assert queue["detail"].startswith("1 orphaned job(s)")
-        pg.psql_in(database, RUNBOOK_RESET_SQL)
+        pg.psql_in(database, RESET_STUCK_JOBS_SQL)
         assert pg.psql_in(database, "SELECT status FROM compilation_jobs WHERE id = 'stuck-1'") == (
             "pending"
         )

@@ -172,3 +172,45 @@ async def test_delete_subject_removes_only_that_tenants_data(
         )
     assert left == ["tenant-b"]
     assert mentions == 0
+
+
+async def test_idempotency_key_stores_a_retried_episode_once(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    body = _episode("idem", "only once", idempotency_key="k-1")
+    first = await api.post("/v1/episodes", json=body, headers=A)
+    retry = await api.post("/v1/episodes", json=body, headers=A)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json()["id"] == first.json()["id"]
+    batch = [
+        _episode("idem", "only once", idempotency_key="k-1"),
+        _episode("idem", "new", idempotency_key="k-2"),
+        _episode("idem", "dup in batch", idempotency_key="k-2"),
+        _episode("idem", "no key"),
+    ]
+    response = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=A)
+    ids = [e["id"] for e in response.json()["episodes"]]
+    assert ids[0] == first.json()["id"]
+    assert ids[1] == ids[2]
+    other_tenant = await api.post("/v1/episodes", json=body, headers=B)
+    assert other_tenant.json()["id"] != first.json()["id"]
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            text(
+                "SELECT count(*) FROM episodes WHERE subject_id = 'idem' AND tenant_id = 'tenant-a'"
+            )
+        )
+    assert count == 3
+
+
+async def test_occurred_at_orders_the_timeline(api: httpx.AsyncClient) -> None:
+    for day in (3, 1, 2):
+        body = _episode("hist", f"day {day}", occurred_at=f"2024-01-0{day}T12:00:00Z")
+        stored = await api.post("/v1/episodes", json=body, headers=A)
+        assert stored.json()["occurred_at"] == f"2024-01-0{day}T12:00:00Z"
+    page = (await api.get("/v1/timeline", params={"subject_id": "hist"}, headers=A)).json()
+    assert [e["payload"]["text"] for e in page["episodes"]] == ["day 1", "day 2", "day 3"]
+    naive = await api.post(
+        "/v1/episodes", json=_episode("hist", "x", occurred_at="2024-01-01T00:00:00"), headers=A
+    )
+    assert naive.status_code == 422

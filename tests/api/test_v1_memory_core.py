@@ -140,7 +140,8 @@ async def test_async_compile_embeds_its_memories(
         )
         dims = await conn.scalar(
             text(
-                "SELECT DISTINCT vector_dims(embedding) FROM memories WHERE subject_id = 'async-dana'"
+                "SELECT DISTINCT vector_dims(embedding) FROM memories "
+                "WHERE subject_id = 'async-dana'"
             )
         )
     assert (missing, dims) == (0, 384)

@@ -26,21 +26,7 @@ from tests.db.support import (
     tables,
 )
 from tests.support.postgres import REPO_ROOT, PgServer, alembic, run_cli
-
-EXPECTED_REVISIONS = [
-    "0001_initial_schema",
-    "0002_add_last_compiled_at",
-    "0003_add_embedding_index",
-    "0004_embedding_as_text",
-    "0005_webhook_events",
-    "0006_add_subject_snapshots",
-    "0007_add_compilation_jobs",
-    "0008_add_tenant_id_columns",
-    "0009_add_rate_limit_table",
-    "0010_add_session_id",
-    "0011_add_resolutions_table",
-    "0012_add_health_cache",
-]
+from tests.support.runbook import REVISIONS
 
 
 def _load_revision_module(revision: str) -> object:
@@ -55,15 +41,15 @@ def _load_revision_module(revision: str) -> object:
 def test_chain_is_linear_with_one_head_and_full_names() -> None:
     scripts = script_directory()
     assert scripts.get_heads() == [HEAD]
-    assert revisions_in_order() == EXPECTED_REVISIONS
-    for revision in EXPECTED_REVISIONS:
+    assert revisions_in_order() == REVISIONS
+    for revision in REVISIONS:
         script = scripts.get_revision(revision)
         assert script is not None
         assert Path(script.path).stem == revision
         assert len(revision) <= 32
 
 
-@pytest.mark.parametrize("revision", EXPECTED_REVISIONS)
+@pytest.mark.parametrize("revision", REVISIONS)
 def test_revision_declares_flags_and_docstring(revision: str) -> None:
     module = _load_revision_module(revision)
     assert isinstance(module.additive, bool)  # type: ignore[attr-defined]
@@ -75,7 +61,7 @@ def test_revision_declares_flags_and_docstring(revision: str) -> None:
 def test_stairway_up_down_up_keeps_schema_and_rows(pg: PgServer, empty_db_url: str) -> None:
     url = empty_db_url
     previous_schema = schema_snapshot(pg, url)
-    for revision in EXPECTED_REVISIONS:
+    for revision in REVISIONS:
         alembic("upgrade", revision, database_url=url)
         schema = schema_snapshot(pg, url)
         insert_generic_rows(pg, url)
@@ -95,7 +81,7 @@ def test_stairway_up_down_up_keeps_schema_and_rows(pg: PgServer, empty_db_url: s
 
 @pytest.mark.slow
 def test_upgrade_one_step_at_a_time_reaches_head(empty_db_url: str) -> None:
-    for revision in EXPECTED_REVISIONS:
+    for revision in REVISIONS:
         alembic("upgrade", "+1", database_url=empty_db_url)
         assert current_revision(empty_db_url) == revision
     done = alembic("upgrade", "+1", database_url=empty_db_url)

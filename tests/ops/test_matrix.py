@@ -15,6 +15,7 @@ from statewave_server.ops.matrix import (
     script_directory,
 )
 from tests.support.postgres import REPO_ROOT
+from tests.support.runbook import REVISIONS
 
 RUNBOOK_ROWS = [
     ("0.6.1", "0012_add_health_cache", "0012_add_health_cache"),
@@ -26,21 +27,6 @@ RUNBOOK_ROWS = [
     ("0.1.0", "0001", "0001"),
 ]
 
-CHAIN = [
-    "0001_initial_schema",
-    "0002_add_last_compiled_at",
-    "0003_add_embedding_index",
-    "0004_embedding_as_text",
-    "0005_webhook_events",
-    "0006_add_subject_snapshots",
-    "0007_add_compilation_jobs",
-    "0008_add_tenant_id_columns",
-    "0009_add_rate_limit_table",
-    "0010_add_session_id",
-    "0011_add_resolutions_table",
-    "0012_add_health_cache",
-]
-
 
 def test_matrix_is_the_runbook_table() -> None:
     rows = [(r.app_version, r.expected_head, r.min_compatible) for r in COMPATIBILITY_MATRIX]
@@ -49,7 +35,7 @@ def test_matrix_is_the_runbook_table() -> None:
 
 def test_chain_is_the_twelve_revisions_with_one_head() -> None:
     chain = load_chain()
-    assert chain.ids == CHAIN
+    assert chain.ids == REVISIONS
     assert chain.heads == ("0012_add_health_cache",)
 
 

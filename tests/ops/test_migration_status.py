@@ -19,17 +19,7 @@ from statewave_server.ops.migrations import (
 )
 from tests.ops import database_at, no_server_url
 from tests.support.postgres import PgServer
-
-HEAD = "0012_add_health_cache"
-SEVEN = {
-    "current_revision",
-    "expected_head",
-    "is_compatible",
-    "pending_count",
-    "pending_revisions",
-    "error",
-    "summary",
-}
+from tests.support.runbook import HEAD, STATUS_KEYS
 
 
 def _evaluate(current: str | None, app_version: str = "0.6.1"):  # type: ignore[no-untyped-def]
@@ -93,12 +83,12 @@ async def test_unreachable_database_answers_fast_with_an_error(tmp_path: Path) -
     status = await check_migration_status(no_server_url(tmp_path), timeout_seconds=3)
     assert time.monotonic() - started < 3.5
     assert status.error is not None and status.error.startswith("Database unreachable")
-    assert status.model_dump().keys() == SEVEN and not status.is_compatible
+    assert status.model_dump().keys() == set(STATUS_KEYS) and not status.is_compatible
 
 
 async def test_verbose_report_has_history_matrix_lock_and_drift(head_db_url: str) -> None:
     body = await migration_report(head_db_url, verbose=True)
-    assert body.keys() >= SEVEN
+    assert body.keys() >= set(STATUS_KEYS)
     assert body["matrix"] == {
         "app_version": "0.6.1",
         "expected_head": HEAD,

@@ -13,18 +13,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from statewave_server.db.migration_audit import MIGRATION_LOCK_KEY
 from tests.ops import database_at, no_server_url, preflight_json, run_script
 from tests.support.postgres import PgServer, alembic, run_cli
+from tests.support.runbook import HEAD, STATUS_KEYS
 
-HEAD = "0012_add_health_cache"
 UP_TO_DATE_LINE = "✅ Schema is up to date. No migration needed."
-SEVEN = [
-    "current_revision",
-    "expected_head",
-    "is_compatible",
-    "pending_count",
-    "pending_revisions",
-    "error",
-    "summary",
-]
 
 
 def _preflight(url: str) -> tuple[int, str]:
@@ -42,7 +33,7 @@ def test_at_head_prints_the_runbook_line_and_goes(head_db_url: str) -> None:
 def test_json_report_matches_the_cli_command(head_db_url: str) -> None:
     code, report = preflight_json(head_db_url)
     assert code == 0 and report["go"] is True and report["exit_code"] == 0
-    assert [k for k in report if k in SEVEN] == SEVEN
+    assert [k for k in report if k in STATUS_KEYS] == STATUS_KEYS
     assert report["summary"] == "Schema is up to date" and report["commands"] == {}
     names = {c["name"] for c in report["checks"]}
     assert {"database", "pgvector", "migration_lock", "heads", "checksums"} <= names

@@ -53,8 +53,6 @@ async def make_orphan(
 
 
 # The runbook's "Stuck compilation jobs" statement, verbatim.
-RUNBOOK_SQL = """UPDATE compilation_jobs SET status = 'pending', claimed_at = NULL
-WHERE status = 'running' AND claimed_at < NOW() - INTERVAL '30 minutes';"""
 
 
 async def load_job(database: Database, job_id: str) -> CompilationJob:

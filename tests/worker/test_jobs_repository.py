@@ -13,13 +13,13 @@ from statewave_server.db import jobs
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob
 from tests.support.factories import (
-    RUNBOOK_SQL,
     database_for,
     load_job,
     make_job,
     make_orphan,
     minutes_ago,
 )
+from tests.support.runbook import RESET_STUCK_JOBS_SQL
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ async def test_runbook_sql_returns_a_stuck_job_to_the_queue(db: Database) -> Non
         stuck = await make_orphan(session, minutes=45)
         await make_orphan(session, minutes=5)
     async with db.sessions() as session, session.begin():
-        result = await session.execute(text(RUNBOOK_SQL))
+        result = await session.execute(text(RESET_STUCK_JOBS_SQL))
     assert result.rowcount == 1  # type: ignore[attr-defined]
     claimed = await _claim(db, "after-runbook")
     assert claimed is not None and claimed.id == stuck.id

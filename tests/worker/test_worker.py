@@ -18,13 +18,13 @@ from statewave_server.settings import Settings
 from statewave_server.worker.handlers import JobHandler, default_handlers
 from statewave_server.worker.runner import Worker, in_process_worker
 from tests.support.factories import (
-    RUNBOOK_SQL,
     database_for,
     load_job,
     make_job,
     make_orphan,
     wait_until,
 )
+from tests.support.runbook import RESET_STUCK_JOBS_SQL
 
 FAST = {
     "job_poll_interval_seconds": 0.05,
@@ -150,7 +150,7 @@ async def test_runbook_manual_sql_lets_a_worker_pick_the_job_up(db: Database) ->
     async with db.sessions() as session, session.begin():
         job = await make_orphan(session, minutes=40, heartbeat_at=None)
     async with db.sessions() as session, session.begin():
-        await session.execute(text(RUNBOOK_SQL))
+        await session.execute(text(RESET_STUCK_JOBS_SQL))
     worker = Worker(db, fast_settings(), default_handlers(), maintenance_interval=3600)
     assert await worker.run_once() is True
     assert (await load_job(db, job.id)).status == "completed"
@@ -180,7 +180,7 @@ async def _rescue_and_reclaim(db: Database, job_id: str, rescuer: Worker) -> Non
         await session.execute(
             text("UPDATE compilation_jobs SET claimed_at = now() - interval '31 minutes'")
         )
-        await session.execute(text(RUNBOOK_SQL))
+        await session.execute(text(RESET_STUCK_JOBS_SQL))
     assert await rescuer.run_once() is True
 
 

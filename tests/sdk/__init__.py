@@ -1,0 +1,1 @@
+"""End-to-end tests of the official ``statewave`` SDK against a live server process."""
