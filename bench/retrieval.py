@@ -319,6 +319,81 @@ async def explain(dsn: str, vector: list[float], task: str) -> dict[str, str]:
     return plans
 
 
+def profile_server(
+    pid: int, base_url: str, kind: str, tasks: list[str], seconds: int
+) -> dict[str, Any]:
+    """py-spy (in .venv) samples the server while ``tasks`` are sent sequentially; returns
+    the share of samples per leaf function and per statewave frame (inclusive)."""
+    import subprocess
+
+    out = common.RESULTS_JSON_DIR / f"pyspy-{kind}.txt"
+    common.RESULTS_JSON_DIR.mkdir(exist_ok=True)
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--idle",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    deadline = time.monotonic() + seconds - 2
+    sent = 0
+    while time.monotonic() < deadline and sent < len(tasks):
+        asyncio.run(measure(base_url, kind, tasks[sent : sent + 5], 1))
+        sent += 5
+    spy.wait(timeout=seconds + 60)
+    return summarise_stacks(out)
+
+
+def summarise_stacks(path: Path) -> dict[str, Any]:
+    """Collapsed stacks of the event-loop thread only: the share of samples where the loop
+    sat idle (waiting on PostgreSQL, the embedding thread or the client) and the inclusive
+    share of our own and SQLAlchemy's frames while it was busy."""
+    if not path.exists():
+        return {"error": "py-spy produced no output"}
+    inclusive: dict[str, int] = {}
+    loop_samples = idle = embed_busy = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        if any("onnxruntime" in frame for frame in frames):
+            embed_busy += count
+        if not any(frame.startswith("Runner.run ") for frame in frames):
+            continue
+        loop_samples += count
+        if frames[-1].startswith("Runner.run "):
+            idle += count
+            continue
+        seen = set()
+        for frame in frames:
+            if ("statewave_server" in frame or "pgvector" in frame) and frame not in seen:
+                seen.add(frame)
+                inclusive[frame] = inclusive.get(frame, 0) + count
+    ranked = sorted(inclusive.items(), key=lambda item: -item[1])[:20]
+    share = 100 / max(loop_samples, 1)
+    return {
+        "loop_samples": loop_samples,
+        "loop_idle_pct": round(idle * share, 1),
+        "embedding_busy_pct_of_loop_time": round(embed_busy * share, 1),
+        "busy_frames_inclusive_pct": [(name, round(v * share, 1)) for name, v in ranked],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=1_000_000)
@@ -327,6 +402,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--concurrent-clients", type=int, default=4)
     parser.add_argument("--skip-embed-timing", action="store_true")
+    parser.add_argument(
+        "--profile-seconds", type=int, default=0, help="py-spy the server on the large table"
+    )
     parser.add_argument(
         "--embeddings-cache", type=Path, help=".npy file to reuse the subject's embeddings"
     )
@@ -388,6 +466,14 @@ def main() -> None:
                         "load": load,
                     }
                     common.log(f"{label} {kind} concurrent: {table[f'{kind}_concurrent']}")
+                if label == "large" and args.profile_seconds:
+                    profile_rng = random.Random(99)
+                    for kind in ("context", "search"):
+                        extra = [workload.task_text(profile_rng, 300_000 + i) for i in range(500)]
+                        table[f"pyspy_{kind}"] = profile_server(
+                            server.process.pid, server.base_url, kind, extra, args.profile_seconds
+                        )
+                        common.log(f"py-spy {kind}: {table[f'pyspy_{kind}']}")
             query_vector = vectors[0].tolist()
             table["explain"] = asyncio.run(explain(pg.dsn(name), query_vector, tasks[0]))
             result["tables"][label] = table

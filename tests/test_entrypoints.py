@@ -12,7 +12,13 @@ import pytest
 
 from tests.support.postgres import REPO_ROOT
 from tests.support.runbook import MIGRATIONS_EXAMPLE
-from tests.support.server import clean_env, free_port, running_server, uvicorn_command
+from tests.support.server import (
+    clean_env,
+    free_port,
+    running_server,
+    uvicorn_command,
+    wait_until_up,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +122,43 @@ def test_mismatch_without_strict_mode_warns_and_starts(empty_db_url: str, tmp_pa
     warnings = [e for e in _json_lines(server.logs()) if e.get("event") == "schema_mismatch"]
     assert len(warnings) == 1
     assert warnings[0]["level"] == "warning"
+
+
+def test_every_entry_point_reads_dot_env(db_url: str, tmp_path: Path) -> None:
+    """A URL given only in ``.env`` (here via the ``DATABASE_URL`` fallback) is seen by
+    alembic, preflight and the server alike."""
+    (tmp_path / ".env").write_text(f"DATABASE_URL={db_url}\n")
+    env = clean_env()
+    current = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"), "current"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "0012_add_health_cache" in current.stdout
+    preflight = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "preflight.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert preflight.returncode == 0
+    assert "✅ Schema is up to date. No migration needed." in preflight.stdout
+    port = free_port()
+    command = [*uvicorn_command(port), "--app-dir", str(REPO_ROOT)]
+    log_path = tmp_path / "env.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process)
+        migrations = httpx.get(f"http://127.0.0.1:{port}/ops/migrations").json()
+        assert migrations == MIGRATIONS_EXAMPLE
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

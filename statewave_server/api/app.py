@@ -10,11 +10,11 @@ import structlog
 from fastapi import FastAPI
 
 from statewave_server import __version__
-from statewave_server.api import ops
+from statewave_server.api import admin_webhooks, ops
 from statewave_server.api.errors import install_error_handlers
 from statewave_server.api.middleware import RequestContextMiddleware
 from statewave_server.api.security import RateLimiter, SecuritySettings, install_security
-from statewave_server.api.v1 import context, episodes, memories, subjects
+from statewave_server.api.v1 import context, episodes, memories, subjects, support
 from statewave_server.db.engine import Database, resolve_database_url
 from statewave_server.logging import configure_logging
 from statewave_server.ops.startup import enforce_schema_guard
@@ -72,7 +72,14 @@ def create_app(
         app, security or SecuritySettings.from_settings(settings), limiter=rate_limiter
     )
     app.include_router(ops.router)
-    for router in (episodes.router, memories.router, context.router, subjects.router):
+    app.include_router(admin_webhooks.router)
+    for router in (
+        episodes.router,
+        memories.router,
+        context.router,
+        subjects.router,
+        support.router,
+    ):
         app.include_router(router)
     return app
 

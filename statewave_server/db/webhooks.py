@@ -220,7 +220,7 @@ async def stats(session: AsyncSession) -> dict[str, int]:
         select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
     )
     counts = dict.fromkeys(STATUSES, 0)
-    for status, count in rows.tuples():
+    for status, count in rows:
         counts[status] = int(count)
     counts["total"] = sum(counts.values())
     return counts

@@ -15,9 +15,10 @@ class EventSink:
     """Writes outbox rows in the caller's transaction; a no-op with no webhook URL."""
 
     enabled: bool
+    max_attempts: int = 5
 
     async def emit(
         self, session: AsyncSession, tenant_id: str, event: str, data: dict[str, Any]
     ) -> None:
         if self.enabled:
-            await record_event(session, tenant_id, event, data)
+            await record_event(session, tenant_id, event, data, max_attempts=self.max_attempts)

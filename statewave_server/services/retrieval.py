@@ -7,15 +7,17 @@ the subject's resolutions for session signals.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import memories as memory_repo
+from statewave_server.db import retrieval_queries as queries
 from statewave_server.db.models import Episode, Memory
 from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.services.compiler import episode_text
@@ -25,15 +27,19 @@ from statewave_server.services.context import (
     MemoryCandidate,
     SessionState,
     assemble_context,
+    fusion,
 )
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.services.tokens import count_tokens
 
 RECENT_PER_KIND = {"profile_fact": 50, "procedure": 20, "episode_summary": 30}
-TEXT_HITS = 50
+LEXICAL_MATCHES = 1000
+TEXT_HITS = 100
 SEMANTIC_HITS = 100
 RECENT_EPISODES = 30
 RESOLUTIONS = 50
+NEIGHBOUR_ANCHORS = int(os.environ.get("SW_EXP_ANCHORS", "20"))
+NEIGHBOUR_SHARE = float(os.environ.get("SW_EXP_SHARE", "0.6"))
 
 
 @dataclass(frozen=True)
@@ -58,16 +64,20 @@ async def build_context(
     vector = await _task_vector(runtime, task)
     async with sessions() as session:
         pool = await _memory_pool(session, runtime, tenant_id, subject_id, task, vector)
+        pool, around = await _with_neighbours(session, tenant_id, subject_id, pool)
         episodes = await episode_repo.newest_episodes(
             session, tenant_id, subject_id, limit=RECENT_EPISODES
         )
         episodes.reverse()
         state = await _session_state(session, tenant_id, subject_id)
+    candidates = [_episode_candidate(e) for e in episodes]
+    candidates += [_episode_candidate(e, relevance) for e, relevance in around]
+    episodes += [e for e, _ in around]
     bundle = assemble_context(
         task,
         max_tokens,
         [candidate for candidate, _ in pool],
-        [_episode_candidate(e) for e in episodes],
+        candidates,
         state,
         session_id,
         count_tokens,
@@ -91,38 +101,106 @@ async def _memory_pool(
     task: str,
     vector: Sequence[float] | None,
 ) -> list[tuple[MemoryCandidate, Memory]]:
-    """Recency window first, then search hits, each memory once, with its signals."""
+    """Recency window first, then search hits, each memory once, with its signals.
+
+    Search hits carry the fused ``relevance`` (see ``context/fusion.py``): BM25 over
+    the full-text matches and cosine neighbours, fused by rank, speaker-matched.
+    """
     recent: list[Memory] = []
     for kind, limit in RECENT_PER_KIND.items():
         recent += await memory_repo.newest_active(
             session, tenant_id, subject_id, kind=kind, limit=limit
         )
-    lexical = await memory_repo.text_matches(
-        session, tenant_id, subject_id, task, kind=None, limit=TEXT_HITS
+    lexical = await queries.lexical_matches(
+        session, tenant_id, subject_id, task, limit=LEXICAL_MATCHES
     )
-    text_rank = {m.id: rank for rank, m in enumerate(lexical, start=1)}
+    lexical_ranking = fusion.bm25_ranking(
+        lexical.query_terms,
+        [(doc.id, doc.terms, doc.length) for doc in lexical.docs],
+        lexical.total_docs,
+    )[:TEXT_HITS]
+    text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
     similarity: dict[uuid.UUID, float] = {}
     semantic: list[Memory] = []
     if vector is not None and runtime.embedder is not None:
-        hits = await memory_repo.nearest(
+        hits = await queries.nearest_memories(
             session,
             tenant_id,
             subject_id,
             vector,
             model=runtime.embedder.model,
-            kind=None,
             limit=SEMANTIC_HITS,
         )
         similarity = {h.memory.id: max(0.0, 1.0 - h.distance) for h in hits}
         semantic = [h.memory for h in hits]
-    rows = {m.id: m for m in [*recent, *semantic, *lexical]}
+    rows = {m.id: m for m in [*recent, *semantic]}
+    missing = [i for i in lexical_ranking if i not in rows]
+    for memory in await queries.memories_by_ids(session, tenant_id, subject_id, missing):
+        rows[memory.id] = memory
+    relevance = fusion.fuse(
+        task,
+        lexical_ranking,
+        [m.id for m in semantic],
+        {m.id: m.content for m in rows.values()},
+    )
     return [
-        (_memory_candidate(m, similarity.get(m.id), text_rank.get(m.id)), m) for m in rows.values()
+        (
+            _memory_candidate(m, similarity.get(m.id), text_rank.get(m.id), relevance.get(m.id)),
+            m,
+        )
+        for m in rows.values()
     ]
 
 
+async def _with_neighbours(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    pool: list[tuple[MemoryCandidate, Memory]],
+) -> tuple[list[tuple[MemoryCandidate, Memory]], list[tuple[Episode, float]]]:
+    """Lend the turns next to the best hits a share of their relevance.
+
+    A terse turn ("Yes, last summer!") answers the turn before it; neither retriever can
+    see that. The episodes just before and after the ``NEIGHBOUR_ANCHORS`` best
+    single-episode hits get ``NEIGHBOUR_SHARE`` of the hit's relevance: through their
+    summary when it is in the pool, else as raw episode candidates (returned apart).
+    """
+    if NEIGHBOUR_ANCHORS <= 0:
+        return pool, []
+    ranked = sorted(
+        (c for c, _ in pool if c.relevance is not None and len(c.source_episode_ids) == 1),
+        key=lambda c: -(c.relevance or 0.0),
+    )
+    anchors: dict[uuid.UUID, float] = {}
+    for candidate in ranked:
+        episode_id = candidate.source_episode_ids[0]
+        if episode_id not in anchors:
+            anchors[episode_id] = candidate.relevance or 0.0
+        if len(anchors) >= NEIGHBOUR_ANCHORS:
+            break
+    around, rows = await queries.neighbour_episodes(session, tenant_id, subject_id, list(anchors))
+    lent: dict[uuid.UUID, float] = {}
+    for anchor, neighbours in around.items():
+        for neighbour in neighbours:
+            lent[neighbour] = max(lent.get(neighbour, 0.0), NEIGHBOUR_SHARE * anchors[anchor])
+    covered: set[uuid.UUID] = set()
+    updated = []
+    for candidate, memory in pool:
+        boost = max((lent.get(e, 0.0) for e in candidate.source_episode_ids), default=0.0)
+        if boost > (candidate.relevance or 0.0):
+            candidate = replace(candidate, relevance=boost)
+        if candidate.kind == "episode_summary":
+            covered.update(candidate.source_episode_ids)
+        updated.append((candidate, memory))
+    extra = [(e, lent[e.id]) for e in rows if e.id in lent and e.id not in covered]
+    return updated, extra
+
+
 def _memory_candidate(
-    memory: Memory, similarity: float | None, text_rank: int | None
+    memory: Memory,
+    similarity: float | None,
+    text_rank: int | None,
+    relevance: float | None = None,
 ) -> MemoryCandidate:
     return MemoryCandidate(
         id=memory.id,
@@ -136,10 +214,11 @@ def _memory_candidate(
         metadata=memory.metadata_,
         semantic_similarity=similarity,
         text_rank=text_rank,
+        relevance=relevance,
     )
 
 
-def _episode_candidate(episode: Episode) -> EpisodeCandidate:
+def _episode_candidate(episode: Episode, relevance: float | None = None) -> EpisodeCandidate:
     return EpisodeCandidate(
         id=episode.id,
         source=episode.source,
@@ -147,6 +226,7 @@ def _episode_candidate(episode: Episode) -> EpisodeCandidate:
         text=episode_text(episode.payload),
         created_at=episode.occurred_at,
         session_id=episode.session_id,
+        relevance=relevance,
     )
 
 

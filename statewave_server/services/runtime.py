@@ -53,5 +53,7 @@ def build_runtime(settings: Settings) -> MemoryRuntime:
     return MemoryRuntime(
         compiler=make_compiler(settings.compiler_type, llm_client=llm_client),
         embedder=embedder,
-        events=EventSink(enabled=bool(settings.webhook_url)),
+        events=EventSink(
+            enabled=bool(settings.webhook_url), max_attempts=settings.webhook_max_attempts
+        ),
     )

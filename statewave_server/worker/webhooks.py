@@ -202,7 +202,7 @@ class Dispatcher:
         elapsed_ms = round((time.monotonic() - started) * 1000, 1)
         fields = {
             "event_id": str(event.id),
-            "event": event.event,
+            "webhook_event": event.event,
             "tenant_id": event.tenant_id,
             "attempt": event.attempts,
             "http_status": outcome.http_status,

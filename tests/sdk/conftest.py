@@ -103,9 +103,7 @@ def make_client(base_url: str) -> Iterator[ClientFactory]:
         retry: RetryConfig | None = None,
         url: str | None = None,
     ) -> StatewaveClient:
-        client = StatewaveClient(
-            url or base_url, api_key=api_key, tenant_id=tenant_id, retry=retry
-        )
+        client = StatewaveClient(url or base_url, api_key=api_key, tenant_id=tenant_id, retry=retry)
         made.append(client)
         return client
 

@@ -93,7 +93,7 @@ async def db(head_db_url: str) -> AsyncIterator[Database]:
 async def api(db: Database, head_db_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The real API in process (no in-process worker): jobs are left to the subprocesses."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=head_db_url,
         run_worker_in_process=False,
         embedding_provider="hash",

@@ -6,10 +6,15 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import signal
 import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +29,7 @@ from statewave_server.settings import Settings
 from statewave_server.worker.runner import in_process_worker
 from statewave_server.worker.webhooks import BackoffPolicy, Dispatcher, classify
 from tests.support.factories import database_for, wait_until
-from tests.support.postgres import run_cli
+from tests.support.postgres import REPO_ROOT, run_cli
 from tests.support.receiver import Receiver, running_receiver
 
 SECRET = "whsec-test-1"
@@ -183,7 +188,7 @@ async def test_404_dead_letters_at_once_and_429_is_retried(
     db: Database, receiver: Receiver
 ) -> None:
     receiver.always(404)
-    [gone] = await add_events(db, 1)
+    await add_events(db, 1)
     settings = hook_settings(receiver.url)
     await run_until([Dispatcher(db, settings)], settled(db, outbox.DEAD_LETTER))
     [row] = await rows(db)
@@ -331,3 +336,48 @@ async def test_cli_list_and_usage_errors(db: Database, head_db_url: str) -> None
     both = await asyncio.to_thread(cli, "redrive", "--all-dead", "--event-id", str(uuid.uuid4()))
     assert both.returncode == 2
     assert (await asyncio.to_thread(cli, "redrive", "--event-id", "not-a-uuid")).returncode == 2
+
+
+@contextmanager
+def _worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m statewave_server worker``; killed if still alive at exit."""
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "statewave_server", "worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.mark.slow
+async def test_statewave_worker_process_delivers_and_stops_cleanly(
+    db: Database, receiver: Receiver, head_db_url: str, tmp_path: Path
+) -> None:
+    [event_id] = await add_events(db, 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATEWAVE_")}
+    env.update(
+        STATEWAVE_DATABASE_URL=head_db_url,
+        STATEWAVE_WEBHOOK_URL=receiver.url,
+        STATEWAVE_WEBHOOK_SECRET=SECRET,
+        STATEWAVE_WEBHOOK_POLL_INTERVAL_SECONDS="0.05",
+        STATEWAVE_EMBEDDING_PROVIDER="hash",
+    )
+    log = tmp_path / "worker.log"
+    with _worker_process(env, log) as proc:
+        await wait_until(settled(db), within=60)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 15) == 0, log.read_text()
+    assert_exactly_once(receiver, [event_id])
+    assert_signed(receiver.requests)
+    events = {
+        json.loads(line)["event"] for line in log.read_text().splitlines() if line.startswith("{")
+    }
+    assert {"webhook_dispatcher_started", "webhook_delivered", "worker_stopped"} <= events

@@ -5,11 +5,31 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import PlainSerializer, StringConstraints
+from pydantic import AfterValidator, PlainSerializer, StringConstraints
 
-SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-SessionId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-JsonObject = dict[str, Any]
+# PostgreSQL text and jsonb cannot hold U+0000: such input is a 422, not a database error.
+NO_NUL = r"^[^\x00]*$"
+
+
+def _reject_nul(value: Any) -> Any:
+    """``value`` unchanged, or ValueError if any string or key in it contains U+0000."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("text must not contain the NUL character (U+0000)")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return value
+
+
+SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
+SessionId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_reject_nul)]
 
 
 def _iso_z(value: datetime) -> str:

@@ -7,21 +7,29 @@ from typing import Annotated
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from statewave_server.api.schemas.common import JsonObject, SessionId, SubjectId, UtcDatetime
+from statewave_server.api.schemas.common import (
+    NO_NUL,
+    JsonObject,
+    SessionId,
+    SubjectId,
+    UtcDatetime,
+)
 
 
 class CreateEpisode(BaseModel):
     """One episode to record; unknown fields are ignored (SDK forward compatibility)."""
 
     subject_id: SubjectId
-    source: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    type: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NO_NUL)]
     payload: JsonObject
     metadata: JsonObject = Field(default_factory=dict)
     provenance: JsonObject = Field(default_factory=dict)
     session_id: SessionId | None = None
     occurred_at: AwareDatetime | None = None
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    idempotency_key: (
+        Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)] | None
+    ) = None
 
 
 class CreateEpisodesBatch(BaseModel):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from statewave_server.api.deps import RuntimeDep, SessionsDep, SettingsDep, TenantId
+from statewave_server.api.schemas.common import NO_NUL
 from statewave_server.api.schemas.compile import (
     CompileJobResponse,
     CompileRequest,
@@ -51,7 +52,7 @@ async def compile_memories(
 
 @router.get("/compile/{job_id}", response_model=CompileJobResponse)
 async def get_compile_status(
-    job_id: str, tenant_id: TenantId, sessions: SessionsDep
+    job_id: Annotated[str, Path(pattern=NO_NUL)], tenant_id: TenantId, sessions: SessionsDep
 ) -> CompileJobResponse:
     status = await compilation.compile_status(sessions, tenant_id, job_id)
     job = status.job
@@ -70,9 +71,9 @@ async def search(
     tenant_id: TenantId,
     sessions: SessionsDep,
     runtime: RuntimeDep,
-    subject_id: Annotated[str, Query(min_length=1, max_length=256)],
-    kind: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(max_length=4000)] = None,
+    subject_id: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)],
+    kind: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    q: Annotated[str | None, Query(max_length=4000, pattern=NO_NUL)] = None,
     semantic: bool = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchResponse:

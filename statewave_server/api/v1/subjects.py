@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
+from statewave_server.api.schemas.common import NO_NUL
 from statewave_server.api.schemas.episodes import EpisodeResponse
 from statewave_server.api.schemas.memories import MemoryResponse
 from statewave_server.api.schemas.subjects import (
@@ -19,14 +20,17 @@ from statewave_server.services import subjects as service
 
 router = APIRouter(prefix="/v1", tags=["subjects"])
 
+# Offsets are BIGINT in SQL; anything larger is a 422 rather than a driver overflow.
+MAX_OFFSET = 2**63 - 1
+
 
 @router.get("/timeline", response_model=TimelineResponse)
 async def get_timeline(
     tenant_id: TenantId,
     sessions: SessionsDep,
-    subject_id: Annotated[str, Query(min_length=1, max_length=256)],
+    subject_id: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)],
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     newest_first: bool = True,
 ) -> TimelineResponse:
     """Newest ``limit`` episodes and memories by default; each page ascending in time."""
@@ -47,7 +51,7 @@ async def list_subjects(
     tenant_id: TenantId,
     sessions: SessionsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> SubjectsResponse:
     """A page of subjects; ``total`` counts all of the tenant's subjects."""
     page, total = await service.list_subjects(sessions, tenant_id, limit=limit, offset=offset)
@@ -58,7 +62,10 @@ async def list_subjects(
 
 @router.delete("/subjects/{subject_id:path}", response_model=DeleteSubjectResponse)
 async def delete_subject(
-    subject_id: str, tenant_id: TenantId, sessions: SessionsDep, events: EventsDep
+    subject_id: Annotated[str, Path(pattern=NO_NUL)],
+    tenant_id: TenantId,
+    sessions: SessionsDep,
+    events: EventsDep,
 ) -> DeleteSubjectResponse:
     counts = await service.delete_subject(sessions, events, tenant_id, subject_id)
     return DeleteSubjectResponse(

@@ -29,6 +29,9 @@ class MemoryCandidate:
     the memory has no embedding or no semantic provider ran. ``text_rank`` is the memory's
     position (1 = best) in the full-text search results, ``None`` when it did not match.
     ``breadcrumb`` is the navigation trail (or title) of its source episode, if any.
+    ``relevance`` is the retrieval's fused relevance to the task in [0, 1] (1 = its best
+    hit), ``None`` when the caller computed none; when set it replaces the per-signal
+    relevance (``semantic_similarity``/``text_rank``/word overlap) in the score.
     """
 
     id: uuid.UUID
@@ -43,11 +46,15 @@ class MemoryCandidate:
     semantic_similarity: float | None = None
     text_rank: int | None = None
     breadcrumb: str | None = None
+    relevance: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EpisodeCandidate:
-    """A raw episode with its payload text already extracted (see the compiler's drafts)."""
+    """A raw episode with its payload text already extracted (see the compiler's drafts).
+
+    ``relevance`` is as for :class:`MemoryCandidate` (fused retrieval relevance in [0, 1]).
+    """
 
     id: uuid.UUID
     source: str
@@ -55,6 +62,7 @@ class EpisodeCandidate:
     text: str
     created_at: datetime
     session_id: str | None = None
+    relevance: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

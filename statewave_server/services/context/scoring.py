@@ -40,6 +40,8 @@ class ScoringWeights:
     recency_max: float = 5.0
     overlap_max: float = 5.0
     semantic_max: float = 8.0
+    relevance_max: float = 40.0
+    recency_with_relevance: float = 1.0
     rrf_k: int = 60
     temporal_valid: float = 3.0
     temporal_expired: float = -4.0
@@ -139,7 +141,9 @@ def memory_scores(
 ) -> dict[uuid.UUID, float]:
     """Score = kind priority + recency + relevance + temporal validity + breadcrumb bonus.
 
-    Relevance is the hybrid fusion when the memory has a full-text or semantic signal,
+    Relevance is the retrieval's fused ``relevance`` when the caller set one (scaled to
+    ``relevance_max``, with recency shrunk to ``recency_with_relevance`` so it only breaks
+    near-ties); else the hybrid fusion when the memory has a full-text or semantic signal,
     else the word overlap of its content with the task.
     """
     words = task_tokens(task)
@@ -147,12 +151,20 @@ def memory_scores(
     hybrid = hybrid_relevance(memories, weights.semantic_max, weights.rrf_k)
     scores: dict[uuid.UUID, float] = {}
     for memory in memories:
-        relevance = hybrid.get(memory.id)
-        if relevance is None:
-            relevance = word_overlap(words, memory.content, weights.overlap_max)
+        fresh = recency[memory.id]
+        if memory.relevance is not None:
+            relevance = weights.relevance_max * memory.relevance
+            fresh *= weights.recency_with_relevance / weights.recency_max
+        else:
+            fused = hybrid.get(memory.id)
+            relevance = (
+                fused
+                if fused is not None
+                else word_overlap(words, memory.content, weights.overlap_max)
+            )
         scores[memory.id] = (
             kind_priority(memory.kind, weights)
-            + recency[memory.id]
+            + fresh
             + relevance
             + temporal_score(memory.valid_to, now, weights)
             + breadcrumb_bonus(task, memory.breadcrumb, weights.breadcrumb_max)
@@ -178,8 +190,12 @@ def episode_scores(
     recency = recency_scores({e.id: e.created_at for e in episodes}, weights.recency_max)
     scores: dict[uuid.UUID, float] = {}
     for episode in episodes:
-        score = weights.episode_base + recency[episode.id]
-        score += word_overlap(words, episode.text, weights.overlap_max)
+        if episode.relevance is not None:
+            score = weights.episode_base + weights.relevance_max * episode.relevance
+            score += recency[episode.id] * weights.recency_with_relevance / weights.recency_max
+        else:
+            score = weights.episode_base + recency[episode.id]
+            score += word_overlap(words, episode.text, weights.overlap_max)
         score += _session_signal(episode.session_id, sessions, current_session_id, weights)
         if episode.session_id is not None:
             score += repeat_boosts.get(episode.session_id, 0.0)

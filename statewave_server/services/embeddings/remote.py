@@ -1,53 +1,39 @@
-"""Hosted embedding models through LiteLLM (optional extra ``statewave-server[litellm]``).
+"""Hosted embedding models through LiteLLM (optional extra ``statewave-server[llm]``).
 
-LiteLLM is imported on first use only, so installs without the extra never pay its import
-time, and the import is done with LiteLLM's local model-cost map so that importing it does
-not fetch a price list from the internet. Every call carries its own ``api_base``/``api_key``
-(no process-global LiteLLM configuration) and a hard asyncio deadline covering the client's
-own retries of transient errors, because a hung provider must not hold a request or a
-worker indefinitely. (LiteLLM treats ``max_retries=0`` as "use the default", so retries
-cannot be switched off per call; the deadline is what bounds them.)
+Only ``services/llm.py`` talks to providers, so this provider is a thin wrapper around
+``LLMClient.embed_texts``: LiteLLM is imported (without network access) when the provider
+is built, every call carries its own ``api_base``/``api_key``, and a hard asyncio deadline
+covers the provider SDK's own retries of transient errors, because a hung provider must
+not hold a request or a worker indefinitely. Failures surface as ``EmbeddingError``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import os
 from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
 
 from statewave_server.services.embeddings.base import EmbeddingError, check_vectors
+from statewave_server.services.llm import (
+    LLMClient,
+    LLMConfig,
+    LLMError,
+    LLMNotInstalled,
+    LLMTimeout,
+)
 
 DEFAULT_MODEL = "text-embedding-3-small"
 DEFAULT_DIMENSIONS = 1536
+DEFAULT_MAX_RETRIES = 2
 
-_litellm: ModuleType | None = None
-
-
-class LiteLLMNotInstalled(RuntimeError):
-    """The ``litellm`` provider was chosen but the optional dependency is absent."""
-
-
-def import_litellm() -> ModuleType:
-    """The ``litellm`` module, imported once without network access at import time."""
-    global _litellm
-    if _litellm is None:
-        # LiteLLM downloads its model-cost map at import unless told to use the bundled one.
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        try:
-            _litellm = importlib.import_module("litellm")
-        except ImportError as exc:
-            raise LiteLLMNotInstalled(
-                "embedding provider 'litellm' needs the optional dependency: "
-                "pip install 'statewave-server[litellm]'"
-            ) from exc
-    return _litellm
+LiteLLMNotInstalled = LLMNotInstalled
+"""The ``litellm`` provider was chosen but the optional dependency is absent."""
 
 
 class LiteLLMEmbeddingProvider:
-    """Any LiteLLM-supported embedding model (OpenAI, Azure, Ollama, vLLM, …)."""
+    """Any LiteLLM-supported embedding model (OpenAI, Azure, Ollama, vLLM, …).
+
+    ``model`` follows LiteLLM's naming; with a custom ``api_base`` a model without a
+    provider prefix is sent in the OpenAI format (see ``services/llm.py``).
+    """
 
     semantic = True
 
@@ -59,6 +45,7 @@ class LiteLLMEmbeddingProvider:
         api_base: str | None = None,
         api_key: str | None = None,
         timeout_seconds: float = 30.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         if dimensions < 1:
             raise ValueError("dimensions must be >= 1")
@@ -66,35 +53,32 @@ class LiteLLMEmbeddingProvider:
             raise ValueError("timeout_seconds must be > 0")
         self.model = model
         self.dimensions = dimensions
-        self._api_base = api_base
-        self._api_key = api_key
         self._timeout = timeout_seconds
-        self._litellm = import_litellm()  # fail at start-up, not on the first request
+        # Building the client imports LiteLLM: fail at start-up, not on the first request.
+        self._client = LLMClient(
+            LLMConfig(
+                model=model,
+                api_base=api_base,
+                api_key=api_key,
+                timeout_seconds=timeout_seconds,
+                max_retries=max_retries,
+            )
+        )
 
     async def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
         """One remote call for all ``texts``; :class:`EmbeddingError` on failure or timeout."""
         if not texts:
             return []
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "input": list(texts),
-            "dimensions": self.dimensions,
-            "timeout": self._timeout,
-            "drop_params": True,  # models without a 'dimensions' knob; sizes checked below
-            "api_base": self._api_base,
-            "api_key": self._api_key,
-        }
         try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._litellm.aembedding(**kwargs)
-        except TimeoutError as exc:
+            vectors = await self._client.embed_texts(
+                texts, model=self.model, dimensions=self.dimensions
+            )
+        except LLMTimeout as exc:
             raise EmbeddingError(
                 f"embedding call to {self.model} timed out after {self._timeout:g}s"
             ) from exc
-        except Exception as exc:  # LiteLLM maps every provider error to its own classes
+        except LLMError as exc:
             raise EmbeddingError(f"embedding call to {self.model} failed: {exc}") from exc
-        items = sorted(response.data, key=_index_of)  # servers may answer out of order
-        vectors = [_vector_of(item) for item in items]
         return check_vectors(
             vectors, expected_count=len(texts), dimensions=self.dimensions, source=self.model
         )
@@ -103,14 +87,3 @@ class LiteLLMEmbeddingProvider:
         """Vector for one query text."""
         (vector,) = await self.embed_texts([text])
         return vector
-
-
-def _index_of(item: Any) -> int:
-    index = item.get("index", 0) if isinstance(item, dict) else getattr(item, "index", 0)
-    return int(index)
-
-
-def _vector_of(item: Any) -> list[float]:
-    """The ``embedding`` of one response item (LiteLLM yields dicts or objects)."""
-    embedding = item["embedding"] if isinstance(item, dict) else item.embedding
-    return [float(x) for x in embedding]

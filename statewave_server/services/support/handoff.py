@@ -251,7 +251,7 @@ def _section(title: str, lines: list[str]) -> list[str]:
 
 
 def _line_text(episode: SupportEpisode, limit: int) -> str:
-    return " ".join(episode.text.split())[:limit]
+    return " ".join(episode.content_text.split())[:limit]
 
 
 def _line(episode: SupportEpisode, limit: int) -> str:

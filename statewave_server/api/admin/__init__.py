@@ -1,0 +1,13 @@
+"""The ``/admin/*`` routers, combined: ``app.include_router(admin.router)``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from statewave_server.api.admin import backup, ops, subjects
+
+router = APIRouter()
+for _module in (ops, backup, subjects):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

@@ -1,0 +1,40 @@
+"""``/admin/export`` and ``/admin/import``: lossless, checksum-verified subject backups."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from statewave_server.api.deps import RuntimeDep, SessionsDep
+from statewave_server.api.schemas.admin import ImportBody, ImportResponse
+from statewave_server.services.admin import backup as service
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+@router.get("/export/{subject_id:path}")
+async def export_subject(
+    subject_id: str,
+    sessions: SessionsDep,
+    tenant_id: Annotated[str, Query(max_length=256)] = "",
+) -> dict[str, Any]:
+    """The subject's export document (404 when it has no episodes and no memories)."""
+    return await service.export_subject(sessions, tenant_id, subject_id)
+
+
+@router.post("/import", response_model=ImportResponse)
+async def import_subject(
+    body: ImportBody, sessions: SessionsDep, runtime: RuntimeDep
+) -> ImportResponse:
+    """Restore an export document; 400 on a bad format or checksum, 409 when preserved
+    ids belong to another subject. Re-importing the same document adds nothing."""
+    result = await service.import_document(
+        sessions,
+        runtime.embedder,
+        body.document,
+        target_subject_id=body.target_subject_id,
+        target_tenant_id=body.target_tenant_id,
+        preserve_ids=body.preserve_ids,
+    )
+    return ImportResponse.model_validate(result)

@@ -1,0 +1,108 @@
+"""``/admin`` introspection: dashboard, tenants, usage, compile jobs, outbox purge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from statewave_server.api.deps import DatabaseDep, SessionsDep, SettingsDep
+from statewave_server.api.schemas.admin import Deleted, JobDetail, JobItem, JobsPage
+from statewave_server.services.admin import dashboard as service
+from statewave_server.services.admin.dashboard import JobFilter
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+JobStatus = Literal["pending", "running", "completed", "dead"]
+Tenant = Annotated[str | None, Query(max_length=256)]
+Text = Annotated[str | None, Query(min_length=1, max_length=256)]
+Hours = Annotated[float | None, Query(ge=0, allow_inf_nan=False)]
+
+
+@router.get("/dashboard")
+async def dashboard(database: DatabaseDep, settings: SettingsDep) -> dict[str, Any]:
+    """Readiness, schema state, row counts, job and outbox queues, health distribution."""
+    return await service.dashboard(database, settings)
+
+
+@router.get("/tenants")
+async def tenants(sessions: SessionsDep) -> dict[str, list[str]]:
+    """Tenants holding data (``''`` is the default tenant), sorted."""
+    return {"tenants": await service.tenants(sessions)}
+
+
+@router.get("/tenant-audit")
+async def tenant_audit(sessions: SessionsDep) -> dict[str, Any]:
+    return await service.tenant_audit(sessions)
+
+
+@router.get("/usage")
+async def usage(sessions: SessionsDep, tenant_id: Tenant = None) -> dict[str, Any]:
+    """Rows created today / 7 d / 30 d / in total, and active subjects (one tenant or all)."""
+    return await service.usage(sessions, tenant_id)
+
+
+@router.get("/jobs", response_model=JobsPage)
+async def list_jobs(
+    sessions: SessionsDep,
+    status: JobStatus | None = None,
+    subject_id: Text = None,
+    tenant_id: Tenant = None,
+    kind: Text = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobsPage:
+    """Jobs across tenants, newest first."""
+    selector = JobFilter(status, subject_id, tenant_id, kind)
+    page = await service.list_jobs(sessions, selector, limit=limit, offset=offset)
+    return JobsPage(
+        jobs=[JobItem.model_validate(j) for j in page.jobs],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.delete("/jobs", response_model=Deleted)
+async def purge_jobs(
+    sessions: SessionsDep,
+    status: JobStatus | None = None,
+    subject_id: Text = None,
+    tenant_id: Tenant = None,
+    kind: Text = None,
+    older_than_hours: Hours = None,
+) -> Deleted:
+    """Delete finished jobs (completed/dead); at least one filter is required (else 400)."""
+    selector = JobFilter(status, subject_id, tenant_id, kind)
+    return Deleted(
+        deleted=await service.purge_jobs(sessions, selector, older_than_hours=older_than_hours)
+    )
+
+
+@router.get("/jobs/stats")
+async def job_stats(sessions: SessionsDep) -> dict[str, int]:
+    return await service.job_stats(sessions)
+
+
+@router.get("/jobs/{job_id}", response_model=JobDetail)
+async def get_job(job_id: str, sessions: SessionsDep) -> JobDetail:
+    return JobDetail.model_validate(await service.get_job(sessions, job_id))
+
+
+@router.delete("/webhooks", response_model=Deleted)
+async def purge_webhooks(
+    sessions: SessionsDep,
+    status: Literal["delivered", "dead_letter"] | None = None,
+    event_type: Text = None,
+    tenant_id: Tenant = None,
+    older_than_hours: Hours = None,
+) -> Deleted:
+    """Delete delivered / dead-lettered outbox rows; at least one filter is required."""
+    deleted = await service.purge_webhook_events(
+        sessions,
+        status=status,
+        event_type=event_type,
+        tenant_id=tenant_id,
+        older_than_hours=older_than_hours,
+    )
+    return Deleted(deleted=deleted)

@@ -1,0 +1,275 @@
+"""``/admin/subjects``: explorer, detail, rows, links, session timeline and deletion.
+
+Subject ids may contain ``/`` (``:path``), so the specific routes are declared before the
+bare ``/admin/subjects/{subject_id}`` ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from statewave_server.api.deps import EventsDep, SessionsDep
+from statewave_server.api.schemas.admin import (
+    AdminEpisode,
+    AdminMemory,
+    BulkDeleteBody,
+    BulkDeleteResponse,
+    DeletedSubject,
+    DeleteFilterBody,
+    EpisodesPage,
+    MatchItem,
+    MemoriesPage,
+    PreviewResponse,
+    SubjectItem,
+    SubjectsPage,
+)
+from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey
+from statewave_server.services.admin import deletion
+from statewave_server.services.admin import subjects as service
+from statewave_server.services.admin.errors import BadRequest
+
+router = APIRouter(prefix="/admin/subjects", tags=["admin"])
+
+Tenant = Annotated[str, Query(max_length=256, description="Exact tenant ('' = default).")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0)]
+Text = Annotated[str | None, Query(min_length=1, max_length=256)]
+
+
+@router.get("", response_model=SubjectsPage)
+async def explore(
+    sessions: SessionsDep,
+    search: Text = None,
+    tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+    health_state: Literal["healthy", "watch", "at_risk"] | None = None,
+    has_open_sessions: bool | None = None,
+    sort_by: SortKey = "last_activity",
+    sort_order: Literal["asc", "desc"] = "desc",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> SubjectsPage:
+    """Subjects with episodes across tenants (or one), hidden snapshot copies excluded."""
+    filters = ExplorerFilter(search, tenant_id, health_state, has_open_sessions)
+    rows, total = await service.explore(
+        sessions,
+        filters,
+        sort_by=sort_by,
+        descending=sort_order == "desc",
+        limit=limit,
+        offset=offset,
+    )
+    items = [SubjectItem.model_validate(r) for r in rows]
+    return SubjectsPage(subjects=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("/preview-delete", response_model=PreviewResponse)
+async def preview_delete(body: DeleteFilterBody, sessions: SessionsDep) -> PreviewResponse:
+    """What a bulk delete with this filter would remove (matched count and a sample)."""
+    preview = await deletion.preview_delete(sessions, deletion.DeleteFilter(**body.model_dump()))
+    return PreviewResponse(
+        matched=preview.matched,
+        sample=[MatchItem.model_validate(m) for m in preview.sample],
+        total_episodes=preview.total_episodes,
+        total_memories=preview.total_memories,
+    )
+
+
+@router.post("/bulk-delete", response_model=BulkDeleteResponse)
+async def bulk_delete(
+    body: BulkDeleteBody, sessions: SessionsDep, events: EventsDep
+) -> BulkDeleteResponse:
+    """Delete every match atomically; 409 (nothing deleted) when the match count differs
+    from ``expected_count``; 400 without ``confirm: true``."""
+    fields = body.model_dump(exclude={"confirm", "expected_count"})
+    done = await deletion.bulk_delete(
+        sessions,
+        events,
+        deletion.DeleteFilter(**fields),
+        confirm=body.confirm,
+        expected_count=body.expected_count,
+    )
+    return BulkDeleteResponse(
+        deleted_subjects=done.deleted_subjects,
+        deleted_episodes=done.deleted_episodes,
+        deleted_memories=done.deleted_memories,
+        subjects=[DeletedSubject.model_validate(d) for d in done.subjects],
+    )
+
+
+@router.get("/{subject_id:path}/memories/{memory_id}/related")
+async def related(
+    subject_id: str, memory_id: str, sessions: SessionsDep, tenant_id: Tenant = ""
+) -> dict[str, Any]:
+    found = await service.related(sessions, tenant_id, subject_id, _uuid(memory_id, "memory_id"))
+
+    def item(memory: Any, relationship: str) -> dict[str, Any]:
+        return {**AdminMemory.model_validate(memory).model_dump(), "relationship": relationship}
+
+    return {
+        "memory_id": found.memory.id,
+        "status": found.memory.status,
+        "created_at": found.memory.created_at,
+        "superseding_memory": item(found.superseding, "supersedes") if found.superseding else None,
+        "superseded_memories": [item(m, "superseded_by") for m in found.superseded],
+        "sibling_memories": [item(m, "sibling") for m in found.siblings],
+        "source_episode_count": len(found.memory.source_episode_ids),
+    }
+
+
+@router.get("/{subject_id:path}/episodes/{episode_id}/citing-memories", response_model=MemoriesPage)
+async def citing_memories(
+    subject_id: str,
+    episode_id: str,
+    sessions: SessionsDep,
+    tenant_id: Tenant = "",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> MemoriesPage:
+    rows, total = await service.citing_memories(
+        sessions,
+        tenant_id,
+        subject_id,
+        _uuid(episode_id, "episode_id"),
+        limit=limit,
+        offset=offset,
+    )
+    items = [AdminMemory.model_validate(m) for m in rows]
+    return MemoriesPage(memories=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{subject_id:path}/sessions/{session_id}/timeline")
+async def session_timeline(
+    subject_id: str,
+    session_id: str,
+    sessions: SessionsDep,
+    tenant_id: Tenant = "",
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> dict[str, Any]:
+    """The session's episodes oldest first, the resolution in place, and SLA metrics."""
+    data = await service.session_timeline(sessions, tenant_id, subject_id, session_id, limit=limit)
+    sla = data["sla"]
+    events = [
+        {
+            "event_type": "episode",
+            **AdminEpisode.model_validate(e["episode"]).model_dump(mode="json"),
+            "citing_memory_count": e["citing_memory_count"],
+        }
+        if e["event_type"] == "episode"
+        else e
+        for e in data["events"]
+    ]
+    return {
+        "session_id": session_id,
+        "status": data["status"],
+        "first_message_at": sla.first_message_at,
+        "first_response_at": sla.first_response_at,
+        "resolved_at": sla.resolved_at,
+        "first_response_seconds": sla.first_response_seconds,
+        "resolution_seconds": sla.resolution_seconds,
+        "first_response_breached": sla.first_response_breached,
+        "resolution_breached": sla.resolution_breached,
+        "episode_count": data["episode_count"],
+        "events": events,
+    }
+
+
+@router.get("/{subject_id:path}/memories", response_model=MemoriesPage)
+async def memories(
+    subject_id: str,
+    sessions: SessionsDep,
+    tenant_id: Tenant = "",
+    status: Literal["active", "superseded", "all"] = "all",
+    kind: Text = None,
+    search: Text = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> MemoriesPage:
+    rows, total = await service.memories(
+        sessions,
+        tenant_id,
+        subject_id,
+        status=None if status == "all" else status,
+        kind=kind,
+        search=search,
+        limit=limit,
+        offset=offset,
+    )
+    items = [AdminMemory.model_validate(m) for m in rows]
+    return MemoriesPage(memories=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{subject_id:path}/episodes", response_model=EpisodesPage)
+async def episodes(
+    subject_id: str,
+    sessions: SessionsDep,
+    tenant_id: Tenant = "",
+    session_id: Text = None,
+    type: Text = None,
+    search: Text = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> EpisodesPage:
+    rows, total = await service.episodes(
+        sessions,
+        tenant_id,
+        subject_id,
+        session_id=session_id,
+        type_=type,
+        search=search,
+        limit=limit,
+        offset=offset,
+    )
+    items = [AdminEpisode.model_validate(e) for e in rows]
+    return EpisodesPage(episodes=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{subject_id:path}")
+async def detail(
+    subject_id: str, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
+) -> dict[str, Any]:
+    """Counts, first/last activity, health (refreshed; alerts on a change) and SLA totals."""
+    found = await service.detail(sessions, events, tenant_id, subject_id)
+    fp = found.footprint
+    sla = found.sla
+    return {
+        "subject_id": found.subject_id,
+        "tenant_id": found.tenant_id,
+        "summary": {
+            "episode_count": fp.episode_count,
+            "memory_count": fp.memory_count,
+            "session_count": max(fp.episode_sessions, fp.resolution_sessions),
+            "first_seen_at": fp.first_seen_at,
+            "last_activity_at": fp.last_activity_at,
+        },
+        "health": found.health,
+        "sla": None
+        if sla is None
+        else {
+            "total_sessions": sla.total_sessions,
+            "resolved_sessions": sla.resolved_sessions,
+            "open_sessions": sla.open_sessions,
+            "avg_first_response_seconds": sla.avg_first_response_seconds,
+            "avg_resolution_seconds": sla.avg_resolution_seconds,
+            "first_response_breach_count": sla.first_response_breach_count,
+            "resolution_breach_count": sla.resolution_breach_count,
+        },
+    }
+
+
+@router.delete("/{subject_id:path}", response_model=DeletedSubject)
+async def delete_subject(
+    subject_id: str, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
+) -> DeletedSubject:
+    """Erase one (tenant, subject) from every table; 404 when it holds nothing."""
+    done = await deletion.delete_subject(sessions, events, tenant_id, subject_id)
+    return DeletedSubject.model_validate(done)
+
+
+def _uuid(value: str, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadRequest(f"Invalid {name} format", code="invalid_id") from None

@@ -1,0 +1,246 @@
+"""Wire models of ``/admin/*`` (request bodies and the typed responses)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+
+from statewave_server.api.schemas.common import JsonObject, UtcDatetime
+
+TenantField = Annotated[str, StringConstraints(max_length=256)]
+SubjectField = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+ConflictStrategy = Literal["create_copy", "merge", "cancel"]
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+
+
+class SubjectItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    subject_id: str
+    tenant_id: str
+    episode_count: int
+    memory_count: int
+    session_count: int
+    last_episode_at: UtcDatetime | None
+    health_state: str | None
+    health_score: int | None
+    open_sessions: int
+
+
+class SubjectsPage(Page):
+    subjects: list[SubjectItem]
+
+
+class AdminMemory(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str
+    content: str
+    summary: str
+    confidence: float
+    status: str
+    source_episode_ids: list[uuid.UUID]
+    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    embedding_model: str | None
+    valid_from: UtcDatetime
+    valid_to: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class MemoriesPage(Page):
+    memories: list[AdminMemory]
+
+
+class AdminEpisode(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    session_id: str | None
+    source: str
+    type: str
+    payload: JsonObject
+    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    provenance: JsonObject
+    idempotency_key: str | None
+    occurred_at: UtcDatetime
+    created_at: UtcDatetime
+    last_compiled_at: UtcDatetime | None
+
+
+class EpisodesPage(Page):
+    episodes: list[AdminEpisode]
+
+
+class JobItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    job_id: str = Field(validation_alias=AliasChoices("id", "job_id"))
+    kind: str
+    subject_id: str
+    tenant_id: str
+    status: str
+    attempts: int
+    max_attempts: int
+    memories_created: int
+    error: str | None
+    claimed_by: str | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    heartbeat_at: UtcDatetime | None
+    completed_at: UtcDatetime | None
+
+
+class JobDetail(JobItem):
+    payload: JsonObject
+    result: JsonObject
+    run_after: UtcDatetime
+
+
+class JobsPage(Page):
+    jobs: list[JobItem]
+
+
+class Deleted(BaseModel):
+    deleted: int
+
+
+class DeleteFilterBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject_id_prefix: Annotated[str, StringConstraints(max_length=256)] | None = None
+    older_than_days: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    tenant_id: TenantField | None = None
+    match_all: bool = False
+
+
+class BulkDeleteBody(DeleteFilterBody):
+    confirm: bool = False
+    expected_count: int = Field(ge=0)
+
+
+class MatchItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    subject_id: str
+    tenant_id: str
+    episode_count: int
+    memory_count: int
+    last_episode_at: UtcDatetime | None
+
+
+class PreviewResponse(BaseModel):
+    matched: int
+    sample: list[MatchItem]
+    total_episodes: int
+    total_memories: int
+
+
+class DeletedSubject(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    subject_id: str
+    tenant_id: str
+    episodes_deleted: int
+    memories_deleted: int
+
+
+class BulkDeleteResponse(BaseModel):
+    deleted_subjects: int
+    deleted_episodes: int
+    deleted_memories: int
+    subjects: list[DeletedSubject]
+    failed: list[str] = Field(default_factory=list)
+
+
+class ImportBody(BaseModel):
+    document: dict[str, Any]
+    target_subject_id: SubjectField | None = None
+    target_tenant_id: TenantField | None = None
+    preserve_ids: bool = True
+
+
+class ImportResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    subject_id: str
+    tenant_id: str
+    episodes_imported: int
+    episodes_skipped: int
+    memories_imported: int
+    memories_skipped: int
+    resolutions_imported: int
+    memories_embedded: int
+    ids_preserved: bool
+
+
+class SnapshotItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    tenant_id: str
+    name: str
+    version: int
+    source_subject_id: str
+    episode_count: int
+    memory_count: int
+    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    created_at: UtcDatetime
+
+
+class CreateSnapshotBody(BaseModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^/]+$")]
+    source_subject_id: SubjectField
+    version: int = Field(default=1, ge=1)
+    metadata: JsonObject | None = None
+    tenant_id: TenantField = ""
+
+
+class RestoreBody(BaseModel):
+    target_subject_id: SubjectField
+    tenant_id: TenantField = ""
+
+
+class RestoreByNameBody(RestoreBody):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    version: int | None = Field(default=None, ge=1)
+
+
+class PackImportBody(BaseModel):
+    pack_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    target_subject_id: str | None = None
+    target_display_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    target_tenant_id: TenantField = ""
+    conflict_strategy: ConflictStrategy = "create_copy"
+    allow_reserved_target: bool = False
+
+
+class CloneBody(BaseModel):
+    source_subject_id: SubjectField
+    source_tenant_id: TenantField = ""
+    target_subject_id: str | None = None
+    target_display_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    target_tenant_id: TenantField | None = None
+    clone_scope: Literal[
+        "episodes", "memories", "episodes_and_memories", "episodes_memories_sources"
+    ] = "episodes_memories_sources"
+
+
+class PayloadExportBody(BaseModel):
+    subject_ids: list[SubjectField]
+    tenant_id: TenantField = ""
+    export_scope: Literal["episodes", "memories", "episodes_and_memories", "full"] = "full"
+
+
+class PayloadImportBody(BaseModel):
+    payload: dict[str, Any]
+    target_tenant_id: TenantField = ""
+    conflict_strategy: ConflictStrategy = "create_copy"

@@ -1,0 +1,332 @@
+"""The subject explorer: subjects across tenants, one subject's rows, and their links."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
+from statewave_server.db.subjects import HIDDEN_SUBJECT_PREFIXES
+
+SortKey = Literal["subject_id", "last_activity", "episode_count", "memory_count"]
+
+
+@dataclass(frozen=True)
+class SubjectRow:
+    subject_id: str
+    tenant_id: str
+    episode_count: int
+    memory_count: int
+    session_count: int
+    last_episode_at: datetime | None
+    health_state: str | None
+    health_score: int | None
+    open_sessions: int
+
+
+@dataclass(frozen=True)
+class ExplorerFilter:
+    search: str | None = None
+    tenant_id: str | None = None
+    health_state: str | None = None
+    has_open_sessions: bool | None = None
+
+
+def visible(column: Any) -> list[ColumnElement[bool]]:
+    """Clauses hiding snapshot copies and temporary subjects."""
+    return [~column.startswith(prefix, autoescape=True) for prefix in HIDDEN_SUBJECT_PREFIXES]
+
+
+def _grouped(model: Any, tenant_id: str | None, *extra: ColumnElement[bool]) -> Any:
+    statement = select(model.tenant_id, model.subject_id, func.count().label("n")).where(*extra)
+    if tenant_id is not None:
+        statement = statement.where(model.tenant_id == tenant_id)
+    return statement.group_by(model.tenant_id, model.subject_id).subquery()
+
+
+def _explorer(filters: ExplorerFilter) -> Select[Any]:
+    episodes = select(
+        Episode.tenant_id,
+        Episode.subject_id,
+        func.count().label("episode_count"),
+        func.count(func.distinct(Episode.session_id)).label("session_count"),
+        func.max(Episode.created_at).label("last_episode_at"),
+    ).where(*visible(Episode.subject_id))
+    if filters.tenant_id is not None:
+        episodes = episodes.where(Episode.tenant_id == filters.tenant_id)
+    if filters.search:
+        episodes = episodes.where(Episode.subject_id.icontains(filters.search, autoescape=True))
+    ep = episodes.group_by(Episode.tenant_id, Episode.subject_id).subquery()
+    mem = _grouped(Memory, filters.tenant_id)
+    opened = _grouped(Resolution, filters.tenant_id, Resolution.status == "open")
+    cache = SubjectHealthCache
+
+    def joined(table: Any) -> ColumnElement[bool]:
+        return and_(table.tenant_id == ep.c.tenant_id, table.subject_id == ep.c.subject_id)
+
+    statement = (
+        select(
+            ep.c.subject_id,
+            ep.c.tenant_id,
+            ep.c.episode_count,
+            func.coalesce(mem.c.n, 0).label("memory_count"),
+            ep.c.session_count,
+            ep.c.last_episode_at,
+            cache.last_state.label("health_state"),
+            cache.last_score.label("health_score"),
+            func.coalesce(opened.c.n, 0).label("open_sessions"),
+        )
+        .select_from(ep)
+        .outerjoin(mem, joined(mem.c))
+        .outerjoin(opened, joined(opened.c))
+        .outerjoin(cache, joined(cache))
+    )
+    if filters.health_state is not None:
+        statement = statement.where(cache.last_state == filters.health_state)
+    if filters.has_open_sessions is not None:
+        has_open = func.coalesce(opened.c.n, 0) > 0
+        statement = statement.where(has_open if filters.has_open_sessions else ~has_open)
+    return statement
+
+
+async def explore_subjects(
+    session: AsyncSession,
+    filters: ExplorerFilter,
+    *,
+    sort_by: SortKey,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[SubjectRow], int]:
+    """A page of (tenant, subject) pairs that have episodes, and the total before paging."""
+    base = _explorer(filters).subquery()
+    column = {
+        "subject_id": base.c.subject_id,
+        "last_activity": base.c.last_episode_at,
+        "episode_count": base.c.episode_count,
+        "memory_count": base.c.memory_count,
+    }[sort_by]
+    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    rows = await session.execute(
+        select(base)
+        .order_by(order, base.c.subject_id, base.c.tenant_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    total = await session.scalar(select(func.count()).select_from(base))
+    return [SubjectRow(**row._asdict()) for row in rows], int(total or 0)
+
+
+@dataclass(frozen=True)
+class SubjectFootprint:
+    episode_count: int
+    memory_count: int
+    episode_sessions: int
+    resolution_sessions: int
+    first_seen_at: datetime | None
+    last_activity_at: datetime | None
+
+
+async def footprint(session: AsyncSession, tenant_id: str, subject_id: str) -> SubjectFootprint:
+    """Counts and first/last activity of one subject (all zero/None when it is empty)."""
+
+    def of(model: Any, *columns: Any) -> Select[Any]:
+        return select(*columns).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
+
+    e = (
+        await session.execute(
+            of(
+                Episode,
+                func.count(),
+                func.count(func.distinct(Episode.session_id)),
+                func.min(Episode.created_at),
+                func.max(Episode.created_at),
+            )
+        )
+    ).one()
+    m = (
+        await session.execute(
+            of(Memory, func.count(), func.min(Memory.created_at), func.max(Memory.updated_at))
+        )
+    ).one()
+    r = await session.scalar(of(Resolution, func.count(func.distinct(Resolution.session_id))))
+    firsts = [t for t in (e[2], m[1]) if t is not None]
+    lasts = [t for t in (e[3], m[2]) if t is not None]
+    return SubjectFootprint(
+        episode_count=int(e[0]),
+        memory_count=int(m[0]),
+        episode_sessions=int(e[1]),
+        resolution_sessions=int(r or 0),
+        first_seen_at=min(firsts) if firsts else None,
+        last_activity_at=max(lasts) if lasts else None,
+    )
+
+
+async def _page(
+    session: AsyncSession, statement: Select[Any], order: Sequence[Any], limit: int, offset: int
+) -> tuple[list[Any], int]:
+    total = await session.scalar(select(func.count()).select_from(statement.subquery()))
+    rows = await session.scalars(statement.order_by(*order).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+def _memories(tenant_id: str, subject_id: str) -> Select[Any]:
+    return select(Memory).where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+
+
+_NEWEST_MEMORIES = (Memory.created_at.desc(), Memory.id)
+
+
+async def memories_page(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    *,
+    status: str | None,
+    kind: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Memory], int]:
+    """The subject's memories, newest first, filtered; and the filtered total."""
+    statement = _memories(tenant_id, subject_id)
+    if status is not None:
+        statement = statement.where(Memory.status == status)
+    if kind is not None:
+        statement = statement.where(Memory.kind == kind)
+    if search:
+        statement = statement.where(
+            or_(
+                *(
+                    column.icontains(search, autoescape=True)
+                    for column in (Memory.content, Memory.summary, Memory.kind)
+                )
+            )
+        )
+    return await _page(session, statement, _NEWEST_MEMORIES, limit, offset)
+
+
+async def episodes_page(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    *,
+    session_id: str | None,
+    type_: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Episode], int]:
+    """The subject's episodes, newest first, filtered; and the filtered total."""
+    statement = select(Episode).where(
+        Episode.tenant_id == tenant_id, Episode.subject_id == subject_id
+    )
+    if session_id is not None:
+        statement = statement.where(Episode.session_id == session_id)
+    if type_ is not None:
+        statement = statement.where(Episode.type == type_)
+    if search:
+        columns = (cast(Episode.payload, Text), Episode.type, Episode.source, Episode.session_id)
+        statement = statement.where(
+            or_(*(column.icontains(search, autoescape=True) for column in columns))
+        )
+    order = (Episode.occurred_at.desc(), Episode.created_at.desc(), Episode.id)
+    return await _page(session, statement, order, limit, offset)
+
+
+def _cites(ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    overlap: ColumnElement[bool] = Memory.source_episode_ids.overlap(
+        cast(list(ids), ARRAY(UUID(as_uuid=True)))
+    )
+    return overlap
+
+
+async def citing_memories(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    episode_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[Memory], int]:
+    statement = _memories(tenant_id, subject_id).where(_cites([episode_id]))
+    return await _page(session, statement, _NEWEST_MEMORIES, limit, offset)
+
+
+async def citing_counts(
+    session: AsyncSession, tenant_id: str, subject_id: str, episode_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many of the subject's memories cite each of ``episode_ids``."""
+    if not episode_ids:
+        return {}
+    cited = func.unnest(Memory.source_episode_ids).label("episode_id")
+    inner = (
+        select(cited)
+        .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+        .where(_cites(episode_ids))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(inner.c.episode_id, func.count())
+        .where(inner.c.episode_id.in_(list(episode_ids)))
+        .group_by(inner.c.episode_id)
+    )
+    return {eid: int(n) for eid, n in rows}
+
+
+async def get_memory(
+    session: AsyncSession, tenant_id: str, subject_id: str, memory_id: uuid.UUID
+) -> Memory | None:
+    statement = select(Memory).where(
+        Memory.tenant_id == tenant_id, Memory.subject_id == subject_id, Memory.id == memory_id
+    )
+    return await session.scalar(statement)
+
+
+async def memories_where(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    *clauses: ColumnElement[bool],
+    order: Sequence[Any],
+    limit: int,
+) -> list[Memory]:
+    statement = _memories(tenant_id, subject_id).where(*clauses).order_by(*order).limit(limit)
+    return list(await session.scalars(statement))
+
+
+def cites_any(ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    """Memories citing at least one of ``ids`` (false for no ids)."""
+    return _cites(ids) if ids else literal(False)
+
+
+async def session_episodes(
+    session: AsyncSession, tenant_id: str, subject_id: str, session_id: str, *, limit: int
+) -> tuple[list[Episode], int]:
+    """The session's first ``limit`` episodes oldest first, and how many it has."""
+    statement = select(Episode).where(
+        Episode.tenant_id == tenant_id,
+        Episode.subject_id == subject_id,
+        Episode.session_id == session_id,
+    )
+    order = (Episode.occurred_at, Episode.created_at, Episode.id)
+    return await _page(session, statement, order, limit, 0)
+
+
+async def session_resolution(
+    session: AsyncSession, tenant_id: str, subject_id: str, session_id: str
+) -> Resolution | None:
+    statement = select(Resolution).where(
+        Resolution.tenant_id == tenant_id,
+        Resolution.subject_id == subject_id,
+        Resolution.session_id == session_id,
+    )
+    return await session.scalar(statement)

@@ -1,0 +1,218 @@
+"""The lossless backup document: records, canonical checksum, and verification.
+
+Document (``format_version`` 2.0)::
+
+    {format: "statewave-backup", format_version: "2.0", exported_at, subject_id, tenant_id,
+     counts: {episodes, memories, resolutions}, episodes: [...], memories: [...],
+     resolutions: [...], health: {...} | null, checksum}
+
+``checksum`` is the SHA-256 hex digest of the canonical JSON (sorted keys, no spaces,
+UTF-8) of ``{subject_id, tenant_id, episodes, memories, resolutions, health}``. Documents
+of the reference server (``format_version`` 1.0, no sessions or resolutions) are accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from statewave_server.db.admin_queries.subject_rows import SubjectRows
+from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
+from statewave_server.services.admin.errors import BadRequest
+
+FORMAT = "statewave-backup"
+FORMAT_VERSION = "2.0"
+LEGACY_VERSION = "1.0"
+CHECKSUMMED = ("subject_id", "tenant_id", "episodes", "memories", "resolutions", "health")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class EpisodeRecord(_Record):
+    id: uuid.UUID
+    source: str = Field(min_length=1, max_length=256)
+    type: str = Field(min_length=1, max_length=128)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    session_id: str | None = Field(default=None, max_length=256)
+    occurred_at: AwareDatetime | None = None
+    idempotency_key: str | None = Field(default=None, max_length=256)
+    created_at: AwareDatetime
+    last_compiled_at: AwareDatetime | None = None
+
+
+class MemoryRecord(_Record):
+    id: uuid.UUID
+    kind: str = Field(min_length=1, max_length=64)
+    content: str
+    summary: str = ""
+    confidence: float = 1.0
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime | None = None
+    source_episode_ids: list[uuid.UUID] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    status: str = Field(default="active", max_length=32)
+    embedding: list[float] | None = None
+    embedding_model: str | None = Field(default=None, max_length=128)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _vector_needs_model(self) -> MemoryRecord:
+        if self.embedding is not None and not self.embedding_model:
+            self.embedding = None  # a vector of an unknown model is never comparable
+        return self
+
+
+class ResolutionRecord(_Record):
+    id: uuid.UUID
+    session_id: str = Field(min_length=1, max_length=256)
+    status: str = Field(default="open", max_length=32)
+    resolution_summary: str | None = None
+    resolved_at: AwareDatetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class HealthRecord(_Record):
+    last_state: str = Field(max_length=32)
+    last_score: int
+    factors: list[dict[str, Any]] = Field(default_factory=list)
+    updated_at: AwareDatetime
+
+
+class SubjectContent(_Record):
+    """One subject's data, independent of where it is stored."""
+
+    subject_id: str = Field(min_length=1, max_length=256)
+    tenant_id: str = Field(default="", max_length=256)
+    episodes: list[EpisodeRecord] = Field(default_factory=list)
+    memories: list[MemoryRecord] = Field(default_factory=list)
+    resolutions: list[ResolutionRecord] = Field(default_factory=list)
+    health: HealthRecord | None = None
+
+
+def content_of(subject_id: str, tenant_id: str, rows: SubjectRows) -> SubjectContent:
+    """The stored rows as records (embeddings as plain float lists)."""
+    return SubjectContent(
+        subject_id=subject_id,
+        tenant_id=tenant_id,
+        episodes=[_episode(e) for e in rows.episodes],
+        memories=[_memory(m) for m in rows.memories],
+        resolutions=[_resolution(r) for r in rows.resolutions],
+        health=_health(rows.health) if rows.health is not None else None,
+    )
+
+
+def _episode(row: Episode) -> EpisodeRecord:
+    return EpisodeRecord(
+        id=row.id,
+        source=row.source,
+        type=row.type,
+        payload=row.payload,
+        metadata=row.metadata_,
+        provenance=row.provenance,
+        session_id=row.session_id,
+        occurred_at=row.occurred_at,
+        idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
+        last_compiled_at=row.last_compiled_at,
+    )
+
+
+def _memory(row: Memory) -> MemoryRecord:
+    vector = None if row.embedding is None else [float(x) for x in row.embedding]
+    return MemoryRecord(
+        id=row.id,
+        kind=row.kind,
+        content=row.content,
+        summary=row.summary,
+        confidence=row.confidence,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        source_episode_ids=list(row.source_episode_ids),
+        metadata=row.metadata_,
+        status=row.status,
+        embedding=vector,
+        embedding_model=row.embedding_model,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _resolution(row: Resolution) -> ResolutionRecord:
+    return ResolutionRecord(
+        id=row.id,
+        session_id=row.session_id,
+        status=row.status,
+        resolution_summary=row.resolution_summary,
+        resolved_at=row.resolved_at,
+        metadata=row.metadata_,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _health(row: SubjectHealthCache) -> HealthRecord:
+    return HealthRecord(
+        last_state=row.last_state,
+        last_score=row.last_score,
+        factors=row.factors,
+        updated_at=row.updated_at,
+    )
+
+
+def checksum(content: dict[str, Any]) -> str:
+    """SHA-256 hex of the canonical JSON of the checksummed fields of ``content``."""
+    subset = {key: content.get(key) for key in CHECKSUMMED}
+    canonical = json.dumps(subset, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _legacy_checksum(document: dict[str, Any]) -> str:
+    subset = {"episodes": document.get("episodes"), "memories": document.get("memories")}
+    return hashlib.sha256(json.dumps(subset, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def to_document(content: SubjectContent, exported_at: datetime | None = None) -> dict[str, Any]:
+    """The export document (JSON-ready) with its checksum."""
+    body = content.model_dump(mode="json")
+    counts = {name: len(body[name]) for name in ("episodes", "memories", "resolutions")}
+    when = (exported_at or datetime.now(UTC)).isoformat()
+    head = {"format": FORMAT, "format_version": FORMAT_VERSION, "exported_at": when}
+    return {**head, **body, "counts": counts, "checksum": checksum(body)}
+
+
+def from_document(document: Any) -> SubjectContent:
+    """Verify format and checksum and parse; :class:`BadRequest` says what is wrong."""
+    if not isinstance(document, dict):
+        raise BadRequest("The backup document must be a JSON object")
+    version = document.get("format_version")
+    if version == FORMAT_VERSION and document.get("format") == FORMAT:
+        expected = checksum(document)
+    elif version == LEGACY_VERSION:
+        expected = _legacy_checksum(document)
+    else:
+        raise BadRequest(f"Unsupported backup format_version {version!r}; expected 2.0")
+    if document.get("checksum") != expected:
+        raise BadRequest("Checksum mismatch: the backup file is corrupted or was modified")
+    if not document.get("subject_id"):
+        raise BadRequest("The backup document has no subject_id")
+    fields = {key: document.get(key) for key in CHECKSUMMED if document.get(key) is not None}
+    try:
+        return SubjectContent.model_validate(fields)
+    except ValidationError as exc:
+        raise BadRequest("Invalid backup document", details=_errors(exc)) from None
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()[:20]]

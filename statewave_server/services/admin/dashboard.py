@@ -1,0 +1,225 @@
+"""Introspection: dashboard, tenants, tenant audit, usage, compile jobs and outbox purge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from statewave_server.db import webhooks as outbox
+from statewave_server.db.admin_queries import stats as repo
+from statewave_server.db.engine import Database
+from statewave_server.db.models import CompilationJob, Episode, Memory, WebhookEvent
+from statewave_server.errors import NotFound
+from statewave_server.ops.migrations import check_migration_status
+from statewave_server.ops.readiness import check_readiness
+from statewave_server.services.admin.errors import BadRequest
+from statewave_server.settings import Settings
+
+log = structlog.get_logger("statewave.admin")
+
+JOB_TERMINAL = ("completed", "dead")
+WEBHOOK_TERMINAL = ("delivered", "dead_letter")
+
+
+async def dashboard(database: Database, settings: Settings) -> dict[str, Any]:
+    """Readiness, schema, row counts, job and outbox queues, health distribution."""
+    readiness = await check_readiness(database, settings)
+    migration = await check_migration_status(
+        database.engine, timeout_seconds=settings.db_connect_timeout_seconds
+    )
+    async with database.sessions() as session:
+        counts = {
+            "episodes": await repo.count_rows(session, Episode),
+            "memories": await repo.count_rows(session, Memory),
+            "subjects": await repo.count_active_subjects(session),
+        }
+        jobs = await repo.job_status_counts(session)
+        webhooks = await outbox.stats(session)
+        health: dict[str, int] | None
+        try:
+            health = await repo.health_state_counts(session)
+        except SQLAlchemyError as exc:
+            log.warning("dashboard_health_failed", error=str(exc)[:300])
+            health = None
+    return {
+        "readiness": {
+            "status": readiness.status,
+            "checks": [
+                {
+                    "name": c.name,
+                    "status": c.status,
+                    "detail": c.detail or "",
+                    "latency_ms": c.latency_ms or 0,
+                }
+                for c in readiness.checks
+            ],
+        },
+        "migration": {
+            "current_revision": migration.current_revision,
+            "expected_head": migration.expected_head,
+            "is_compatible": migration.is_compatible,
+            "pending_count": migration.pending_count,
+        },
+        "counts": counts,
+        "jobs": jobs,
+        "webhooks": webhooks,
+        "health_distribution": health,
+    }
+
+
+async def tenants(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        return await repo.tenant_ids(session)
+
+
+async def tenant_audit(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    """Tenant ids are never NULL here; the audit reports the default tenant's rows instead."""
+    async with sessions() as session:
+        default_rows = await repo.default_tenant_counts(session)
+    return {
+        "null_tenant_rows": dict.fromkeys(default_rows, 0),
+        "default_tenant_rows": default_rows,
+        "guidance": (
+            "tenant_id is never NULL: rows written without a tenant header belong to the "
+            "default tenant ''. To move a subject to a tenant, export it and import it with "
+            "target_tenant_id, then delete the original."
+        ),
+    }
+
+
+async def usage(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str | None
+) -> dict[str, Any]:
+    """Rows created today (UTC), in 7 and 30 days and in total; active subjects."""
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    windows: dict[str, datetime | None] = {
+        "today": midnight,
+        "7d": now - timedelta(days=7),
+        "30d": now - timedelta(days=30),
+        "total": None,
+    }
+    tables: dict[str, repo.CountedModel] = {
+        "episodes": Episode,
+        "memories": Memory,
+        "compile_jobs": CompilationJob,
+        "webhooks": WebhookEvent,
+    }
+    report: dict[str, Any] = {
+        "period_start": midnight.isoformat(),
+        "generated_at": now.isoformat(),
+        "tenant_id": tenant_id,
+    }
+    async with sessions() as session:
+        for name, model in tables.items():
+            report[name] = {
+                label: await repo.count_rows(session, model, tenant_id=tenant_id, since=since)
+                for label, since in windows.items()
+            }
+        report["active_subjects"] = {
+            label: await repo.count_active_subjects(session, tenant_id=tenant_id, since=since)
+            for label, since in windows.items()
+            if label != "today"
+        }
+    return report
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    subject_id: str | None = None
+    tenant_id: str | None = None
+    kind: str | None = None
+
+
+async def list_jobs(
+    sessions: async_sessionmaker[AsyncSession], selector: JobFilter, *, limit: int, offset: int
+) -> repo.JobPage:
+    async with sessions() as session:
+        return await repo.list_jobs(
+            session,
+            status=selector.status,
+            subject_id=selector.subject_id,
+            tenant_id=selector.tenant_id,
+            kind=selector.kind,
+            limit=limit,
+            offset=offset,
+        )
+
+
+async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as session:
+        counts = await repo.job_status_counts(session)
+    base = dict.fromkeys(("pending", "running", "completed", "dead"), 0)
+    base.update(counts)
+    return {**base, "total": sum(base.values())}
+
+
+async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: str) -> CompilationJob:
+    async with sessions() as session:
+        job = await repo.get_job(session, job_id)
+    if job is None:
+        raise NotFound("Job not found", code="job_not_found")
+    return job
+
+
+def _terminal(status: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if status is None:
+        return allowed
+    if status not in allowed:
+        raise BadRequest(f"status must be one of {allowed}; got {status!r}")
+    return (status,)
+
+
+async def purge_jobs(
+    sessions: async_sessionmaker[AsyncSession],
+    selector: JobFilter,
+    *,
+    older_than_hours: float | None = None,
+) -> int:
+    """Delete finished jobs (``completed``/``dead``) matching at least one filter."""
+    given = (selector.status, selector.subject_id, selector.tenant_id, selector.kind)
+    if all(v is None for v in given) and older_than_hours is None:
+        raise BadRequest("at least one filter is required")
+    statuses = _terminal(selector.status, JOB_TERMINAL)
+    cutoff = _cutoff(older_than_hours)
+    async with sessions.begin() as session:
+        return await repo.purge_jobs(
+            session,
+            statuses=statuses,
+            subject_id=selector.subject_id,
+            tenant_id=selector.tenant_id,
+            kind=selector.kind,
+            older_than=cutoff,
+        )
+
+
+async def purge_webhook_events(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    status: str | None,
+    event_type: str | None,
+    tenant_id: str | None,
+    older_than_hours: float | None = None,
+) -> int:
+    """Delete delivered/dead-lettered outbox rows matching at least one filter."""
+    if all(v is None for v in (status, event_type, tenant_id, older_than_hours)):
+        raise BadRequest("at least one filter is required")
+    statuses = _terminal(status, WEBHOOK_TERMINAL)
+    async with sessions.begin() as session:
+        return await repo.purge_webhook_events(
+            session,
+            statuses=statuses,
+            event_type=event_type,
+            tenant_id=tenant_id,
+            older_than=_cutoff(older_than_hours),
+        )
+
+
+def _cutoff(hours: float | None) -> datetime | None:
+    return None if hours is None else datetime.now(UTC) - timedelta(hours=hours)

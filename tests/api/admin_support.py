@@ -1,0 +1,74 @@
+"""Helpers for the admin API tests: an app with the admin router, and seeded subjects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from statewave_server.api.admin import router as admin_router
+from statewave_server.api.app import create_app
+from statewave_server.api.v1 import support
+from statewave_server.db.engine import Database
+from statewave_server.services.runtime import MemoryRuntime
+from statewave_server.settings import Settings
+
+CONVERSATION = [
+    ("s-1", "user", "Hi, my name is Dana Whitfield and I work at Northwind Traders."),
+    ("s-1", "assistant", "Thanks Dana! How can I help you today?"),
+    ("s-2", "user", "We're on the Enterprise plan and our CSV export keeps failing."),
+    ("s-2", "assistant", "Sorry about that. Let me check the export logs for your account."),
+]
+
+
+@asynccontextmanager
+async def admin_client(
+    settings: Settings, runtime: MemoryRuntime
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client over the real app with the admin router included."""
+    database = Database.from_settings(settings)
+    app = create_app(settings, database, runtime)
+    paths = {getattr(route, "path", "") for route in app.routes}
+    if "/v1/resolutions" not in paths:  # until the support router is registered in the app
+        app.include_router(support.router)
+    if "/admin/dashboard" not in paths:
+        app.include_router(admin_router)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+    finally:
+        await database.dispose()
+
+
+async def seed_subject(
+    api: httpx.AsyncClient, subject: str, tenant: str = "", *, compile_: bool = True
+) -> list[str]:
+    """Four messages in two sessions, compiled, with one resolved session; episode ids."""
+    headers = {"X-Tenant-ID": tenant} if tenant else {}
+    batch = [
+        {
+            "subject_id": subject,
+            "source": role,
+            "type": "message",
+            "payload": {"messages": [{"role": role, "content": content}]},
+            "session_id": session,
+            "idempotency_key": f"{subject}-{i}",
+        }
+        for i, (session, role, content) in enumerate(CONVERSATION)
+    ]
+    response = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=headers)
+    assert response.status_code == 201, response.text
+    if compile_:
+        compiled = await api.post(
+            "/v1/memories/compile", json={"subject_id": subject}, headers=headers
+        )
+        assert compiled.status_code == 200, compiled.text
+    resolved = await api.post(
+        "/v1/resolutions",
+        json={"subject_id": subject, "session_id": "s-1", "status": "resolved"},
+        headers=headers,
+    )
+    assert resolved.status_code == 200, resolved.text
+    return [e["id"] for e in response.json()["episodes"]]
