@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from statewave_server.api.deps import SessionsDep
+from statewave_server.api.schemas.common import Offset
 from statewave_server.services import webhooks as service
 
 router = APIRouter(prefix="/admin/webhooks", tags=["admin"])
@@ -80,7 +81,7 @@ async def list_webhook_events(
     event_type: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     tenant_id: Annotated[str | None, Query(max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> WebhookEventsPage:
     """Outbox rows across tenants, newest first."""
     page = await service.list_events(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import AfterValidator, PlainSerializer, StringConstraints
 
 # PostgreSQL text and jsonb cannot hold U+0000: such input is a 422, not a database error.
@@ -38,3 +39,8 @@ def _iso_z(value: datetime) -> str:
 
 
 UtcDatetime = Annotated[datetime, PlainSerializer(_iso_z, return_type=str)]
+
+
+# Paging: an offset past any real table size is a client error, not a database overflow.
+MAX_OFFSET = 1_000_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
-from statewave_server.api.schemas.common import NO_NUL
+from statewave_server.api.schemas.common import NO_NUL, Offset
 from statewave_server.api.schemas.episodes import EpisodeResponse
 from statewave_server.api.schemas.memories import MemoryResponse
 from statewave_server.api.schemas.subjects import (
@@ -21,7 +21,6 @@ from statewave_server.services import subjects as service
 router = APIRouter(prefix="/v1", tags=["subjects"])
 
 # Offsets are BIGINT in SQL; anything larger is a 422 rather than a driver overflow.
-MAX_OFFSET = 2**63 - 1
 
 
 @router.get("/timeline", response_model=TimelineResponse)
@@ -30,7 +29,7 @@ async def get_timeline(
     sessions: SessionsDep,
     subject_id: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)],
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
     newest_first: bool = True,
 ) -> TimelineResponse:
     """Newest ``limit`` episodes and memories by default; each page ascending in time."""
@@ -51,7 +50,7 @@ async def list_subjects(
     tenant_id: TenantId,
     sessions: SessionsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> SubjectsResponse:
     """A page of subjects; ``total`` counts all of the tenant's subjects."""
     page, total = await service.list_subjects(sessions, tenant_id, limit=limit, offset=offset)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
+from statewave_server.api.schemas.common import Offset
 from statewave_server.api.schemas.support import (
     CreateResolution,
     HandoffRequest,
@@ -59,7 +60,7 @@ async def list_resolutions(
     subject_id: Annotated[str, Query(min_length=1, max_length=256)],
     status: ResolutionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ResolutionResponse]:
     """The subject's resolutions, most recently updated first (a bare JSON array)."""
     rows = await resolution_service.list_resolutions(

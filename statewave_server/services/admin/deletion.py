@@ -28,8 +28,8 @@ class DeleteFilter:
     match_all: bool = False
 
     def check(self) -> None:
-        selectors = (self.subject_id_prefix, self.older_than_days, self.tenant_id)
-        if all(s is None or s == "" for s in selectors) and not self.match_all:
+        selectors = (self.subject_id_prefix or None, self.older_than_days, self.tenant_id)
+        if all(s is None for s in selectors) and not self.match_all:
             raise BadRequest(
                 "The filter is empty: give subject_id_prefix, older_than_days or tenant_id, "
                 "or set match_all=true"

@@ -1,0 +1,106 @@
+"""``/admin/snapshots`` (404 unless ``STATEWAVE_ENABLE_SNAPSHOTS``) and ``/admin/cleanup``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from statewave_server.api.deps import EventsDep, SessionsDep, SettingsDep
+from statewave_server.api.schemas.admin import (
+    CreateSnapshotBody,
+    RestoreBody,
+    RestoreByNameBody,
+    SnapshotItem,
+)
+from statewave_server.services.admin import deletion
+from statewave_server.services.admin import snapshots as service
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+Tenant = Annotated[str, Query(max_length=256)]
+
+
+def _enabled(settings: SettingsDep) -> None:
+    service.require_enabled(bool(getattr(settings, "enable_snapshots", False)))
+
+
+@router.get("/snapshots")
+async def list_snapshots(
+    sessions: SessionsDep, settings: SettingsDep, tenant_id: Tenant = ""
+) -> dict[str, list[SnapshotItem]]:
+    _enabled(settings)
+    rows = await service.list_snapshots(sessions, tenant_id)
+    return {"snapshots": [SnapshotItem.model_validate(r) for r in rows]}
+
+
+@router.post("/snapshots")
+async def create_snapshot(
+    body: CreateSnapshotBody, sessions: SessionsDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """``created`` with the copy's counts, or ``exists`` when (name, version) is taken."""
+    _enabled(settings)
+    made = await service.create_snapshot(
+        sessions,
+        body.tenant_id,
+        name=body.name,
+        source_subject_id=body.source_subject_id,
+        version=body.version,
+        metadata=body.metadata,
+    )
+    if made.snapshot is None:
+        return {"status": "exists", "name": made.name, "version": made.version}
+    return {
+        "status": "created",
+        "id": made.snapshot.id,
+        "name": made.name,
+        "version": made.version,
+        "episode_count": made.snapshot.episode_count,
+        "memory_count": made.snapshot.memory_count,
+    }
+
+
+@router.post("/snapshots/restore-by-name")
+async def restore_by_name(
+    body: RestoreByNameBody, sessions: SessionsDep, settings: SettingsDep
+) -> dict[str, Any]:
+    _enabled(settings)
+    done = await service.restore_snapshot(
+        sessions, body.tenant_id, body.target_subject_id, name=body.name, version=body.version
+    )
+    return done.__dict__
+
+
+@router.post("/snapshots/{snapshot_id}/restore")
+async def restore(
+    snapshot_id: uuid.UUID, body: RestoreBody, sessions: SessionsDep, settings: SettingsDep
+) -> dict[str, Any]:
+    _enabled(settings)
+    done = await service.restore_snapshot(
+        sessions, body.tenant_id, body.target_subject_id, snapshot_id=snapshot_id
+    )
+    return done.__dict__
+
+
+@router.delete("/snapshots/{snapshot_id}")
+async def delete_snapshot(
+    snapshot_id: uuid.UUID, sessions: SessionsDep, settings: SettingsDep, tenant_id: Tenant = ""
+) -> dict[str, Any]:
+    _enabled(settings)
+    await service.delete_snapshot(sessions, tenant_id, snapshot_id)
+    return {"deleted": True, "id": snapshot_id}
+
+
+@router.post("/cleanup")
+async def cleanup(
+    sessions: SessionsDep,
+    events: EventsDep,
+    prefix: Annotated[str, Query(min_length=1, max_length=256)] = "live_",
+    max_age_hours: Annotated[float, Query(ge=0, allow_inf_nan=False)] = 24,
+    tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+) -> dict[str, int]:
+    """Delete subjects with ``prefix`` idle for ``max_age_hours`` (on request only)."""
+    n = await deletion.cleanup_inactive(
+        sessions, events, prefix=prefix, max_age_hours=max_age_hours, tenant_id=tenant_id
+    )
+    return {"subjects_cleaned": n}

@@ -1,0 +1,186 @@
+"""``statewave export`` / ``import`` / ``packs``: subject backups and starter packs.
+
+``register(app)`` adds the commands to the main Typer app. Exit codes: 0 success,
+1 failure (database, bad document, conflict), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, cast
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from statewave_server.db.engine import Database, resolve_database_url
+from statewave_server.errors import StatewaveError
+from statewave_server.services.admin.targets import ConflictStrategy
+from statewave_server.services.embeddings import EmbeddingProvider
+from statewave_server.settings import Settings, get_settings
+
+T = TypeVar("T")
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _embedder(settings: Settings) -> EmbeddingProvider | None:
+    from statewave_server.services.embedding_backfill import (
+        EmbeddingsDisabled,
+        embedder_from_settings,
+    )
+
+    try:
+        return embedder_from_settings(settings)
+    except EmbeddingsDisabled:
+        return None
+
+
+async def _with_database(settings: Settings, work: Callable[[Sessions], Awaitable[T]]) -> T:
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    database = Database.from_settings(settings, url)
+    try:
+        return await work(database.sessions)
+    finally:
+        await database.dispose()
+
+
+def _run(work: Callable[[Sessions], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run ``work`` against the configured database; failures exit 1 with a message."""
+    try:
+        return asyncio.run(_with_database(settings or get_settings(), work))
+    except StatewaveError as exc:
+        typer.echo(f"Error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    except (SQLAlchemyError, OSError) as exc:
+        typer.echo(f"Database error: {type(exc).__name__}: {str(exc)[:300]}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def export_command(
+    subject_id: Annotated[str, typer.Argument(help="The subject to export.")],
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")] = "",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write a checksummed, lossless backup of one subject (JSON)."""
+    from statewave_server.services.admin.backup import export_subject
+
+    document = _run(lambda sessions: export_subject(sessions, tenant, subject_id))
+    text = json.dumps(document, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        counts = document["counts"]
+        typer.echo(
+            f"Exported {counts['episodes']} episode(s), {counts['memories']} memory(ies), "
+            f"{counts['resolutions']} resolution(s) to {output}",
+            err=True,
+        )
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="A file written by 'statewave export'.")],
+    target_subject: Annotated[
+        str | None, typer.Option("--target-subject", help="Restore under this subject id.")
+    ] = None,
+    target_tenant: Annotated[
+        str | None, typer.Option("--target-tenant", help="Restore into this tenant.")
+    ] = None,
+    remap_ids: Annotated[
+        bool, typer.Option("--remap-ids", help="Give every row a fresh id (copying).")
+    ] = False,
+) -> None:
+    """Restore a backup (checksum verified; re-importing the same file adds nothing)."""
+    from statewave_server.services.admin.backup import import_document
+
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"Cannot read {file}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    settings = get_settings()
+    embedder = _embedder(settings)
+    result = _run(
+        lambda sessions: import_document(
+            sessions,
+            embedder,
+            document,
+            target_subject_id=target_subject,
+            target_tenant_id=target_tenant,
+            preserve_ids=not remap_ids,
+        ),
+        settings,
+    )
+    _print_json(asdict(result))
+
+
+packs_app = typer.Typer(help="Starter packs shipped with Statewave.", no_args_is_help=True)
+
+
+@packs_app.command("list")
+def packs_list(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the bundled starter packs."""
+    from statewave_server.services.admin.packs import list_packs
+
+    packs = list_packs()
+    if json_output:
+        _print_json(packs)
+        return
+    for pack in packs:
+        typer.echo(
+            f"{pack['pack_id']}  v{pack['version']}  {pack['episode_count']} episodes, "
+            f"{pack['memory_count']} memories  {pack['display_name']}"
+        )
+
+
+@packs_app.command("import")
+def packs_import(
+    pack_id: Annotated[str, typer.Argument(help="A pack id from 'statewave packs list'.")],
+    target_subject: Annotated[
+        str | None, typer.Option("--target-subject", help="Import into this subject.")
+    ] = None,
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")] = "",
+    strategy: Annotated[
+        str, typer.Option("--conflict-strategy", help="create_copy, merge or cancel.")
+    ] = "create_copy",
+) -> None:
+    """Import a starter pack (memories are embedded with the configured model)."""
+    from statewave_server.services.admin.packs import import_pack
+
+    if strategy not in ("create_copy", "merge", "cancel"):
+        typer.echo("--conflict-strategy must be create_copy, merge or cancel", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+    embedder = _embedder(settings)
+    done = _run(
+        lambda sessions: import_pack(
+            sessions,
+            embedder,
+            pack_id,
+            target_subject_id=target_subject,
+            target_tenant_id=tenant,
+            conflict_strategy=cast(ConflictStrategy, strategy),
+        ),
+        settings,
+    )
+    _print_json({"pack_id": done.pack_id, **asdict(done.result)})
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export``, ``import`` and ``packs`` to the ``statewave`` command."""
+    app.command("export")(export_command)
+    app.command("import")(import_command)
+    app.add_typer(packs_app, name="packs")

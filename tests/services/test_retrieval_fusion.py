@@ -1,0 +1,130 @@
+"""Retrieval relevance (pure): BM25 ranking, rank fusion, speaker matching, and how the
+fused relevance drives the additive score."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from statewave_server.services.context.candidates import (
+    EpisodeCandidate,
+    MemoryCandidate,
+    SessionState,
+)
+from statewave_server.services.context.fusion import (
+    bm25_ranking,
+    fuse,
+    speaker,
+    task_names,
+)
+from statewave_server.services.context.scoring import (
+    DEFAULT_WEIGHTS,
+    episode_scores,
+    memory_scores,
+)
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def ids(n: int) -> list[uuid.UUID]:
+    return [uuid.uuid4() for _ in range(n)]
+
+
+def test_bm25_prefers_the_rare_word() -> None:
+    a, b, c = ids(3)
+    docs = [
+        (a, {"paint": 1, "caroline": 1}, 2),
+        (b, {"sunris": 1, "paint": 1}, 2),
+        (c, {"caroline": 1}, 1),
+    ]
+    # "paint" is in two of three matches (and "caroline" too); "sunris" in one.
+    assert bm25_ranking(["paint", "sunris"], docs, total_docs=100)[0] == b
+
+
+def test_bm25_prefers_the_shorter_document_at_equal_counts() -> None:
+    long, short = ids(2)
+    docs = [(long, {"hike": 1, **{f"w{i}": 1 for i in range(30)}}, 31), (short, {"hike": 1}, 1)]
+    assert bm25_ranking(["hike"], docs, total_docs=10) == [short, long]
+
+
+def test_bm25_without_query_terms_keeps_the_order() -> None:
+    a, b = ids(2)
+    assert bm25_ranking([], [(a, {}, 0), (b, {}, 0)], 2) == [a, b]
+
+
+def test_task_names_skip_the_question_word() -> None:
+    assert task_names("When did Caroline meet Mel at the Pride parade?") == frozenset(
+        {"caroline", "mel", "pride"}
+    )
+    assert task_names("what did she say?") == frozenset()
+
+
+def test_speaker_of_a_turn() -> None:
+    assert speaker("Caroline: I went to a support group") == "caroline"
+    assert speaker("Jon Snow: hello") == "jon snow"
+    assert speaker("no speaker here: really") is None
+    assert speaker("A sentence without a colon") is None
+
+
+def test_fuse_normalises_and_rewards_agreement() -> None:
+    both, lexical_only, semantic_only = ids(3)
+    relevance = fuse(
+        "what happened?",
+        [lexical_only, both],
+        [semantic_only, both],
+        {},
+    )
+    assert relevance[both] == 1.0
+    assert relevance[lexical_only] == relevance[semantic_only] < 1.0
+    assert fuse("x", [], [], {}) == {}
+
+
+def test_fuse_lifts_turns_of_the_named_speaker() -> None:
+    hers, his = ids(2)
+    contents = {hers: "Caroline: I paint", his: "Melanie: I paint"}
+    relevance = fuse("What does Caroline paint?", [his, hers], [his, hers], contents)
+    assert relevance[hers] == 1.0
+    assert relevance[his] < 1.0
+
+
+def _memory(
+    relevance: float | None, kind: str = "episode_summary", age: float = 1
+) -> MemoryCandidate:
+    created = NOW - timedelta(days=age)
+    return MemoryCandidate(
+        id=uuid.uuid4(),
+        kind=kind,
+        content="something unrelated",
+        summary="something unrelated",
+        created_at=created,
+        valid_from=created,
+        relevance=relevance,
+    )
+
+
+def test_fused_relevance_outweighs_kind_and_recency() -> None:
+    relevant_old = _memory(1.0, age=300)
+    recent_fact = _memory(None, kind="profile_fact", age=0)
+    scores = memory_scores("task", [relevant_old, recent_fact], NOW)
+    assert scores[relevant_old.id] > scores[recent_fact.id]
+
+
+def test_recency_only_breaks_ties_between_relevant_memories() -> None:
+    better_old = _memory(1.0, age=300)
+    worse_new = _memory(0.9, age=0)
+    scores = memory_scores("task", [better_old, worse_new], NOW)
+    assert scores[better_old.id] > scores[worse_new.id]
+    assert scores[better_old.id] - scores[worse_new.id] == pytest.approx(
+        DEFAULT_WEIGHTS.relevance_max * 0.1 - DEFAULT_WEIGHTS.recency_with_relevance
+    )
+
+
+def test_episode_relevance_replaces_word_overlap() -> None:
+    plain = EpisodeCandidate(uuid.uuid4(), "user", "message", "task words here", NOW)
+    relevant = EpisodeCandidate(
+        uuid.uuid4(), "user", "message", "nothing shared", NOW, relevance=0.8
+    )
+    scores = episode_scores("task words here", [plain, relevant], SessionState(), None, {})
+    assert scores[relevant.id] > scores[plain.id]

@@ -1,0 +1,112 @@
+"""The retrieval queries behind ``/v1/context`` over real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from statewave_server.db import episodes as episode_repo
+from statewave_server.db import memories as memory_repo
+from statewave_server.db import retrieval_queries as queries
+from statewave_server.db.engine import Database
+from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
+from tests.support.factories import database_for
+
+MODEL = HashEmbeddingProvider(384)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(head_db_url: str) -> AsyncIterator[Database]:
+    engine = create_async_engine(head_db_url)
+    yield database_for(engine)
+    await engine.dispose()
+
+
+def _memory(subject: str, content: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "tenant_id": "",
+        "subject_id": subject,
+        "kind": "episode_summary",
+        "content": content,
+        "source_episode_ids": [],
+        "embedding": hash_embedding(content, MODEL.dimensions),
+        "embedding_model": MODEL.model,
+        **extra,
+    }
+
+
+def test_parsers() -> None:
+    assert queries.parse_tsvector("'paint':2,5 'sunris':3A 'o''brien':1") == {
+        "paint": 2,
+        "sunris": 1,
+        "o'brien": 1,
+    }
+    assert queries.parse_tsquery_terms("'paint' | 'sunris' | 'paint'") == ("paint", "sunris")
+
+
+async def test_lexical_matches_return_lexemes_and_subject_size(db: Database) -> None:
+    rows = [
+        _memory("alice", "Alice painted a sunrise last year"),
+        _memory("alice", "Alice went hiking with her dog"),
+        _memory("alice", "Painting is relaxing", status="superseded"),
+        _memory("bob", "Bob painted his fence"),
+    ]
+    async with db.sessions.begin() as session:
+        await memory_repo.insert_memories(session, rows)
+    async with db.sessions() as session:
+        found = await queries.lexical_matches(session, "", "alice", "Who paints?", limit=10)
+        none = await queries.lexical_matches(session, "", "alice", "the of and", limit=10)
+    assert found.query_terms == ("paint",)
+    assert [d.id for d in found.docs] == [rows[0]["id"]]
+    assert found.docs[0].terms["paint"] == 1
+    assert found.docs[0].length == 5
+    assert found.total_docs == 2  # active memories of alice
+    assert none.docs == [] and none.query_terms == ()
+
+
+async def test_nearest_memories_of_one_model_without_vectors(db: Database) -> None:
+    rows = [_memory("alice", "tea"), _memory("alice", "coffee"), _memory("bob", "tea")]
+    other = _memory("alice", "tea", embedding=[1.0] * 8, embedding_model="other")
+    async with db.sessions.begin() as session:
+        await memory_repo.insert_memories(session, [*rows, other])
+    async with db.sessions() as session:
+        hits = await queries.nearest_memories(
+            session, "", "alice", hash_embedding("tea", 384), model=MODEL.model, limit=5
+        )
+        loaded = await queries.memories_by_ids(session, "", "alice", [rows[1]["id"]])
+    assert [h.memory.id for h in hits] == [rows[0]["id"], rows[1]["id"]]
+    assert hits[0].distance == pytest.approx(0.0, abs=1e-6)
+    assert [m.content for m in loaded] == ["coffee"]
+
+
+async def test_neighbour_episodes_by_event_time(db: Database) -> None:
+    rows = [
+        {
+            "tenant_id": "",
+            "subject_id": "alice",
+            "source": "chat",
+            "type": "message",
+            "payload": {"text": f"turn {i}"},
+            "occurred_at": T0 + timedelta(minutes=i),
+        }
+        for i in (2, 0, 1, 3)  # inserted out of order: event time decides
+    ]
+    async with db.sessions.begin() as session:
+        inserted = await episode_repo.insert_episodes(session, rows)
+    by_text = {e.payload["text"]: e.id for e in inserted.episodes}
+    async with db.sessions() as session:
+        around, episodes = await queries.neighbour_episodes(
+            session, "", "alice", [by_text["turn 1"], by_text["turn 3"]]
+        )
+        empty = await queries.neighbour_episodes(session, "", "alice", [])
+    assert set(around[by_text["turn 1"]]) == {by_text["turn 0"], by_text["turn 2"]}
+    assert around[by_text["turn 3"]] == [by_text["turn 2"]]
+    assert {e.id for e in episodes} == {by_text["turn 0"], by_text["turn 2"]}
+    assert empty == ({}, [])
