@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, select, union
+from sqlalchemy import ColumnElement, delete, func, literal_column, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import (
@@ -60,14 +60,15 @@ async def health_state_counts(session: AsyncSession) -> dict[str, int]:
     subjects with episodes but no cached state."""
     subjects = select(Episode.tenant_id, Episode.subject_id).distinct().subquery()
     cache = SubjectHealthCache
+    state = func.coalesce(cache.last_state, literal_column("'unknown'"))
     rows = await session.execute(
-        select(func.coalesce(cache.last_state, "unknown"), func.count())
+        select(state, func.count())
         .select_from(subjects)
         .outerjoin(
             cache,
             (cache.tenant_id == subjects.c.tenant_id) & (cache.subject_id == subjects.c.subject_id),
         )
-        .group_by(func.coalesce(cache.last_state, "unknown"))
+        .group_by(state)
     )
     return {str(state): int(n) for state, n in rows}
 

@@ -1,0 +1,91 @@
+"""Admin introspection: dashboard, tenants, usage, compile jobs and outbox purge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from statewave_server.services.runtime import MemoryRuntime
+from statewave_server.settings import Settings
+from tests.api.admin_support import admin_client, seed_subject
+from tests.support.factories import make_job
+
+
+@pytest.fixture(scope="module")
+async def admin(
+    api_settings: Settings, local_runtime: MemoryRuntime
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with admin_client(api_settings, local_runtime) as client:
+        await seed_subject(client, "ops-1", "acme", compile_=False)
+        yield client
+
+
+async def test_dashboard_gathers_every_section(admin: httpx.AsyncClient) -> None:
+    response = await admin.get("/admin/dashboard")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["readiness"]["status"] in {"ready", "degraded"}
+    assert all("latency_ms" in c and "detail" in c for c in body["readiness"]["checks"])
+    assert body["migration"]["is_compatible"] is True
+    assert body["counts"]["episodes"] >= 4 and body["counts"]["subjects"] >= 1
+    assert set(body["webhooks"]) >= {"pending", "delivered", "dead_letter", "total"}
+    assert sum(body["health_distribution"].values()) == body["counts"]["subjects"]
+
+
+async def test_tenants_audit_and_usage(admin: httpx.AsyncClient) -> None:
+    assert "acme" in (await admin.get("/admin/tenants")).json()["tenants"]
+    audit = (await admin.get("/admin/tenant-audit")).json()
+    assert audit["null_tenant_rows"] == {
+        "episodes": 0,
+        "memories": 0,
+        "compile_jobs": 0,
+        "webhook_events": 0,
+    }
+    usage = (await admin.get("/admin/usage", params={"tenant_id": "acme"})).json()
+    assert usage["episodes"]["today"] == usage["episodes"]["total"] == 4
+    assert usage["active_subjects"] == {"7d": 1, "30d": 1, "total": 1}
+    nobody = (await admin.get("/admin/usage", params={"tenant_id": "nobody"})).json()
+    assert nobody["episodes"]["total"] == 0
+
+
+async def test_jobs_list_detail_stats_and_purge(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+        done = await make_job(session, status="completed", subject_id="job-s", tenant_id="acme")
+        await make_job(session, status="dead", subject_id="job-s", tenant_id="acme")
+        await make_job(session, status="pending", subject_id="job-s", tenant_id="acme")
+        await make_job(session, status="completed", subject_id="job-s", tenant_id="globex")
+    page = (await admin.get("/admin/jobs", params={"subject_id": "job-s", "limit": 2})).json()
+    assert page["total"] == 4 and len(page["jobs"]) == 2
+    acme = (await admin.get("/admin/jobs", params={"tenant_id": "acme"})).json()
+    assert acme["total"] == 3
+    detail = await admin.get(f"/admin/jobs/{done.id}")
+    assert detail.status_code == 200 and detail.json()["job_id"] == done.id
+    assert (await admin.get("/admin/jobs/nope")).status_code == 404
+    stats = (await admin.get("/admin/jobs/stats")).json()
+    assert stats["completed"] >= 2 and stats["total"] >= 4
+
+    unfiltered = await admin.delete("/admin/jobs")
+    assert unfiltered.status_code == 400
+    assert unfiltered.json()["error"]["message"] == "at least one filter is required"
+    running = await admin.delete("/admin/jobs", params={"status": "running"})
+    assert running.status_code == 400
+    purged = await admin.delete("/admin/jobs", params={"tenant_id": "acme"})
+    assert purged.json() == {"deleted": 2}  # the pending job stays
+    left = (await admin.get("/admin/jobs", params={"subject_id": "job-s"})).json()
+    assert {(j["tenant_id"], j["status"]) for j in left["jobs"]} == {
+        ("acme", "pending"),
+        ("globex", "completed"),
+    }
+
+
+async def test_webhook_purge_touches_only_finished_events(admin: httpx.AsyncClient) -> None:
+    assert (await admin.delete("/admin/webhooks")).status_code == 400
+    pending_before = (await admin.get("/admin/dashboard")).json()["webhooks"]["pending"]
+    response = await admin.delete("/admin/webhooks", params={"status": "delivered"})
+    assert response.status_code == 200 and response.json() == {"deleted": 0}
+    assert (await admin.get("/admin/dashboard")).json()["webhooks"]["pending"] == pending_before
