@@ -85,6 +85,61 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} load {loadavg()}] {message}", flush=True)
 
 
+# --------------------------------------------------------------------------- code snapshot
+
+_SNAPSHOT: tuple[Path, str] | None = None
+_SNAPSHOT_ITEMS = ("statewave_server", "server", "alembic", "alembic.ini")
+
+
+def code_snapshot() -> tuple[Path, str]:
+    """A private copy of the server code (package, shim, migrations), taken once per run.
+
+    The repository is edited while benchmarks run; every server and migration of one run
+    starts from this copy (it comes first on ``sys.path``), so all tables of a run are
+    measured on the same code. Returns the directory and a SHA-256 over the copied files.
+    """
+    global _SNAPSHOT
+    if _SNAPSHOT is None:
+        import atexit
+        import hashlib
+
+        base = Path(tempfile.mkdtemp(prefix="statewave-bench-code-"))
+        digest = hashlib.sha256()
+        for item in _SNAPSHOT_ITEMS:
+            source = REPO_ROOT / item
+            if source.is_dir():
+                shutil.copytree(
+                    source, base / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+                )
+            else:
+                shutil.copy2(source, base / item)
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(base)).encode())
+                digest.update(path.read_bytes())
+        atexit.register(shutil.rmtree, base, True)
+        _SNAPSHOT = (base, digest.hexdigest()[:16])
+    return _SNAPSHOT
+
+
+def code_info() -> dict[str, str]:
+    """Git HEAD (read-only), whether the tree was dirty, and the snapshot's hash."""
+    _, digest = code_snapshot()
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "statewave_server", "server", "alembic")
+    return {
+        "git_head": git("rev-parse", "--short", "HEAD"),
+        "server_code_dirty": "yes" if dirty else "no",
+        "snapshot_sha256_16": digest,
+    }
+
+
 # --------------------------------------------------------------------------- database
 
 
@@ -141,6 +196,7 @@ def embedded_postgres() -> Iterator[Postgres]:
 def _clean_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATEWAVE_")}
     env.pop("DATABASE_URL", None)
+    env["PYTHONPATH"] = str(code_snapshot()[0])
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(overrides)
     return env
@@ -150,7 +206,7 @@ def migrate(database_url: str) -> None:
     """The real ``alembic upgrade head`` from the repo root."""
     done = subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=REPO_ROOT,
+        cwd=code_snapshot()[0],
         env=_clean_env(STATEWAVE_DATABASE_URL=database_url),
         capture_output=True,
         text=True,
@@ -207,7 +263,12 @@ def running_server(database_url: str, log_path: Path, **extra_env: str) -> Itera
     command = server_command(port)
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
+            command,
+            cwd=code_snapshot()[0],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:

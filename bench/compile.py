@@ -129,6 +129,7 @@ def main() -> None:
         "command": common.command_line(),
         "server_command": " ".join(server.command[1:]),
         "machine": machine,
+        "code": common.code_info(),
         "load_before": load_before,
         "load_after": load_after,
         "subjects": args.subjects,

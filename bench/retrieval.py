@@ -289,6 +289,20 @@ EXPLAIN_SQL = {
                  CAST(replace(CAST(plainto_tsquery('english'::regconfig, $3) AS TEXT),
                               '&', '|') AS TSQUERY)) DESC, created_at DESC, id
         LIMIT 50""",
+    "lexical_matches (context since 549984a, limit 1000)": """
+        WITH q AS (
+            SELECT replace(plainto_tsquery('english', $3)::text, '&', '|') AS qtext
+        )
+        SELECT m.id, to_tsvector('english', m.content)::text AS doc, q.qtext,
+               (SELECT count(*) FROM memories c
+                 WHERE c.tenant_id = $1 AND c.subject_id = $2
+                   AND c.status = 'active') AS total
+        FROM q, memories m
+        WHERE q.qtext <> ''
+          AND m.tenant_id = $1 AND m.subject_id = $2 AND m.status = 'active'
+          AND to_tsvector('english', m.content) @@ q.qtext::tsquery
+        ORDER BY ts_rank_cd(to_tsvector('english', m.content), q.qtext::tsquery) DESC, m.id
+        LIMIT 1000""",
     "newest_active (kind=episode_summary, limit 30)": """
         SELECT id FROM memories
         WHERE tenant_id = $1 AND subject_id = $2 AND status = 'active'
@@ -425,6 +439,7 @@ def main() -> None:
         "command": common.command_line(),
         "machine": machine,
         "requests": args.requests,
+        "code": common.code_info(),
         "tables": {},
     }
     if not args.skip_embed_timing:

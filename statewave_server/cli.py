@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from statewave_server.cli_admin import register as register_admin_cli
 from statewave_server.settings import get_settings
 
 app = typer.Typer(
@@ -216,6 +217,9 @@ def migrate_history(
 ) -> None:
     """List the revisions (no database needed)."""
     _run_alembic("history", rev_range=rev_range, verbose=verbose)
+
+
+register_admin_cli(app)
 
 
 def main() -> None:

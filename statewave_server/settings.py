@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # Context assembly
     default_max_context_tokens: int = 4000
 
+    # Operator features
+    enable_snapshots: bool = False
+
     # Schema safety
     strict_schema: bool = False
 

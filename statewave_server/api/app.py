@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from statewave_server import __version__
 from statewave_server.api import admin_webhooks, ops
+from statewave_server.api.admin import router as admin_router
 from statewave_server.api.errors import install_error_handlers
 from statewave_server.api.middleware import RequestContextMiddleware
 from statewave_server.api.security import RateLimiter, SecuritySettings, install_security
@@ -73,6 +74,7 @@ def create_app(
     )
     app.include_router(ops.router)
     app.include_router(admin_webhooks.router)
+    app.include_router(admin_router)
     for router in (
         episodes.router,
         memories.router,

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
@@ -78,6 +78,18 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
     return _respond(request, 503, "database_unavailable", "The database is unavailable; retry.")
 
 
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value PostgreSQL cannot take (SQLSTATE class 22: a NUL in text, a number out of
+    range…) is the client's error; the statement's transaction is already rolled back."""
+    assert isinstance(exc, DBAPIError)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if sqlstate.startswith("22"):
+        return _respond(request, 422, "invalid_value", "A value cannot be stored as given.")
+    if isinstance(exc, _DB_UNAVAILABLE):
+        return await _on_database_unavailable(request, exc)
+    return await _on_unexpected(request, exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_exception", exc_info=exc)
     return _respond(request, 500, "internal_error", "An unexpected error occurred")
@@ -90,4 +102,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_error)
     for exc_type in _DB_UNAVAILABLE:
         app.add_exception_handler(exc_type, _on_database_unavailable)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -68,7 +68,6 @@ _LEXICAL_SQL = text(
     WHERE q.qtext <> ''
       AND m.tenant_id = :tenant AND m.subject_id = :subject AND m.status = 'active'
       AND to_tsvector('english', m.content) @@ q.qtext::tsquery
-    ORDER BY ts_rank_cd(to_tsvector('english', m.content), q.qtext::tsquery) DESC, m.id
     LIMIT :limit
     """
 )

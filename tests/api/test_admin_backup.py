@@ -168,3 +168,24 @@ async def test_import_embeds_memories_that_arrive_without_vectors(
             text("SELECT count(*) FROM memories WHERE subject_id = 'rt-vec' AND embedding IS NULL")
         )
     assert missing == 0
+
+
+async def test_hostile_documents_are_client_errors(admin: httpx.AsyncClient) -> None:
+    from statewave_server.services.admin.backup_format import checksum
+
+    await seed_subject(admin, "rt-hostile", "acme")
+    exported = await admin.get("/admin/export/rt-hostile", params={"tenant_id": "acme"})
+    document = exported.json()
+    duplicate = copy.deepcopy(document)
+    duplicate["memories"].append(duplicate["memories"][0])
+    duplicate["checksum"] = checksum(duplicate)
+    response = await admin.post(
+        "/admin/import", json={"document": duplicate, "target_subject_id": "rt-h2"}
+    )
+    assert response.status_code == 400
+    nul = copy.deepcopy(document)
+    nul["episodes"][0]["payload"] = {"text": "a\u0000b"}
+    nul["checksum"] = checksum(nul)
+    assert (await admin.post("/admin/import", json={"document": nul})).status_code == 422
+    bad_path = await admin.get("/admin/export/a%00b")
+    assert bad_path.status_code == 422

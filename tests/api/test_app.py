@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from statewave_server.api.app import create_app
@@ -27,6 +28,11 @@ async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
     @app.get("/test/conflict")
     async def conflict() -> None:
         raise Conflict("already there", details={"id": 7})
+
+    @app.get("/test/nul")
+    async def nul() -> None:
+        async with database.engine.connect() as conn:
+            await conn.execute(text("SELECT CAST(:value AS text)"), {"value": "a\x00b"})
 
     @app.get("/test/db-down")
     async def db_down() -> None:
@@ -96,3 +102,16 @@ async def test_database_outage_is_a_503_envelope(client: httpx.AsyncClient) -> N
     response = await client.get("/test/db-down")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "database_unavailable"
+
+
+async def test_values_postgres_cannot_store_are_422_not_500(client: httpx.AsyncClient) -> None:
+    """Whatever route lets a NUL character reach PostgreSQL, the client gets a 422."""
+    response = await client.get(
+        "/v1/timeline",
+        params={"subject_id": "ok", "newest_first": "true"},
+        headers={"X-Tenant-ID": "t"},
+    )
+    assert response.status_code == 200
+    nul = await client.get("/test/nul")
+    assert nul.status_code == 422
+    assert nul.json()["error"]["code"] == "invalid_value"

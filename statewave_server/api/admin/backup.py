@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from statewave_server.api.deps import RuntimeDep, SessionsDep
 from statewave_server.api.schemas.admin import ImportBody, ImportResponse
+from statewave_server.api.schemas.common import NO_NUL
 from statewave_server.services.admin import backup as service
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -15,9 +16,9 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 @router.get("/export/{subject_id:path}")
 async def export_subject(
-    subject_id: str,
+    subject_id: Annotated[str, Path(min_length=1, max_length=256, pattern=NO_NUL)],
     sessions: SessionsDep,
-    tenant_id: Annotated[str, Query(max_length=256)] = "",
+    tenant_id: Annotated[str, Query(max_length=256, pattern=NO_NUL)] = "",
 ) -> dict[str, Any]:
     """The subject's export document (404 when it has no episodes and no memories)."""
     return await service.export_subject(sessions, tenant_id, subject_id)

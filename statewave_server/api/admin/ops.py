@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from statewave_server.api.deps import DatabaseDep, SessionsDep, SettingsDep
 from statewave_server.api.schemas.admin import Deleted, JobDetail, JobItem, JobsPage
+from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
 from statewave_server.services.admin import dashboard as service
 from statewave_server.services.admin.dashboard import JobFilter
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 JobStatus = Literal["pending", "running", "completed", "dead"]
-Tenant = Annotated[str | None, Query(max_length=256)]
-Text = Annotated[str | None, Query(min_length=1, max_length=256)]
-Hours = Annotated[float | None, Query(ge=0, allow_inf_nan=False)]
+Tenant = Annotated[str | None, Query(max_length=256, pattern=NO_NUL)]
+Text = Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_NUL)]
+Hours = Annotated[float | None, Query(ge=0, le=876_000, allow_inf_nan=False)]
 
 
 @router.get("/dashboard")
@@ -50,7 +51,7 @@ async def list_jobs(
     tenant_id: Tenant = None,
     kind: Text = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobsPage:
     """Jobs across tenants, newest first."""
     selector = JobFilter(status, subject_id, tenant_id, kind)
@@ -85,7 +86,9 @@ async def job_stats(sessions: SessionsDep) -> dict[str, int]:
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail)
-async def get_job(job_id: str, sessions: SessionsDep) -> JobDetail:
+async def get_job(
+    job_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)], sessions: SessionsDep
+) -> JobDetail:
     return JobDetail.model_validate(await service.get_job(sessions, job_id))
 
 

@@ -14,15 +14,16 @@ from statewave_server.api.schemas.admin import (
     RestoreByNameBody,
     SnapshotItem,
 )
+from statewave_server.api.schemas.common import NO_NUL
 from statewave_server.services.admin import deletion
 from statewave_server.services.admin import snapshots as service
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-Tenant = Annotated[str, Query(max_length=256)]
+Tenant = Annotated[str, Query(max_length=256, pattern=NO_NUL)]
 
 
 def _enabled(settings: SettingsDep) -> None:
-    service.require_enabled(bool(getattr(settings, "enable_snapshots", False)))
+    service.require_enabled(settings.enable_snapshots)
 
 
 @router.get("/snapshots")
@@ -95,9 +96,9 @@ async def delete_snapshot(
 async def cleanup(
     sessions: SessionsDep,
     events: EventsDep,
-    prefix: Annotated[str, Query(min_length=1, max_length=256)] = "live_",
-    max_age_hours: Annotated[float, Query(ge=0, allow_inf_nan=False)] = 24,
-    tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+    prefix: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)] = "live_",
+    max_age_hours: Annotated[float, Query(ge=0, le=876_000, allow_inf_nan=False)] = 24,
+    tenant_id: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None,
 ) -> dict[str, int]:
     """Delete subjects with ``prefix`` idle for ``max_age_hours`` (on request only)."""
     n = await deletion.cleanup_inactive(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from statewave_server.api.deps import EventsDep, SessionsDep
 from statewave_server.api.schemas.admin import (
@@ -26,6 +26,7 @@ from statewave_server.api.schemas.admin import (
     SubjectItem,
     SubjectsPage,
 )
+from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
 from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey
 from statewave_server.services.admin import deletion
 from statewave_server.services.admin import subjects as service
@@ -33,17 +34,21 @@ from statewave_server.services.admin.errors import BadRequest
 
 router = APIRouter(prefix="/admin/subjects", tags=["admin"])
 
-Tenant = Annotated[str, Query(max_length=256, description="Exact tenant ('' = default).")]
+Tenant = Annotated[
+    str, Query(max_length=256, pattern=NO_NUL, description="Exact tenant ('' = default).")
+]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
-Text = Annotated[str | None, Query(min_length=1, max_length=256)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Text = Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_NUL)]
+SubjectPath = Annotated[str, Path(min_length=1, max_length=256, pattern=NO_NUL)]
+SessionPath = Annotated[str, Path(min_length=1, max_length=256, pattern=NO_NUL)]
 
 
 @router.get("", response_model=SubjectsPage)
 async def explore(
     sessions: SessionsDep,
     search: Text = None,
-    tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+    tenant_id: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None,
     health_state: Literal["healthy", "watch", "at_risk"] | None = None,
     has_open_sessions: bool | None = None,
     sort_by: SortKey = "last_activity",
@@ -101,7 +106,7 @@ async def bulk_delete(
 
 @router.get("/{subject_id:path}/memories/{memory_id}/related")
 async def related(
-    subject_id: str, memory_id: str, sessions: SessionsDep, tenant_id: Tenant = ""
+    subject_id: SubjectPath, memory_id: str, sessions: SessionsDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
     found = await service.related(sessions, tenant_id, subject_id, _uuid(memory_id, "memory_id"))
 
@@ -121,7 +126,7 @@ async def related(
 
 @router.get("/{subject_id:path}/episodes/{episode_id}/citing-memories", response_model=MemoriesPage)
 async def citing_memories(
-    subject_id: str,
+    subject_id: SubjectPath,
     episode_id: str,
     sessions: SessionsDep,
     tenant_id: Tenant = "",
@@ -142,8 +147,8 @@ async def citing_memories(
 
 @router.get("/{subject_id:path}/sessions/{session_id}/timeline")
 async def session_timeline(
-    subject_id: str,
-    session_id: str,
+    subject_id: SubjectPath,
+    session_id: SessionPath,
     sessions: SessionsDep,
     tenant_id: Tenant = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
@@ -178,7 +183,7 @@ async def session_timeline(
 
 @router.get("/{subject_id:path}/memories", response_model=MemoriesPage)
 async def memories(
-    subject_id: str,
+    subject_id: SubjectPath,
     sessions: SessionsDep,
     tenant_id: Tenant = "",
     status: Literal["active", "superseded", "all"] = "all",
@@ -203,7 +208,7 @@ async def memories(
 
 @router.get("/{subject_id:path}/episodes", response_model=EpisodesPage)
 async def episodes(
-    subject_id: str,
+    subject_id: SubjectPath,
     sessions: SessionsDep,
     tenant_id: Tenant = "",
     session_id: Text = None,
@@ -228,7 +233,7 @@ async def episodes(
 
 @router.get("/{subject_id:path}")
 async def detail(
-    subject_id: str, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
+    subject_id: SubjectPath, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
     """Counts, first/last activity, health (refreshed; alerts on a change) and SLA totals."""
     found = await service.detail(sessions, events, tenant_id, subject_id)
@@ -261,7 +266,7 @@ async def detail(
 
 @router.delete("/{subject_id:path}", response_model=DeletedSubject)
 async def delete_subject(
-    subject_id: str, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
+    subject_id: SubjectPath, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
 ) -> DeletedSubject:
     """Erase one (tenant, subject) from every table; 404 when it holds nothing."""
     done = await deletion.delete_subject(sessions, events, tenant_id, subject_id)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
-from statewave_server.api.schemas.common import JsonObject, UtcDatetime
+from statewave_server.api.schemas.common import NO_NUL, JsonObject, UtcDatetime
 
-TenantField = Annotated[str, StringConstraints(max_length=256)]
-SubjectField = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+TenantField = Annotated[str, StringConstraints(max_length=256, pattern=NO_NUL)]
+SubjectField = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
+ShortText = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
+MAX_INT = 2**31 - 1
 ConflictStrategy = Literal["create_copy", "merge", "cancel"]
 
 
@@ -116,15 +118,15 @@ class Deleted(BaseModel):
 class DeleteFilterBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subject_id_prefix: Annotated[str, StringConstraints(max_length=256)] | None = None
-    older_than_days: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    subject_id_prefix: TenantField | None = None
+    older_than_days: float | None = Field(default=None, ge=0, le=36_500, allow_inf_nan=False)
     tenant_id: TenantField | None = None
     match_all: bool = False
 
 
 class BulkDeleteBody(DeleteFilterBody):
     confirm: bool = False
-    expected_count: int = Field(ge=0)
+    expected_count: int = Field(ge=0, le=MAX_INT)
 
 
 class MatchItem(BaseModel):
@@ -162,7 +164,7 @@ class BulkDeleteResponse(BaseModel):
 
 
 class ImportBody(BaseModel):
-    document: dict[str, Any]
+    document: JsonObject
     target_subject_id: SubjectField | None = None
     target_tenant_id: TenantField | None = None
     preserve_ids: bool = True
@@ -197,9 +199,9 @@ class SnapshotItem(BaseModel):
 
 
 class CreateSnapshotBody(BaseModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^/]+$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^/\x00]+$")]
     source_subject_id: SubjectField
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=MAX_INT)
     metadata: JsonObject | None = None
     tenant_id: TenantField = ""
 
@@ -210,14 +212,14 @@ class RestoreBody(BaseModel):
 
 
 class RestoreByNameBody(RestoreBody):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    version: int | None = Field(default=None, ge=1)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+    version: int | None = Field(default=None, ge=1, le=MAX_INT)
 
 
 class PackImportBody(BaseModel):
-    pack_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    target_subject_id: str | None = None
-    target_display_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    pack_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NO_NUL)]
+    target_subject_id: ShortText | None = None
+    target_display_name: ShortText | None = None
     target_tenant_id: TenantField = ""
     conflict_strategy: ConflictStrategy = "create_copy"
     allow_reserved_target: bool = False
@@ -226,8 +228,8 @@ class PackImportBody(BaseModel):
 class CloneBody(BaseModel):
     source_subject_id: SubjectField
     source_tenant_id: TenantField = ""
-    target_subject_id: str | None = None
-    target_display_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    target_subject_id: ShortText | None = None
+    target_display_name: ShortText | None = None
     target_tenant_id: TenantField | None = None
     clone_scope: Literal[
         "episodes", "memories", "episodes_and_memories", "episodes_memories_sources"
@@ -241,6 +243,6 @@ class PayloadExportBody(BaseModel):
 
 
 class PayloadImportBody(BaseModel):
-    payload: dict[str, Any]
+    payload: JsonObject
     target_tenant_id: TenantField = ""
     conflict_strategy: ConflictStrategy = "create_copy"

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
+from statewave_server.api.limits import DEFAULT_MAX_JSON_DEPTH, json_depth
 from statewave_server.api.schemas.common import (
     NO_NUL,
     JsonObject,
@@ -30,6 +39,13 @@ class CreateEpisode(BaseModel):
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)] | None
     ) = None
+
+    @field_validator("payload", "metadata", "provenance")
+    @classmethod
+    def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if json_depth(value) > DEFAULT_MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested deeper than {DEFAULT_MAX_JSON_DEPTH} levels")
+        return value
 
 
 class CreateEpisodesBatch(BaseModel):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import APIRouter, Header, status
 
 from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
 from statewave_server.api.schemas.episodes import (
@@ -11,27 +14,89 @@ from statewave_server.api.schemas.episodes import (
     CreateEpisodesBatch,
     EpisodeResponse,
 )
+from statewave_server.errors import StatewaveError
 from statewave_server.services.episodes import NewEpisode, record_batch, record_episode
 
 router = APIRouter(prefix="/v1/episodes", tags=["episodes"])
 
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
-def _new(item: CreateEpisode) -> NewEpisode:
-    return NewEpisode(**item.model_dump())
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description=(
+            "Optional request key (1-200 printable characters). Each episode without its "
+            "own `idempotency_key` gets `<header>:<index>` (its position in the request), "
+            "so retrying the identical request stores nothing new and returns the stored "
+            "episodes."
+        ),
+    ),
+]
+
+
+class InvalidIdempotencyKey(StatewaveError):
+    code = "invalid_idempotency_key"
+    status_code = 400
+
+
+def _request_key(header: str | None) -> str | None:
+    """The validated ``Idempotency-Key`` header, or None when absent."""
+    if header is None:
+        return None
+    if not 1 <= len(header) <= MAX_IDEMPOTENCY_KEY_LENGTH or not header.isprintable():
+        raise InvalidIdempotencyKey(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} printable characters."
+        )
+    return header
+
+
+def _new(item: CreateEpisode, request_key: str | None = None, index: int = 0) -> NewEpisode:
+    episode = NewEpisode(**item.model_dump())
+    if request_key is not None and episode.idempotency_key is None:
+        return replace(episode, idempotency_key=f"{request_key}:{index}")
+    return episode
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EpisodeResponse)
 async def create_episode(
-    body: CreateEpisode, tenant_id: TenantId, sessions: SessionsDep, events: EventsDep
+    body: CreateEpisode,
+    tenant_id: TenantId,
+    sessions: SessionsDep,
+    events: EventsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> EpisodeResponse:
-    stored = await record_episode(sessions, events, tenant_id, _new(body))
+    """Record one episode.
+
+    With an ``Idempotency-Key`` header (1-200 printable characters; otherwise 400
+    ``invalid_idempotency_key``) an episode without its own ``idempotency_key`` is keyed
+    ``<header>:0``: a retry of the same request answers 201 with the stored episode and
+    stores nothing new. A key in the body wins over the header.
+    """
+    key = _request_key(idempotency_key)
+    stored = await record_episode(sessions, events, tenant_id, _new(body, key))
     return EpisodeResponse.model_validate(stored)
 
 
 @router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=BatchCreateResponse)
 async def create_episodes_batch(
-    body: CreateEpisodesBatch, tenant_id: TenantId, sessions: SessionsDep, events: EventsDep
+    body: CreateEpisodesBatch,
+    tenant_id: TenantId,
+    sessions: SessionsDep,
+    events: EventsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> BatchCreateResponse:
-    stored = await record_batch(sessions, events, tenant_id, [_new(e) for e in body.episodes])
+    """Record 1-100 episodes atomically.
+
+    With an ``Idempotency-Key`` header (1-200 printable characters; otherwise 400
+    ``invalid_idempotency_key``) every episode without its own ``idempotency_key`` is keyed
+    ``<header>:<index>`` (its position in the batch), so a client that retries the
+    identical batch after a timeout or a dropped connection gets 201 with the same
+    episodes and nothing is stored twice. Keys are unique per tenant and subject; reusing
+    a header for a different batch returns the episodes stored under it.
+    """
+    key = _request_key(idempotency_key)
+    new = [_new(e, key, index) for index, e in enumerate(body.episodes)]
+    stored = await record_batch(sessions, events, tenant_id, new)
     episodes = [EpisodeResponse.model_validate(e) for e in stored]
     return BatchCreateResponse(episodes_created=len(episodes), episodes=episodes)

@@ -169,7 +169,7 @@ async def footprint(session: AsyncSession, tenant_id: str, subject_id: str) -> S
     )
 
 
-async def _page(
+async def page(
     session: AsyncSession, statement: Select[Any], order: Sequence[Any], limit: int, offset: int
 ) -> tuple[list[Any], int]:
     total = await session.scalar(select(func.count()).select_from(statement.subquery()))
@@ -210,7 +210,7 @@ async def memories_page(
                 )
             )
         )
-    return await _page(session, statement, _NEWEST_MEMORIES, limit, offset)
+    return await page(session, statement, _NEWEST_MEMORIES, limit, offset)
 
 
 async def episodes_page(
@@ -238,7 +238,7 @@ async def episodes_page(
             or_(*(column.icontains(search, autoescape=True) for column in columns))
         )
     order = (Episode.occurred_at.desc(), Episode.created_at.desc(), Episode.id)
-    return await _page(session, statement, order, limit, offset)
+    return await page(session, statement, order, limit, offset)
 
 
 def _cites(ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
@@ -258,28 +258,7 @@ async def citing_memories(
     offset: int,
 ) -> tuple[list[Memory], int]:
     statement = _memories(tenant_id, subject_id).where(_cites([episode_id]))
-    return await _page(session, statement, _NEWEST_MEMORIES, limit, offset)
-
-
-async def citing_counts(
-    session: AsyncSession, tenant_id: str, subject_id: str, episode_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, int]:
-    """How many of the subject's memories cite each of ``episode_ids``."""
-    if not episode_ids:
-        return {}
-    cited = func.unnest(Memory.source_episode_ids).label("episode_id")
-    inner = (
-        select(cited)
-        .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
-        .where(_cites(episode_ids))
-        .subquery()
-    )
-    rows = await session.execute(
-        select(inner.c.episode_id, func.count())
-        .where(inner.c.episode_id.in_(list(episode_ids)))
-        .group_by(inner.c.episode_id)
-    )
-    return {eid: int(n) for eid, n in rows}
+    return await page(session, statement, _NEWEST_MEMORIES, limit, offset)
 
 
 async def get_memory(
@@ -306,27 +285,3 @@ async def memories_where(
 def cites_any(ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
     """Memories citing at least one of ``ids`` (false for no ids)."""
     return _cites(ids) if ids else literal(False)
-
-
-async def session_episodes(
-    session: AsyncSession, tenant_id: str, subject_id: str, session_id: str, *, limit: int
-) -> tuple[list[Episode], int]:
-    """The session's first ``limit`` episodes oldest first, and how many it has."""
-    statement = select(Episode).where(
-        Episode.tenant_id == tenant_id,
-        Episode.subject_id == subject_id,
-        Episode.session_id == session_id,
-    )
-    order = (Episode.occurred_at, Episode.created_at, Episode.id)
-    return await _page(session, statement, order, limit, 0)
-
-
-async def session_resolution(
-    session: AsyncSession, tenant_id: str, subject_id: str, session_id: str
-) -> Resolution | None:
-    statement = select(Resolution).where(
-        Resolution.tenant_id == tenant_id,
-        Resolution.subject_id == subject_id,
-        Resolution.session_id == session_id,
-    )
-    return await session.scalar(statement)

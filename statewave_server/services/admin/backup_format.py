@@ -17,7 +17,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -54,13 +54,15 @@ class MemoryRecord(_Record):
     kind: str = Field(min_length=1, max_length=64)
     content: str
     summary: str = ""
-    confidence: float = 1.0
+    confidence: float = Field(default=1.0, allow_inf_nan=False)
     valid_from: AwareDatetime
     valid_to: AwareDatetime | None = None
     source_episode_ids: list[uuid.UUID] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     status: str = Field(default="active", max_length=32)
-    embedding: list[float] | None = None
+    embedding: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        default=None, min_length=1, max_length=16_000
+    )
     embedding_model: str | None = Field(default=None, max_length=128)
     created_at: AwareDatetime
     updated_at: AwareDatetime
@@ -85,7 +87,7 @@ class ResolutionRecord(_Record):
 
 class HealthRecord(_Record):
     last_state: str = Field(max_length=32)
-    last_score: int
+    last_score: int = Field(ge=-(2**31), le=2**31 - 1)
     factors: list[dict[str, Any]] = Field(default_factory=list)
     updated_at: AwareDatetime
 
@@ -99,6 +101,18 @@ class SubjectContent(_Record):
     memories: list[MemoryRecord] = Field(default_factory=list)
     resolutions: list[ResolutionRecord] = Field(default_factory=list)
     health: HealthRecord | None = None
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> SubjectContent:
+        for name, ids in (
+            ("episode", [e.id for e in self.episodes]),
+            ("memory", [m.id for m in self.memories]),
+            ("resolution", [r.id for r in self.resolutions]),
+            ("resolution session", [r.session_id for r in self.resolutions]),
+        ):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"duplicate {name} ids")
+        return self
 
 
 def content_of(subject_id: str, tenant_id: str, rows: SubjectRows) -> SubjectContent:

@@ -20,7 +20,11 @@ from statewave_server.db.admin_queries import subject_rows as rows_repo
 from statewave_server.db.models import Episode, Memory, Resolution
 from statewave_server.errors import Conflict
 from statewave_server.services.admin.backup_format import MemoryRecord, SubjectContent
+from statewave_server.services.admin.errors import PayloadTooLarge
 from statewave_server.services.embeddings import EmbeddingProvider
+
+#: Episodes (and, separately, memories) one import may write (413 beyond).
+MAX_RECORDS = 50_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ async def write_content(
     embedded: int = 0,
 ) -> IngestResult:
     """Insert ``content`` into (``tenant_id``, ``subject_id``) in the caller's transaction."""
+    if len(content.episodes) > MAX_RECORDS or len(content.memories) > MAX_RECORDS:
+        raise PayloadTooLarge(f"At most {MAX_RECORDS} episodes and {MAX_RECORDS} memories")
     episode_ids = [e.id for e in content.episodes]
     memory_ids = [m.id for m in content.memories]
     resolution_ids = [r.id for r in content.resolutions]

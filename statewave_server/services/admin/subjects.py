@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db.admin_queries import explorer as repo
+from statewave_server.db.admin_queries import timeline as timeline_repo
 from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, SubjectRow
 from statewave_server.db.models import Episode, Memory
 from statewave_server.errors import NotFound
@@ -204,11 +205,15 @@ async def session_timeline(
     """The session's episodes oldest first with citing-memory counts, the resolution
     placed where it happened, and the session's SLA metrics."""
     async with sessions() as session:
-        rows, total = await repo.session_episodes(
+        rows, total = await timeline_repo.session_episodes(
             session, tenant_id, subject_id, session_id, limit=limit
         )
-        resolution = await repo.session_resolution(session, tenant_id, subject_id, session_id)
-        cited = await repo.citing_counts(session, tenant_id, subject_id, [e.id for e in rows])
+        resolution = await timeline_repo.session_resolution(
+            session, tenant_id, subject_id, session_id
+        )
+        cited = await timeline_repo.citing_counts(
+            session, tenant_id, subject_id, [e.id for e in rows]
+        )
     if not rows and resolution is None:
         raise NotFound(f"Session '{session_id}' not found", code="session_not_found")
     record = SupportResolution.from_row(resolution) if resolution is not None else None
