@@ -25,6 +25,8 @@ SCRIPTS = [
     ["bench/compile.py"],
     ["bench/retrieval.py", "--profile-seconds", "20"],
     ["bench/whatif.py"],
+    ["bench/diag_plans.py"],
+    ["bench/scaling.py"],
 ]
 
 

@@ -16,6 +16,7 @@ from statewave_server.api.errors import install_error_handlers
 from statewave_server.api.middleware import RequestContextMiddleware
 from statewave_server.api.security import RateLimiter, SecuritySettings, install_security
 from statewave_server.api.v1 import context, episodes, memories, subjects, support
+from statewave_server.console.routes import router as console_router
 from statewave_server.db.engine import Database, resolve_database_url
 from statewave_server.logging import configure_logging
 from statewave_server.ops.startup import enforce_schema_guard
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(admin_webhooks.router)
     app.include_router(admin_router)
+    app.include_router(console_router)
     for router in (
         episodes.router,
         memories.router,

@@ -16,17 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any, Literal, Protocol
+from urllib.parse import urlencode
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
+from starlette.requests import cookie_parser
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statewave_server.api.errors import error_body
 from statewave_server.api.middleware import RequestContextMiddleware
+from statewave_server.console import auth as console_auth
 from statewave_server.db import rate_limits
 from statewave_server.db.models import DEFAULT_TENANT
 from statewave_server.settings import Settings
@@ -86,7 +89,12 @@ async def _reject(
 
 
 class APIKeyMiddleware:
-    """Requires ``X-API-Key`` (header only: query strings end up in logs) off public paths."""
+    """Requires ``X-API-Key`` (header only: query strings end up in logs) off public paths.
+
+    On ``/console`` paths only, a valid console session cookie (``console/auth.py``, issued
+    by the console login form) stands in for a missing header; without either, console
+    page loads are redirected to the login form.
+    """
 
     def __init__(self, app: ASGIApp, api_key: SecretStr | None) -> None:
         self.app = app
@@ -98,6 +106,9 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         provided = _header(scope, API_KEY_HEADER)
+        if not provided and console_auth.is_console_path(scope["path"]):
+            await self._console(scope, receive, send, self._expected)
+            return
         if not provided:
             await _reject(
                 scope, receive, send, 401, "missing_api_key", "X-API-Key header is required."
@@ -108,6 +119,27 @@ class APIKeyMiddleware:
             await _reject(scope, receive, send, 403, "invalid_api_key", "Invalid API key.")
             return
         await self.app(scope, receive, send)
+
+    async def _console(self, scope: Scope, receive: Receive, send: Send, expected: bytes) -> None:
+        """A console request without ``X-API-Key``: the session cookie or the login form."""
+        path = scope["path"]
+        cookies = cookie_parser((_header(scope, b"cookie") or b"").decode("latin-1"))
+        token = cookies.get(console_auth.SESSION_COOKIE)
+        if console_auth.is_console_public(path) or console_auth.session_valid(token, expected):
+            await self.app(scope, receive, send)
+            return
+        if token:
+            log.warning("console_session_rejected", path=path, client=_peer(scope))
+        if scope.get("method") in ("GET", "HEAD"):
+            target = path + (
+                f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
+            )
+            login = f"{console_auth.LOGIN_PATH}?{urlencode({'next': target})}"
+            await RedirectResponse(login, status_code=303)(scope, receive, send)
+            return
+        await _reject(
+            scope, receive, send, 401, "missing_api_key", "Console session or X-API-Key required."
+        )
 
 
 def _peer(scope: Scope) -> str:
@@ -304,7 +336,7 @@ class TenantMiddleware:
         raw = _header(scope, self._name) or b""
         tenant = _valid_tenant(raw)
         if scope["path"] not in PUBLIC_PATHS:
-            if not raw and self.required:
+            if not raw and self.required and not console_auth.is_console_path(scope["path"]):
                 await _reject(
                     scope,
                     receive,

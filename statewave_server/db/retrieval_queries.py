@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -124,6 +124,36 @@ async def nearest_memories(
     )
     rows = (await session.execute(statement)).all()
     return [Neighbour(row[0], float(row[1])) for row in rows]
+
+
+async def newest_by_kind(
+    session: AsyncSession, tenant_id: str, subject_id: str, limits: Mapping[str, int]
+) -> list[Memory]:
+    """The newest active memories of each kind (``kind → limit``), kinds in the given
+    order, newest first within a kind; one round trip, vectors not loaded."""
+    parts = [
+        select(Memory.id, literal(position).label("part"), Memory.created_at)
+        .where(
+            Memory.tenant_id == tenant_id,
+            Memory.subject_id == subject_id,
+            Memory.status == ACTIVE,
+            Memory.kind == kind,
+        )
+        .order_by(Memory.created_at.desc(), Memory.id)
+        .limit(limit)
+        for position, (kind, limit) in enumerate(limits.items())
+    ]
+    if not parts:
+        return []
+    chosen = union_all(*parts).subquery()
+    statement = (
+        select(Memory)
+        .options(defer(Memory.embedding))
+        .join(chosen, chosen.c.id == Memory.id)
+        .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+        .order_by(chosen.c.part, Memory.created_at.desc(), Memory.id)
+    )
+    return list((await session.scalars(statement)).all())
 
 
 async def memories_by_ids(

@@ -1,13 +1,15 @@
 """``POST /v1/context``: gather candidates from the database, then assemble (pure).
 
-Candidates: the newest memories of each kind (recency window), full-text and semantic
-hits for the task (so relevant old memories enter the pool), the newest episodes, and
-the subject's resolutions for session signals.
+Candidates: the newest memories of each kind (recency window); search hits for the task —
+BM25 over the full-text matches and cosine neighbours of the task's embedding, fused by
+reciprocal rank with speaker matching and temporal locality (``context/fusion.py``) into
+one ``relevance`` per memory; the episodes next to the best hits (a terse turn needs the
+turn before it); the newest episodes; and the subject's resolutions for session signals.
+Everything runs offline (local model); the budgeted assembly itself is pure.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +18,6 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import episodes as episode_repo
-from statewave_server.db import memories as memory_repo
 from statewave_server.db import retrieval_queries as queries
 from statewave_server.db.models import Episode, Memory
 from statewave_server.db.resolutions import newest_resolutions
@@ -38,8 +39,8 @@ TEXT_HITS = 100
 SEMANTIC_HITS = 100
 RECENT_EPISODES = 30
 RESOLUTIONS = 50
-NEIGHBOUR_ANCHORS = int(os.environ.get("SW_EXP_ANCHORS", "20"))
-NEIGHBOUR_SHARE = float(os.environ.get("SW_EXP_SHARE", "0.6"))
+NEIGHBOUR_ANCHORS = 10
+NEIGHBOUR_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,7 @@ async def _memory_pool(
     Search hits carry the fused ``relevance`` (see ``context/fusion.py``): BM25 over
     the full-text matches and cosine neighbours, fused by rank, speaker-matched.
     """
-    recent: list[Memory] = []
-    for kind, limit in RECENT_PER_KIND.items():
-        recent += await memory_repo.newest_active(
-            session, tenant_id, subject_id, kind=kind, limit=limit
-        )
+    recent = await queries.newest_by_kind(session, tenant_id, subject_id, RECENT_PER_KIND)
     lexical = await queries.lexical_matches(
         session, tenant_id, subject_id, task, limit=LEXICAL_MATCHES
     )
@@ -142,6 +139,7 @@ async def _memory_pool(
         lexical_ranking,
         [m.id for m in semantic],
         {m.id: m.content for m in rows.values()},
+        {m.id: m.valid_from for m in rows.values()},
     )
     return [
         (

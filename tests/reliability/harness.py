@@ -340,3 +340,314 @@ def run_durability(
         unexpected_ids=len(stored - acked_ids),
         seconds=round(time.monotonic() - started, 1),
     )
+
+
+# --- migration under load ---------------------------------------------------------------
+
+SCRATCH_REVISION = "9999_reliability_scratch"
+SCRATCH_COLUMN = "reliability_scratch"
+_SCRATCH_SOURCE = '''"""Throwaway additive revision for the migration-under-load scenario.
+
+Revision ID: {revision}
+Revises: {down}
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+additive = True
+downgrade_loses_data = True
+
+
+def upgrade() -> None:
+    op.add_column("episodes", sa.Column("{column}", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("episodes", "{column}")
+'''
+
+
+def scratch_alembic(directory: Path) -> Path:
+    """A copy of the project's Alembic setup in ``directory`` plus one additive revision
+    on top of head (adds a nullable column to ``episodes``); returns its ``alembic.ini``."""
+    import shutil
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(Config(str(REPO_ROOT / "alembic.ini"))).get_current_head()
+    shutil.copytree(
+        REPO_ROOT / "alembic", directory / "alembic", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(REPO_ROOT / "alembic.ini", directory / "alembic.ini")
+    source = _SCRATCH_SOURCE.format(revision=SCRATCH_REVISION, down=head, column=SCRATCH_COLUMN)
+    (directory / "alembic" / "versions" / f"{SCRATCH_REVISION}.py").write_text(source)
+    return directory / "alembic.ini"
+
+
+@dataclass
+class MigrationUnderLoad:
+    lock_timeout_ms: int
+    blocker_seconds: float
+    migration_seconds: float
+    migration_returncode: int
+    lock_timeout_retries: int
+    reads: int
+    read_errors: int
+    max_read_seconds: float
+    p50_read_seconds: float
+    p99_read_seconds: float
+    max_read_during_migration_seconds: float
+    column_added: bool
+
+
+def _percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = max(1, min(len(ordered), int(-(-pct * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+async def migration_under_load(
+    database_url: str,
+    read: Callable[[], Any],
+    ini_path: Path,
+    *,
+    lock_timeout_ms: int = 500,
+    retries: int = 8,
+    blocker_seconds: float = 3.0,
+    readers: int = 4,
+    settle_seconds: float = 1.0,
+) -> MigrationUnderLoad:
+    """Run ``alembic upgrade head`` (the scratch revision) while ``readers`` loops await
+    ``read()`` (an awaitable returning an HTTP status) and a long transaction holds an
+    ACCESS SHARE lock on ``episodes`` for ``blocker_seconds`` — the situation in which an
+    ``ALTER TABLE`` waiting for its lock would queue every later read behind it.
+    """
+    samples: list[tuple[float, float, int]] = []  # (start, seconds, status)
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        loop_deadline = time.monotonic() + 300
+        while not stop.is_set() and time.monotonic() < loop_deadline:
+            started = time.monotonic()
+            try:
+                status = int(await read())
+            except Exception:  # a failed read is an error sample, not a crash
+                status = 0
+            samples.append((started, time.monotonic() - started, status))
+            await asyncio.sleep(0.005)
+
+    engine = create_async_engine(database_url)
+    holding = asyncio.Event()
+
+    async def blocker() -> None:
+        async with engine.connect() as conn, conn.begin():
+            await conn.execute(text("SELECT count(*) FROM episodes"))
+            holding.set()
+            await asyncio.sleep(blocker_seconds)
+
+    env = subprocess_env(
+        database_url,
+        STATEWAVE_MIGRATION_LOCK_TIMEOUT_MS=str(lock_timeout_ms),
+        STATEWAVE_MIGRATION_LOCK_RETRIES=str(retries),
+    )
+    tasks = [asyncio.create_task(reader()) for _ in range(readers)]
+    try:
+        await asyncio.sleep(settle_seconds)
+        hold = asyncio.create_task(blocker())
+        await asyncio.wait_for(holding.wait(), 30)
+        migration_started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(ini_path),
+            "upgrade",
+            "head",
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 300)
+        migration_ended = time.monotonic()
+        await hold
+        await asyncio.sleep(settle_seconds)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    async with engine.connect() as conn:
+        added = await conn.scalar(
+            text(
+                "SELECT count(*) FROM information_schema.columns"
+                " WHERE table_name = 'episodes' AND column_name = :c"
+            ),
+            {"c": SCRATCH_COLUMN},
+        )
+    await engine.dispose()
+    seconds = [s for _, s, _ in samples]
+    during = [s for start, s, _ in samples if migration_started - 0.1 <= start <= migration_ended]
+    return MigrationUnderLoad(
+        lock_timeout_ms=lock_timeout_ms,
+        blocker_seconds=blocker_seconds,
+        migration_seconds=round(migration_ended - migration_started, 2),
+        migration_returncode=int(process.returncode or 0),
+        lock_timeout_retries=output.decode(errors="replace").count("Lock timeout while migrating"),
+        reads=len(samples),
+        read_errors=sum(1 for _, _, status in samples if status != 200),
+        max_read_seconds=round(max(seconds, default=0.0), 3),
+        p50_read_seconds=round(_percentile(seconds, 50), 4),
+        p99_read_seconds=round(_percentile(seconds, 99), 4),
+        max_read_during_migration_seconds=round(max(during, default=0.0), 3),
+        column_added=bool(added),
+    )
+
+
+# --- database faults ------------------------------------------------------------------
+
+
+def pg_stop(server: Any) -> None:
+    """Stop an embedded PostgreSQL (``pg_ctl -w stop``, fast mode: sessions are cut)."""
+    server.stop()
+
+
+def pg_start(server: Any) -> None:
+    """Start it again on the same data directory and socket."""
+    with server._lock:
+        server.ensure_postgres_running()
+
+
+@dataclass(frozen=True)
+class Sample:
+    started: float
+    seconds: float
+    status: int  # 0: no HTTP answer at all
+    code: str | None
+
+
+class RequestLoad:
+    """A background thread alternating a write (POST /v1/episodes) and a read (GET
+    /v1/timeline) every ``pause`` seconds, timing every outcome; bounded by ``max_seconds``."""
+
+    def __init__(
+        self, base_url: str, tenant: str, pause: float = 0.05, max_seconds: float = 600
+    ) -> None:
+        self.base_url, self.tenant, self.pause = base_url, tenant, pause
+        self.max_seconds = max_seconds
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RequestLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        headers = {"X-Tenant-ID": self.tenant}
+        with httpx.Client(base_url=self.base_url, headers=headers, timeout=60) as client:
+            n = 0
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                n += 1
+                started = time.monotonic()
+                try:
+                    if n % 2:
+                        body = {"subject_id": "load", "source": "t", "type": "m", "payload": {}}
+                        response = client.post("/v1/episodes", json=body)
+                    else:
+                        response = client.get("/v1/timeline", params={"subject_id": "load"})
+                    code = response.json().get("error", {}).get("code")
+                    status = response.status_code
+                except (httpx.HTTPError, ValueError):
+                    status, code = 0, None
+                self.samples.append(Sample(started, time.monotonic() - started, status, code))
+                time.sleep(self.pause)
+
+
+async def schedule_job_and_webhook(url: str, tenant: str, due_in: float) -> tuple[str, str]:
+    """A ``noop`` job and a webhook outbox row that fall due ``due_in`` seconds from now."""
+    job_id, event_id = uuid.uuid4().hex, str(uuid.uuid4())
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO compilation_jobs (id, tenant_id, subject_id, kind, run_after)"
+                    " VALUES (:id, :t, 'faults-job', 'noop', now() + make_interval(secs => :d))"
+                ),
+                {"id": job_id, "t": tenant, "d": due_in},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO webhook_events (id, tenant_id, event, payload, next_attempt_at)"
+                    " VALUES (CAST(:id AS uuid), :t, 'fault.test', '{\"hello\": 1}',"
+                    " now() + make_interval(secs => :d))"
+                ),
+                {"id": event_id, "t": tenant, "d": due_in},
+            )
+    finally:
+        await engine.dispose()
+    return job_id, event_id
+
+
+async def job_status(url: str, job_id: str) -> str:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            status = await conn.scalar(
+                text("SELECT status FROM compilation_jobs WHERE id = :id"), {"id": job_id}
+            )
+    finally:
+        await engine.dispose()
+    return str(status)
+
+
+def readyz(base_url: str) -> tuple[int, str, float]:
+    """(HTTP status, readiness status, seconds it took)."""
+    started = time.monotonic()
+    response = httpx.get(f"{base_url}/readyz", timeout=60)
+    return response.status_code, str(response.json()["status"]), time.monotonic() - started
+
+
+def wait_for(check: Callable[[], bool], within: float, what: str) -> float:
+    """Poll ``check`` every 0.1 s; seconds it took, or AssertionError after ``within``."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {within} s")
+
+
+def faults_env(
+    database_url: str, webhook_url: str, connect_timeout: float, pool_timeout: float
+) -> dict[str, str]:
+    """The API with its in-process worker and webhook dispatcher, polling fast."""
+    return subprocess_env(
+        database_url,
+        STATEWAVE_RUN_WORKER_IN_PROCESS="true",
+        STATEWAVE_WEBHOOK_URL=webhook_url,
+        STATEWAVE_WEBHOOK_POLL_INTERVAL_SECONDS="0.2",
+        STATEWAVE_WEBHOOK_BACKOFF_BASE_SECONDS="0.5",
+        STATEWAVE_WEBHOOK_BACKOFF_MAX_SECONDS="1",
+        STATEWAVE_JOB_POLL_INTERVAL_SECONDS="0.2",
+        STATEWAVE_JOB_BACKOFF_BASE_SECONDS="0.5",
+        STATEWAVE_DB_CONNECT_TIMEOUT_SECONDS=str(connect_timeout),
+        STATEWAVE_DB_POOL_TIMEOUT_SECONDS=str(pool_timeout),
+    )

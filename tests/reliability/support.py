@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from fastapi import FastAPI
@@ -32,7 +32,7 @@ def app_settings(db_url: str, **overrides: Any) -> Settings:
 def with_body_limit(app: FastAPI) -> FastAPI:
     """The app with the body-limit middleware where ``create_app`` puts it (inside the
     request context, after auth); a no-op once ``create_app`` wires it itself."""
-    if any(m.cls is BodyLimitMiddleware for m in app.user_middleware):
+    if any(m.cls is cast(Any, BodyLimitMiddleware) for m in app.user_middleware):
         return app
     stack = app.user_middleware
     stack.append(Middleware(BodyLimitMiddleware))

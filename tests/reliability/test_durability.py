@@ -52,7 +52,9 @@ async def test_a_retried_batch_with_the_header_is_stored_once(
     first = await client.post("/v1/episodes/batch", json={"episodes": _batch(5)}, headers=headers)
     again = await client.post("/v1/episodes/batch", json={"episodes": _batch(5)}, headers=headers)
     assert first.status_code == again.status_code == 201
-    assert [e["id"] for e in first.json()["episodes"]] == [e["id"] for e in again.json()["episodes"]]
+    assert [e["id"] for e in first.json()["episodes"]] == [
+        e["id"] for e in again.json()["episodes"]
+    ]
     assert await _count(app, "idem-subject") == 5
     other = await client.post(
         "/v1/episodes/batch", json={"episodes": _batch(5)}, headers={"Idempotency-Key": "b-2"}
@@ -86,9 +88,7 @@ async def test_without_the_header_nothing_changes(api: tuple[FastAPI, httpx.Asyn
 
 
 @pytest.mark.parametrize("value", ["", "x" * 201, "tab\there", "bell\x07"])
-async def test_an_invalid_header_is_400(
-    api: tuple[FastAPI, httpx.AsyncClient], value: str
-) -> None:
+async def test_an_invalid_header_is_400(api: tuple[FastAPI, httpx.AsyncClient], value: str) -> None:
     _, client = api
     for path, body in (
         ("/v1/episodes", _batch(1, "bad")[0]),

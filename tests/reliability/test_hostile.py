@@ -4,6 +4,7 @@ constant-time comparison."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import uuid
@@ -15,7 +16,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert
 
-from statewave_server.api import security
 from statewave_server.api.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_DEPTH
 from statewave_server.api.security import PUBLIC_PATHS
 from statewave_server.db.engine import Database
@@ -230,7 +230,7 @@ async def test_every_text_filter_takes_hostile_text_without_a_server_error(
 
 
 def _protected_routes(app: FastAPI) -> list[tuple[str, str]]:
-    routes = []
+    routes: list[tuple[str, str]] = []
     for path, operations in app.openapi()["paths"].items():
         if path in PUBLIC_PATHS:
             continue
@@ -272,13 +272,13 @@ async def test_the_key_is_compared_in_constant_time(
     """Every presented key goes through ``hmac.compare_digest`` (no early-exit ``==``)."""
     _, client = keyed
     calls: list[tuple[bytes, bytes]] = []
-    real = security.hmac.compare_digest
+    real = hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(security.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)  # what api_key_matches calls
     for presented in ["x", KEY[:-1] + "!", KEY]:
         await client.get("/v1/subjects", headers={"X-API-Key": presented})
     assert [a for a, _ in calls] == [b"x", (KEY[:-1] + "!").encode(), KEY.encode()]

@@ -4,6 +4,7 @@ fused relevance drives the additive score."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,9 +17,12 @@ from statewave_server.services.context.candidates import (
 from statewave_server.services.context.fusion import (
     bm25_ranking,
     fuse,
+    locality,
     speaker,
     task_names,
 )
+from statewave_server.services.context.render import SNIPPET_CHARS, SUMMARIES, memory_line, snippet
+from statewave_server.services.context.repeats import keywords
 from statewave_server.services.context.scoring import (
     DEFAULT_WEIGHTS,
     episode_scores,
@@ -128,3 +132,41 @@ def test_episode_relevance_replaces_word_overlap() -> None:
     )
     scores = episode_scores("task words here", [plain, relevant], SessionState(), None, {})
     assert scores[relevant.id] > scores[plain.id]
+
+
+def test_locality_lifts_memories_near_the_best_hits() -> None:
+    best, near, far = ids(3)
+    relevance = {best: 1.0, near: 0.5, far: 0.52}
+    times = {best: NOW, near: NOW + timedelta(minutes=5), far: NOW + timedelta(days=30)}
+    lifted = locality(relevance, times)
+    assert lifted[best] == 1.0
+    assert lifted[near] > lifted[far]
+    assert locality(relevance, {}) == relevance
+
+
+def test_snippet_keeps_the_sentences_about_the_task() -> None:
+    text = (
+        "Melanie: Wow, that sounds amazing! I love camping with the kids. Last summer we "
+        "painted a sunrise at the beach. We also went hiking and saw a waterfall."
+    )
+    short = snippet(text, keywords(["When did Melanie paint a sunrise?"]))
+    assert short.startswith("Melanie: ")
+    assert "painted a sunrise at the beach." in short
+    assert "waterfall" not in short
+    assert len(short) <= SNIPPET_CHARS + len("Melanie: ") + 4
+    assert snippet("Melanie: short", frozenset({"x"})) == "Melanie: short"
+
+
+def test_snippet_cuts_a_lone_long_sentence_at_a_word() -> None:
+    text = "word " * 60
+    short = snippet(text.strip(), frozenset({"word"}), limit=50)
+    assert short.endswith("…") and len(short) <= 51
+
+
+def test_only_retrieved_summaries_are_shortened() -> None:
+    long_text = "Caroline: " + "I went to a support group. " * 10
+    plain = replace(_memory(None), content=long_text, summary=long_text)
+    retrieved = replace(plain, relevance=1.0)
+    words = keywords(["support group"])
+    assert memory_line(plain, SUMMARIES, words) == f"- {long_text.strip()}"
+    assert len(memory_line(retrieved, SUMMARIES, words)) < len(long_text)

@@ -23,7 +23,7 @@ from statewave_server.services.context.candidates import (
     MemoryCandidate,
     SessionState,
 )
-from statewave_server.services.context.repeats import repeat_issue_boosts
+from statewave_server.services.context.repeats import keywords, repeat_issue_boosts
 from statewave_server.services.context.scoring import (
     DEFAULT_WEIGHTS,
     ScoringWeights,
@@ -103,7 +103,7 @@ def assemble_context(
 
     entries = [
         _entry(placed, score(placed.candidate), count_tokens)
-        for placed in _place(pool_memories, pool_episodes, current_session_id)
+        for placed in _place(task, pool_memories, pool_episodes, current_session_id)
     ]
     ranked = rank(entries)
     chosen = _choose(ranked, task, max_tokens, current_session_id, count_tokens, pool_memories)
@@ -135,12 +135,17 @@ def _memory_pool(memories: Sequence[MemoryCandidate]) -> list[MemoryCandidate]:
 
 
 def _place(
+    task: str,
     memories: Sequence[MemoryCandidate],
     episodes: Sequence[EpisodeCandidate],
     current_session_id: str | None,
 ) -> list[_Placed]:
+    words = keywords([task])
+    dated = r.is_temporal(task)
     placed = [
-        _Placed(m, _KIND_SECTIONS[m.kind], r.memory_line(m, _KIND_SECTIONS[m.kind]))
+        _Placed(
+            m, _KIND_SECTIONS[m.kind], r.memory_line(m, _KIND_SECTIONS[m.kind], words, dated=dated)
+        )
         for m in memories
     ]
     for episode in episodes:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from statewave_server.services.context.candidates import EpisodeCandidate, MemoryCandidate
+from statewave_server.services.context.repeats import keywords
 
 EPISODE_TEXT_CHARS = 150
+SNIPPET_CHARS = 120
 
 # Section keys: which part of the document an item renders in.
 FACTS = "facts"
@@ -36,6 +38,14 @@ SECTION_HEADINGS: Mapping[str, tuple[str, ...]] = {
 }
 _SECTION_ORDER = (FACTS, PROCEDURES, SUMMARIES, EPISODES, CURRENT_SESSION, PREVIOUS)
 _SPEAKER_PREFIX = re.compile(r"^\s*(?:user|assistant|system):", re.IGNORECASE)
+_NAME_PREFIX = re.compile(r"^[A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*){0,3}: ")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_TEMPORAL = re.compile(
+    r"\b(?:when|how long|ago|since|until|what (?:year|month|day|date|time)|which (?:year|month|day)"
+    r"|(?:last|next|this|past) (?:year|month|week|weekend|summer|winter|spring|fall|night)"
+    r"|yesterday|today|tomorrow|in (?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
 
 
 def task_header(task: str) -> str:
@@ -68,11 +78,72 @@ def clean_summary(text: str) -> str:
     return f"{kept[0]} → {kept[-1]}"
 
 
-def memory_line(memory: MemoryCandidate, section: str) -> str:
-    """``- <content>``; summaries show their cleaned summary (content when it is empty)."""
+def is_temporal(task: str) -> bool:
+    """Whether the task asks about time ("when…", "how long ago", "what year", "last week")."""
+    return _TEMPORAL.search(task) is not None
+
+
+def short_date(moment: datetime) -> str:
+    """``8 May 2023``: the date a history line happened on (UTC)."""
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def memory_line(
+    memory: MemoryCandidate,
+    section: str,
+    task_words: frozenset[str] | None = None,
+    *,
+    dated: bool = False,
+) -> str:
+    """``- <content>``; summaries show their cleaned summary (content when it is empty).
+
+    With ``task_words`` (the task's content words), a summary the retrieval found relevant
+    (``memory.relevance`` set) shows only its sentences that share most with the task — a
+    query-biased snippet of at most ``SNIPPET_CHARS`` — so more of the relevant history fits
+    the budget; the whole memory is still in the response, by id. ``dated`` (a question
+    about time) prefixes such summaries with the day they happened (``valid_from``).
+    """
     if section == SUMMARIES:
-        return f"- {clean_summary(memory.summary) or clean_summary(memory.content)}"
+        text = clean_summary(memory.summary) or clean_summary(memory.content)
+        if task_words is not None and memory.relevance is not None:
+            text = snippet(text, task_words)
+            if dated:
+                text = f"({short_date(memory.valid_from)}) {text}"
+        return f"- {text}"
     return f"- {memory.content}"
+
+
+def snippet(text: str, task_words: frozenset[str], limit: int = SNIPPET_CHARS) -> str:
+    """The sentences of ``text`` sharing most words with the task, in text order.
+
+    A leading ``Name:`` stays. Sentences are taken best first while they fit ``limit``
+    characters (at least one; a lone sentence too long is cut at a word, marked ``…``);
+    left-out stretches show as `` … ``. Text within ``limit`` is returned unchanged.
+    """
+    if len(text) <= limit:
+        return text
+    match = _NAME_PREFIX.match(text)
+    prefix, body = (match.group(0), text[match.end() :]) if match else ("", text)
+    sentences = [x for x in _SENTENCE_END.split(body) if x.strip()]
+    overlap = [len(task_words & keywords([x])) for x in sentences]
+    order = sorted(range(len(sentences)), key=lambda i: (-overlap[i], i))
+    kept: list[int] = []
+    size = len(prefix)
+    for index in order:
+        if kept and size + len(sentences[index]) + 3 > limit:
+            continue
+        kept.append(index)
+        size += len(sentences[index]) + 3
+    parts = []
+    previous = -1
+    for index in sorted(kept):
+        sentence = sentences[index]
+        if len(sentence) > limit:
+            sentence = sentence[:limit].rsplit(" ", 1)[0] + "…"
+        parts.append(("… " if index > previous + 1 else "") + sentence)
+        previous = index
+    tail = " …" if previous < len(sentences) - 1 else ""
+    return prefix + " ".join(parts) + tail
 
 
 def episode_line(episode: EpisodeCandidate) -> str:

@@ -1,0 +1,371 @@
+"""Reliability benchmarks (the long versions of ``tests/reliability``).
+
+``durability``  a client ingests N episodes in batches (``Idempotency-Key`` per batch,
+                retried until 201) while the API process is SIGKILLed and restarted K
+                times; every acknowledged episode must be stored exactly once.
+``load``        two API processes and one worker on one PostgreSQL; a mixed workload
+                (ingest 60 %, context 30 %, search 10 %) from concurrent loopback clients
+                for a fixed duration; throughput, p50/p95/p99 per operation, error rate.
+``migration``   an additive ``alembic upgrade`` (scratch revision) while reads run and a
+                long transaction holds a lock on ``episodes``; max read latency vs the
+                configured ``lock_timeout`` (and, as a control, with a lock timeout
+                larger than the blocking transaction).
+
+Each run starts its own throwaway embedded PostgreSQL; results land in
+``bench/results/reliability-<scenario>.json``; ``bench/RESULTS.md`` (section Reliability)
+is the write-up.
+
+    .venv/bin/python bench/reliability.py durability --episodes 20000 --kills 5
+    .venv/bin/python bench/reliability.py load --duration 60 --concurrency 16
+    .venv/bin/python bench/reliability.py migration
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common, workload
+from tests.reliability import harness
+
+
+def _workdir(name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"statewave-reliability-{name}-"))
+
+
+# --------------------------------------------------------------------------- durability
+
+
+def durability(args: argparse.Namespace) -> dict[str, Any]:
+    logs = _workdir("durability")
+    with common.embedded_postgres() as pg:
+        url = pg.create_database("durability")
+        common.migrate(url)
+        api = harness.ApiProcess(harness.subprocess_env(url), logs / "api.log")
+        first_start = api.restart()
+        try:
+            result = harness.run_durability(
+                api,
+                url,
+                total=args.episodes,
+                batch_size=args.batch_size,
+                clients=args.clients,
+                kills=args.kills,
+                timeout=args.timeout,
+                log=common.log,
+            )
+        finally:
+            api.stop()
+    data = {
+        **asdict(result),
+        "exact_once": result.exact_once,
+        "first_start_seconds": round(first_start, 2),
+        "batch_size": args.batch_size,
+        "clients": args.clients,
+    }
+    if not result.exact_once:
+        raise SystemExit(f"EXACT-ONCE VIOLATED: {data}")
+    return data
+
+
+# --------------------------------------------------------------------------- load
+
+MIX = (("ingest", 0.6), ("context", 0.3), ("search", 0.1))
+SEARCH_WORDS = ["refund", "billing", "export", "login", "invoice", "sync", "SSO", "webhook"]
+
+
+async def _seed(base_url: str, tenant: str, subjects: list[str], per_subject: int) -> None:
+    rng = random.Random(7)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+        headers = {"X-Tenant-ID": tenant}
+        for subject in subjects:
+            episodes = [
+                workload.episode(rng, subject, f"{subject}-seed", stable_profile=True)
+                for _ in range(per_subject)
+            ]
+            response = await client.post(
+                "/v1/episodes/batch", json={"episodes": episodes}, headers=headers
+            )
+            response.raise_for_status()
+            compiled = await client.post(
+                "/v1/memories/compile", json={"subject_id": subject}, headers=headers
+            )
+            compiled.raise_for_status()
+
+
+async def _load(
+    base_urls: list[str],
+    tenant: str,
+    subjects: list[str],
+    duration: float,
+    concurrency: int,
+    compile_every: float,
+) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {name: [] for name, _ in MIX}
+    errors: dict[str, dict[str, int]] = {name: {} for name, _ in MIX}
+    jobs: list[str] = []
+    names = [name for name, _ in MIX]
+    weights = [weight for _, weight in MIX]
+    headers = {"X-Tenant-ID": tenant}
+    started = time.monotonic()
+    deadline = started + duration
+    limits = httpx.Limits(max_connections=concurrency * 2)
+
+    async with httpx.AsyncClient(timeout=60, headers=headers, limits=limits) as client:
+
+        async def one(worker: int) -> None:
+            rng = random.Random(worker)
+            n = 0
+            while time.monotonic() < deadline:
+                n += 1
+                op = rng.choices(names, weights)[0]
+                base = base_urls[(worker + n) % len(base_urls)]
+                subject = rng.choice(subjects)
+                t0 = time.monotonic()
+                try:
+                    if op == "ingest":
+                        body = workload.episode(rng, subject, f"{subject}-s{n % 5}")
+                        response = await client.post(f"{base}/v1/episodes", json=body)
+                    elif op == "context":
+                        body = {
+                            "subject_id": subject,
+                            "task": workload.task_text(rng, worker * 1_000_000 + n),
+                            "max_tokens": 1000,
+                        }
+                        response = await client.post(f"{base}/v1/context", json=body)
+                    else:
+                        params = {"subject_id": subject, "q": rng.choice(SEARCH_WORDS)}
+                        response = await client.get(f"{base}/v1/memories/search", params=params)
+                    status = str(response.status_code)
+                    ok = response.is_success
+                except httpx.HTTPError as exc:
+                    status, ok = type(exc).__name__, False
+                samples[op].append(time.monotonic() - t0)
+                if not ok:
+                    errors[op][status] = errors[op].get(status, 0) + 1
+
+        async def trickle() -> None:
+            """Async compiles for the worker, outside the measured mix."""
+            rng = random.Random(99)
+            while time.monotonic() < deadline:
+                await asyncio.sleep(compile_every)
+                body = {"subject_id": rng.choice(subjects), "async": True}
+                response = await client.post(f"{base_urls[0]}/v1/memories/compile", json=body)
+                if response.status_code == 202:
+                    jobs.append(response.json()["job_id"])
+
+        await asyncio.gather(trickle(), *(one(i) for i in range(concurrency)))
+        elapsed = time.monotonic() - started
+        # Let the worker finish what was queued (bounded).
+        job_status: dict[str, int] = {}
+        finish_deadline = time.monotonic() + 60
+        while time.monotonic() < finish_deadline:
+            statuses = []
+            for job_id in jobs:
+                r = await client.get(f"{base_urls[0]}/v1/memories/compile/{job_id}")
+                statuses.append(r.json().get("status", "?") if r.is_success else str(r.status_code))
+            job_status = {s: statuses.count(s) for s in set(statuses)}
+            if set(job_status) <= {"completed", "dead", "failed"}:
+                break
+            await asyncio.sleep(1)
+
+    total = sum(len(v) for v in samples.values())
+    total_errors = sum(sum(e.values()) for e in errors.values())
+    per_op = {
+        op: {
+            "requests": len(values),
+            "share": round(len(values) / total, 3) if total else 0,
+            "p50_ms": round(common.percentile(values, 50) * 1000, 1) if values else None,
+            "p95_ms": round(common.percentile(values, 95) * 1000, 1) if values else None,
+            "p99_ms": round(common.percentile(values, 99) * 1000, 1) if values else None,
+            "errors": errors[op],
+        }
+        for op, values in samples.items()
+    }
+    everything = [s for values in samples.values() for s in values]
+    return {
+        "seconds": round(elapsed, 1),
+        "requests": total,
+        "throughput_rps": round(total / elapsed, 1),
+        "p50_ms": round(common.percentile(everything, 50) * 1000, 1),
+        "p95_ms": round(common.percentile(everything, 95) * 1000, 1),
+        "p99_ms": round(common.percentile(everything, 99) * 1000, 1),
+        "errors": total_errors,
+        "error_rate": round(total_errors / total, 5) if total else None,
+        "operations": per_op,
+        "async_compile_jobs": {"queued": len(jobs), "final_status": job_status},
+    }
+
+
+def load(args: argparse.Namespace) -> dict[str, Any]:
+    logs = _workdir("load")
+    with common.embedded_postgres() as pg:
+        url = pg.create_database("load")
+        common.migrate(url)
+        env = harness.subprocess_env(
+            url,
+            STATEWAVE_EMBEDDING_PROVIDER=args.embedding,
+            STATEWAVE_DB_POOL_SIZE=str(args.pool_size),
+            STATEWAVE_JOB_POLL_INTERVAL_SECONDS="0.5",
+        )
+        apis = [harness.ApiProcess(env, logs / f"api-{i}.log") for i in range(args.apis)]
+        worker = harness.ManagedProcess(harness.worker_command(), env, logs / "worker.log")
+        for api in apis:
+            api.start()
+        worker.start()
+        try:
+            for api in apis:
+                api.wait_healthy(120)
+            subjects = [f"load-{i}" for i in range(args.subjects)]
+            tenant = "load"
+            common.log(f"seeding {len(subjects)} subjects x {args.seed_episodes} episodes")
+            asyncio.run(_seed(apis[0].base_url, tenant, subjects, args.seed_episodes))
+            common.log(f"load for {args.duration} s, {args.concurrency} clients")
+            load_before = common.loadavg()
+            result = asyncio.run(
+                _load(
+                    [api.base_url for api in apis],
+                    tenant,
+                    subjects,
+                    args.duration,
+                    args.concurrency,
+                    args.compile_every,
+                )
+            )
+            result["loadavg_before"] = load_before
+            result["loadavg_after"] = common.loadavg()
+        finally:
+            worker.stop()
+            for api in apis:
+                api.stop()
+    result.update(
+        {
+            "api_processes": args.apis,
+            "workers": 1,
+            "concurrency": args.concurrency,
+            "embedding_provider": args.embedding,
+            "subjects": args.subjects,
+            "seed_episodes_per_subject": args.seed_episodes,
+            "pool_size_per_process": args.pool_size,
+        }
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- migration
+
+
+async def _migration_case(
+    url: str, base_url: str, ini: Path, lock_timeout_ms: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+
+        async def read() -> int:
+            response = await client.get(
+                "/v1/timeline", params={"subject_id": "mig-0"}, headers={"X-Tenant-ID": "mig"}
+            )
+            return response.status_code
+
+        result = await harness.migration_under_load(
+            url,
+            read,
+            ini,
+            lock_timeout_ms=lock_timeout_ms,
+            retries=args.retries,
+            blocker_seconds=args.blocker_seconds,
+            readers=args.readers,
+        )
+    return asdict(result)
+
+
+def migration(args: argparse.Namespace) -> dict[str, Any]:
+    logs = _workdir("migration")
+    cases: dict[str, Any] = {}
+    for label, lock_timeout_ms in (
+        ("configured", args.lock_timeout_ms),
+        ("control_no_effective_timeout", int(args.blocker_seconds * 1000 * 4)),
+    ):
+        with common.embedded_postgres() as pg:
+            url = pg.create_database("migration")
+            common.migrate(url)
+            ini = harness.scratch_alembic(_workdir("alembic"))
+            api = harness.ApiProcess(harness.subprocess_env(url), logs / f"api-{label}.log")
+            api.restart()
+            try:
+                rng = random.Random(3)
+                with httpx.Client(base_url=api.base_url, timeout=60) as client:
+                    for _ in range(args.rows // 100):
+                        episodes = [workload.episode(rng, f"mig-{j % 10}", "s") for j in range(100)]
+                        client.post(
+                            "/v1/episodes/batch",
+                            json={"episodes": episodes},
+                            headers={"X-Tenant-ID": "mig"},
+                        ).raise_for_status()
+                common.log(f"migration case {label}: lock_timeout {lock_timeout_ms} ms")
+                cases[label] = asyncio.run(
+                    _migration_case(url, api.base_url, ini, lock_timeout_ms, args)
+                )
+                common.log(str(cases[label]))
+            finally:
+                api.stop()
+    return {"rows": args.rows, "cases": cases}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    d = sub.add_parser("durability")
+    d.add_argument("--episodes", type=int, default=20_000)
+    d.add_argument("--batch-size", type=int, default=50)
+    d.add_argument("--clients", type=int, default=4)
+    d.add_argument("--kills", type=int, default=5)
+    d.add_argument("--timeout", type=float, default=1200)
+    ld = sub.add_parser("load")
+    ld.add_argument("--duration", type=float, default=60)
+    ld.add_argument("--concurrency", type=int, default=16)
+    ld.add_argument("--apis", type=int, default=2)
+    ld.add_argument("--subjects", type=int, default=40)
+    ld.add_argument("--seed-episodes", type=int, default=20)
+    ld.add_argument("--pool-size", type=int, default=5)
+    ld.add_argument("--compile-every", type=float, default=2.0)
+    ld.add_argument("--embedding", choices=["hash", "local"], default="hash")
+    m = sub.add_parser("migration")
+    m.add_argument("--lock-timeout-ms", type=int, default=500)
+    m.add_argument("--retries", type=int, default=10)
+    m.add_argument("--blocker-seconds", type=float, default=5.0)
+    m.add_argument("--readers", type=int, default=8)
+    m.add_argument("--rows", type=int, default=20_000)
+    args = parser.parse_args()
+    scenario = {"durability": durability, "load": load, "migration": migration}[args.scenario]
+    common.log(f"{args.scenario}: {vars(args)}")
+    started = time.monotonic()
+    data = scenario(args)
+    data.update(
+        {
+            "command": common.command_line(),
+            "machine": common.machine_info(),
+            "loadavg_end": common.loadavg(),
+            "wall_seconds": round(time.monotonic() - started, 1),
+        }
+    )
+    path = common.write_result(f"reliability-{args.scenario}", data)
+    common.log(f"wrote {path}")
+    print(data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""A live console server (real uvicorn, embedded PostgreSQL) seeded through the HTTP API.
+
+The in-process worker is off, so queued jobs stay where the tests put them: the seeded
+orphan (a compile job set to ``running`` with ``claimed_at`` 31 minutes ago, past the
+default 30-minute threshold) is only ever rescued by the console. A webhook URL pointing
+at a closed port makes the API write outbox rows, which nothing delivers.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.postgres import PgServer
+from tests.support.server import RunningServer, clean_env, free_port, running_server
+
+API_KEY = "console-suite-key-0123456789"
+TENANT = "acme"
+SUBJECT = "dana-whitfield"  # in TENANT
+SLASH_SUBJECT = "globex/ops bot"  # default tenant; "/" and a space in the id
+CONVERSATION = [
+    ("s-1", "user", "Hi, my name is Dana Whitfield and I work at Northwind Traders."),
+    ("s-1", "assistant", "Thanks Dana! How can I help you today?"),
+    ("s-2", "user", "We're on the Enterprise plan and our CSV export keeps failing."),
+    ("s-2", "assistant", "Sorry about that. Let me check the export logs for your account."),
+    # Restates the s-2 statement with a new plan: its memories supersede the older ones.
+    ("s-3", "user", "We're on the Team plan and our CSV export keeps failing."),
+]
+ORPHAN_SQL = (
+    "UPDATE compilation_jobs SET status = 'running', attempts = 1, "
+    "claimed_by = 'ghost-worker', claimed_at = now() - interval '31 minutes', "
+    "started_at = now() - interval '31 minutes', heartbeat_at = NULL WHERE id = '{job_id}'"
+)
+
+
+@dataclass
+class ConsoleServer:
+    server: RunningServer
+    pg: PgServer
+    database: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def sql(self, statement: str) -> str:
+        return self.pg.psql_in(self.database, statement)
+
+    def api(self, tenant: str = "") -> httpx.Client:
+        headers = {"X-API-Key": API_KEY}
+        if tenant:
+            headers["X-Tenant-ID"] = tenant
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    @contextmanager
+    def console(self) -> Iterator[httpx.Client]:
+        """A browser-like client signed in through the login form (cookies, no header)."""
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            page = client.get("/console/login")
+            assert page.status_code == 200, page.text
+            done = client.post(
+                "/console/login",
+                data={"api_key": API_KEY, "next": "/console", "csrf_token": csrf_of(page.text)},
+            )
+            assert done.status_code == 303, done.text
+            yield client
+
+
+def csrf_of(html: str) -> str:
+    """The page's CSRF token, checking every form on the page carries the same one."""
+    tokens = re.findall(r'name="csrf_token" value="([^"]*)"', html)
+    assert tokens, "no form on the page"
+    assert all(len(t) == 64 and t == tokens[0] for t in tokens), tokens
+    return tokens[0]
+
+
+def console_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "tests.console.console_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+def _seed(server: ConsoleServer) -> None:
+    for tenant, subject in ((TENANT, SUBJECT), ("", SLASH_SUBJECT)):
+        with server.api(tenant) as api:
+            batch = [
+                {
+                    "subject_id": subject,
+                    "source": role,
+                    "type": "message",
+                    "payload": {"messages": [{"role": role, "content": content}]},
+                    "session_id": session,
+                    "idempotency_key": f"{subject}-{i}",
+                }
+                for i, (session, role, content) in enumerate(CONVERSATION)
+            ]
+            response = api.post("/v1/episodes/batch", json={"episodes": batch[:4]})
+            assert response.status_code == 201, response.text
+            compiled = api.post("/v1/memories/compile", json={"subject_id": subject})
+            assert compiled.status_code == 200, compiled.text
+            # A later message, compiled again, so newer memories can supersede older ones.
+            response = api.post("/v1/episodes/batch", json={"episodes": batch[4:]})
+            assert response.status_code == 201, response.text
+            compiled = api.post("/v1/memories/compile", json={"subject_id": subject})
+            assert compiled.status_code == 200, compiled.text
+            resolved = api.post(
+                "/v1/resolutions",
+                json={
+                    "subject_id": subject,
+                    "session_id": "s-1",
+                    "status": "resolved",
+                    "resolution_summary": "Introduced herself; nothing to fix.",
+                },
+            )
+            assert resolved.status_code == 200, resolved.text
+            opened = api.post(
+                "/v1/resolutions",
+                json={"subject_id": subject, "session_id": "s-2", "status": "open"},
+            )
+            assert opened.status_code == 200, opened.text
+
+
+@pytest.fixture(scope="session")
+def console_server(
+    pg: PgServer, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ConsoleServer]:
+    db_url = pg.create_database("console", template=migrated_template)
+    log_path = tmp_path_factory.mktemp("console-server") / "server.log"
+    port = free_port()
+    env = clean_env(
+        STATEWAVE_DATABASE_URL=db_url,
+        STATEWAVE_API_KEY=API_KEY,
+        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
+        STATEWAVE_EMBEDDING_PROVIDER="hash",
+        STATEWAVE_WEBHOOK_URL="http://127.0.0.1:9/statewave-hook",
+    )
+    with running_server(console_command(port), env, log_path, port) as running:
+        server = ConsoleServer(running, pg, pg.database_name(db_url))
+        _seed(server)
+        yield server
+
+
+@pytest.fixture
+def make_orphan(console_server: ConsoleServer) -> Callable[[], str]:
+    """Queue an async compile through the API and make it an orphan by SQL; its id."""
+
+    def make() -> str:
+        with console_server.api(TENANT) as api:
+            queued = api.post("/v1/memories/compile", json={"subject_id": SUBJECT, "async": True})
+        assert queued.status_code in (200, 202), queued.text
+        job_id = str(queued.json()["job_id"])
+        console_server.sql(ORPHAN_SQL.format(job_id=job_id))
+        return job_id
+
+    return make
+
+
+def job_status(server: ConsoleServer, job_id: str) -> str:
+    return server.sql(f"SELECT status FROM compilation_jobs WHERE id = '{job_id}'")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"

@@ -1,0 +1,146 @@
+"""The console in headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Walks the acceptance path: sign in, load the dashboard, open a subject from the explorer,
+follow a memory's provenance link to its source episode, and rescue an orphaned job.
+Screenshots of every step land in ``test-artifacts/console/`` at the repository root.
+Skipped, with a message, only when no Chromium binary is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.console.conftest import (
+    API_KEY,
+    ARTIFACTS,
+    SUBJECT,
+    ConsoleServer,
+    job_status,
+)
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_binary() -> str | None:
+    """``STATEWAVE_TEST_CHROMIUM``, else Debian's ``chromium`` on PATH."""
+    configured = os.environ.get("STATEWAVE_TEST_CHROMIUM")
+    if configured:
+        return configured
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser_page() -> Iterator[object]:
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip(
+            "no Chromium binary: install Debian's `chromium` package "
+            "(apt-get install -y chromium) or set STATEWAVE_TEST_CHROMIUM"
+        )
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="console-chromium-") as profile, sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            profile,
+            executable_path=binary,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(20_000)
+            yield page
+        finally:
+            context.close()
+
+
+def _shot(page: object, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    assert path.stat().st_size > 0
+    return path
+
+
+def test_console_walkthrough(
+    console_server: ConsoleServer, browser_page: object, make_orphan: Callable[[], str]
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    page: Page = browser_page  # type: ignore[assignment]
+    base = console_server.base_url
+
+    # Sign in: the console redirects to the login form, which sets the session cookie.
+    page.goto(f"{base}/console")
+    expect(page).to_have_url(f"{base}/console/login?next=%2Fconsole")
+    _shot(page, "01-login")
+    page.fill("#api_key", API_KEY)
+    page.click("button[type=submit]")
+
+    # Dashboard.
+    expect(page).to_have_url(f"{base}/console")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    expect(page.get_by_role("heading", name="Job queue")).to_be_visible()
+    expect(page.get_by_role("heading", name="Health distribution")).to_be_visible()
+    _shot(page, "02-dashboard")
+
+    # Subjects explorer: search, then open the subject.
+    page.click("nav >> text=Subjects")
+    expect(page.locator("h1")).to_contain_text("Subjects")
+    page.fill("input[name=search]", "dana")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("#subjects a.subject-link")).to_have_count(1)
+    _shot(page, "03-subjects")
+    page.click(f"#subjects a.subject-link:text-is('{SUBJECT}')")
+    expect(page.locator("#subject-title")).to_have_text(SUBJECT)
+    expect(page.locator("#memories")).to_be_visible()
+    expect(page.locator("#timeline .event.resolution").first).to_be_visible()
+    _shot(page, "04-subject")
+
+    # Provenance: a memory's source-episode link lands on that episode.
+    link = page.locator("#memories a.provenance-link").first
+    href = link.get_attribute("href")
+    assert href is not None and "/episodes/" in href
+    episode_id = href.split("/episodes/")[1].split("?")[0]
+    link.click()
+    expect(page).to_have_url(f"{base}{href}")
+    expect(page.locator("#episode-title")).to_contain_text(episode_id)
+    expect(page.locator("#citing li a").first).to_be_visible()
+    _shot(page, "05-episode")
+
+    # Job rescue: the orphan shows as running, the rescue puts it back to pending.
+    job_id = make_orphan()
+    page.click("nav >> text=Jobs")
+    row = page.locator(f"#job-{job_id}")
+    expect(row).to_have_attribute("data-status", "running")
+    _shot(page, "06-jobs-before-rescue")
+    page.click("#rescue-button")
+    expect(page.locator(".notice")).to_contain_text("back to pending")
+    expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", "pending")
+    assert job_status(console_server, job_id) in ("pending", "completed")
+    _shot(page, "07-jobs-after-rescue")
+
+    # Webhooks page renders too.
+    page.click("nav >> text=Webhooks")
+    expect(page.locator("h1")).to_contain_text("Webhooks")
+    _shot(page, "08-webhooks")
