@@ -6,6 +6,9 @@
 ``load``        two API processes and one worker on one PostgreSQL; a mixed workload
                 (ingest 60 %, context 30 %, search 10 %) from concurrent loopback clients
                 for a fixed duration; throughput, p50/p95/p99 per operation, error rate.
+``faults``      PostgreSQL stopped and started C times under light traffic (API with its
+                in-process worker and webhook dispatcher): statuses and latency during
+                each outage, /readyz, recovery times, a job and a webhook due during it.
 ``migration``   an additive ``alembic upgrade`` (scratch revision) while reads run and a
                 long transaction holds a lock on ``episodes``; max read latency vs the
                 configured ``lock_timeout`` (and, as a control, with a lock timeout
@@ -18,6 +21,7 @@ is the write-up.
     .venv/bin/python bench/reliability.py durability --episodes 20000 --kills 5
     .venv/bin/python bench/reliability.py load --duration 60 --concurrency 16
     .venv/bin/python bench/reliability.py migration
+    .venv/bin/python bench/reliability.py faults --cycles 5
 """
 
 from __future__ import annotations
@@ -322,6 +326,118 @@ def migration(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": args.rows, "cases": cases}
 
 
+# --------------------------------------------------------------------------- faults
+
+
+def _freeze(server: Any) -> list[Any]:
+    """SIGSTOP the postmaster and every backend: a hung (not a dead) database server."""
+    import psutil
+
+    main = psutil.Process(server.get_pid())
+    processes = [main, *main.children(recursive=True)]
+    for process in processes:
+        process.suspend()
+    return processes
+
+
+def _thaw(processes: list[Any]) -> None:
+    for process in processes:
+        process.resume()
+
+
+def faults(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.support.receiver import running_receiver
+
+    logs = _workdir("faults")
+    cycles: list[dict[str, Any]] = []
+    with common.embedded_postgres() as pg, running_receiver() as receiver:
+        url = pg.create_database("faults")
+        common.migrate(url)
+        env = harness.faults_env(url, receiver.url, args.connect_timeout, args.pool_timeout)
+        api = harness.ApiProcess(env, logs / "api.log")
+        api.restart()
+        try:
+            with harness.RequestLoad(api.base_url, "faults", max_seconds=1800) as load:
+                time.sleep(1.0)
+                for cycle in range(args.cycles):
+                    job_id, event_id = asyncio.run(
+                        harness.schedule_job_and_webhook(url, "faults", due_in=1.0)
+                    )
+                    stopped_at = time.monotonic()
+                    frozen = _freeze(pg.server) if args.mode == "freeze" else []
+                    if args.mode == "stop":
+                        harness.pg_stop(pg.server)
+                    probes = []
+                    while time.monotonic() - stopped_at < args.down_seconds:
+                        probes.append(harness.readyz(api.base_url))
+                        time.sleep(0.5)
+                    restarted_at = time.monotonic()
+                    if args.mode == "stop":
+                        harness.pg_start(pg.server)
+                    _thaw(frozen)
+                    pg_up = time.monotonic() - restarted_at
+                    ready = harness.wait_for(
+                        lambda: harness.readyz(api.base_url)[:2] == (200, "ready"), 60, "ready"
+                    )
+                    job = harness.wait_for(
+                        lambda j=job_id: asyncio.run(harness.job_status(url, j)) == "completed",
+                        60,
+                        "job",
+                    )
+                    hook = harness.wait_for(
+                        lambda e=event_id: any(r.event_id == e for r in receiver.accepted()),
+                        60,
+                        "webhook",
+                    )
+                    delivered = sum(1 for r in receiver.accepted() if r.event_id == event_id)
+                    during = [
+                        x
+                        for x in load.samples
+                        if x.started > stopped_at and x.started + x.seconds < restarted_at
+                    ]
+                    statuses: dict[str, int] = {}
+                    for x in during:
+                        key = f"{x.status} {x.code or ''}".strip()
+                        statuses[key] = statuses.get(key, 0) + 1
+                    cycles.append(
+                        {
+                            "cycle": cycle + 1,
+                            "down_seconds": round(restarted_at - stopped_at, 1),
+                            "requests_during_outage": len(during),
+                            "statuses_during_outage": statuses,
+                            "max_request_seconds_during_outage": round(
+                                max((x.seconds for x in during), default=0.0), 3
+                            ),
+                            "readyz_during_outage": sorted({f"{p[0]} {p[1]}" for p in probes}),
+                            "max_readyz_seconds": round(max(p[2] for p in probes), 3),
+                            "pg_start_seconds": round(pg_up, 2),
+                            "ready_after_pg_start_seconds": round(ready, 2),
+                            "job_completed_after_ready_seconds": round(job, 2),
+                            "webhook_delivered_after_job_seconds": round(hook, 2),
+                            "webhook_deliveries": delivered,
+                        }
+                    )
+                    common.log(str(cycles[-1]))
+                    time.sleep(args.up_seconds)
+            samples = load.samples
+        finally:
+            api.stop()
+    all_statuses: dict[str, int] = {}
+    for x in samples:
+        all_statuses[str(x.status)] = all_statuses.get(str(x.status), 0) + 1
+    return {
+        "mode": args.mode,
+        "connect_timeout_seconds": args.connect_timeout,
+        "pool_timeout_seconds": args.pool_timeout,
+        "requests": len(samples),
+        "statuses": all_statuses,
+        "server_errors_500": all_statuses.get("500", 0),
+        "no_answer": all_statuses.get("0", 0),
+        "max_request_seconds": round(max(x.seconds for x in samples), 3),
+        "cycles": cycles,
+    }
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -349,8 +465,20 @@ def main() -> None:
     m.add_argument("--blocker-seconds", type=float, default=5.0)
     m.add_argument("--readers", type=int, default=8)
     m.add_argument("--rows", type=int, default=20_000)
+    f = sub.add_parser("faults")
+    f.add_argument("--cycles", type=int, default=5)
+    f.add_argument("--mode", choices=["stop", "freeze"], default="stop")
+    f.add_argument("--down-seconds", type=float, default=8.0)
+    f.add_argument("--up-seconds", type=float, default=3.0)
+    f.add_argument("--connect-timeout", type=float, default=2.0)
+    f.add_argument("--pool-timeout", type=float, default=2.0)
     args = parser.parse_args()
-    scenario = {"durability": durability, "load": load, "migration": migration}[args.scenario]
+    scenario = {
+        "durability": durability,
+        "load": load,
+        "migration": migration,
+        "faults": faults,
+    }[args.scenario]
     common.log(f"{args.scenario}: {vars(args)}")
     started = time.monotonic()
     data = scenario(args)

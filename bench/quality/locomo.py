@@ -336,7 +336,8 @@ def main() -> None:
             loaded = (
                 existed
                 and pg.psql(
-                    "SELECT count(*), count(*) FILTER (WHERE last_compiled_at IS NULL) FROM episodes",
+                    "SELECT count(*), count(*) FILTER (WHERE last_compiled_at IS NULL) "
+                    "FROM episodes",
                     db,
                 )
                 == f"{sum(len(c.turns) for c in conversations)}|0"

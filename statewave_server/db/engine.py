@@ -46,6 +46,9 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
             "server_settings": {
                 "application_name": "statewave",
                 "statement_timeout": str(settings.db_statement_timeout_ms),
+                # Reused prepared statements would otherwise switch to a generic plan that
+                # assumes a one-row subject (measured 1.8x slower full-text search).
+                "plan_cache_mode": "force_custom_plan",
             },
         },
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from statewave_server.db.models import Memory
 
@@ -44,11 +45,19 @@ async def insert_memories(session: AsyncSession, rows: Sequence[dict[str, Any]])
     return list((await session.scalars(statement, list(rows))).all())
 
 
+# Vectors are large and no reader needs them back: never load them (raise if touched).
+_WITHOUT_VECTOR = defer(Memory.embedding, raiseload=True)
+
+
 def _active(tenant_id: str, subject_id: str) -> Select[Memory]:
-    return select(Memory).where(
-        Memory.tenant_id == tenant_id,
-        Memory.subject_id == subject_id,
-        Memory.status == ACTIVE,
+    return (
+        select(Memory)
+        .options(_WITHOUT_VECTOR)
+        .where(
+            Memory.tenant_id == tenant_id,
+            Memory.subject_id == subject_id,
+            Memory.status == ACTIVE,
+        )
     )
 
 
@@ -82,7 +91,9 @@ async def supersede(
                 Memory.subject_id == subject_id,
                 Memory.id == memory_id,
             )
-            .values(status=SUPERSEDED, valid_to=valid_to, updated_at=func.now())
+            # A Python timestamp (not now()) keeps loaded objects in sync instead of
+            # expiring updated_at, which async code could not lazily reload.
+            .values(status=SUPERSEDED, valid_to=valid_to, updated_at=datetime.now(UTC))
         )
 
 
@@ -135,6 +146,7 @@ async def nearest(
     distance = Memory.embedding.cosine_distance(list(vector)).label("distance")
     statement = (
         select(Memory, distance)
+        .options(_WITHOUT_VECTOR)
         .where(
             Memory.tenant_id == tenant_id,
             Memory.subject_id == subject_id,
@@ -178,6 +190,7 @@ async def by_ids(
         return []
     statement = (
         select(Memory)
+        .options(_WITHOUT_VECTOR)
         .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id, Memory.id.in_(ids))
         .order_by(Memory.created_at, Memory.id)
     )

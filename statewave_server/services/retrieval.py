@@ -35,8 +35,8 @@ from statewave_server.services.tokens import count_tokens
 
 RECENT_PER_KIND = {"profile_fact": 50, "procedure": 20, "episode_summary": 30}
 LEXICAL_MATCHES = 1000
-TEXT_HITS = 100
-SEMANTIC_HITS = 100
+TEXT_HITS = 150
+SEMANTIC_HITS = 150
 RECENT_EPISODES = 30
 RESOLUTIONS = 50
 NEIGHBOUR_ANCHORS = 10
@@ -71,8 +71,10 @@ async def build_context(
         )
         episodes.reverse()
         state = await _session_state(session, tenant_id, subject_id)
-    candidates = [_episode_candidate(e) for e in episodes]
-    candidates += [_episode_candidate(e, relevance) for e, relevance in around]
+    # Neighbours first: an episode that is also among the newest keeps its relevance.
+    near = {e.id for e, _ in around}
+    candidates = [_episode_candidate(e, relevance) for e, relevance in around]
+    candidates += [_episode_candidate(e) for e in episodes if e.id not in near]
     episodes += [e for e, _ in around]
     bundle = assemble_context(
         task,
@@ -141,9 +143,14 @@ async def _memory_pool(
         {m.id: m.content for m in rows.values()},
         {m.id: m.valid_from for m in rows.values()},
     )
+    # Once the search found anything, a memory it did not find is not relevant (0), so
+    # the recency window fills only what the hits leave over.
+    missed = 0.0 if relevance else None
     return [
         (
-            _memory_candidate(m, similarity.get(m.id), text_rank.get(m.id), relevance.get(m.id)),
+            _memory_candidate(
+                m, similarity.get(m.id), text_rank.get(m.id), relevance.get(m.id, missed)
+            ),
             m,
         )
         for m in rows.values()

@@ -262,3 +262,27 @@ async def test_unknown_job_is_a_404_envelope(api: httpx.AsyncClient) -> None:
     response = await api.get(f"/v1/memories/compile/{uuid.uuid4().hex}")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "Job not found or expired"
+
+
+async def test_compile_where_memories_supersede_others_answers_200(
+    api: httpx.AsyncClient,
+) -> None:
+    """Supersessions inside a compile must not break the response (bench finding B1)."""
+    subject, headers = "restating", {"X-Tenant-ID": "restate"}
+    first = [_message(subject, "user", "We're on the Enterprise plan and exports fail.")]
+    await api.post("/v1/episodes/batch", json={"episodes": first}, headers=headers)
+    assert (
+        await api.post("/v1/memories/compile", json={"subject_id": subject}, headers=headers)
+    ).status_code == 200
+    later = [
+        _message(subject, "user", "We're on the Team plan and exports fail."),
+        _message(subject, "user", "We're on the Team plan and exports fail again."),
+    ]
+    await api.post("/v1/episodes/batch", json={"episodes": later}, headers=headers)
+    response = await api.post("/v1/memories/compile", json={"subject_id": subject}, headers=headers)
+    assert response.status_code == 200
+    timeline = (
+        await api.get("/v1/timeline", params={"subject_id": subject}, headers=headers)
+    ).json()
+    statuses = {m["content"]: m["status"] for m in timeline["memories"]}
+    assert statuses["We're on the Enterprise plan and exports fail"] == "superseded"
