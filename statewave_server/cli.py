@@ -219,6 +219,44 @@ def migrate_history(
     _run_alembic("history", rev_range=rev_range, verbose=verbose)
 
 
+@app.command()
+def bench(
+    url: Annotated[str, typer.Option(help="Base URL of the running server.")] = (
+        "http://localhost:8100"
+    ),
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="STATEWAVE_API_KEY", show_default=False, help="X-API-Key to send."),
+    ] = None,
+    tenant: Annotated[str | None, typer.Option(help="X-Tenant-ID to send (default: none).")] = None,
+    episodes: Annotated[int, typer.Option(min=1, help="Synthetic messages to ingest.")] = 2000,
+    subjects: Annotated[int, typer.Option(min=1, help="Subjects to spread them over.")] = 20,
+    queries: Annotated[int, typer.Option(min=1, help="Context and search calls to time.")] = 100,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Concurrent clients.")] = 4,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the bench subjects.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Load-probe a running server: ingest, compile, then time context and search calls.
+
+    Bench subjects (bench-<run id>-<i>) are deleted at the end unless --keep.
+    Exit codes: 0 every request succeeded; 1 a request failed or the server is
+    unreachable; 2 usage error.
+    """
+    from statewave_server.bench_client import BenchConfig, bench_command
+
+    config = BenchConfig(
+        url=url,
+        api_key=api_key,
+        tenant=tenant,
+        episodes=episodes,
+        subjects=subjects,
+        queries=queries,
+        concurrency=concurrency,
+        keep=keep,
+    )
+    raise typer.Exit(asyncio.run(bench_command(config, json_output)))
+
+
 register_admin_cli(app)
 
 

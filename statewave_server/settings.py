@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     debug: bool = False
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
+    max_body_bytes: int = 10 * 1024 * 1024
 
     # Security: API key, tenants, rate limiting, CORS
     api_key: SecretStr | None = None

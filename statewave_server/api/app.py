@@ -13,6 +13,7 @@ from statewave_server import __version__
 from statewave_server.api import admin_webhooks, ops
 from statewave_server.api.admin import router as admin_router
 from statewave_server.api.errors import install_error_handlers
+from statewave_server.api.limits import BodyLimitMiddleware
 from statewave_server.api.middleware import RequestContextMiddleware
 from statewave_server.api.security import RateLimiter, SecuritySettings, install_security
 from statewave_server.api.v1 import context, episodes, memories, subjects, support
@@ -69,6 +70,7 @@ def create_app(
     app.state.database = database
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_security(
         app, security or SecuritySettings.from_settings(settings), limiter=rate_limiter

@@ -78,6 +78,11 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
     return _respond(request, 503, "database_unavailable", "The database is unavailable; retry.")
 
 
+# The server cannot serve anyone right now: shutting down / starting up / crash recovery
+# (57P01-57P05, which asyncpg raises as a plain DBAPIError) or out of connections (53300).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P04", "57P05", "53300"})
+
+
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """A value PostgreSQL cannot take (SQLSTATE class 22: a NUL in text, a number out of
     range…) is the client's error; the statement's transaction is already rolled back."""
@@ -85,7 +90,12 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     sqlstate = getattr(exc.orig, "sqlstate", None) or ""
     if sqlstate.startswith("22"):
         return _respond(request, 422, "invalid_value", "A value cannot be stored as given.")
-    if isinstance(exc, _DB_UNAVAILABLE):
+    if (
+        isinstance(exc, _DB_UNAVAILABLE)
+        or exc.connection_invalidated
+        or sqlstate.startswith("08")
+        or sqlstate in _UNAVAILABLE_SQLSTATES
+    ):
         return await _on_database_unavailable(request, exc)
     return await _on_unexpected(request, exc)
 

@@ -20,7 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from statewave_server.api.errors import error_body
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
-DEFAULT_MAX_JSON_DEPTH = 64
+# Whole documents: far below the parser's recursion limit, yet roomy enough that a
+# payload at the field limit still fits inside an admin export/import document.
+DEFAULT_MAX_JSON_DEPTH = 128
+# A single client JSON field (an episode's payload, metadata, provenance).
+MAX_FIELD_DEPTH = 64
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -28,7 +28,7 @@ _QUERY_LEXEME = re.compile(r"'((?:[^']|'')+)'")
 
 @dataclass(frozen=True)
 class LexicalDoc:
-    """A matching memory's id and its lexemes → term frequency, with the document length."""
+    """A matching memory's id, the frequency of each query lexeme it holds, its length."""
 
     id: uuid.UUID
     terms: dict[str, int]
@@ -47,6 +47,22 @@ def parse_tsvector(value: str) -> dict[str, int]:
     return {
         m.group(1).replace("''", "'"): len(m.group(2).split(",")) for m in _LEXEME.finditer(value)
     }
+
+
+def query_term_counts(value: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+    """From a ``tsvector`` text: the frequency of each of ``terms`` it holds, and its
+    length in positions. String search only — documents are many, query terms few."""
+    counts: dict[str, int] = {}
+    for term in terms:
+        key = "'" + term.replace("'", "''") + "':"
+        at = value.find(key)
+        while at > 0 and value[at - 1] != " ":
+            at = value.find(key, at + 1)
+        if at >= 0:
+            start = at + len(key)
+            end = value.find(" ", start)
+            counts[term] = value.count(",", start, end if end >= 0 else len(value)) + 1
+    return counts, value.count(",") + value.count("':")
 
 
 def parse_tsquery_terms(value: str) -> tuple[str, ...]:
@@ -85,11 +101,12 @@ async def lexical_matches(
     ).all()
     if not rows:
         return LexicalMatches((), [], 0)
+    query_terms = parse_tsquery_terms(str(rows[0][2]))
     docs = []
     for row in rows:
-        terms = parse_tsvector(str(row[1]))
-        docs.append(LexicalDoc(row[0], terms, sum(terms.values())))
-    return LexicalMatches(parse_tsquery_terms(str(rows[0][2])), docs, int(rows[0][3]))
+        counts, length = query_term_counts(str(row[1]), query_terms)
+        docs.append(LexicalDoc(row[0], counts, length))
+    return LexicalMatches(query_terms, docs, int(rows[0][3]))
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ Everything runs offline (local model); the budgeted assembly itself is pure.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -62,15 +63,19 @@ async def build_context(
     max_tokens: int,
     session_id: str | None,
 ) -> ContextResult:
-    vector = await _task_vector(runtime, task)
-    async with sessions() as session:
-        pool = await _memory_pool(session, runtime, tenant_id, subject_id, task, vector)
-        pool, around = await _with_neighbours(session, tenant_id, subject_id, pool)
-        episodes = await episode_repo.newest_episodes(
-            session, tenant_id, subject_id, limit=RECENT_EPISODES
-        )
-        episodes.reverse()
-        state = await _session_state(session, tenant_id, subject_id)
+    # The task's embedding is computed (in the model's thread) while the database works.
+    vector = asyncio.create_task(_task_vector(runtime, task))
+    try:
+        async with sessions() as session:
+            pool = await _memory_pool(session, runtime, tenant_id, subject_id, task, vector)
+            pool, around = await _with_neighbours(session, tenant_id, subject_id, pool)
+            episodes = await episode_repo.newest_episodes(
+                session, tenant_id, subject_id, limit=RECENT_EPISODES
+            )
+            episodes.reverse()
+            state = await _session_state(session, tenant_id, subject_id)
+    finally:
+        vector.cancel()  # no-op once awaited; stops a failed request's embedding
     # Neighbours first: an episode that is also among the newest keeps its relevance.
     near = {e.id for e, _ in around}
     candidates = [_episode_candidate(e, relevance) for e, relevance in around]
@@ -102,7 +107,7 @@ async def _memory_pool(
     tenant_id: str,
     subject_id: str,
     task: str,
-    vector: Sequence[float] | None,
+    pending_vector: Awaitable[list[float] | None],
 ) -> list[tuple[MemoryCandidate, Memory]]:
     """Recency window first, then search hits, each memory once, with its signals.
 
@@ -121,6 +126,7 @@ async def _memory_pool(
     text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
     similarity: dict[uuid.UUID, float] = {}
     semantic: list[Memory] = []
+    vector = await pending_vector
     if vector is not None and runtime.embedder is not None:
         hits = await queries.nearest_memories(
             session,

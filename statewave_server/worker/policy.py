@@ -11,6 +11,15 @@ from dataclasses import dataclass
 from statewave_server.settings import Settings
 
 
+def capped_exponential(
+    attempt: int, base_seconds: float, factor: float, max_seconds: float
+) -> float:
+    """``base * factor ** (attempt - 1)`` capped at ``max_seconds`` (``attempt`` 1-based;
+    values below 1 count as 1). Shared by job retries and webhook delivery backoff."""
+    exponent = max(attempt, 1) - 1
+    return float(min(max_seconds, base_seconds * factor**exponent))
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff: ``base * factor ** (attempt - 1)``, capped at ``max_seconds``."""
@@ -28,5 +37,4 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        exponent = max(attempt, 1) - 1
-        return float(min(self.max_seconds, self.base_seconds * self.factor**exponent))
+        return capped_exponential(attempt, self.base_seconds, self.factor, self.max_seconds)

@@ -38,6 +38,7 @@ from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
 from statewave_server.services.webhooks import sign
 from statewave_server.settings import Settings
+from statewave_server.worker.policy import capped_exponential
 
 # Pause after a database error, so an outage is not logged at the poll rate.
 DB_ERROR_PAUSE_SECONDS = 5.0
@@ -69,9 +70,7 @@ class BackoffPolicy:
 
     def nominal(self, attempt: int) -> float:
         """The un-jittered delay after failed attempt ``attempt`` (1-based)."""
-        return float(
-            min(self.max_seconds, self.base_seconds * self.factor ** (max(attempt, 1) - 1))
-        )
+        return capped_exponential(attempt, self.base_seconds, self.factor, self.max_seconds)
 
     def delay(
         self, attempt: int, uniform: Callable[[float, float], float] = random.uniform

@@ -7,12 +7,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from statewave_server.api.admin import router as admin_router
 from statewave_server.api.app import create_app
-from statewave_server.api.v1 import support
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
+from tests.support.conversation import message_batch
 
 CONVERSATION = [
     ("s-1", "user", "Hi, my name is Dana Whitfield and I work at Northwind Traders."),
@@ -26,14 +25,9 @@ CONVERSATION = [
 async def admin_client(
     settings: Settings, runtime: MemoryRuntime
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process client over the real app with the admin router included."""
+    """An in-process client over the real app (admin routers included)."""
     database = Database.from_settings(settings)
     app = create_app(settings, database, runtime)
-    paths = {getattr(route, "path", "") for route in app.routes}
-    if "/v1/resolutions" not in paths:  # until the support router is registered in the app
-        app.include_router(support.router)
-    if "/admin/dashboard" not in paths:
-        app.include_router(admin_router)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -47,17 +41,7 @@ async def seed_subject(
 ) -> list[str]:
     """Four messages in two sessions, compiled, with one resolved session; episode ids."""
     headers = {"X-Tenant-ID": tenant} if tenant else {}
-    batch = [
-        {
-            "subject_id": subject,
-            "source": role,
-            "type": "message",
-            "payload": {"messages": [{"role": role, "content": content}]},
-            "session_id": session,
-            "idempotency_key": f"{subject}-{i}",
-        }
-        for i, (session, role, content) in enumerate(CONVERSATION)
-    ]
+    batch = message_batch(subject, CONVERSATION)
     response = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=headers)
     assert response.status_code == 201, response.text
     if compile_:

@@ -110,3 +110,35 @@ async def test_session_timeline_places_the_resolution(admin: httpx.AsyncClient) 
         "/admin/subjects/explore-1/sessions/nope/timeline", params={"tenant_id": "acme"}
     )
     assert missing.status_code == 404
+
+
+async def test_subject_sla_with_thresholds_and_404(admin: httpx.AsyncClient) -> None:
+    response = await admin.get("/admin/subjects/explore-1/sla", params={"tenant_id": "acme"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["subject_id"] == "explore-1"
+    assert body["total_sessions"] == 2 and body["resolved_sessions"] == 1
+    assert [s["session_id"] for s in body["sessions"]] == ["s-1", "s-2"]
+    assert body["sessions"][0]["status"] == "resolved"
+    assert body["avg_first_response_seconds"] is not None
+    strict = (
+        await admin.get(
+            "/admin/subjects/explore-1/sla",
+            params={
+                "tenant_id": "acme",
+                "first_response_threshold_minutes": 0,
+                "resolution_threshold_hours": 0,
+            },
+        )
+    ).json()
+    lenient_breaches = body["first_response_breach_count"] + body["resolution_breach_count"]
+    strict_breaches = strict["first_response_breach_count"] + strict["resolution_breach_count"]
+    assert strict_breaches >= lenient_breaches
+    bad = await admin.get(
+        "/admin/subjects/explore-1/sla",
+        params={"tenant_id": "acme", "resolution_threshold_hours": -1},
+    )
+    assert bad.status_code == 422
+    missing = await admin.get("/admin/subjects/explore-1/sla", params={"tenant_id": "nobody"})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "subject_not_found"

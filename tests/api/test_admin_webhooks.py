@@ -9,10 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import delete, select, update
 
-from statewave_server.api import admin_webhooks
 from statewave_server.api.app import create_app
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.engine import Database
@@ -21,14 +19,6 @@ from statewave_server.settings import Settings
 from statewave_server.worker.webhooks import Dispatcher
 from tests.support.factories import wait_until
 from tests.support.receiver import running_receiver
-
-
-def _with_admin_router(app: FastAPI) -> FastAPI:
-    """The app as built, plus this router if ``create_app`` does not register it (yet)."""
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/admin/webhooks/stats" not in paths:
-        app.include_router(admin_webhooks.router)
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +31,7 @@ async def database(db_url: str) -> AsyncIterator[Database]:
 @pytest.fixture(scope="module")
 async def client(db_url: str, database: Database) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(_env_file=None, database_url=db_url, run_worker_in_process=False)
-    app = _with_admin_router(create_app(settings, database))
+    app = create_app(settings, database)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http

@@ -10,34 +10,19 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from statewave_server.api import ops
+from statewave_server.api.app import create_app
 from statewave_server.db.engine import Database
-from statewave_server.settings import Settings
 from tests.ops import database_at, no_server_url, settings_for
 from tests.support.postgres import PgServer
 from tests.support.runbook import HEAD, MIGRATIONS_EXAMPLE, RESET_STUCK_JOBS_SQL
-
-
-def _make_app(settings: Settings, database: Database) -> FastAPI:
-    """The real app when its factory is importable; else just this router on a bare app."""
-    try:
-        from statewave_server.api.app import create_app
-    except ImportError:
-        app = FastAPI()
-        app.include_router(ops.router)
-        app.state.settings = settings
-        app.state.database = database
-        return app
-    return create_app(settings, database)
 
 
 @asynccontextmanager
 async def _client(url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_for(url, run_worker_in_process=False, **overrides)
     database = Database.from_settings(settings, url)
-    transport = httpx.ASGITransport(app=_make_app(settings, database))
+    transport = httpx.ASGITransport(app=create_app(settings, database))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield http

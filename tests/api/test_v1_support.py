@@ -7,7 +7,6 @@ worked out on paper in the comments and compared exactly.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,31 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from statewave.models import Handoff, Health, Resolution, SLASummary
 
-from statewave_server.api.app import create_app
-from statewave_server.api.v1 import support
-from statewave_server.db.engine import Database
-from statewave_server.services.runtime import MemoryRuntime
-from statewave_server.settings import Settings
-
 A = {"X-Tenant-ID": "support-a"}
 B = {"X-Tenant-ID": "support-b"}
 SUBJECT = "cust-jordan"
 T0 = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture(scope="module")
-async def api(
-    api_settings: Settings, local_runtime: MemoryRuntime
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with the support router (included here until ``api/app.py`` registers it)."""
-    database = Database.from_settings(api_settings)
-    app = create_app(api_settings, database, local_runtime)
-    if not any(getattr(r, "path", "") == "/v1/handoff" for r in app.routes):
-        app.include_router(support.router)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
-    await database.dispose()
 
 
 def _msg(role: str, content: str, session: str, subject: str = SUBJECT) -> dict[str, Any]:

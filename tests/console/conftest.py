@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.conversation import message_batch
 from tests.support.postgres import PgServer
-from tests.support.server import RunningServer, clean_env, free_port, running_server
+from tests.support.server import RunningServer, start_on_free_port
 
 API_KEY = "console-suite-key-0123456789"
 TENANT = "acme"
@@ -87,7 +88,7 @@ def console_command(port: int) -> list[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "tests.console.console_app:app",
+        "server.app:app",
         "--host",
         "127.0.0.1",
         "--port",
@@ -98,17 +99,7 @@ def console_command(port: int) -> list[str]:
 def _seed(server: ConsoleServer) -> None:
     for tenant, subject in ((TENANT, SUBJECT), ("", SLASH_SUBJECT)):
         with server.api(tenant) as api:
-            batch = [
-                {
-                    "subject_id": subject,
-                    "source": role,
-                    "type": "message",
-                    "payload": {"messages": [{"role": role, "content": content}]},
-                    "session_id": session,
-                    "idempotency_key": f"{subject}-{i}",
-                }
-                for i, (session, role, content) in enumerate(CONVERSATION)
-            ]
+            batch = message_batch(subject, CONVERSATION)
             response = api.post("/v1/episodes/batch", json={"episodes": batch[:4]})
             assert response.status_code == 201, response.text
             compiled = api.post("/v1/memories/compile", json={"subject_id": subject})
@@ -141,15 +132,15 @@ def console_server(
 ) -> Iterator[ConsoleServer]:
     db_url = pg.create_database("console", template=migrated_template)
     log_path = tmp_path_factory.mktemp("console-server") / "server.log"
-    port = free_port()
-    env = clean_env(
+    with start_on_free_port(
+        console_command,
+        log_path,
         STATEWAVE_DATABASE_URL=db_url,
         STATEWAVE_API_KEY=API_KEY,
         STATEWAVE_RUN_WORKER_IN_PROCESS="false",
         STATEWAVE_EMBEDDING_PROVIDER="hash",
         STATEWAVE_WEBHOOK_URL="http://127.0.0.1:9/statewave-hook",
-    )
-    with running_server(console_command(port), env, log_path, port) as running:
+    ) as running:
         server = ConsoleServer(running, pg, pg.database_name(db_url))
         _seed(server)
         yield server

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,7 @@ class IngestStats:
     transport_errors: int = 0
     retry_statuses: int = 0
     retried_batches: int = 0
+    replayed_batches: int = 0
     request_seconds: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -193,6 +195,7 @@ def ingest_until_acked(
     with httpx.Client(timeout=30, headers=headers) as client:
         for batch in batches:
             retried = False
+            first_failure: datetime | None = None
             while True:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"batch {batch.key} not acknowledged before the deadline")
@@ -207,6 +210,7 @@ def ingest_until_acked(
                     with stats.lock:
                         stats.transport_errors += 1
                     retried = True
+                    first_failure = first_failure or datetime.now(UTC)
                     time.sleep(0.05)
                     continue
                 if response.status_code in RETRY_STATUSES:
@@ -217,13 +221,21 @@ def ingest_until_acked(
                     continue
                 if response.status_code != 201:
                     raise AssertionError(f"{batch.key}: {response.status_code} {response.text}")
-                ids = [e["id"] for e in response.json()["episodes"]]
+                stored = response.json()["episodes"]
+                ids = [e["id"] for e in stored]
                 assert len(ids) == len(batch.episodes)
+                # Stored before the connection broke: the retry was answered from the
+                # idempotency keys (without them this batch would now be stored twice).
+                replayed = first_failure is not None and any(
+                    datetime.fromisoformat(e["created_at"].replace("Z", "+00:00")) < first_failure
+                    for e in stored
+                )
                 with stats.lock:
                     acked[batch.key] = ids
                     stats.batches += 1
                     stats.episodes_acked += len(ids)
                     stats.retried_batches += int(retried)
+                    stats.replayed_batches += int(replayed)
                     stats.request_seconds.append(time.monotonic() - started)
                 break
 
@@ -237,6 +249,7 @@ class DurabilityResult:
     transport_errors: int
     retry_statuses: int
     retried_batches: int
+    replayed_batches: int
     rows_in_db: int
     distinct_seq_in_db: int
     acked_ids: int
@@ -333,6 +346,7 @@ def run_durability(
         transport_errors=stats.transport_errors,
         retry_statuses=stats.retry_statuses,
         retried_batches=stats.retried_batches,
+        replayed_batches=stats.replayed_batches,
         rows_in_db=len(ids),
         distinct_seq_in_db=distinct_seq,
         acked_ids=len(acked_ids),

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
 from statewave_server.api.app import create_app
-from statewave_server.api.limits import BodyLimitMiddleware
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
@@ -29,23 +27,13 @@ def app_settings(db_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def with_body_limit(app: FastAPI) -> FastAPI:
-    """The app with the body-limit middleware where ``create_app`` puts it (inside the
-    request context, after auth); a no-op once ``create_app`` wires it itself."""
-    if any(m.cls is cast(Any, BodyLimitMiddleware) for m in app.user_middleware):
-        return app
-    stack = app.user_middleware
-    stack.append(Middleware(BodyLimitMiddleware))
-    return app
-
-
 @asynccontextmanager
 async def in_process_api(
     db_url: str, headers: dict[str, str] | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     settings = app_settings(db_url, **overrides)
     database = Database.from_settings(settings)
-    app = with_body_limit(create_app(settings, database, build_runtime(settings)))
+    app = create_app(settings, database, build_runtime(settings))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(

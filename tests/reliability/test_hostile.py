@@ -16,7 +16,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert
 
-from statewave_server.api.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_DEPTH
+from statewave_server.api.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_JSON_DEPTH,
+    MAX_FIELD_DEPTH,
+)
 from statewave_server.api.security import PUBLIC_PATHS
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Memory
@@ -93,7 +97,7 @@ async def test_a_normal_body_still_passes(client: httpx.AsyncClient) -> None:
     assert response.status_code == 201, response.text
 
 
-@pytest.mark.parametrize("depth", [DEFAULT_MAX_JSON_DEPTH + 1, 200, 5_000, 100_000])
+@pytest.mark.parametrize("depth", [MAX_FIELD_DEPTH + 1, DEFAULT_MAX_JSON_DEPTH + 1, 5_000, 100_000])
 @pytest.mark.parametrize("field", ["payload", "metadata", "provenance"])
 async def test_deeply_nested_json_is_422(client: httpx.AsyncClient, depth: int, field: str) -> None:
     if depth > 1000:  # beyond json.dumps' own recursion limit: build the text directly
@@ -110,11 +114,11 @@ async def test_deeply_nested_json_is_422(client: httpx.AsyncClient, depth: int, 
 
 
 async def test_nesting_up_to_the_limit_is_accepted(client: httpx.AsyncClient) -> None:
-    # The payload sits one level below the document root.
-    response = await client.post(
-        "/v1/episodes", json={**_episode(), "payload": _nested(DEFAULT_MAX_JSON_DEPTH - 1)}
-    )
+    deepest = {**_episode(), "payload": _nested(MAX_FIELD_DEPTH)}
+    response = await client.post("/v1/episodes", json=deepest)
     assert response.status_code == 201, response.text[:300]
+    batch = await client.post("/v1/episodes/batch", json={"episodes": [deepest]})
+    assert batch.status_code == 201, batch.text[:300]
 
 
 async def test_a_deep_array_in_a_batch_is_422(client: httpx.AsyncClient) -> None:

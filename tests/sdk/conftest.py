@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -17,23 +17,19 @@ from statewave import AsyncStatewaveClient, StatewaveClient
 from statewave.client import RetryConfig
 
 from tests.support.postgres import PgServer
-from tests.support.server import (
-    RunningServer,
-    clean_env,
-    free_port,
-    running_server,
-    uvicorn_command,
-)
+from tests.support.server import RunningServer, start_on_free_port, uvicorn_command
 
 API_KEY = "sdk-suite-key-0123456789"
 RATE_LIMIT_RPM = 2
 
 
-@contextmanager
-def live_server(db_url: str, log_path: Path, **extra_env: str) -> Iterator[RunningServer]:
+def live_server(
+    db_url: str, log_path: Path, **extra_env: str
+) -> AbstractContextManager[RunningServer]:
     """``python -m uvicorn server.app:app`` on a free port, API key on, in-process worker."""
-    port = free_port()
-    env = clean_env(
+    return start_on_free_port(
+        uvicorn_command,
+        log_path,
         STATEWAVE_DATABASE_URL=db_url,
         STATEWAVE_API_KEY=API_KEY,
         STATEWAVE_RUN_WORKER_IN_PROCESS="true",
@@ -41,8 +37,6 @@ def live_server(db_url: str, log_path: Path, **extra_env: str) -> Iterator[Runni
         STATEWAVE_EMBEDDING_PROVIDER="local",
         **extra_env,
     )
-    with running_server(uvicorn_command(port), env, log_path, port) as server:
-        yield server
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,11 @@ def test_parsers() -> None:
         "o'brien": 1,
     }
     assert queries.parse_tsquery_terms("'paint' | 'sunris' | 'paint'") == ("paint", "sunris")
+    vector = "'apaint':4 'paint':2,5 'sunris':3A 'o''brien':1"
+    assert queries.query_term_counts(vector, ["paint", "o'brien", "dog"]) == (
+        {"paint": 2, "o'brien": 1},
+        5,
+    )
 
 
 async def test_lexical_matches_return_lexemes_and_subject_size(db: Database) -> None:

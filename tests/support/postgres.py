@@ -24,6 +24,21 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 _counter = itertools.count()
 
 
+def bundled_psql(server: Any, database: str, sql: str) -> str:
+    """Run SQL in ``database`` of an embedded server with its own psql; the output, trimmed."""
+    info = server.get_postmaster_info()
+    env = {**os.environ, "PGHOST": str(info.socket_dir), "PGUSER": "postgres"}
+    psql = Path(server.bin_path) / "psql"
+    done = subprocess.run(
+        [str(psql), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 @dataclass
 class PgServer:
     """An embedded server plus helpers to create and drop databases on it."""
@@ -42,17 +57,7 @@ class PgServer:
 
     def psql_in(self, database: str, sql: str) -> str:
         """Run SQL in a given database with the bundled psql (no driver involved)."""
-        info = self.server.get_postmaster_info()
-        env = {**os.environ, "PGHOST": str(info.socket_dir), "PGUSER": "postgres"}
-        psql = Path(self.server.bin_path) / "psql"
-        done = subprocess.run(
-            [str(psql), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return done.stdout.strip()
+        return bundled_psql(self.server, database, sql)
 
     def create_database(self, prefix: str = "t", template: str | None = None) -> str:
         """Create a uniquely named database (optionally cloned) and return its URL."""
@@ -67,13 +72,13 @@ class PgServer:
 
 
 @contextmanager
-def server_data_dir() -> Iterator[Path]:
+def server_data_dir(prefix: str = "statewave-test-") -> Iterator[Path]:
     """A world-traversable temp directory outside pytest's private (0700) tmp tree.
 
     As root, PostgreSQL runs as an unprivileged user that must reach its data directory;
     pytest re-tightens the permissions of its own tmp root, so servers live here instead.
     """
-    base = Path(tempfile.mkdtemp(prefix="statewave-test-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     base.chmod(0o755)
     try:
         yield base

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob
 from tests.support.factories import database_for, load_job, make_job, make_orphan, wait_until
-from tests.support.postgres import REPO_ROOT, run_cli
+from tests.support.postgres import run_cli
+from tests.support.worker import worker_subprocess
 
 FAST_ENV = {
     "STATEWAVE_JOB_POLL_INTERVAL_SECONDS": "0.05",
@@ -82,20 +82,8 @@ def worker_process(url: str, log: Path, **env: str) -> Iterator[subprocess.Popen
     """``python -m statewave_server worker`` against ``url``; killed if still alive at exit."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("STATEWAVE_")}
     full_env.update({"STATEWAVE_DATABASE_URL": url, **FAST_ENV, **env})
-    with log.open("ab") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "statewave_server", "worker"],
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
+    with worker_subprocess(full_env, log) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
 
 
 async def _wait_for(db: Database, job_id: str, condition: str) -> CompilationJob:

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from tests.support.openai_server import (
     Reply,
     running_openai_server,
 )
-from tests.support.postgres import REPO_ROOT
+from tests.support.worker import worker_subprocess
 
 SUBJECT = "crash-subject"
 TENANT = "crash-tenant"
@@ -113,20 +112,8 @@ def worker_process(url: str, log: Path, **env: str) -> Iterator[subprocess.Popen
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("STATEWAVE_")}
     full_env.pop("DATABASE_URL", None)
     full_env.update({"STATEWAVE_DATABASE_URL": url, **WORKER_ENV, **env})
-    with log.open("ab") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "statewave_server", "worker"],
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
+    with worker_subprocess(full_env, log) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
 
 
 async def _job(db: Database, job_id: str) -> CompilationJob:

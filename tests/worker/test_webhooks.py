@@ -9,11 +9,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +27,9 @@ from statewave_server.settings import Settings
 from statewave_server.worker.runner import in_process_worker
 from statewave_server.worker.webhooks import BackoffPolicy, Dispatcher, classify
 from tests.support.factories import database_for, wait_until
-from tests.support.postgres import REPO_ROOT, run_cli
+from tests.support.postgres import run_cli
 from tests.support.receiver import Receiver, running_receiver
+from tests.support.worker import worker_subprocess
 
 SECRET = "whsec-test-1"
 FAST: dict[str, Any] = {
@@ -338,25 +337,6 @@ async def test_cli_list_and_usage_errors(db: Database, head_db_url: str) -> None
     assert (await asyncio.to_thread(cli, "redrive", "--event-id", "not-a-uuid")).returncode == 2
 
 
-@contextmanager
-def _worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m statewave_server worker``; killed if still alive at exit."""
-    with log.open("ab") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "statewave_server", "worker"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-
-
 @pytest.mark.slow
 async def test_statewave_worker_process_delivers_and_stops_cleanly(
     db: Database, receiver: Receiver, head_db_url: str, tmp_path: Path
@@ -371,7 +351,7 @@ async def test_statewave_worker_process_delivers_and_stops_cleanly(
         STATEWAVE_EMBEDDING_PROVIDER="hash",
     )
     log = tmp_path / "worker.log"
-    with _worker_process(env, log) as proc:
+    with worker_subprocess(env, log) as proc:
         await wait_until(settled(db), within=60)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 15) == 0, log.read_text()

@@ -27,10 +27,18 @@ from statewave_server.api.schemas.admin import (
     SubjectsPage,
 )
 from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
-from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey
+from statewave_server.api.schemas.support import SlaSummaryResponse
+from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, footprint
+from statewave_server.errors import NotFound
 from statewave_server.services.admin import deletion
 from statewave_server.services.admin import subjects as service
 from statewave_server.services.admin.errors import BadRequest
+from statewave_server.services.support.sla import (
+    DEFAULT_FIRST_RESPONSE_MINUTES,
+    DEFAULT_RESOLUTION_HOURS,
+    SlaThresholds,
+    subject_sla,
+)
 
 router = APIRouter(prefix="/admin/subjects", tags=["admin"])
 
@@ -42,6 +50,7 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Text = Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_NUL)]
 SubjectPath = Annotated[str, Path(min_length=1, max_length=256, pattern=NO_NUL)]
 SessionPath = Annotated[str, Path(min_length=1, max_length=256, pattern=NO_NUL)]
+Threshold = Annotated[float, Query(ge=0, allow_inf_nan=False)]
 
 
 @router.get("", response_model=SubjectsPage)
@@ -179,6 +188,25 @@ async def session_timeline(
         "episode_count": data["episode_count"],
         "events": events,
     }
+
+
+@router.get("/{subject_id:path}/sla", response_model=SlaSummaryResponse)
+async def sla(
+    subject_id: SubjectPath,
+    sessions: SessionsDep,
+    tenant_id: Tenant = "",
+    first_response_threshold_minutes: Threshold = DEFAULT_FIRST_RESPONSE_MINUTES,
+    resolution_threshold_hours: Threshold = DEFAULT_RESOLUTION_HOURS,
+) -> SlaSummaryResponse:
+    """Per-session first-response and resolution metrics with breach counts; 404 when
+    the subject has no episodes in this tenant."""
+    async with sessions() as session:
+        found = await footprint(session, tenant_id, subject_id)
+    if not found.episode_count:
+        raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
+    thresholds = SlaThresholds.of(first_response_threshold_minutes, resolution_threshold_hours)
+    summary = await subject_sla(sessions, tenant_id, subject_id, thresholds)
+    return SlaSummaryResponse.model_validate(summary)
 
 
 @router.get("/{subject_id:path}/memories", response_model=MemoriesPage)

@@ -15,7 +15,7 @@ from pydantic import (
     field_validator,
 )
 
-from statewave_server.api.limits import DEFAULT_MAX_JSON_DEPTH, json_depth
+from statewave_server.api.limits import MAX_FIELD_DEPTH, json_depth
 from statewave_server.api.schemas.common import (
     NO_NUL,
     JsonObject,
@@ -43,8 +43,8 @@ class CreateEpisode(BaseModel):
     @field_validator("payload", "metadata", "provenance")
     @classmethod
     def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if json_depth(value) > DEFAULT_MAX_JSON_DEPTH:
-            raise ValueError(f"JSON nested deeper than {DEFAULT_MAX_JSON_DEPTH} levels")
+        if json_depth(value) > MAX_FIELD_DEPTH:
+            raise ValueError(f"JSON nested deeper than {MAX_FIELD_DEPTH} levels")
         return value
 
 
