@@ -14,10 +14,6 @@ from statewave_server.settings import Settings
 from tests.api.admin_support import admin_client, seed_subject
 
 
-class SnapshotSettings(Settings):
-    enable_snapshots: bool = True
-
-
 @pytest.fixture(scope="module")
 async def admin(
     api_settings: Settings, local_runtime: MemoryRuntime
@@ -30,7 +26,7 @@ async def admin(
 async def snap_admin(
     api_settings: Settings, local_runtime: MemoryRuntime
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = SnapshotSettings(**api_settings.model_dump())
+    settings = api_settings.model_copy(update={"enable_snapshots": True})
     async with admin_client(settings, local_runtime) as client:
         yield client
 
