@@ -29,11 +29,6 @@ class Conflict(StatewaveError):
     status_code = 409
 
 
-class ValidationFailed(StatewaveError):
-    code = "validation_error"
-    status_code = 422
-
-
 class Unavailable(StatewaveError):
     """A dependency (usually the database) cannot serve the request right now."""
 

@@ -76,6 +76,7 @@ NOTICES: Final = {
 
 Text = Annotated[str, Query(max_length=256)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+TenantChoice = Annotated[str | None, Query(max_length=256)]  # see _tenant_choice
 SubjectPath = Annotated[str, Path(min_length=1, max_length=256)]
 
 
@@ -255,6 +256,48 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def _notice_redirect(
+    page: str, notice: str, count: int, extra: int | None = None
+) -> RedirectResponse:
+    """Back to ``/console/{page}`` with a :data:`NOTICES` message (POST/redirect/GET)."""
+    query: dict[str, str | int] = {"notice": notice, "count": count}
+    if extra is not None:
+        query["extra"] = extra
+    return _redirect(f"/console/{page}?{urlencode(query)}")
+
+
+async def _list_page(
+    request: Request,
+    template: str,
+    sessions: SessionsDep,
+    *,
+    tenant_id: str | None,
+    total: int,
+    offset: int,
+    params: Mapping[str, str | int | None],
+    **context: Any,
+) -> HTMLResponse:
+    """A paged, filterable list page: paging, filter params and the tenant picker."""
+    return render(
+        request,
+        template,
+        total=total,
+        offset=offset,
+        page_size=PAGE_SIZE,
+        params=params,
+        tenants=await dashboard_service.tenants(sessions),
+        selected_tenant=tenant_id if tenant_id is not None else ALL_TENANTS,
+        **context,
+    )
+
+
+async def _orphans(sessions: SessionsDep, settings: Settings) -> dict[str, Any]:
+    """The orphaned-job count and its threshold, for the rescue form."""
+    async with sessions() as session:
+        orphaned = await job_repo.count_orphaned_jobs(session, settings.job_orphan_after_seconds)
+    return {"orphaned": orphaned, "orphan_minutes": settings.job_orphan_after_seconds / 60}
+
+
 def _number(raw: str | None, default: float, *, low: float = 0, high: float = 876_000) -> float:
     try:
         value = float(raw) if raw not in (None, "") else default
@@ -343,16 +386,13 @@ async def dashboard(
 ) -> Response:
     data = await dashboard_service.dashboard(database, settings)
     tenants = await dashboard_service.tenants(sessions)
-    async with sessions() as session:
-        orphaned = await job_repo.count_orphaned_jobs(session, settings.job_orphan_after_seconds)
     return render(
         request,
         "dashboard.html",
         title="Dashboard",
         data=data,
         tenants=tenants,
-        orphaned=orphaned,
-        orphan_minutes=settings.job_orphan_after_seconds / 60,
+        **await _orphans(sessions, settings),
         job_statuses=JOB_STATUSES,
         webhook_statuses=WEBHOOK_STATUSES,
         health_states=HEALTH_STATES,
@@ -367,7 +407,7 @@ async def subjects(
     request: Request,
     sessions: SessionsDep,
     search: Text = "",
-    tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+    tenant_id: TenantChoice = None,
     health_state: Text = "",
     open_sessions: Text = "",
     sort_by: Text = "last_activity",
@@ -393,17 +433,16 @@ async def subjects(
         "sort_by": sort,
         "sort_order": "desc" if descending else "asc",
     }
-    return render(
+    return await _list_page(
         request,
         "subjects.html",
-        title="Subjects",
-        rows=rows,
+        sessions,
+        tenant_id=tenant_id,
         total=total,
         offset=offset,
-        page_size=PAGE_SIZE,
         params=params,
-        tenants=await dashboard_service.tenants(sessions),
-        selected_tenant=tenant_id if tenant_id is not None else ALL_TENANTS,
+        title="Subjects",
+        rows=rows,
         health_states=HEALTH_STATES,
         sort_keys=SORT_KEYS,
     )
@@ -614,7 +653,7 @@ async def jobs_page(
     sessions: SessionsDep,
     settings: SettingsDep,
     status: Text = "",
-    tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+    tenant_id: TenantChoice = None,
     kind: Text = "",
     subject_id: Text = "",
     offset: Offset = 0,
@@ -626,29 +665,25 @@ async def jobs_page(
         kind=kind or None,
     )
     page = await dashboard_service.list_jobs(sessions, selector, limit=PAGE_SIZE, offset=offset)
-    async with sessions() as session:
-        orphaned = await job_repo.count_orphaned_jobs(session, settings.job_orphan_after_seconds)
     params: dict[str, str | int | None] = {
         "status": selector.status,
         "tenant_id": tenant_id,
         "kind": kind,
         "subject_id": subject_id,
     }
-    return render(
+    return await _list_page(
         request,
         "jobs.html",
-        title="Jobs",
-        jobs=page.jobs,
+        sessions,
+        tenant_id=tenant_id,
         total=page.total,
         offset=offset,
-        page_size=PAGE_SIZE,
         params=params,
+        title="Jobs",
+        jobs=page.jobs,
         stats=await dashboard_service.job_stats(sessions),
-        orphaned=orphaned,
-        orphan_minutes=settings.job_orphan_after_seconds / 60,
+        **await _orphans(sessions, settings),
         statuses=JOB_STATUSES,
-        tenants=await dashboard_service.tenants(sessions),
-        selected_tenant=tenant_id if tenant_id is not None else ALL_TENANTS,
     )
 
 
@@ -662,8 +697,7 @@ async def rescue_jobs(request: Request, sessions: SessionsDep, settings: Setting
     async with sessions.begin() as session:
         swept = await job_repo.rescue_orphaned_jobs(session, minutes * 60)
     log.info("console_jobs_rescued", requeued=swept.requeued, dead=swept.dead, minutes=minutes)
-    query = urlencode({"notice": "rescued", "count": len(swept.requeued), "extra": len(swept.dead)})
-    return _redirect(f"/console/jobs?{query}")
+    return _notice_redirect("jobs", "rescued", len(swept.requeued), len(swept.dead))
 
 
 @router.post("/jobs/purge")
@@ -679,7 +713,7 @@ async def purge_jobs(request: Request, sessions: SessionsDep) -> Response:
     except StatewaveError as exc:
         return _domain_error(request, exc)
     log.info("console_jobs_purged", deleted=deleted, status=status, hours=hours)
-    return _redirect(f"/console/jobs?{urlencode({'notice': 'jobs_purged', 'count': deleted})}")
+    return _notice_redirect("jobs", "jobs_purged", deleted)
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -691,7 +725,7 @@ async def webhooks_page(
     sessions: SessionsDep,
     settings: SettingsDep,
     status: Text = "",
-    tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+    tenant_id: TenantChoice = None,
     event_type: Text = "",
     offset: Offset = 0,
 ) -> Response:
@@ -709,20 +743,19 @@ async def webhooks_page(
         "tenant_id": tenant_id,
         "event_type": event_type,
     }
-    return render(
+    return await _list_page(
         request,
         "webhooks.html",
-        title="Webhooks",
-        events=page.events,
+        sessions,
+        tenant_id=tenant_id,
         total=page.total,
         offset=offset,
-        page_size=PAGE_SIZE,
         params=params,
+        title="Webhooks",
+        events=page.events,
         stats=await webhook_service.stats(sessions),
         statuses=WEBHOOK_STATUSES,
         webhook_url_set=bool(settings.webhook_url),
-        tenants=await dashboard_service.tenants(sessions),
-        selected_tenant=tenant_id if tenant_id is not None else ALL_TENANTS,
     )
 
 
@@ -741,7 +774,7 @@ async def redrive_webhooks(request: Request, sessions: SessionsDep) -> Response:
         ids = [parsed]
     done = await webhook_service.redrive(sessions, event_ids=ids)
     log.info("console_webhooks_redriven", count=len(done))
-    return _redirect(f"/console/webhooks?{urlencode({'notice': 'redriven', 'count': len(done)})}")
+    return _notice_redirect("webhooks", "redriven", len(done))
 
 
 @router.post("/webhooks/purge")
@@ -761,5 +794,4 @@ async def purge_webhooks(request: Request, sessions: SessionsDep) -> Response:
     except StatewaveError as exc:
         return _domain_error(request, exc)
     log.info("console_webhooks_purged", deleted=deleted, hours=hours)
-    query = urlencode({"notice": "webhooks_purged", "count": deleted})
-    return _redirect(f"/console/webhooks?{query}")
+    return _notice_redirect("webhooks", "webhooks_purged", deleted)

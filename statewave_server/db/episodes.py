@@ -76,20 +76,6 @@ async def newest_episodes(
     return list((await session.scalars(statement)).all())
 
 
-async def oldest_episodes(
-    session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int, offset: int = 0
-) -> list[Episode]:
-    """Episodes in ascending time order (for timelines paged from the start)."""
-    statement = (
-        select(Episode)
-        .where(Episode.tenant_id == tenant_id, Episode.subject_id == subject_id)
-        .order_by(Episode.created_at, Episode.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list((await session.scalars(statement)).all())
-
-
 async def claim_uncompiled(
     session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int
 ) -> list[Episode]:
@@ -134,10 +120,3 @@ async def episodes_by_ids(
         Episode.tenant_id == tenant_id, Episode.subject_id == subject_id, Episode.id.in_(ids)
     )
     return list((await session.scalars(statement)).all())
-
-
-async def count_episodes(session: AsyncSession, tenant_id: str, subject_id: str) -> int:
-    statement = select(func.count()).where(
-        Episode.tenant_id == tenant_id, Episode.subject_id == subject_id
-    )
-    return int((await session.scalar(statement)) or 0)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Text,
+    Update,
     cast,
     func,
     insert,
@@ -76,6 +77,12 @@ async def newest_active(
     return list((await session.scalars(statement)).all())
 
 
+def _update_one(tenant_id: str, subject_id: str, memory_id: uuid.UUID) -> Update:
+    return update(Memory).where(
+        Memory.tenant_id == tenant_id, Memory.subject_id == subject_id, Memory.id == memory_id
+    )
+
+
 async def supersede(
     session: AsyncSession,
     tenant_id: str,
@@ -85,12 +92,7 @@ async def supersede(
     """Mark memories superseded, each with its own ``valid_to``."""
     for memory_id, valid_to in superseded:
         await session.execute(
-            update(Memory)
-            .where(
-                Memory.tenant_id == tenant_id,
-                Memory.subject_id == subject_id,
-                Memory.id == memory_id,
-            )
+            _update_one(tenant_id, subject_id, memory_id)
             # A Python timestamp (not now()) keeps loaded objects in sync instead of
             # expiring updated_at, which async code could not lazily reload.
             .values(status=SUPERSEDED, valid_to=valid_to, updated_at=datetime.now(UTC))
@@ -172,13 +174,9 @@ async def set_embeddings(
 ) -> None:
     for memory_id, vector in vectors:
         await session.execute(
-            update(Memory)
-            .where(
-                Memory.tenant_id == tenant_id,
-                Memory.subject_id == subject_id,
-                Memory.id == memory_id,
+            _update_one(tenant_id, subject_id, memory_id).values(
+                embedding=list(vector), embedding_model=model
             )
-            .values(embedding=list(vector), embedding_model=model)
         )
 
 

@@ -15,14 +15,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal, select, text, union_all
+from sqlalchemy import literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from statewave_server.db import memories as memory_repo
+from statewave_server.db.memories import VectorHit
 from statewave_server.db.models import Episode, Memory
 
 ACTIVE = "active"
-_LEXEME = re.compile(r"'((?:[^']|'')+)':([0-9A-D,]+)")
 _QUERY_LEXEME = re.compile(r"'((?:[^']|'')+)'")
 
 
@@ -40,13 +41,6 @@ class LexicalMatches:
     query_terms: tuple[str, ...]
     docs: list[LexicalDoc]
     total_docs: int
-
-
-def parse_tsvector(value: str) -> dict[str, int]:
-    """``'word':1,4 'other':2`` → ``{"word": 2, "other": 1}`` (positions counted)."""
-    return {
-        m.group(1).replace("''", "'"): len(m.group(2).split(",")) for m in _LEXEME.finditer(value)
-    }
 
 
 def query_term_counts(value: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
@@ -109,12 +103,6 @@ async def lexical_matches(
     return LexicalMatches(query_terms, docs, int(rows[0][3]))
 
 
-@dataclass(frozen=True)
-class Neighbour:
-    memory: Memory
-    distance: float
-
-
 async def nearest_memories(
     session: AsyncSession,
     tenant_id: str,
@@ -123,24 +111,11 @@ async def nearest_memories(
     *,
     model: str,
     limit: int,
-) -> list[Neighbour]:
+) -> list[VectorHit]:
     """Active memories embedded by ``model``, nearest first; vectors are not loaded."""
-    distance = Memory.embedding.cosine_distance(list(vector)).label("distance")
-    statement = (
-        select(Memory, distance)
-        .options(defer(Memory.embedding))
-        .where(
-            Memory.tenant_id == tenant_id,
-            Memory.subject_id == subject_id,
-            Memory.status == ACTIVE,
-            Memory.embedding_model == model,
-            func.vector_dims(Memory.embedding) == len(vector),
-        )
-        .order_by(distance, Memory.id)
-        .limit(limit)
+    return await memory_repo.nearest(
+        session, tenant_id, subject_id, vector, model=model, kind=None, limit=limit
     )
-    rows = (await session.execute(statement)).all()
-    return [Neighbour(row[0], float(row[1])) for row in rows]
 
 
 async def newest_by_kind(

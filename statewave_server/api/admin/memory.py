@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
@@ -15,6 +16,7 @@ from statewave_server.api.schemas.admin import (
 )
 from statewave_server.services.admin import clone as clone_service
 from statewave_server.services.admin import packs as pack_service
+from statewave_server.services.admin.ingest import IngestResult
 
 router = APIRouter(prefix="/admin/memory", tags=["admin"])
 
@@ -43,10 +45,7 @@ async def import_pack(
         "pack_id": done.pack_id,
         "target_subject_id": done.result.subject_id,
         "target_tenant_id": done.result.tenant_id,
-        "imported_episodes": done.result.episodes_imported,
-        "imported_memories": done.result.memories_imported,
-        "imported_resolutions": done.result.resolutions_imported,
-        "imported_sources": 0,
+        **_imported([done.result]),
         "conflict_strategy": done.conflict_strategy,
         "imported_at": done.imported_at,
     }
@@ -108,8 +107,15 @@ async def import_payload(
         "conflict_strategy": body.conflict_strategy,
         "subject_id_map": done.subject_id_map,
         "imported_subjects": len(done.results),
-        "imported_episodes": sum(r.episodes_imported for r in done.results),
-        "imported_memories": sum(r.memories_imported for r in done.results),
-        "imported_resolutions": sum(r.resolutions_imported for r in done.results),
+        **_imported(done.results),
+    }
+
+
+def _imported(results: Sequence[IngestResult]) -> dict[str, int]:
+    """The ``imported_*`` totals of an import response (sources are not imported)."""
+    return {
+        "imported_episodes": sum(r.episodes_imported for r in results),
+        "imported_memories": sum(r.memories_imported for r in results),
+        "imported_resolutions": sum(r.resolutions_imported for r in results),
         "imported_sources": 0,
     }

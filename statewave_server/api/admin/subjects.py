@@ -7,6 +7,7 @@ bare ``/admin/subjects/{subject_id}`` ones.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -29,6 +30,7 @@ from statewave_server.api.schemas.admin import (
 from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
 from statewave_server.api.schemas.support import SlaSummaryResponse
 from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, footprint
+from statewave_server.db.models import Memory
 from statewave_server.errors import NotFound
 from statewave_server.services.admin import deletion
 from statewave_server.services.admin import subjects as service
@@ -150,8 +152,7 @@ async def citing_memories(
         limit=limit,
         offset=offset,
     )
-    items = [AdminMemory.model_validate(m) for m in rows]
-    return MemoriesPage(memories=items, total=total, limit=limit, offset=offset)
+    return _memories_page(rows, total, limit, offset)
 
 
 @router.get("/{subject_id:path}/sessions/{session_id}/timeline")
@@ -230,8 +231,7 @@ async def memories(
         limit=limit,
         offset=offset,
     )
-    items = [AdminMemory.model_validate(m) for m in rows]
-    return MemoriesPage(memories=items, total=total, limit=limit, offset=offset)
+    return _memories_page(rows, total, limit, offset)
 
 
 @router.get("/{subject_id:path}/episodes", response_model=EpisodesPage)
@@ -299,6 +299,11 @@ async def delete_subject(
     """Erase one (tenant, subject) from every table; 404 when it holds nothing."""
     done = await deletion.delete_subject(sessions, events, tenant_id, subject_id)
     return DeletedSubject.model_validate(done)
+
+
+def _memories_page(rows: Sequence[Memory], total: int, limit: int, offset: int) -> MemoriesPage:
+    items = [AdminMemory.model_validate(m) for m in rows]
+    return MemoriesPage(memories=items, total=total, limit=limit, offset=offset)
 
 
 def _uuid(value: str, name: str) -> uuid.UUID:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -33,6 +33,9 @@ CHECKSUMMED = ("subject_id", "tenant_id", "episodes", "memories", "resolutions",
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+R = TypeVar("R", bound=_Record)
 
 
 class EpisodeRecord(_Record):
@@ -127,62 +130,34 @@ def content_of(subject_id: str, tenant_id: str, rows: SubjectRows) -> SubjectCon
     )
 
 
+def _record(model: type[R], row: Any, **converted: Any) -> R:
+    """``model`` filled from the ORM row's attributes of the same names (``metadata`` is
+    the row's ``metadata_``); ``converted`` gives the fields that need converting."""
+    values = {
+        name: getattr(row, "metadata_" if name == "metadata" else name)
+        for name in model.model_fields
+        if name not in converted
+    }
+    return model(**values, **converted)
+
+
 def _episode(row: Episode) -> EpisodeRecord:
-    return EpisodeRecord(
-        id=row.id,
-        source=row.source,
-        type=row.type,
-        payload=row.payload,
-        metadata=row.metadata_,
-        provenance=row.provenance,
-        session_id=row.session_id,
-        occurred_at=row.occurred_at,
-        idempotency_key=row.idempotency_key,
-        created_at=row.created_at,
-        last_compiled_at=row.last_compiled_at,
-    )
+    return _record(EpisodeRecord, row)
 
 
 def _memory(row: Memory) -> MemoryRecord:
     vector = None if row.embedding is None else [float(x) for x in row.embedding]
-    return MemoryRecord(
-        id=row.id,
-        kind=row.kind,
-        content=row.content,
-        summary=row.summary,
-        confidence=row.confidence,
-        valid_from=row.valid_from,
-        valid_to=row.valid_to,
-        source_episode_ids=list(row.source_episode_ids),
-        metadata=row.metadata_,
-        status=row.status,
-        embedding=vector,
-        embedding_model=row.embedding_model,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+    return _record(
+        MemoryRecord, row, source_episode_ids=list(row.source_episode_ids), embedding=vector
     )
 
 
 def _resolution(row: Resolution) -> ResolutionRecord:
-    return ResolutionRecord(
-        id=row.id,
-        session_id=row.session_id,
-        status=row.status,
-        resolution_summary=row.resolution_summary,
-        resolved_at=row.resolved_at,
-        metadata=row.metadata_,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return _record(ResolutionRecord, row)
 
 
 def _health(row: SubjectHealthCache) -> HealthRecord:
-    return HealthRecord(
-        last_state=row.last_state,
-        last_score=row.last_score,
-        factors=row.factors,
-        updated_at=row.updated_at,
-    )
+    return _record(HealthRecord, row)
 
 
 def checksum(content: dict[str, Any]) -> str:
