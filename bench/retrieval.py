@@ -281,11 +281,11 @@ EXPLAIN_SQL = {
     "text_matches (limit 50)": """
         SELECT id FROM memories
         WHERE tenant_id = $1 AND subject_id = $2 AND status = 'active'
-          AND (to_tsvector('english'::regconfig, content) @@
+          AND (content_tsv @@
                  CAST(replace(CAST(plainto_tsquery('english'::regconfig, $3) AS TEXT),
                               '&', '|') AS TSQUERY)
                OR lower(content) LIKE '%' || lower($3) || '%')
-        ORDER BY ts_rank_cd(to_tsvector('english'::regconfig, content),
+        ORDER BY ts_rank_cd(content_tsv,
                  CAST(replace(CAST(plainto_tsquery('english'::regconfig, $3) AS TEXT),
                               '&', '|') AS TSQUERY)) DESC, created_at DESC, id
         LIMIT 50""",
@@ -293,15 +293,15 @@ EXPLAIN_SQL = {
         WITH q AS (
             SELECT replace(plainto_tsquery('english', $3)::text, '&', '|') AS qtext
         )
-        SELECT m.id, to_tsvector('english', m.content)::text AS doc, q.qtext,
+        SELECT m.id, m.content_tsv::text AS doc, q.qtext,
                (SELECT count(*) FROM memories c
                  WHERE c.tenant_id = $1 AND c.subject_id = $2
                    AND c.status = 'active') AS total
         FROM q, memories m
         WHERE q.qtext <> ''
           AND m.tenant_id = $1 AND m.subject_id = $2 AND m.status = 'active'
-          AND to_tsvector('english', m.content) @@ q.qtext::tsquery
-        ORDER BY ts_rank_cd(to_tsvector('english', m.content), q.qtext::tsquery) DESC, m.id
+          AND m.content_tsv @@ q.qtext::tsquery
+        ORDER BY ts_rank_cd(m.content_tsv, q.qtext::tsquery) DESC, m.id
         LIMIT 1000""",
     "newest_active (kind=episode_summary, limit 30)": """
         SELECT id FROM memories

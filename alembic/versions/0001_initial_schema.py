@@ -2,7 +2,12 @@
 
 Fails with an actionable error when pgvector is not installed on the server. Creates the
 extension, ``episodes`` (raw events, indexed by subject and time) and ``memories`` (typed
-memories with a ``vector(1536)`` embedding and a GIN full-text index on ``content``).
+memories with a ``vector(1536)`` embedding and ``content_tsv``, a stored generated column
+``to_tsvector('english', content)`` that full-text queries match and rank on, so no query
+re-parses ``content``). There is deliberately no table-wide full-text (GIN) index: every
+full-text query is scoped to one subject, and ANDing the subject index with a table-wide
+GIN index made the query's cost grow with the whole table (bench/RESULTS.md, F2); the
+subject index plus ``@@`` on the stored column is the plan.
 Downgrade drops both tables and keeps the extension (other databases may use it).
 
 Revision ID: 0001_initial_schema
@@ -64,6 +69,12 @@ def _create_memories() -> None:
         string_column("subject_id", 256),
         string_column("kind", 64),
         sa.Column("content", sa.Text(), nullable=False),
+        sa.Column(
+            "content_tsv",
+            postgresql.TSVECTOR(),
+            sa.Computed("to_tsvector('english'::regconfig, content)", persisted=True),
+            nullable=True,
+        ),
         sa.Column("summary", sa.Text(), nullable=False, server_default=sa.text("''")),
         sa.Column("confidence", sa.Float(), nullable=False, server_default=sa.text("1")),
         timestamp_now("valid_from"),
@@ -82,12 +93,6 @@ def _create_memories() -> None:
         sa.PrimaryKeyConstraint("id", name="memories_pkey"),
     )
     op.create_index("ix_memories_subject_kind", "memories", ["subject_id", "kind"])
-    op.create_index(
-        "ix_memories_content_fts",
-        "memories",
-        [sa.text("to_tsvector('english'::regconfig, content)")],
-        postgresql_using="gin",
-    )
 
 
 def downgrade() -> None:

@@ -111,7 +111,7 @@ async def text_matches(
     """Memories sharing any stemmed word with ``query`` (best ``ts_rank_cd`` first) or
     containing it as a substring (``%`` and ``_`` escaped, so user text is literal)."""
     tsquery = _any_word(query)
-    document = func.to_tsvector(_TSCONFIG, Memory.content)
+    document = Memory.content_tsv  # stored, generated: no row's text is re-parsed
     rank = func.ts_rank_cd(document, tsquery)
     statement = _active(tenant_id, subject_id).where(
         or_(document.op("@@")(tsquery), Memory.content.icontains(query, autoescape=True))

@@ -1,8 +1,8 @@
 """Read-only queries behind ``POST /v1/context`` retrieval; every one scoped by subject.
 
-* ``lexical_matches``: memories sharing a stemmed word with the task, with their
-  ``tsvector`` (so the service can score them with BM25: ``ts_rank_cd`` has no notion of
-  how rare a word is), plus how many active memories the subject has;
+* ``lexical_matches``: memories sharing a stemmed word with the task, with their stored
+  ``tsvector`` (``content_tsv``; so the service can score them with BM25: ``ts_rank_cd``
+  has no notion of how rare a word is), plus how many active memories the subject has;
 * ``nearest_memories``: cosine nearest neighbours without loading their vectors;
 * ``neighbour_episodes``: the episode just before and just after given ones (event time),
   the context a terse turn ("yes, last week!") needs to make sense.
@@ -70,14 +70,14 @@ _LEXICAL_SQL = text(
     WITH q AS (
         SELECT replace(plainto_tsquery('english', :task)::text, '&', '|') AS qtext
     )
-    SELECT m.id, to_tsvector('english', m.content)::text AS doc, q.qtext,
+    SELECT m.id, m.content_tsv::text AS doc, q.qtext,
            (SELECT count(*) FROM memories c
              WHERE c.tenant_id = :tenant AND c.subject_id = :subject
                AND c.status = 'active') AS total
     FROM q, memories m
     WHERE q.qtext <> ''
       AND m.tenant_id = :tenant AND m.subject_id = :subject AND m.status = 'active'
-      AND to_tsvector('english', m.content) @@ q.qtext::tsquery
+      AND m.content_tsv @@ q.qtext::tsquery
     LIMIT :limit
     """
 )

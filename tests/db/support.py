@@ -21,11 +21,19 @@ _SNAPSHOT_SQL = f"""
 SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
        || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+       || CASE WHEN a.attgenerated = 's' THEN ' GENERATED STORED' ELSE '' END
+       || CASE WHEN a.attstorage <> t.typstorage THEN ' STORAGE ' || a.attstorage::text ELSE '' END
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r'
 JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relname NOT IN {NOT_SCHEMA}
+UNION ALL
+SELECT 'table ' || c.relname || ' WITH ' || array_to_string(c.reloptions, ',')
+FROM pg_class c
+WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND c.reloptions IS NOT NULL
+  AND c.relname NOT IN {NOT_SCHEMA}
 UNION ALL
 SELECT 'index ' || indexdef FROM pg_indexes
 WHERE schemaname = 'public' AND tablename NOT IN {NOT_SCHEMA}
@@ -72,7 +80,8 @@ def dbname(pg: PgServer, url: str) -> str:
 
 
 def schema_snapshot(pg: PgServer, url: str) -> list[str]:
-    """Columns (type, null, default), indexes and constraints of the app's tables."""
+    """Columns (type, null, default, generated, non-default storage), table options,
+    indexes and constraints of the app's tables."""
     out = pg.psql_in(dbname(pg, url), _SNAPSHOT_SQL)
     return out.splitlines() if out else []
 
