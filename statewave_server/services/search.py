@@ -7,13 +7,13 @@ counts. Without an embedder, or with no embedded memories, it is plain text sear
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import memories as repo
 from statewave_server.db.models import Memory
+from statewave_server.services.context.fusion import rrf_scores
 from statewave_server.services.runtime import MemoryRuntime
 
 RRF_K = 60
@@ -21,14 +21,10 @@ RRF_K = 60
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Memory]], limit: int) -> list[Memory]:
     """Order by the sum of ``1 / (k + rank)`` over the rankings (ties: first seen)."""
-    scores: dict[uuid.UUID, float] = {}
-    first_seen: dict[uuid.UUID, Memory] = {}
-    for ranking in rankings:
-        for rank, memory in enumerate(ranking, start=1):
-            scores[memory.id] = scores.get(memory.id, 0.0) + 1.0 / (RRF_K + rank)
-            first_seen.setdefault(memory.id, memory)
-    ordered = sorted(first_seen, key=lambda memory_id: -scores[memory_id])
-    return [first_seen[memory_id] for memory_id in ordered[:limit]]
+    rows = {memory.id: memory for ranking in rankings for memory in ranking}
+    scores = rrf_scores(([m.id for m in ranking] for ranking in rankings), RRF_K)
+    ordered = sorted(scores, key=lambda memory_id: -scores[memory_id])
+    return [rows[memory_id] for memory_id in ordered[:limit]]
 
 
 async def search_memories(

@@ -9,7 +9,6 @@ at a closed port makes the API write outbox rows, which nothing delivers.
 from __future__ import annotations
 
 import re
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ import pytest
 
 from tests.support.conversation import message_batch
 from tests.support.postgres import PgServer
-from tests.support.server import RunningServer, start_on_free_port
+from tests.support.server import RunningServer, start_on_free_port, uvicorn_command
 
 API_KEY = "console-suite-key-0123456789"
 TENANT = "acme"
@@ -83,19 +82,6 @@ def csrf_of(html: str) -> str:
     return tokens[0]
 
 
-def console_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "server.app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-
-
 def _seed(server: ConsoleServer) -> None:
     for tenant, subject in ((TENANT, SUBJECT), ("", SLASH_SUBJECT)):
         with server.api(tenant) as api:
@@ -133,7 +119,7 @@ def console_server(
     db_url = pg.create_database("console", template=migrated_template)
     log_path = tmp_path_factory.mktemp("console-server") / "server.log"
     with start_on_free_port(
-        console_command,
+        uvicorn_command,
         log_path,
         STATEWAVE_DATABASE_URL=db_url,
         STATEWAVE_API_KEY=API_KEY,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 BM25_K1 = 1.2
@@ -71,6 +71,16 @@ def speaker(content: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+def rrf_scores(rankings: Iterable[Sequence[uuid.UUID]], k: int = RRF_K) -> dict[uuid.UUID, float]:
+    """Reciprocal-rank fusion: each id's sum of ``1 / (k + rank)`` over the rankings, in
+    first-seen order (so ties keep the order of the first ranking)."""
+    scores: dict[uuid.UUID, float] = {}
+    for ranking in rankings:
+        for position, memory_id in enumerate(ranking, start=1):
+            scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (k + position)
+    return scores
+
+
 def fuse(
     task: str,
     lexical: Sequence[uuid.UUID],
@@ -80,10 +90,7 @@ def fuse(
 ) -> dict[uuid.UUID, float]:
     """Relevance in [0, 1] of every ranked memory: RRF sum, speaker bonus, normalised,
     then the temporal-locality lift (see ``locality``)."""
-    fused: dict[uuid.UUID, float] = {}
-    for ranking in (lexical, semantic):
-        for position, memory_id in enumerate(ranking, start=1):
-            fused[memory_id] = fused.get(memory_id, 0.0) + 1.0 / (RRF_K + position)
+    fused = rrf_scores((lexical, semantic))
     if not fused:
         return {}
     names = task_names(task)
