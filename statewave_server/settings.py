@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     query_embedding_cache_size: int = 1024
     query_embedding_cache_ttl_seconds: float = 3600.0
 
+    # In-memory retrieval indexes (services/memory_index): per-process size cap and lifetime.
+    memory_index_max_mb: int = 512
+    memory_index_ttl_seconds: float = 900.0
+
     # Context assembly
     default_max_context_tokens: int = 4000
 

@@ -44,6 +44,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await enforce_schema_guard(settings, app.state.database)
         if getattr(app.state, "runtime", None) is None:
             app.state.runtime = await asyncio.to_thread(build_runtime, settings)
+        engine = app.state.database.engine
+        await stack.enter_async_context(app.state.runtime.memory_index.following(engine))
         if settings.run_worker_in_process:
             handlers = {**default_handlers(), **memory_handlers(app.state.runtime)}
             worker = in_process_worker(app.state.database, settings, handlers)

@@ -1,24 +1,20 @@
 """Queries over ``memories``: every one scoped by ``(tenant_id, subject_id)``.
 
-Vector search is an exact scan over one subject's active memories of one embedding
-model (vectors of different models are never compared), so its cost follows the size of
-the subject, not of the table.
+Every write here announces itself (``memory_changes.announce``), so the in-memory
+retrieval indexes of every process stay exact.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Text,
     Update,
-    cast,
     func,
     insert,
     literal_column,
@@ -27,10 +23,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from statewave_server.db.memory_changes import announce
 from statewave_server.db.models import Memory
 
 ACTIVE = "active"
@@ -43,7 +39,13 @@ async def insert_memories(session: AsyncSession, rows: Sequence[dict[str, Any]])
     if not rows:
         return []
     statement = insert(Memory).returning(Memory, sort_by_parameter_order=True)
-    return list((await session.scalars(statement, list(rows))).all())
+    inserted = list((await session.scalars(statement, list(rows))).all())
+    by_subject: dict[tuple[str, str], list[uuid.UUID]] = {}
+    for memory in inserted:
+        by_subject.setdefault((memory.tenant_id, memory.subject_id), []).append(memory.id)
+    for (tenant_id, subject_id), ids in by_subject.items():
+        await announce(session, tenant_id, subject_id, ids)
+    return inserted
 
 
 # Vectors are large and no reader needs them back: never load them (raise if touched).
@@ -97,72 +99,7 @@ async def supersede(
             # expiring updated_at, which async code could not lazily reload.
             .values(status=SUPERSEDED, valid_to=valid_to, updated_at=datetime.now(UTC))
         )
-
-
-async def text_matches(
-    session: AsyncSession,
-    tenant_id: str,
-    subject_id: str,
-    query: str,
-    *,
-    kind: str | None,
-    limit: int,
-) -> list[Memory]:
-    """Memories sharing any stemmed word with ``query`` (best ``ts_rank_cd`` first) or
-    containing it as a substring (``%`` and ``_`` escaped, so user text is literal)."""
-    tsquery = _any_word(query)
-    document = Memory.content_tsv  # stored, generated: no row's text is re-parsed
-    rank = func.ts_rank_cd(document, tsquery)
-    statement = _active(tenant_id, subject_id).where(
-        or_(document.op("@@")(tsquery), Memory.content.icontains(query, autoescape=True))
-    )
-    if kind is not None:
-        statement = statement.where(Memory.kind == kind)
-    statement = statement.order_by(rank.desc(), Memory.created_at.desc(), Memory.id).limit(limit)
-    return list((await session.scalars(statement)).all())
-
-
-def _any_word(query: str) -> ColumnElement[Any]:
-    """``plainto_tsquery`` with OR instead of AND: a long task shares *some* words."""
-    anded = func.plainto_tsquery(_TSCONFIG, query)
-    return cast(func.replace(cast(anded, Text), "&", "|"), TSQUERY)
-
-
-@dataclass(frozen=True)
-class VectorHit:
-    memory: Memory
-    distance: float
-
-
-async def nearest(
-    session: AsyncSession,
-    tenant_id: str,
-    subject_id: str,
-    vector: Sequence[float],
-    *,
-    model: str,
-    kind: str | None,
-    limit: int,
-) -> list[VectorHit]:
-    """Active memories embedded by ``model``, nearest first (cosine distance 0–2)."""
-    distance = Memory.embedding.cosine_distance(list(vector)).label("distance")
-    statement = (
-        select(Memory, distance)
-        .options(_WITHOUT_VECTOR)
-        .where(
-            Memory.tenant_id == tenant_id,
-            Memory.subject_id == subject_id,
-            Memory.status == ACTIVE,
-            Memory.embedding_model == model,
-            func.vector_dims(Memory.embedding) == len(vector),
-        )
-        .order_by(distance, Memory.id)
-        .limit(limit)
-    )
-    if kind is not None:
-        statement = statement.where(Memory.kind == kind)
-    rows = (await session.execute(statement)).all()
-    return [VectorHit(row[0], float(row[1])) for row in rows]
+    await announce(session, tenant_id, subject_id, [memory_id for memory_id, _ in superseded])
 
 
 async def set_embeddings(
@@ -178,6 +115,7 @@ async def set_embeddings(
                 embedding=list(vector), embedding_model=model
             )
         )
+    await announce(session, tenant_id, subject_id, [memory_id for memory_id, _ in vectors])
 
 
 async def by_ids(

@@ -1,121 +1,23 @@
 """Read-only queries behind ``POST /v1/context`` retrieval; every one scoped by subject.
 
-* ``lexical_matches``: memories sharing a stemmed word with the task, with their stored
-  ``tsvector`` (``content_tsv``; so the service can score them with BM25: ``ts_rank_cd``
-  has no notion of how rare a word is), plus how many active memories the subject has;
-* ``nearest_memories``: cosine nearest neighbours without loading their vectors;
+* ``newest_by_kind``: the recency window, newest memories of each kind;
+* ``memories_by_ids``: the rows behind the search hits of the in-memory index;
 * ``neighbour_episodes``: the episode just before and just after given ones (event time),
   the context a terse turn ("yes, last week!") needs to make sense.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from statewave_server.db import memories as memory_repo
-from statewave_server.db.memories import VectorHit
 from statewave_server.db.models import Episode, Memory
 
 ACTIVE = "active"
-_QUERY_LEXEME = re.compile(r"'((?:[^']|'')+)'")
-
-
-@dataclass(frozen=True)
-class LexicalDoc:
-    """A matching memory's id, the frequency of each query lexeme it holds, its length."""
-
-    id: uuid.UUID
-    terms: dict[str, int]
-    length: int
-
-
-@dataclass(frozen=True)
-class LexicalMatches:
-    query_terms: tuple[str, ...]
-    docs: list[LexicalDoc]
-    total_docs: int
-
-
-def query_term_counts(value: str, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-    """From a ``tsvector`` text: the frequency of each of ``terms`` it holds, and its
-    length in positions. String search only — documents are many, query terms few."""
-    counts: dict[str, int] = {}
-    for term in terms:
-        key = "'" + term.replace("'", "''") + "':"
-        at = value.find(key)
-        while at > 0 and value[at - 1] != " ":
-            at = value.find(key, at + 1)
-        if at >= 0:
-            start = at + len(key)
-            end = value.find(" ", start)
-            counts[term] = value.count(",", start, end if end >= 0 else len(value)) + 1
-    return counts, value.count(",") + value.count("':")
-
-
-def parse_tsquery_terms(value: str) -> tuple[str, ...]:
-    return tuple(
-        dict.fromkeys(m.group(1).replace("''", "'") for m in _QUERY_LEXEME.finditer(value))
-    )
-
-
-_LEXICAL_SQL = text(
-    """
-    WITH q AS (
-        SELECT replace(plainto_tsquery('english', :task)::text, '&', '|') AS qtext
-    )
-    SELECT m.id, m.content_tsv::text AS doc, q.qtext,
-           (SELECT count(*) FROM memories c
-             WHERE c.tenant_id = :tenant AND c.subject_id = :subject
-               AND c.status = 'active') AS total
-    FROM q, memories m
-    WHERE q.qtext <> ''
-      AND m.tenant_id = :tenant AND m.subject_id = :subject AND m.status = 'active'
-      AND m.content_tsv @@ q.qtext::tsquery
-    LIMIT :limit
-    """
-)
-
-
-async def lexical_matches(
-    session: AsyncSession, tenant_id: str, subject_id: str, task: str, *, limit: int
-) -> LexicalMatches:
-    """Active memories sharing any stemmed word with ``task`` (at most ``limit``)."""
-    rows = (
-        await session.execute(
-            _LEXICAL_SQL,
-            {"task": task, "tenant": tenant_id, "subject": subject_id, "limit": limit},
-        )
-    ).all()
-    if not rows:
-        return LexicalMatches((), [], 0)
-    query_terms = parse_tsquery_terms(str(rows[0][2]))
-    docs = []
-    for row in rows:
-        counts, length = query_term_counts(str(row[1]), query_terms)
-        docs.append(LexicalDoc(row[0], counts, length))
-    return LexicalMatches(query_terms, docs, int(rows[0][3]))
-
-
-async def nearest_memories(
-    session: AsyncSession,
-    tenant_id: str,
-    subject_id: str,
-    vector: Sequence[float],
-    *,
-    model: str,
-    limit: int,
-) -> list[VectorHit]:
-    """Active memories embedded by ``model``, nearest first; vectors are not loaded."""
-    return await memory_repo.nearest(
-        session, tenant_id, subject_id, vector, model=model, kind=None, limit=limit
-    )
 
 
 async def newest_by_kind(

@@ -8,6 +8,7 @@ from typing import TypeVar
 from sqlalchemy import delete, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.db.memory_changes import announce
 from statewave_server.db.models import (
     CompilationJob,
     Episode,
@@ -113,6 +114,7 @@ async def delete_subject(session: AsyncSession, tenant_id: str, subject_id: str)
     that mention it."""
     episodes = await _delete(session, Episode, tenant_id, subject_id)
     memories = await _delete(session, Memory, tenant_id, subject_id)
+    await announce(session, tenant_id, subject_id)
     for model in (Resolution, SubjectHealthCache, CompilationJob):
         await session.execute(
             delete(model).where(model.tenant_id == tenant_id, model.subject_id == subject_id)

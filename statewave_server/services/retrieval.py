@@ -1,10 +1,11 @@
 """``POST /v1/context``: gather candidates from the database, then assemble (pure).
 
-Candidates: the newest memories of each kind (recency window); search hits for the task —
-BM25 over the full-text matches and cosine neighbours of the task's embedding, fused by
-reciprocal rank with speaker matching and temporal locality (``context/fusion.py``) into
-one ``relevance`` per memory; the episodes next to the best hits (a terse turn needs the
-turn before it); the newest episodes; and the subject's resolutions for session signals.
+Candidates: the newest memories of each kind (recency window); search hits for the task
+from the subject's in-memory index — BM25 over the stored lexemes and cosine neighbours of
+the task's embedding, fused by reciprocal rank with speaker matching and temporal
+locality (``context/fusion.py``) into one ``relevance`` per memory; the episodes next to
+the best hits (a terse turn needs the turn before it); the newest episodes; and the
+subject's resolutions for session signals.
 Everything runs offline (local model); the budgeted assembly itself is pure.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import retrieval_queries as queries
+from statewave_server.db.index_rows import query_lexemes
 from statewave_server.db.models import Episode, Memory
 from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.services.compiler import episode_text
@@ -35,7 +37,6 @@ from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.services.tokens import count_tokens
 
 RECENT_PER_KIND = {"profile_fact": 50, "procedure": 20, "episode_summary": 30}
-LEXICAL_MATCHES = 1000
 TEXT_HITS = 150
 SEMANTIC_HITS = 150
 RECENT_EPISODES = 30
@@ -111,41 +112,31 @@ async def _memory_pool(
 ) -> list[tuple[MemoryCandidate, Memory]]:
     """Recency window first, then search hits, each memory once, with its signals.
 
-    Search hits carry the fused ``relevance`` (see ``context/fusion.py``): BM25 over
-    the full-text matches and cosine neighbours, fused by rank, speaker-matched.
+    Search hits come from the subject's in-memory index (``services/memory_index``) and
+    carry the fused ``relevance`` (see ``context/fusion.py``): BM25 over the stored
+    lexemes and cosine neighbours, fused by rank, speaker-matched.
     """
     recent = await queries.newest_by_kind(session, tenant_id, subject_id, RECENT_PER_KIND)
-    lexical = await queries.lexical_matches(
-        session, tenant_id, subject_id, task, limit=LEXICAL_MATCHES
+    embedder = runtime.embedder if runtime.embedder and runtime.embedder.semantic else None
+    index = await runtime.memory_index.get(
+        session, tenant_id, subject_id, embedder.model if embedder else None
     )
-    lexical_ranking = fusion.bm25_ranking(
-        lexical.query_terms,
-        [(doc.id, doc.terms, doc.length) for doc in lexical.docs],
-        lexical.total_docs,
-    )[:TEXT_HITS]
+    terms = await query_lexemes(session, task)
+    lexical_ranking = [hit.id for hit in index.lexical(terms, limit=TEXT_HITS)]
     text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
-    similarity: dict[uuid.UUID, float] = {}
-    semantic: list[Memory] = []
     vector = await pending_vector
-    if vector is not None and runtime.embedder is not None:
-        hits = await queries.nearest_memories(
-            session,
-            tenant_id,
-            subject_id,
-            vector,
-            model=runtime.embedder.model,
-            limit=SEMANTIC_HITS,
-        )
-        similarity = {h.memory.id: max(0.0, 1.0 - h.distance) for h in hits}
-        semantic = [h.memory for h in hits]
-    rows = {m.id: m for m in [*recent, *semantic]}
-    missing = [i for i in lexical_ranking if i not in rows]
-    for memory in await queries.memories_by_ids(session, tenant_id, subject_id, missing):
-        rows[memory.id] = memory
+    hits = index.nearest(vector, limit=SEMANTIC_HITS) if vector is not None else []
+    similarity = {hit.id: max(0.0, hit.score) for hit in hits}
+    rows = {m.id: m for m in recent}
+    wanted = [i for i in dict.fromkeys([*similarity, *lexical_ranking]) if i not in rows]
+    found = await queries.memories_by_ids(session, tenant_id, subject_id, wanted)
+    by_id = {m.id: m for m in found}  # still active (the index may be a moment behind)
+    rows.update((i, by_id[i]) for i in wanted if i in by_id)
+    semantic = [hit.id for hit in hits if hit.id in rows]
     relevance = fusion.fuse(
         task,
-        lexical_ranking,
-        [m.id for m in semantic],
+        [memory_id for memory_id in lexical_ranking if memory_id in rows],
+        semantic,
         {m.id: m.content for m in rows.values()},
         {m.id: m.valid_from for m in rows.values()},
     )

@@ -12,6 +12,7 @@ from statewave_server.services.compiler import Compiler, make_compiler
 from statewave_server.services.embeddings import EmbeddingProvider, build_embedding_provider
 from statewave_server.services.events import EventSink
 from statewave_server.services.llm import DEFAULT_API_BASE, LLMClient, LLMConfig
+from statewave_server.services.memory_index import MemoryIndexCache
 from statewave_server.settings import Settings
 
 
@@ -20,6 +21,7 @@ class MemoryRuntime:
     compiler: Compiler
     embedder: EmbeddingProvider | None
     events: EventSink
+    memory_index: MemoryIndexCache
 
 
 def _secret(value: object) -> str | None:
@@ -55,5 +57,9 @@ def build_runtime(settings: Settings) -> MemoryRuntime:
         embedder=embedder,
         events=EventSink(
             enabled=bool(settings.webhook_url), max_attempts=settings.webhook_max_attempts
+        ),
+        memory_index=MemoryIndexCache(
+            max_bytes=settings.memory_index_max_mb * 1024 * 1024,
+            ttl_seconds=settings.memory_index_ttl_seconds,
         ),
     )

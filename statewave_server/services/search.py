@@ -1,30 +1,35 @@
 """Memory search: by kind, by text (full-text + substring), or hybrid with semantics.
 
-Semantic mode fuses the lexical and the vector rankings by reciprocal rank, so a
-paraphrase with no shared words still finds its memory, and an exact keyword still
+Candidates come from the subject's in-memory index (``services/memory_index``): BM25
+over the stored lexemes, then plain substring matches, and — in semantic mode — cosine
+neighbours of the query's embedding, fused with the text ranking by reciprocal rank, so
+a paraphrase with no shared words still finds its memory and an exact keyword still
 counts. Without an embedder, or with no embedded memories, it is plain text search.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import memories as repo
+from statewave_server.db.index_rows import query_lexemes
 from statewave_server.db.models import Memory
+from statewave_server.db.retrieval_queries import memories_by_ids
 from statewave_server.services.context.fusion import rrf_scores
+from statewave_server.services.memory_index import SubjectIndex
 from statewave_server.services.runtime import MemoryRuntime
 
 RRF_K = 60
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[Memory]], limit: int) -> list[Memory]:
-    """Order by the sum of ``1 / (k + rank)`` over the rankings (ties: first seen)."""
-    rows = {memory.id: memory for ranking in rankings for memory in ranking}
-    scores = rrf_scores(([m.id for m in ranking] for ranking in rankings), RRF_K)
-    ordered = sorted(scores, key=lambda memory_id: -scores[memory_id])
-    return [rows[memory_id] for memory_id in ordered[:limit]]
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[uuid.UUID]]) -> list[uuid.UUID]:
+    """Ids by the sum of ``1 / (k + rank)`` over the rankings (ties: first seen)."""
+    scores = rrf_scores(rankings, RRF_K)
+    return sorted(scores, key=lambda memory_id: -scores[memory_id])
 
 
 async def search_memories(
@@ -39,22 +44,33 @@ async def search_memories(
     limit: int,
 ) -> list[Memory]:
     """Active memories of the subject matching the request, best first."""
+    embedder = runtime.embedder if semantic else None
     async with sessions() as session:
         if not query:
             return await repo.newest_active(session, tenant_id, subject_id, kind=kind, limit=limit)
-        lexical = await repo.text_matches(
-            session, tenant_id, subject_id, query, kind=kind, limit=limit
-        )
-        if not semantic or runtime.embedder is None:
-            return lexical
-        vector = await runtime.embedder.embed_query(query)
-        hits = await repo.nearest(
-            session,
-            tenant_id,
-            subject_id,
-            vector,
-            model=runtime.embedder.model,
-            kind=kind,
-            limit=limit,
-        )
-    return reciprocal_rank_fusion([[h.memory for h in hits], lexical], limit)
+        # The query's embedding is computed (in the model's thread) while the database works.
+        vector = asyncio.create_task(embedder.embed_query(query)) if embedder else None
+        try:
+            index = await runtime.memory_index.get(
+                session, tenant_id, subject_id, embedder.model if embedder else None
+            )
+            rankings = [await _text_ranking(session, index, query, kind=kind, limit=limit)]
+            if vector is not None:
+                hits = index.nearest(await vector, limit=limit, kind=kind)
+                rankings.insert(0, [hit.id for hit in hits])
+        finally:
+            if vector is not None:
+                vector.cancel()  # no-op once awaited; stops a failed request's embedding
+        ordered = reciprocal_rank_fusion(rankings)
+        rows = {m.id: m for m in await memories_by_ids(session, tenant_id, subject_id, ordered)}
+    return [rows[memory_id] for memory_id in ordered if memory_id in rows][:limit]
+
+
+async def _text_ranking(
+    session: AsyncSession, index: SubjectIndex, query: str, *, kind: str | None, limit: int
+) -> list[uuid.UUID]:
+    """Memories sharing a stemmed word with ``query`` (best BM25 first), then those merely
+    containing it as a substring (newest first)."""
+    terms = await query_lexemes(session, query)
+    found = [hit.id for hit in index.lexical(terms, limit=limit, kind=kind)]
+    return found + index.containing(query, limit=limit - len(found), kind=kind, exclude=found)

@@ -1,12 +1,8 @@
 """Retrieval relevance for ``POST /v1/context``: BM25 and dense rankings fused by rank.
 
-Pure: the caller loads the full-text matches (lexemes per document) and the cosine
-neighbours; this module turns them into one relevance per memory in [0, 1].
+Pure: the caller brings the BM25 and the cosine rankings (``services/memory_index``);
+this module turns them into one relevance per memory in [0, 1].
 
-* BM25 (Okapi, k1 = 1.2, b = 0.75) over the stemmed lexemes PostgreSQL extracted: unlike
-  ``ts_rank_cd`` it knows that a rare word ("sunrise") says more than a common one.
-  Document frequencies come from the matched set, which holds every document containing
-  any query word, so they are exact whenever the match set was not truncated.
 * Reciprocal-rank fusion of the BM25 and dense rankings: ranks, not raw scores, so two
   retrievers with incomparable scales each get an equal say.
 * Speaker/entity matching: a memory whose speaker (``Name: …``) is a person the task names
@@ -18,14 +14,11 @@ neighbours; this module turns them into one relevance per memory in [0, 1].
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-BM25_K1 = 1.2
-BM25_B = 0.75
 RRF_K = 10
 SPEAKER_BONUS = 0.25
 LOCALITY_TOP = 10
@@ -34,28 +27,6 @@ LOCALITY_WINDOW = timedelta(hours=3)
 
 _SPEAKER = re.compile(r"^\s*([A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*){0,3})\s*:")
 _CAPITALISED = re.compile(r"\b([A-Z][a-z][\w'’-]*)")
-
-
-def bm25_ranking(
-    query_terms: Sequence[str],
-    docs: Sequence[tuple[uuid.UUID, Mapping[str, int], int]],
-    total_docs: int,
-) -> list[uuid.UUID]:
-    """Document ids, best BM25 score first (ties keep the input order)."""
-    if not docs or not query_terms:
-        return [doc_id for doc_id, _, _ in docs]
-    n = max(total_docs, len(docs))
-    average = sum(length for _, _, length in docs) / len(docs) or 1.0
-    frequency = {t: sum(1 for _, terms, _ in docs if t in terms) for t in query_terms}
-    idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in frequency.items()}
-    scored = []
-    for position, (doc_id, terms, length) in enumerate(docs):
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * length / average)
-        score = sum(
-            idf[t] * terms[t] * (BM25_K1 + 1) / (terms[t] + norm) for t in query_terms if t in terms
-        )
-        scored.append((-score, position, doc_id))
-    return [doc_id for _, _, doc_id in sorted(scored)]
 
 
 def task_names(task: str) -> frozenset[str]:

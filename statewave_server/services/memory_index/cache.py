@@ -1,0 +1,137 @@
+"""Per-process cache of subject indexes, kept exact by the memory-change announcements.
+
+An index is reused only while this process is hearing every change (the listener is
+live): each change marks the memories it names, and the next reader re-reads just
+those rows (or the whole subject when the change names none). A change committed while
+an index was being read is noticed during the read and applied by the next reader.
+Without a live listener nothing is cached: every reader builds a fresh index, which is
+slower but never stale. Entries expire after ``ttl_seconds`` (writes made outside
+Statewave, with psql say, are seen by then) and are evicted least recently used beyond
+``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from statewave_server.db import memory_changes
+from statewave_server.db.index_rows import index_rows
+from statewave_server.db.memory_change_listener import MemoryChangeListener
+from statewave_server.db.memory_changes import MemoryChange
+from statewave_server.services.memory_index.subject_index import SubjectIndex
+
+Key = tuple[str, str, str | None]  # tenant, subject, embedding model
+
+
+@dataclass
+class _Slot:
+    built_at: float
+    index: SubjectIndex | None = None
+    stale_ids: set[uuid.UUID] = field(default_factory=set)
+    stale_all: bool = False
+
+
+class MemoryIndexCache:
+    def __init__(self, *, max_bytes: int, ttl_seconds: float) -> None:
+        self.max_bytes = max_bytes
+        self.ttl_seconds = ttl_seconds
+        self._slots: OrderedDict[Key, _Slot] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._listener: MemoryChangeListener | None = None
+        memory_changes.subscribe(self)
+
+    @property
+    def live(self) -> bool:
+        """Whether indexes are being reused (every change is being heard)."""
+        return self._listener is not None and self._listener.live
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.index.nbytes for s in self._slots.values() if s.index is not None)
+
+    async def get(
+        self, session: AsyncSession, tenant_id: str, subject_id: str, model: str | None
+    ) -> SubjectIndex:
+        """The subject's index of active memories (vectors of ``model`` only)."""
+        key = (tenant_id, subject_id, model)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            slot = self._slots.get(key)
+            if slot is not None and slot.index is not None and self._fresh(slot):
+                self._slots.move_to_end(key)
+                index = await self._caught_up(session, key, slot, slot.index)
+                if index is not None:
+                    return index
+            return await self._rebuilt(session, key)
+
+    async def _caught_up(
+        self, session: AsyncSession, key: Key, slot: _Slot, index: SubjectIndex
+    ) -> SubjectIndex | None:
+        """The slot's index with its marked memories re-read (``None``: rebuild instead)."""
+        if not slot.stale_ids:
+            return index
+        if len(slot.stale_ids) > len(index) // 4 + 10:
+            return None
+        ids, slot.stale_ids = slot.stale_ids, set()
+        rows = await index_rows(session, *key, ids=list(ids))
+        slot.index = index.changed(ids, rows)
+        return slot.index
+
+    async def _rebuilt(self, session: AsyncSession, key: Key) -> SubjectIndex:
+        # Registered before reading, so changes committed during the read are noted.
+        slot = _Slot(built_at=time.monotonic())
+        if self.live:
+            self._slots[key] = slot
+            self._slots.move_to_end(key)
+        slot.index = SubjectIndex.from_rows(await index_rows(session, *key))
+        self._evict()
+        return slot.index
+
+    def notice(self, change: MemoryChange) -> None:
+        """A change committed somewhere: mark what it touched (any model's index)."""
+        for key, slot in self._slots.items():
+            if key[0] == change.tenant_id and key[1] == change.subject_id:
+                if change.ids is None:
+                    slot.stale_all = True
+                else:
+                    slot.stale_ids.update(change.ids)
+
+    def forget_all(self) -> None:
+        """Changes may have gone unheard: trust nothing held."""
+        self._slots.clear()
+
+    @asynccontextmanager
+    async def following(self, engine: AsyncEngine) -> AsyncIterator[None]:
+        """Listen for changes (and so reuse indexes) for the duration of the block."""
+        self._listener = MemoryChangeListener(engine, self.notice, self.forget_all)
+        task = asyncio.create_task(self._listener.run(), name="memory-change-listener")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            self._listener = None
+            self.forget_all()
+
+    def _fresh(self, slot: _Slot) -> bool:
+        return (
+            self.live and not slot.stale_all and time.monotonic() - slot.built_at < self.ttl_seconds
+        )
+
+    def _evict(self) -> None:
+        total = self.nbytes
+        while total > self.max_bytes and self._slots:
+            _, slot = self._slots.popitem(last=False)
+            total -= slot.index.nbytes if slot.index is not None else 0
