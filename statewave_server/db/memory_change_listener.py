@@ -16,7 +16,7 @@ import asyncpg
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from statewave_server.db.memory_changes import CHANNEL, MemoryChange
+from statewave_server.db.memory_changes import CHANNEL, MemoryChange, this_process
 
 log = structlog.get_logger(__name__)
 
@@ -87,5 +87,5 @@ class MemoryChangeListener:
         change = MemoryChange.from_payload(payload)
         if change is None:
             self._on_gap()  # an unreadable change: assume anything changed
-        else:
+        elif change.origin != this_process():  # this process's own were delivered at commit
             self._on_change(change)

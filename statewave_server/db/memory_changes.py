@@ -4,12 +4,14 @@ Each write to a subject's memories calls ``announce`` inside its transaction. Th
 two things: a ``pg_notify`` on ``CHANNEL``, which PostgreSQL delivers to every listening
 process if and only if the transaction commits; and a note on the session, delivered to
 this process's subscribers synchronously right after the commit (before the response
-that acknowledges the write is sent), so a client always reads its own writes.
+that acknowledges the write is sent), so a client always reads its own writes. (The
+listener skips notifications from its own process: those were delivered already.)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 import weakref
 from collections.abc import Iterable
@@ -26,6 +28,17 @@ MAX_IDS = 150
 _PENDING = "statewave_memory_changes"
 
 
+_origin: tuple[int, str] = (0, "")
+
+
+def this_process() -> str:
+    """An id of this process, new after a fork (a forked worker is another listener)."""
+    global _origin
+    if _origin[0] != os.getpid():
+        _origin = (os.getpid(), uuid.uuid4().hex)
+    return _origin[1]
+
+
 @dataclass(frozen=True)
 class MemoryChange:
     """Which memories of a subject changed; ``ids=None`` means any of them may have."""
@@ -33,10 +46,11 @@ class MemoryChange:
     tenant_id: str
     subject_id: str
     ids: frozenset[uuid.UUID] | None = None
+    origin: str = ""  # the announcing process (``this_process``)
 
     def to_payload(self) -> str:
         ids = None if self.ids is None else sorted(str(i) for i in self.ids)
-        return json.dumps({"t": self.tenant_id, "s": self.subject_id, "ids": ids})
+        return json.dumps({"t": self.tenant_id, "s": self.subject_id, "ids": ids, "o": self.origin})
 
     @classmethod
     def from_payload(cls, payload: str) -> MemoryChange | None:
@@ -48,6 +62,7 @@ class MemoryChange:
                 str(data["t"]),
                 str(data["s"]),
                 None if ids is None else frozenset(uuid.UUID(i) for i in ids),
+                str(data.get("o", "")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -79,7 +94,7 @@ async def announce(
         id_set = None
     if id_set is not None and not id_set:
         return
-    change = MemoryChange(tenant_id, subject_id, id_set)
+    change = MemoryChange(tenant_id, subject_id, id_set, this_process())
     await session.execute(select(func.pg_notify(CHANNEL, change.to_payload())))
     session.sync_session.info.setdefault(_PENDING, []).append(change)
 

@@ -35,6 +35,10 @@ async def api(
     database = Database.from_settings(api_settings)
     app = create_app(api_settings, database, local_runtime)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    # Memory indexes are reused (as in the served app) only while changes are heard.
+    async with (
+        local_runtime.memory_index.following(database.engine),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
         yield client
     await database.dispose()

@@ -1,4 +1,4 @@
-"""Retrieval relevance (pure): BM25 ranking, rank fusion, speaker matching, and how the
+"""Retrieval relevance (pure): rank fusion, speaker matching, and how the
 fused relevance drives the additive score."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from statewave_server.services.context.candidates import (
     SessionState,
 )
 from statewave_server.services.context.fusion import (
-    bm25_ranking,
     fuse,
     locality,
     speaker,
@@ -34,28 +33,6 @@ NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 def ids(n: int) -> list[uuid.UUID]:
     return [uuid.uuid4() for _ in range(n)]
-
-
-def test_bm25_prefers_the_rare_word() -> None:
-    a, b, c = ids(3)
-    docs = [
-        (a, {"paint": 1, "caroline": 1}, 2),
-        (b, {"sunris": 1, "paint": 1}, 2),
-        (c, {"caroline": 1}, 1),
-    ]
-    # "paint" is in two of three matches (and "caroline" too); "sunris" in one.
-    assert bm25_ranking(["paint", "sunris"], docs, total_docs=100)[0] == b
-
-
-def test_bm25_prefers_the_shorter_document_at_equal_counts() -> None:
-    long, short = ids(2)
-    docs = [(long, {"hike": 1, **{f"w{i}": 1 for i in range(30)}}, 31), (short, {"hike": 1}, 1)]
-    assert bm25_ranking(["hike"], docs, total_docs=10) == [short, long]
-
-
-def test_bm25_without_query_terms_keeps_the_order() -> None:
-    a, b = ids(2)
-    assert bm25_ranking([], [(a, {}, 0), (b, {}, 0)], 2) == [a, b]
 
 
 def test_task_names_skip_the_question_word() -> None:

@@ -14,6 +14,7 @@ from statewave_server.db import episodes as episode_repo
 from statewave_server.db import memories as memory_repo
 from statewave_server.db import retrieval_queries as queries
 from statewave_server.db.engine import Database
+from statewave_server.db.index_rows import index_rows, query_lexemes
 from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
 from tests.support.factories import database_for
 
@@ -42,48 +43,38 @@ def _memory(subject: str, content: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_parsers() -> None:
-    assert queries.parse_tsquery_terms("'paint' | 'sunris' | 'paint'") == ("paint", "sunris")
-    vector = "'apaint':4 'paint':2,5 'sunris':3A 'o''brien':1"
-    assert queries.query_term_counts(vector, ["paint", "o'brien", "dog"]) == (
-        {"paint": 2, "o'brien": 1},
-        5,
-    )
-
-
-async def test_lexical_matches_return_lexemes_and_subject_size(db: Database) -> None:
+async def test_index_rows_hold_active_memories_with_lexemes_and_own_model_vectors(
+    db: Database,
+) -> None:
     rows = [
         _memory("alice", "Alice painted a sunrise last year"),
-        _memory("alice", "Alice went hiking with her dog"),
         _memory("alice", "Painting is relaxing", status="superseded"),
+        _memory("alice", "tea", embedding=[1.0] * 8, embedding_model="other"),
         _memory("bob", "Bob painted his fence"),
     ]
     async with db.sessions.begin() as session:
         await memory_repo.insert_memories(session, rows)
     async with db.sessions() as session:
-        found = await queries.lexical_matches(session, "", "alice", "Who paints?", limit=10)
-        none = await queries.lexical_matches(session, "", "alice", "the of and", limit=10)
-    assert found.query_terms == ("paint",)
-    assert [d.id for d in found.docs] == [rows[0]["id"]]
-    assert found.docs[0].terms["paint"] == 1
-    assert found.docs[0].length == 5
-    assert found.total_docs == 2  # active memories of alice
-    assert none.docs == [] and none.query_terms == ()
+        found = {r.id: r for r in await index_rows(session, "", "alice", MODEL.model)}
+        some = await index_rows(session, "", "alice", None, ids=[rows[0]["id"], rows[1]["id"]])
+        terms = await query_lexemes(session, "Who paints the sunrises?")
+        none = await query_lexemes(session, "the of and")
+    assert set(found) == {rows[0]["id"], rows[2]["id"]}  # active, alice's
+    painted = found[rows[0]["id"]]
+    assert "'paint':2" in painted.lexemes and painted.kind == "episode_summary"
+    assert painted.vector is not None and len(painted.vector) == 4 + 4 * 384
+    assert found[rows[2]["id"]].vector is None  # another model's vector is never compared
+    assert [(r.id, r.vector) for r in some] == [(rows[0]["id"], None)]
+    assert terms == ("paint", "sunris") and none == ()
 
 
-async def test_nearest_memories_of_one_model_without_vectors(db: Database) -> None:
-    rows = [_memory("alice", "tea"), _memory("alice", "coffee"), _memory("bob", "tea")]
-    other = _memory("alice", "tea", embedding=[1.0] * 8, embedding_model="other")
+async def test_memories_by_ids_loads_active_rows_only(db: Database) -> None:
+    rows = [_memory("alice", "tea"), _memory("alice", "coffee", status="superseded")]
     async with db.sessions.begin() as session:
-        await memory_repo.insert_memories(session, [*rows, other])
+        await memory_repo.insert_memories(session, rows)
     async with db.sessions() as session:
-        hits = await queries.nearest_memories(
-            session, "", "alice", hash_embedding("tea", 384), model=MODEL.model, limit=5
-        )
-        loaded = await queries.memories_by_ids(session, "", "alice", [rows[1]["id"]])
-    assert [h.memory.id for h in hits] == [rows[0]["id"], rows[1]["id"]]
-    assert hits[0].distance == pytest.approx(0.0, abs=1e-6)
-    assert [m.content for m in loaded] == ["coffee"]
+        loaded = await queries.memories_by_ids(session, "", "alice", [r["id"] for r in rows])
+    assert [m.content for m in loaded] == ["tea"]
 
 
 async def test_neighbour_episodes_by_event_time(db: Database) -> None:

@@ -1,0 +1,180 @@
+"""The per-process index cache over real PostgreSQL: reuse while every change is heard
+(this process's commits at once, other processes' through LISTEN/NOTIFY), no reuse
+while the listener is down."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from statewave_server.db import memories as memory_repo
+from statewave_server.db.engine import Database
+from statewave_server.db.memory_change_listener import APPLICATION_NAME
+from statewave_server.db.subjects import delete_subject
+from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
+from statewave_server.services.memory_index import MemoryIndexCache, SubjectIndex
+from tests.support.factories import database_for
+
+MODEL = HashEmbeddingProvider(384)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def db(head_db_url: str) -> AsyncIterator[Database]:
+    engine = create_async_engine(head_db_url)
+    yield database_for(engine)
+    await engine.dispose()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+async def cache(db: Database) -> AsyncIterator[MemoryIndexCache]:
+    index_cache = MemoryIndexCache(max_bytes=64 * 1024 * 1024, ttl_seconds=600)
+    async with index_cache.following(db.engine):
+        await until(lambda: index_cache.live)
+        yield index_cache
+
+
+def memory(content: str, subject: str = "alice", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "tenant_id": "",
+        "subject_id": subject,
+        "kind": "profile_fact",
+        "content": content,
+        "source_episode_ids": [],
+        "embedding": hash_embedding(content, MODEL.dimensions),
+        "embedding_model": MODEL.model,
+        **extra,
+    }
+
+
+async def insert(db: Database, *rows: dict[str, Any]) -> None:
+    async with db.sessions.begin() as session:
+        await memory_repo.insert_memories(session, list(rows))
+
+
+async def current(cache: MemoryIndexCache, db: Database, subject: str = "alice") -> SubjectIndex:
+    async with db.sessions() as session:
+        return await cache.get(session, "", subject, MODEL.model)
+
+
+def ids_of(index: SubjectIndex) -> set[uuid.UUID]:
+    return set(index.position)
+
+
+async def test_reused_until_this_process_writes(cache: MemoryIndexCache, db: Database) -> None:
+    tea, coffee = memory("Likes tea"), memory("Likes coffee")
+    await insert(db, tea, memory("Lives in Paris", subject="bob"))
+    first = await current(cache, db)
+    assert ids_of(first) == {tea["id"]}
+    assert await current(cache, db) is first  # nothing changed: the same index
+    await insert(db, coffee)
+    second = await current(cache, db)  # read-your-writes: no waiting for NOTIFY
+    assert ids_of(second) == {tea["id"], coffee["id"]}
+    async with db.sessions.begin() as session:
+        await memory_repo.supersede(session, "", "alice", [(tea["id"], datetime.now(UTC))])
+    assert ids_of(await current(cache, db)) == {coffee["id"]}
+    async with db.sessions.begin() as session:
+        await delete_subject(session, "", "alice")
+    assert len(await current(cache, db)) == 0
+
+
+async def test_a_rolled_back_write_changes_nothing(cache: MemoryIndexCache, db: Database) -> None:
+    await insert(db, memory("Likes tea"))
+    first = await current(cache, db)
+    async with db.sessions() as session:
+        await memory_repo.insert_memories(session, [memory("Likes coffee")])
+        await session.rollback()
+    assert await current(cache, db) is first
+
+
+async def test_hears_a_write_committed_by_another_process(
+    cache: MemoryIndexCache, db: Database, head_db_url: str
+) -> None:
+    await insert(db, memory("Likes tea"))
+    first = await current(cache, db)
+    assert len(first) == 1
+    script = textwrap.dedent(
+        f"""
+        import asyncio, uuid
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from statewave_server.db import memories
+        from tests.support.factories import database_for
+
+        async def main():
+            engine = create_async_engine({head_db_url!r})
+            async with database_for(engine).sessions.begin() as session:
+                await memories.insert_memories(session, [{{
+                    "id": uuid.uuid4(), "tenant_id": "", "subject_id": "alice",
+                    "kind": "profile_fact", "content": "Likes coffee",
+                    "source_episode_ids": [],
+                }}])
+            await engine.dispose()
+
+        asyncio.run(main())
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", script], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    await until(lambda: bool(cache_slots_stale(cache)), seconds=5)
+    assert len(await current(cache, db)) == 2
+
+
+def cache_slots_stale(cache: MemoryIndexCache) -> bool:
+    return any(slot.stale_ids or slot.stale_all for slot in cache._slots.values())
+
+
+async def test_nothing_is_reused_while_the_listener_is_down(
+    cache: MemoryIndexCache, db: Database
+) -> None:
+    await insert(db, memory("Likes tea"))
+    first = await current(cache, db)
+    assert await current(cache, db) is first
+    async with db.sessions.begin() as session:
+        killed = await session.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :name"
+            ),
+            {"name": APPLICATION_NAME},
+        )
+    assert killed == 1
+    await until(lambda: not cache.live, seconds=5)
+    # Down: changes could be missed, so every reader builds afresh.
+    assert await current(cache, db) is not first
+    await until(lambda: cache.live, seconds=10)  # reconnects on its own
+    rebuilt = await current(cache, db)
+    assert await current(cache, db) is rebuilt
+
+
+async def test_entries_beyond_the_size_cap_are_evicted(db: Database) -> None:
+    small = MemoryIndexCache(max_bytes=1, ttl_seconds=600)
+    async with small.following(db.engine):
+        await until(lambda: small.live)
+        await insert(db, memory("Likes tea"))
+        first = await current(small, db)
+        assert await current(small, db) is not first
+        assert small.nbytes == 0
