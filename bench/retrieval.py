@@ -273,36 +273,11 @@ def embed_query_timing(tasks: list[str]) -> dict[str, float]:
 
 
 EXPLAIN_SQL = {
-    "nearest (semantic, limit 100)": """
-        SELECT id, embedding <=> $3::vector AS distance FROM memories
-        WHERE tenant_id = $1 AND subject_id = $2 AND status = 'active'
-          AND embedding_model = 'all-MiniLM-L6-v2' AND vector_dims(embedding) = 384
-        ORDER BY distance, id LIMIT 100""",
-    "text_matches (limit 50)": """
-        SELECT id FROM memories
-        WHERE tenant_id = $1 AND subject_id = $2 AND status = 'active'
-          AND (content_tsv @@
-                 CAST(replace(CAST(plainto_tsquery('english'::regconfig, $3) AS TEXT),
-                              '&', '|') AS TSQUERY)
-               OR lower(content) LIKE '%' || lower($3) || '%')
-        ORDER BY ts_rank_cd(content_tsv,
-                 CAST(replace(CAST(plainto_tsquery('english'::regconfig, $3) AS TEXT),
-                              '&', '|') AS TSQUERY)) DESC, created_at DESC, id
-        LIMIT 50""",
-    "lexical_matches (context since 549984a, limit 1000)": """
-        WITH q AS (
-            SELECT replace(plainto_tsquery('english', $3)::text, '&', '|') AS qtext
-        )
-        SELECT m.id, m.content_tsv::text AS doc, q.qtext,
-               (SELECT count(*) FROM memories c
-                 WHERE c.tenant_id = $1 AND c.subject_id = $2
-                   AND c.status = 'active') AS total
-        FROM q, memories m
-        WHERE q.qtext <> ''
-          AND m.tenant_id = $1 AND m.subject_id = $2 AND m.status = 'active'
-          AND m.content_tsv @@ q.qtext::tsquery
-        ORDER BY ts_rank_cd(m.content_tsv, q.qtext::tsquery) DESC, m.id
-        LIMIT 1000""",
+    "index_rows (the subject's in-memory index, built once per process)": """
+        SELECT id, kind, created_at, content, coalesce(content_tsv::text, ''),
+               CASE WHEN embedding_model = 'all-MiniLM-L6-v2' THEN vector_send(embedding) END
+        FROM memories
+        WHERE tenant_id = $1 AND subject_id = $2 AND status = 'active'""",
     "newest_active (kind=episode_summary, limit 30)": """
         SELECT id FROM memories
         WHERE tenant_id = $1 AND subject_id = $2 AND status = 'active'
@@ -311,7 +286,7 @@ EXPLAIN_SQL = {
 }
 
 
-async def explain(dsn: str, vector: list[float], task: str) -> dict[str, str]:
+async def explain(dsn: str, task: str) -> dict[str, str]:
     """EXPLAIN (ANALYZE, BUFFERS) of the queries a context call makes (second run: warm)."""
     import asyncpg
 
@@ -320,9 +295,7 @@ async def explain(dsn: str, vector: list[float], task: str) -> dict[str, str]:
     try:
         for name, sql in EXPLAIN_SQL.items():
             args: list[Any] = ["", SUBJECT]
-            if "<=>" in sql:
-                args.append(vector_text(np.asarray(vector)))
-            elif "$3" in sql:
+            if "$3" in sql:
                 args.append(task)
             rows: list[Any] = []
             for _ in range(2):  # the second run is reported: warm cache
@@ -489,8 +462,7 @@ def main() -> None:
                             server.process.pid, server.base_url, kind, extra, args.profile_seconds
                         )
                         common.log(f"py-spy {kind}: {table[f'pyspy_{kind}']}")
-            query_vector = vectors[0].tolist()
-            table["explain"] = asyncio.run(explain(pg.dsn(name), query_vector, tasks[0]))
+            table["explain"] = asyncio.run(explain(pg.dsn(name), tasks[0]))
             result["tables"][label] = table
             common.write_result("retrieval", result)
             pg.server.psql(f'DROP DATABASE "{name}";')

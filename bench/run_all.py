@@ -25,7 +25,6 @@ SCRIPTS = [
     ["bench/compile.py"],
     ["bench/retrieval.py", "--profile-seconds", "20"],
     ["bench/whatif.py"],
-    ["bench/diag_plans.py"],
     ["bench/scaling.py"],
 ]
 

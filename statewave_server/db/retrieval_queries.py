@@ -1,7 +1,7 @@
 """Read-only queries behind ``POST /v1/context`` retrieval; every one scoped by subject.
 
-* ``newest_by_kind``: the recency window, newest memories of each kind;
-* ``memories_by_ids``: the rows behind the search hits of the in-memory index;
+* ``memories_by_ids``: the rows behind the recency window and the search hits of the
+  subject's in-memory index;
 * ``neighbour_episodes``: the episode just before and just after given ones (event time),
   the context a terse turn ("yes, last week!") needs to make sense.
 """
@@ -9,45 +9,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from sqlalchemy import literal, select, text, union_all
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from statewave_server.db.models import Episode, Memory
 
 ACTIVE = "active"
-
-
-async def newest_by_kind(
-    session: AsyncSession, tenant_id: str, subject_id: str, limits: Mapping[str, int]
-) -> list[Memory]:
-    """The newest active memories of each kind (``kind → limit``), kinds in the given
-    order, newest first within a kind; one round trip, vectors not loaded."""
-    parts = [
-        select(Memory.id, literal(position).label("part"), Memory.created_at)
-        .where(
-            Memory.tenant_id == tenant_id,
-            Memory.subject_id == subject_id,
-            Memory.status == ACTIVE,
-            Memory.kind == kind,
-        )
-        .order_by(Memory.created_at.desc(), Memory.id)
-        .limit(limit)
-        for position, (kind, limit) in enumerate(limits.items())
-    ]
-    if not parts:
-        return []
-    chosen = union_all(*parts).subquery()
-    statement = (
-        select(Memory)
-        .options(defer(Memory.embedding))
-        .join(chosen, chosen.c.id == Memory.id)
-        .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
-        .order_by(chosen.c.part, Memory.created_at.desc(), Memory.id)
-    )
-    return list((await session.scalars(statement)).all())
 
 
 async def memories_by_ids(

@@ -116,22 +116,21 @@ async def _memory_pool(
     carry the fused ``relevance`` (see ``context/fusion.py``): BM25 over the stored
     lexemes and cosine neighbours, fused by rank, speaker-matched.
     """
-    recent = await queries.newest_by_kind(session, tenant_id, subject_id, RECENT_PER_KIND)
     embedder = runtime.embedder if runtime.embedder and runtime.embedder.semantic else None
     index = await runtime.memory_index.get(
         session, tenant_id, subject_id, embedder.model if embedder else None
     )
+    recent = [i for kind, n in RECENT_PER_KIND.items() for i in index.newest(kind, limit=n)]
     terms = await query_lexemes(session, task)
     lexical_ranking = [hit.id for hit in index.lexical(terms, limit=TEXT_HITS)]
     text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
     vector = await pending_vector
     hits = index.nearest(vector, limit=SEMANTIC_HITS) if vector is not None else []
     similarity = {hit.id: max(0.0, hit.score) for hit in hits}
-    rows = {m.id: m for m in recent}
-    wanted = [i for i in dict.fromkeys([*similarity, *lexical_ranking]) if i not in rows]
+    wanted = list(dict.fromkeys([*recent, *similarity, *lexical_ranking]))
     found = await queries.memories_by_ids(session, tenant_id, subject_id, wanted)
     by_id = {m.id: m for m in found}  # still active (the index may be a moment behind)
-    rows.update((i, by_id[i]) for i in wanted if i in by_id)
+    rows = {i: by_id[i] for i in wanted if i in by_id}
     semantic = [hit.id for hit in hits if hit.id in rows]
     relevance = fusion.fuse(
         task,

@@ -93,6 +93,15 @@ def test_substring_matches_are_case_insensitive_newest_first() -> None:
     assert index.containing("ord-12", limit=0, exclude=[]) == []
 
 
+def test_newest_of_a_kind_come_newest_first() -> None:
+    rows = [row(minutes=m, kind=k) for m, k in [(1, "procedure"), (3, "fact"), (2, "procedure")]]
+    index = SubjectIndex.from_rows(rows)
+    assert index.newest("procedure", limit=5) == [rows[2].id, rows[0].id]
+    assert index.newest("procedure", limit=1) == [rows[2].id]
+    gone = index.changed({rows[2].id}, [])
+    assert gone is not None and gone.newest("procedure", limit=5) == [rows[0].id]
+
+
 def test_changes_mask_old_rows_and_append_new_ones() -> None:
     rows = [row(f"'w{i}':1 'tea':2", vector=[1.0, i / 10]) for i in range(10)]
     index = SubjectIndex.from_rows(rows)
@@ -111,7 +120,7 @@ def test_many_changes_compact_to_the_same_answers() -> None:
     rows = [row(f"'tea':{i + 1}", vector=[1.0, i / 10]) for i in range(10)]
     index = SubjectIndex.from_rows(rows)
     compacted = index.changed({r.id for r in rows[:5]}, [])
-    assert compacted is not None and len(compacted.entries) == 5  # masked rows dropped
+    assert compacted is not None and len(compacted.alive) == 5  # masked rows dropped
     assert {h.id for h in compacted.nearest([1.0, 0.0], limit=20)} == {r.id for r in rows[5:]}
 
 

@@ -79,7 +79,7 @@ async def current(cache: MemoryIndexCache, db: Database, subject: str = "alice")
 
 
 def ids_of(index: SubjectIndex) -> set[uuid.UUID]:
-    return set(index.position)
+    return index.ids
 
 
 async def test_reused_until_this_process_writes(cache: MemoryIndexCache, db: Database) -> None:

@@ -101,26 +101,3 @@ async def test_neighbour_episodes_by_event_time(db: Database) -> None:
     assert around[by_text["turn 3"]] == [by_text["turn 2"]]
     assert {e.id for e in episodes} == {by_text["turn 0"], by_text["turn 2"]}
     assert empty == ({}, [])
-
-
-async def test_newest_by_kind_in_one_query(db: Database) -> None:
-    rows = [
-        _memory("alice", f"{kind} {i}", kind=kind, created_at=T0 + timedelta(minutes=i))
-        for kind in ("profile_fact", "episode_summary")
-        for i in range(3)
-    ]
-    rows.append(_memory("alice", "old fact", kind="profile_fact", status="superseded"))
-    rows.append(_memory("bob", "bob fact", kind="profile_fact"))
-    async with db.sessions.begin() as session:
-        await memory_repo.insert_memories(session, rows)
-    async with db.sessions() as session:
-        found = await queries.newest_by_kind(
-            session, "", "alice", {"episode_summary": 2, "procedure": 5, "profile_fact": 1}
-        )
-        none = await queries.newest_by_kind(session, "", "alice", {})
-    assert [m.content for m in found] == [
-        "episode_summary 2",
-        "episode_summary 1",
-        "profile_fact 2",
-    ]
-    assert none == []
