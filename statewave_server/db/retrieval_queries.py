@@ -23,12 +23,12 @@ ACTIVE = "active"
 async def memories_by_ids(
     session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> list[Memory]:
-    """Active memories with these ids (vectors not loaded), in no particular order."""
+    """Active memories with these ids (vectors and lexemes not loaded), in no order."""
     if not ids:
         return []
     statement = (
         select(Memory)
-        .options(defer(Memory.embedding))
+        .options(defer(Memory.embedding), defer(Memory.content_tsv))
         .where(
             Memory.tenant_id == tenant_id,
             Memory.subject_id == subject_id,

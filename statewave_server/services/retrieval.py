@@ -124,13 +124,17 @@ async def _memory_pool(
     terms = await query_lexemes(session, task)
     lexical_ranking = [hit.id for hit in index.lexical(terms, limit=TEXT_HITS)]
     text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
+    # Rows of the recency window and text hits load while the task is being embedded.
+    wanted = list(dict.fromkeys([*recent, *lexical_ranking]))
+    found = await queries.memories_by_ids(session, tenant_id, subject_id, wanted)
     vector = await pending_vector
     hits = index.nearest(vector, limit=SEMANTIC_HITS) if vector is not None else []
     similarity = {hit.id: max(0.0, hit.score) for hit in hits}
-    wanted = list(dict.fromkeys([*recent, *similarity, *lexical_ranking]))
-    found = await queries.memories_by_ids(session, tenant_id, subject_id, wanted)
+    loading = set(wanted)
+    more = [i for i in similarity if i not in loading]
+    found += await queries.memories_by_ids(session, tenant_id, subject_id, more)
     by_id = {m.id: m for m in found}  # still active (the index may be a moment behind)
-    rows = {i: by_id[i] for i in wanted if i in by_id}
+    rows = {i: by_id[i] for i in [*recent, *similarity, *lexical_ranking] if i in by_id}
     semantic = [hit.id for hit in hits if hit.id in rows]
     relevance = fusion.fuse(
         task,
