@@ -157,7 +157,7 @@ async def test_nothing_is_reused_while_the_listener_is_down(
         killed = await session.scalar(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = :name"
+                "WHERE application_name = :name AND datname = current_database()"
             ),
             {"name": APPLICATION_NAME},
         )
