@@ -47,6 +47,7 @@ class MemoryIndexCache:
         self._slots: OrderedDict[Key, _Slot] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = weakref.WeakValueDictionary()
         self._listener: MemoryChangeListener | None = None
+        self._models: set[str | None] = set()  # every model asked for (a handful at most)
         memory_changes.subscribe(self)
 
     @property
@@ -63,6 +64,7 @@ class MemoryIndexCache:
     ) -> SubjectIndex:
         """The subject's index of active memories (vectors of ``model`` only)."""
         key = (tenant_id, subject_id, model)
+        self._models.add(model)
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
@@ -100,12 +102,14 @@ class MemoryIndexCache:
 
     def notice(self, change: MemoryChange) -> None:
         """A change committed somewhere: mark what it touched (any model's index)."""
-        for key, slot in self._slots.items():
-            if key[0] == change.tenant_id and key[1] == change.subject_id:
-                if change.ids is None:
-                    slot.stale_all = True
-                else:
-                    slot.stale_ids.update(change.ids)
+        for model in self._models:
+            slot = self._slots.get((change.tenant_id, change.subject_id, model))
+            if slot is None:
+                continue
+            if change.ids is None:
+                slot.stale_all = True
+            else:
+                slot.stale_ids.update(change.ids)
 
     def forget_all(self) -> None:
         """Changes may have gone unheard: trust nothing held."""
