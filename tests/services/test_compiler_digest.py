@@ -54,7 +54,7 @@ def test_exchange_digests_cover_consecutive_turns_and_skip_filler_turns() -> Non
         ("Jon", "We rehearse in the new studio downtown every evening."),
     ]
     turns = [turn(who, text, i) for i, (who, text) in enumerate(lines)]
-    exchange = [d for d in digests(digest_drafts(turns)) if len(d.source_episode_ids) == 3]
+    exchange = [d for d in digests(digest_drafts(turns, 0.8)) if len(d.source_episode_ids) == 3]
 
     assert len(exchange) == 1
     digest = exchange[0]
@@ -68,7 +68,9 @@ def test_exchange_digests_cover_consecutive_turns_and_skip_filler_turns() -> Non
 def test_speaker_digests_hold_one_speakers_turns_and_sessions_never_mix() -> None:
     first = [turn("Mel", f"I took the kids to the museum number {i} today.", i) for i in range(3)]
     other = [turn("Mel", "We went camping by the lake last weekend.", 9, session="s2")]
-    drafts = digests(digest_drafts([*first, *other, turn("Ann", "My pottery class was fun.", 4)]))
+    drafts = digests(
+        digest_drafts([*first, *other, turn("Ann", "My pottery class was fun.", 4)], 0.8)
+    )
     speaker = [d for d in drafts if set(d.source_episode_ids) <= {t.id for t in first}]
 
     assert speaker and all(d.content.count("Mel:") == len(d.source_episode_ids) for d in speaker)
@@ -84,7 +86,7 @@ def test_digests_stretch_at_most_digest_turns_and_need_a_session() -> None:
     assert {i for d in drafts for i in d.source_episode_ids} == {t.id for t in turns[:-1]}
 
     loose = [turn("Ann", f"Detail {i} of the garden.", i, session=None) for i in range(4)]
-    assert digests(digest_drafts(loose)) == []
+    assert digests(digest_drafts(loose, 0.8)) == []
 
 
 def test_compile_stores_a_stretch_found_both_ways_once() -> None:

@@ -34,7 +34,6 @@ from statewave_server.services.compiler.drafts import (
 DIGEST_TURNS: Final = 4
 GIST_CHARS: Final = 90
 GIST_MIN_WORDS: Final = 3
-DIGEST_CONFIDENCE: Final = 0.7
 SEPARATOR: Final = " · "
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -110,13 +109,13 @@ def gist(text: str, idf: Mapping[str, float] | None = None, limit: int = GIST_CH
     return prefix + joined
 
 
-def digest_drafts(episodes: Iterable[EpisodeInput]) -> list[MemoryDraft]:
+def digest_drafts(episodes: Iterable[EpisodeInput], confidence: float) -> list[MemoryDraft]:
     """Exchange and speaker digests of each session's turns (event time), see above.
 
     Episodes without a session are not grouped (nothing says they belong together); a
     stretch with fewer than two informative turns yields no digest (the per-turn summary
     already says it all). The same stretch found both ways is one digest (the caller's
-    ``merge_duplicates``).
+    ``merge_duplicates``). ``confidence`` is that of the compiler's other summaries.
     """
     turns = sorted(
         (e for e in episodes if e.session_id is not None and e.text.strip()),
@@ -128,7 +127,7 @@ def digest_drafts(episodes: Iterable[EpisodeInput]) -> list[MemoryDraft]:
     drafts = []
     for group in [*exchanges, *speakers]:
         for start in range(0, len(group), DIGEST_TURNS):
-            draft = _digest(group[start : start + DIGEST_TURNS], idf)
+            draft = _digest(group[start : start + DIGEST_TURNS], idf, confidence)
             if draft is not None:
                 drafts.append(draft)
     return drafts
@@ -149,7 +148,9 @@ def _speaker(text: str) -> str:
     return match.group(1) if match else ""
 
 
-def _digest(turns: Sequence[EpisodeInput], idf: Mapping[str, float]) -> MemoryDraft | None:
+def _digest(
+    turns: Sequence[EpisodeInput], idf: Mapping[str, float], confidence: float
+) -> MemoryDraft | None:
     gists = [(turn, gist(turn.text, idf)) for turn in turns]
     kept = [(turn, text) for turn, text in gists if text]
     if len(kept) < 2:
@@ -160,7 +161,7 @@ def _digest(turns: Sequence[EpisodeInput], idf: Mapping[str, float]) -> MemoryDr
         kind=EPISODE_SUMMARY,
         content=content,
         summary=content,
-        confidence=DIGEST_CONFIDENCE,
+        confidence=confidence,
         valid_from=kept[0][0].time,
         source_episode_ids=tuple(turn.id for turn, _ in kept),
         metadata={"compiler": "heuristic", "form": DIGEST_FORM},

@@ -139,7 +139,7 @@ def compile_episodes(episodes: Iterable[EpisodeInput]) -> list[MemoryDraft]:
             )
             for fact in extract_facts(subject_text(episode.payload))
         )
-    return merge_duplicates([*drafts, *digest_drafts(episodes)])
+    return merge_duplicates([*drafts, *digest_drafts(episodes, SUMMARY_CONFIDENCE)])
 
 
 class HeuristicCompiler:
