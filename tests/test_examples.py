@@ -43,7 +43,8 @@ def test_support_agent_example_prints_the_customers_context(db_url: str, tmp_pat
     first, second = runs
     assert first.returncode == 0, first.stderr
     out = first.stdout
-    assert out.startswith("Compiled 9 new memories for customer-alice-chen.")
+    # One summary per turn, the customer's facts, and the session's digests.
+    assert out.startswith("Compiled 12 new memories for customer-alice-chen.")
     context = out.split("\n\n", 1)[1]
     assert context.startswith("## Task\nHelp the customer with the failing CSV export\n")
     about = context.split("## About this user\n", 1)[1].split("\n\n", 1)[0]

@@ -68,7 +68,9 @@ async def test_memory_core_methods_end_to_end(
 
     compiled = await client.compile_memories(subject)
     assert compiled.subject_id == subject
-    assert compiled.memories_created == len(compiled.memories) == 9  # 5 summaries, 4 facts
+    assert (
+        compiled.memories_created == len(compiled.memories) == 11
+    )  # 5 summaries, 4 facts, 2 digests
     facts = {m.content: m for m in compiled.memories if m.kind == "profile_fact"}
     assert set(facts) == EXPECTED_FACTS
     assert facts["I work at Globex"].source_episode_ids == [batch.episodes[0].id]
@@ -109,7 +111,7 @@ async def test_memory_core_methods_end_to_end(
     assert text.startswith(f"## Task\n{TASK}\n") and "- I work at Globex" in text
 
     timeline = await client.get_timeline(subject)
-    assert len(timeline.episodes) == 7 and len(timeline.memories) == 13
+    assert len(timeline.episodes) == 7 and len(timeline.memories) == 15
     assert (timeline.episodes_has_more, timeline.memories_has_more) == (False, False)
     page = await client.get_timeline(subject, limit=5, offset=1, newest_first=False)
     assert [e.id for e in page.episodes] == [e.id for e in timeline.episodes[1:6]]
@@ -118,14 +120,14 @@ async def test_memory_core_methods_end_to_end(
     listed = await client.list_subjects(limit=10)
     assert listed.total == 1
     assert [(s.subject_id, s.episode_count, s.memory_count) for s in listed.subjects] == [
-        (subject, 7, 13)
+        (subject, 7, 15)
     ]
 
     deleted = await client.delete_subject(subject)
     assert (deleted.subject_id, deleted.episodes_deleted, deleted.memories_deleted) == (
         subject,
         7,
-        13,
+        15,
     )
     assert (await client.list_subjects()).total == 0
 

@@ -139,7 +139,7 @@ def test_compile_memories_extracts_the_customers_facts_with_provenance(
     result = client.compile_memories(subject)
     assert isinstance(result, CompileResult)
     assert result.subject_id == subject
-    assert result.memories_created == len(result.memories) == 8
+    assert result.memories_created == len(result.memories) == 9  # 4 summaries, 4 facts, 1 digest
 
     facts = _facts(result.memories)
     assert set(facts) == EXPECTED_FACTS  # nothing from the agent ("I'm Sam")
@@ -150,16 +150,21 @@ def test_compile_memories_extracts_the_customers_facts_with_provenance(
     assert facts["I use Firefox on Windows"].source_episode_ids == [
         by_text["I use Firefox on Windows."]
     ]
+    # One summary per turn; the session's digest cites several turns.
     summaries = [m for m in result.memories if m.kind == "episode_summary"]
-    assert sorted(i for m in summaries for i in m.source_episode_ids) == sorted(
-        e.id for e in episodes
-    )
+    single = [m for m in summaries if len(m.source_episode_ids) == 1]
+    assert sorted(i for m in single for i in m.source_episode_ids) == sorted(e.id for e in episodes)
+    assert [len(m.source_episode_ids) for m in summaries if m not in single] == [3]
     for memory in result.memories:
         assert memory.subject_id == subject
         assert memory.status == "active"
         assert memory.valid_to is None
         assert memory.confidence == (0.6 if memory.kind == "profile_fact" else 0.8)
-        assert memory.metadata == {"compiler": "heuristic"}
+        digest = len(memory.source_episode_ids) > 1
+        assert memory.metadata == {
+            "compiler": "heuristic",
+            **({"form": "digest"} if digest else {}),
+        }
         assert _recent(memory.created_at) and _recent(memory.valid_from)
 
     again = client.compile_memories(subject)
@@ -179,7 +184,7 @@ def test_compile_memories_async_and_get_compile_status(
     done = _wait_for_job(client, job.job_id)
     assert done.status == "completed", done
     assert done.job_id == job.job_id and done.subject_id == subject
-    assert done.memories_created == len(done.memories) == 8
+    assert done.memories_created == len(done.memories) == 9  # 4 summaries, 4 facts, 1 digest
     assert set(_facts(done.memories)) == EXPECTED_FACTS
     assert done.error is None
     # Read again later: still completed, same memories.
@@ -330,7 +335,7 @@ def test_delete_subject_removes_everything_of_the_subject(
     assert (result.subject_id, result.episodes_deleted, result.memories_deleted) == (
         subject,
         4,
-        8,
+        9,  # 4 summaries, 4 facts, 1 digest
     )
     timeline = client.get_timeline(subject)
     assert (timeline.episodes, timeline.memories) == ([], [])

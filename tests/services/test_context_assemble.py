@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -288,3 +289,47 @@ def test_full_text_hit_outranks_a_newer_unmatched_memory() -> None:
     newer = mem("Prefers dark mode", kind="procedure", age_days=0)
     result = assemble(task="when do exports run", memories=[newer, hit])
     assert [m.id for m in result.procedures] == [hit.id, newer.id]
+
+
+def _digest_and_turns() -> tuple[MemoryCandidate, list[MemoryCandidate]]:
+    sources = (uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    parts = [
+        "Gina: Who dances in the photo?",
+        "Jon: The troupe performing at the festival.",
+        "Gina: Marley flooring for the studio.",
+    ]
+    digest = MemoryCandidate(
+        id=uuid.uuid4(),
+        kind="episode_summary",
+        content=" · ".join(parts),
+        summary=" · ".join(parts),
+        created_at=NOW,
+        valid_from=NOW,
+        source_episode_ids=sources,
+        metadata={"form": "digest"},
+        relevance=0.6,
+    )
+    turns = [
+        mem(part, kind="episode_summary", sources=(source,), relevance=0.1)
+        for part, source in zip(parts, sources, strict=True)
+    ]
+    return digest, turns
+
+
+def test_a_digest_leaves_out_the_turns_already_shown_on_their_own_lines() -> None:
+    digest, turns = _digest_and_turns()
+    best = replace(turns[1], relevance=1.0)
+    result = assemble(task="festival dancers", memories=[digest, best])
+
+    lines = result.assembled_context.splitlines()
+    assert "- Jon: The troupe performing at the festival." in lines
+    assert "- Gina: Who dances in the photo? · Gina: Marley flooring for the studio." in lines
+    assert [m.id for m in result.facts] == [best.id, digest.id]
+
+
+def test_a_turn_whose_digest_is_in_is_not_repeated() -> None:
+    digest, turns = _digest_and_turns()
+    result = assemble(task="festival dancers", memories=[*turns, digest])
+
+    assert [m.id for m in result.facts] == [digest.id]
+    assert result.assembled_context.count("at the festival.") == 1

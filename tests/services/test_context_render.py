@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from statewave_server.services.context import render as r
@@ -109,3 +110,21 @@ def test_session_summaries_count_and_span_in_order_of_first_appearance() -> None
         r.SessionSummary("s2", 3, T0 + timedelta(minutes=2), T0 + timedelta(minutes=7)),
         r.SessionSummary("s1", 2, T0 + timedelta(minutes=3), T0 + timedelta(minutes=9)),
     )
+
+
+def test_digest_text_hides_shown_turns_unless_its_parts_do_not_line_up() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    digest = MemoryCandidate(
+        id=uuid.uuid4(),
+        kind="episode_summary",
+        content="Ann: one fact · Bob: another fact",
+        summary="",
+        created_at=T0,
+        valid_from=T0,
+        source_episode_ids=(a, b),
+        metadata={"form": "digest"},
+    )
+    assert r.digest_text(digest, frozenset({a})) == "Bob: another fact"
+    assert r.digest_text(digest) == digest.content
+    merged = replace(digest, source_episode_ids=(a, b, uuid.uuid4()))
+    assert r.digest_text(merged, frozenset({a})) == digest.content

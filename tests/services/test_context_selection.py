@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from statewave_server.services.context.selection import (
     Entry,
+    Fill,
     fit_exactly,
     greedy_fill,
     rank,
@@ -64,3 +65,31 @@ def test_fit_exactly_returns_the_header_alone_even_over_budget() -> None:
     result = fit_exactly([Entry("x", 1.0, 1)], 1, lambda s: "H E A D " + "x" * len(s), len)
     assert result.entries == ()
     assert result.text == "H E A D "
+
+
+def test_an_entry_carrying_only_what_is_already_in_is_skipped() -> None:
+    ranked = [
+        Entry("digest", 3.0, 5, carries=frozenset({"t1", "t2"})),
+        Entry("turn1", 2.0, 2, carries=frozenset({"t1"})),
+        Entry("turn3", 1.0, 2, carries=frozenset({"t3"})),
+    ]
+    fill = greedy_fill(ranked, budget=100, heading_costs={}, state=start(0))
+    assert _names(fill.entries) == ["digest", "turn3"]
+    assert fill.carried == {"t1", "t2", "t3"}
+
+
+def test_adapt_reshapes_or_vetoes_an_entry_against_what_is_taken() -> None:
+    def adapt(entry: Entry[str], state: Fill[str]) -> Entry[str] | None:
+        if entry.item == "veto":
+            return None
+        left = entry.carries - state.carried
+        return Entry(f"{entry.item}-{len(left)}", entry.score, len(left), carries=left)
+
+    ranked = [
+        Entry("turn", 3.0, 1, carries=frozenset({"t1"})),
+        Entry("veto", 2.5, 1),
+        Entry("digest", 2.0, 3, carries=frozenset({"t1", "t2", "t3"})),
+    ]
+    fill = greedy_fill(ranked, 100, {}, start(0), adapt)
+    assert _names(fill.entries) == ["turn-1", "digest-2"]
+    assert fill.used == 3  # the digest is priced without the turn already in

@@ -19,6 +19,9 @@ EPISODE_SUMMARY: Final = "episode_summary"
 PROCEDURE: Final = "procedure"
 ARTIFACT_REF: Final = "artifact_ref"
 
+#: ``metadata["form"]`` of an episode summary that digests several turns (``digest.py``).
+DIGEST_FORM: Final = "digest"
+
 #: Message roles whose words are not the subject's own (used to keep profile facts honest).
 NON_SUBJECT_ROLES: Final = frozenset(
     {"assistant", "system", "developer", "tool", "function", "agent", "bot"}

@@ -19,7 +19,9 @@ Beyond the reference (each kept deliberately small):
   the end — so "I use Node.js" keeps its dot; a phrase longer than 200 characters is not
   a fact;
 * identical facts (ignoring case and spacing) within one compile are stored once, with
-  every source episode.
+  every source episode;
+* per stretch of consecutive turns of one session, an exchange digest (``digest.py``):
+  the gist of each turn in one line, so a terse turn is found next to its neighbours.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from statewave_server.services.compiler.digest import digest_drafts
 from statewave_server.services.compiler.drafts import (
     EPISODE_SUMMARY,
     PROFILE_FACT,
@@ -106,6 +109,7 @@ def extract_facts(text: str) -> list[str]:
 
 def compile_episodes(episodes: Iterable[EpisodeInput]) -> list[MemoryDraft]:
     """Drafts for ``episodes`` (in the given order); the same input always gives the same output."""
+    episodes = list(episodes)
     drafts: list[MemoryDraft] = []
     for episode in episodes:
         text = episode.text.strip()
@@ -135,7 +139,7 @@ def compile_episodes(episodes: Iterable[EpisodeInput]) -> list[MemoryDraft]:
             )
             for fact in extract_facts(subject_text(episode.payload))
         )
-    return merge_duplicates(drafts)
+    return merge_duplicates([*drafts, *digest_drafts(episodes, SUMMARY_CONFIDENCE)])
 
 
 class HeuristicCompiler:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ from statewave_server.services.context.candidates import (
     EpisodeCandidate,
     MemoryCandidate,
     SessionState,
+    is_digest,
 )
 from statewave_server.services.context.repeats import keywords, repeat_issue_boosts
 from statewave_server.services.context.scoring import (
@@ -163,8 +164,14 @@ def _episode_section(episode: EpisodeCandidate, current_session_id: str | None) 
 
 
 def _entry(placed: _Placed, score: float, count_tokens: Callable[[str], int]) -> Entry[_Placed]:
+    """Priced entry; a summary carries its episodes, so once a digest holding a turn is in,
+    that turn's own summary is redundant (and the other way round)."""
     cost = count_tokens(r.item_chunk(placed.line))
-    return Entry(placed, score, cost, r.SECTION_HEADINGS[placed.section])
+    candidate = placed.candidate
+    carries: frozenset[object] = frozenset()
+    if placed.section == r.SUMMARIES and isinstance(candidate, MemoryCandidate):
+        carries = frozenset(candidate.source_episode_ids)
+    return Entry(placed, score, cost, r.SECTION_HEADINGS[placed.section], carries)
 
 
 def _choose(
@@ -190,13 +197,43 @@ def _choose(
             return covered_by.get(candidate.id, set())
         return set()
 
+    words, dated = keywords([task]), r.is_temporal(task)
+
+    def adapt(entry: Entry[_Placed], state: Fill[_Placed]) -> Entry[_Placed] | None:
+        return _without_shown_turns(entry, state, words, dated, count_tokens)
+
     header: Fill[_Placed] = start(count_tokens(r.task_header(task)))
-    first = greedy_fill([e for e in ranked if not covering(e)], budget, heading_costs, header)
+    uncovered = [e for e in ranked if not covering(e)]
+    first = greedy_fill(uncovered, budget, heading_costs, header, adapt)
     summaries = {e.item.candidate.id for e in first.entries if e.item.section == r.SUMMARIES}
     released = [e for e in ranked if covering(e) and not covering(e) & summaries]
     final = greedy_fill(released, budget, heading_costs, first)
-    taken = {id(e) for e in final.entries}
-    return [e for e in ranked if id(e) in taken]
+    position = {e.item.candidate.id: i for i, e in enumerate(ranked)}
+    return sorted(final.entries, key=lambda e: position[e.item.candidate.id])
+
+
+def _without_shown_turns(
+    entry: Entry[_Placed],
+    state: Fill[_Placed],
+    task_words: frozenset[str],
+    dated: bool,
+    count_tokens: Callable[[str], int],
+) -> Entry[_Placed] | None:
+    """A digest less the turns already taken (re-rendered, re-priced); others unchanged.
+
+    The turns left out are in the context through their own lines, so the digest still
+    cites them; a digest all of whose turns are taken adds nothing (None).
+    """
+    candidate = entry.item.candidate
+    hidden = entry.carries & state.carried
+    if not hidden or not isinstance(candidate, MemoryCandidate) or not is_digest(candidate):
+        return entry
+    if hidden == entry.carries:
+        return None
+    line = r.memory_line(candidate, r.SUMMARIES, task_words, dated=dated, hidden=hidden)
+    placed = replace(entry.item, line=line)
+    cost = count_tokens(r.item_chunk(line))
+    return replace(entry, item=placed, cost=cost, carries=entry.carries - hidden)
 
 
 def _covering_summaries(memories: Sequence[MemoryCandidate]) -> dict[uuid.UUID, set[uuid.UUID]]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from statewave_server.services.compiler.drafts import DIGEST_FORM
+
 PROFILE_FACT = "profile_fact"
 PROCEDURE = "procedure"
 EPISODE_SUMMARY = "episode_summary"
@@ -47,6 +49,11 @@ class MemoryCandidate:
     text_rank: int | None = None
     breadcrumb: str | None = None
     relevance: float | None = None
+
+
+def is_digest(memory: MemoryCandidate) -> bool:
+    """Whether the memory digests several turns (already compact: rendered whole)."""
+    return memory.kind == EPISODE_SUMMARY and memory.metadata.get("form") == DIGEST_FORM
 
 
 @dataclass(frozen=True, slots=True)

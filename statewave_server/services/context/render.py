@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from statewave_server.services.context.candidates import EpisodeCandidate, MemoryCandidate
+from statewave_server.services.compiler.digest import SEPARATOR as DIGEST_SEPARATOR
+from statewave_server.services.context.candidates import (
+    EpisodeCandidate,
+    MemoryCandidate,
+    is_digest,
+)
 from statewave_server.services.context.repeats import keywords
 
 EPISODE_TEXT_CHARS = 150
@@ -94,23 +99,41 @@ def memory_line(
     task_words: frozenset[str] | None = None,
     *,
     dated: bool = False,
+    hidden: frozenset[object] = frozenset(),
 ) -> str:
     """``- <content>``; summaries show their cleaned summary (content when it is empty).
 
     With ``task_words`` (the task's content words), a summary the retrieval found relevant
     (``memory.relevance`` set) shows only its sentences that share most with the task — a
     query-biased snippet of at most ``SNIPPET_CHARS`` — so more of the relevant history fits
-    the budget; the whole memory is still in the response, by id. ``dated`` (a question
-    about time) prefixes such summaries with the day they happened (``valid_from``).
+    the budget; the whole memory is still in the response, by id. A digest of several
+    turns is already that short and is shown whole, less the turns in ``hidden`` (shown
+    by lines of their own). ``dated`` (a question about time) prefixes such summaries with
+    the day they happened (``valid_from``).
     """
-    if section == SUMMARIES:
+    if section != SUMMARIES:
+        return f"- {memory.content}"
+    if is_digest(memory):
+        text = digest_text(memory, hidden)
+    else:
         text = clean_summary(memory.summary) or clean_summary(memory.content)
         if task_words is not None and memory.relevance is not None:
             text = snippet(text, task_words)
-            if dated:
-                text = f"({short_date(memory.valid_from)}) {text}"
-        return f"- {text}"
-    return f"- {memory.content}"
+    if dated and task_words is not None and memory.relevance is not None:
+        text = f"({short_date(memory.valid_from)}) {text}"
+    return f"- {text}"
+
+
+def digest_text(memory: MemoryCandidate, hidden: frozenset[object] = frozenset()) -> str:
+    """A digest's turns (one per source episode, in order) except those in ``hidden``.
+
+    A digest whose parts do not line up with its sources (an older format) is whole.
+    """
+    parts = memory.content.split(DIGEST_SEPARATOR)
+    if not hidden or len(parts) != len(memory.source_episode_ids):
+        return memory.content
+    shown = zip(parts, memory.source_episode_ids, strict=True)
+    return DIGEST_SEPARATOR.join(part for part, source in shown if source not in hidden)
 
 
 def snippet(text: str, task_words: frozenset[str], limit: int = SNIPPET_CHARS) -> str:

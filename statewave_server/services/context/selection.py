@@ -18,21 +18,28 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Entry(Generic[T]):
-    """An item up for selection: its score, token price and the headings it needs."""
+    """An item up for selection: its score, token price and the headings it needs.
+
+    ``carries`` names what the item tells (e.g. the episodes a summary covers); an item
+    whose ``carries`` the selection already holds entirely is redundant and skipped.
+    """
 
     item: T
     score: float
     cost: int
     headings: tuple[str, ...] = ()
+    carries: frozenset[object] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Fill(Generic[T]):
-    """A selection in progress: accepted entries (in order), tokens used, headings paid."""
+    """A selection in progress: accepted entries (in order), tokens used, headings paid,
+    and everything the accepted entries carry."""
 
     entries: tuple[Entry[T], ...]
     used: int
     headings: frozenset[str] = frozenset()
+    carried: frozenset[object] = frozenset()
 
 
 def rank(entries: Iterable[Entry[T]]) -> list[Entry[T]]:
@@ -50,12 +57,19 @@ def greedy_fill(
     budget: int,
     heading_costs: Mapping[str, int],
     state: Fill[T],
+    adapt: Callable[[Entry[T], Fill[T]], Entry[T] | None] | None = None,
 ) -> Fill[T]:
     """Take each entry, best first, whose line and missing headings still fit the budget.
 
-    Continues from ``state``, so a second pass can spend what the first left over.
+    Continues from ``state``, so a second pass can spend what the first left over. An
+    entry that carries nothing new (see :class:`Entry`) is skipped: its tokens would only
+    repeat what is already in. ``adapt`` may first reshape an entry to what is already
+    taken (e.g. drop the part others already carry, at a lower price) or veto it (None).
     """
-    for entry in ranked:
+    for original in ranked:
+        entry = adapt(original, state) if adapt is not None else original
+        if entry is None or (entry.carries and entry.carries <= state.carried):
+            continue
         missing = [h for h in entry.headings if h not in state.headings]
         price = entry.cost + sum(heading_costs[h] for h in missing)
         if state.used + price <= budget:
@@ -64,6 +78,7 @@ def greedy_fill(
                 entries=(*state.entries, entry),
                 used=state.used + price,
                 headings=state.headings | frozenset(missing),
+                carried=state.carried | entry.carries,
             )
     return state
 
