@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from statewave_server.services.context import render as r
 from statewave_server.services.context.candidates import EpisodeCandidate, MemoryCandidate
@@ -32,15 +33,21 @@ def test_clean_summary_strips_speakers_and_keeps_first_and_last() -> None:
     assert r.clean_summary("system:\n  \n") == ""
 
 
-def test_summary_line_falls_back_to_content_when_summary_is_empty() -> None:
-    m = MemoryCandidate(
+def summary_candidate(content: str, **extra: Any) -> MemoryCandidate:
+    """An episode summary with no summary text of its own."""
+    return MemoryCandidate(
         id=uuid.uuid4(),
         kind="episode_summary",
-        content="user: it broke",
+        content=content,
         summary="",
         created_at=T0,
         valid_from=T0,
+        **extra,
     )
+
+
+def test_summary_line_falls_back_to_content_when_summary_is_empty() -> None:
+    m = summary_candidate("user: it broke")
     assert r.memory_line(m, r.SUMMARIES) == "- it broke"
     assert r.memory_line(m, r.FACTS) == "- user: it broke"
 
@@ -114,13 +121,8 @@ def test_session_summaries_count_and_span_in_order_of_first_appearance() -> None
 
 def test_digest_text_hides_shown_turns_unless_its_parts_do_not_line_up() -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
-    digest = MemoryCandidate(
-        id=uuid.uuid4(),
-        kind="episode_summary",
-        content="Ann: one fact · Bob: another fact",
-        summary="",
-        created_at=T0,
-        valid_from=T0,
+    digest = summary_candidate(
+        "Ann: one fact · Bob: another fact",
         source_episode_ids=(a, b),
         metadata={"form": "digest"},
     )
