@@ -25,6 +25,7 @@ from statewave_server.db.memory_change_listener import APPLICATION_NAME
 from statewave_server.db.subjects import delete_subject
 from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
 from statewave_server.services.memory_index import MemoryIndexCache, SubjectIndex
+from statewave_server.services.memory_index.cache import BUILD_IN_THREAD_ROWS
 from tests.support.factories import database_for
 
 MODEL = HashEmbeddingProvider(384)
@@ -178,3 +179,17 @@ async def test_entries_beyond_the_size_cap_are_evicted(db: Database) -> None:
         first = await current(small, db)
         assert await current(small, db) is not first
         assert small.nbytes == 0
+
+
+async def test_a_large_subject_is_built_off_the_event_loop(
+    cache: MemoryIndexCache, db: Database
+) -> None:
+    rows = [
+        memory(f"Ticket {n} about invoice number {n}") for n in range(BUILD_IN_THREAD_ROWS + 50)
+    ]
+    await insert(db, *rows)
+    index = await current(cache, db)
+    assert len(index) == len(rows)
+    hits = index.lexical(["1042"], limit=5)
+    assert [h.id for h in hits] == [rows[1042]["id"]]
+    assert await current(cache, db) is index
