@@ -45,7 +45,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await enforce_schema_guard(settings, app.state.database)
         if getattr(app.state, "runtime", None) is None:
             app.state.runtime = await asyncio.to_thread(build_runtime, settings)
-            await app.state.runtime.warm_up()
+            if app.state.runtime.embedder is not None:
+                await app.state.runtime.embedder.warm_up()
         engine = app.state.database.engine
         await stack.enter_async_context(app.state.runtime.memory_index.following(engine))
         if settings.run_worker_in_process:

@@ -27,9 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.db.memories import ACTIVE
 from statewave_server.db.models import Memory
 
-ACTIVE = "active"
 _QUERY_LEXEME = re.compile(r"'((?:[^']|'')+)'")
 _TSCONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
 

@@ -12,12 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     Update,
     func,
     insert,
-    literal_column,
     or_,
     select,
     tuple_,
@@ -31,7 +29,6 @@ from statewave_server.db.models import Memory
 
 ACTIVE = "active"
 SUPERSEDED = "superseded"
-_TSCONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
 
 
 async def insert_memories(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Memory]:
@@ -48,14 +45,18 @@ async def insert_memories(session: AsyncSession, rows: Sequence[dict[str, Any]])
     return inserted
 
 
-# Vectors are large and no reader needs them back: never load them (raise if touched).
-_WITHOUT_VECTOR = defer(Memory.embedding, raiseload=True)
+# No reader needs vectors (large) or lexemes (the index's input) back: never load them
+# (raise if touched).
+_WITHOUT_VECTOR = (
+    defer(Memory.embedding, raiseload=True),
+    defer(Memory.content_tsv, raiseload=True),
+)
 
 
 def _active(tenant_id: str, subject_id: str) -> Select[Memory]:
     return (
         select(Memory)
-        .options(_WITHOUT_VECTOR)
+        .options(*_WITHOUT_VECTOR)
         .where(
             Memory.tenant_id == tenant_id,
             Memory.subject_id == subject_id,
@@ -118,6 +119,16 @@ async def set_embeddings(
     await announce(session, tenant_id, subject_id, [memory_id for memory_id, _ in vectors])
 
 
+async def active_by_ids(
+    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+) -> list[Memory]:
+    """The given memories that are still active, in no particular order."""
+    if not ids:
+        return []
+    statement = _active(tenant_id, subject_id).where(Memory.id.in_(list(ids)))
+    return list((await session.scalars(statement)).all())
+
+
 async def by_ids(
     session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> list[Memory]:
@@ -126,7 +137,7 @@ async def by_ids(
         return []
     statement = (
         select(Memory)
-        .options(_WITHOUT_VECTOR)
+        .options(*_WITHOUT_VECTOR)
         .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id, Memory.id.in_(ids))
         .order_by(Memory.created_at, Memory.id)
     )

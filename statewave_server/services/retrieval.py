@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import episodes as episode_repo
-from statewave_server.db import retrieval_queries as queries
+from statewave_server.db import memories as memory_repo
 from statewave_server.db.index_rows import query_lexemes
 from statewave_server.db.models import Episode, Memory
 from statewave_server.db.resolutions import newest_resolutions
@@ -126,13 +126,13 @@ async def _memory_pool(
     text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
     # Rows of the recency window and text hits load while the task is being embedded.
     wanted = list(dict.fromkeys([*recent, *lexical_ranking]))
-    found = await queries.memories_by_ids(session, tenant_id, subject_id, wanted)
+    found = await memory_repo.active_by_ids(session, tenant_id, subject_id, wanted)
     vector = await pending_vector
     hits = index.nearest(vector, limit=SEMANTIC_HITS) if vector is not None else []
     similarity = {hit.id: max(0.0, hit.score) for hit in hits}
     loading = set(wanted)
     more = [i for i in similarity if i not in loading]
-    found += await queries.memories_by_ids(session, tenant_id, subject_id, more)
+    found += await memory_repo.active_by_ids(session, tenant_id, subject_id, more)
     by_id = {m.id: m for m in found}  # still active (the index may be a moment behind)
     rows = {i: by_id[i] for i in [*recent, *similarity, *lexical_ranking] if i in by_id}
     semantic = [hit.id for hit in hits if hit.id in rows]
@@ -183,7 +183,9 @@ async def _with_neighbours(
             anchors[episode_id] = candidate.relevance or 0.0
         if len(anchors) >= NEIGHBOUR_ANCHORS:
             break
-    around, rows = await queries.neighbour_episodes(session, tenant_id, subject_id, list(anchors))
+    around, rows = await episode_repo.neighbour_episodes(
+        session, tenant_id, subject_id, list(anchors)
+    )
     lent: dict[uuid.UUID, float] = {}
     for anchor, neighbours in around.items():
         for neighbour in neighbours:

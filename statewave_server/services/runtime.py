@@ -9,12 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from statewave_server.services.compiler import Compiler, make_compiler
-from statewave_server.services.embeddings import (
-    CachedEmbeddingProvider,
-    EmbeddingProvider,
-    LocalMiniLMProvider,
-    build_embedding_provider,
-)
+from statewave_server.services.embeddings import EmbeddingProvider, build_embedding_provider
 from statewave_server.services.events import EventSink
 from statewave_server.services.llm import DEFAULT_API_BASE, LLMClient, LLMConfig
 from statewave_server.services.memory_index import MemoryIndexCache
@@ -27,14 +22,6 @@ class MemoryRuntime:
     embedder: EmbeddingProvider | None
     events: EventSink
     memory_index: MemoryIndexCache
-
-    async def warm_up(self) -> None:
-        """Load and run the local model once, so no request waits for that."""
-        embedder = self.embedder
-        if isinstance(embedder, CachedEmbeddingProvider):
-            embedder = embedder.inner
-        if isinstance(embedder, LocalMiniLMProvider):
-            await embedder.embed_texts(["warm up"])
 
 
 def _secret(value: object) -> str | None:

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from statewave_server.db import memories as repo
 from statewave_server.db.index_rows import query_lexemes
 from statewave_server.db.models import Memory
-from statewave_server.db.retrieval_queries import memories_by_ids
 from statewave_server.services.context.fusion import rrf_scores
 from statewave_server.services.memory_index import SubjectIndex
 from statewave_server.services.runtime import MemoryRuntime
@@ -62,7 +61,7 @@ async def search_memories(
             if vector is not None:
                 vector.cancel()  # no-op once awaited; stops a failed request's embedding
         ordered = reciprocal_rank_fusion(rankings)
-        rows = {m.id: m for m in await memories_by_ids(session, tenant_id, subject_id, ordered)}
+        rows = {m.id: m for m in await repo.active_by_ids(session, tenant_id, subject_id, ordered)}
     return [rows[memory_id] for memory_id in ordered if memory_id in rows][:limit]
 
 

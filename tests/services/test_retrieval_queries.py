@@ -1,4 +1,4 @@
-"""The retrieval queries behind ``/v1/context`` over real PostgreSQL."""
+"""The queries behind retrieval (index rows, hit rows, neighbouring turns) over real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import memories as memory_repo
-from statewave_server.db import retrieval_queries as queries
 from statewave_server.db.engine import Database
 from statewave_server.db.index_rows import index_rows, query_lexemes
 from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
@@ -68,12 +67,12 @@ async def test_index_rows_hold_active_memories_with_lexemes_and_own_model_vector
     assert terms == ("paint", "sunris") and none == ()
 
 
-async def test_memories_by_ids_loads_active_rows_only(db: Database) -> None:
+async def test_active_by_ids_loads_active_rows_only(db: Database) -> None:
     rows = [_memory("alice", "tea"), _memory("alice", "coffee", status="superseded")]
     async with db.sessions.begin() as session:
         await memory_repo.insert_memories(session, rows)
     async with db.sessions() as session:
-        loaded = await queries.memories_by_ids(session, "", "alice", [r["id"] for r in rows])
+        loaded = await memory_repo.active_by_ids(session, "", "alice", [r["id"] for r in rows])
     assert [m.content for m in loaded] == ["tea"]
 
 
@@ -93,10 +92,10 @@ async def test_neighbour_episodes_by_event_time(db: Database) -> None:
         inserted = await episode_repo.insert_episodes(session, rows)
     by_text = {e.payload["text"]: e.id for e in inserted.episodes}
     async with db.sessions() as session:
-        around, episodes = await queries.neighbour_episodes(
+        around, episodes = await episode_repo.neighbour_episodes(
             session, "", "alice", [by_text["turn 1"], by_text["turn 3"]]
         )
-        empty = await queries.neighbour_episodes(session, "", "alice", [])
+        empty = await episode_repo.neighbour_episodes(session, "", "alice", [])
     assert set(around[by_text["turn 1"]]) == {by_text["turn 0"], by_text["turn 2"]}
     assert around[by_text["turn 3"]] == [by_text["turn 2"]]
     assert {e.id for e in episodes} == {by_text["turn 0"], by_text["turn 2"]}

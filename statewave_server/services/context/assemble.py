@@ -90,6 +90,7 @@ def assemble_context(
     left out when an included episode summary already covers it.
     """
     pool_memories = _memory_pool(memories)
+    words, dated = keywords([task]), r.is_temporal(task)  # snippets and dates follow the task
     pool_episodes = _unique(episodes)
     boosts = repeat_issue_boosts(task, pool_episodes, session_state, current_session_id, weights)
     memory_score = memory_scores(task, pool_memories, now, weights)
@@ -104,10 +105,12 @@ def assemble_context(
 
     entries = [
         _entry(placed, score(placed.candidate), count_tokens)
-        for placed in _place(task, pool_memories, pool_episodes, current_session_id)
+        for placed in _place(pool_memories, pool_episodes, current_session_id, words, dated)
     ]
     ranked = rank(entries)
-    chosen = _choose(ranked, task, max_tokens, current_session_id, count_tokens, pool_memories)
+    chosen = _choose(
+        ranked, task, max_tokens, current_session_id, count_tokens, pool_memories, words, dated
+    )
 
     def render_entries(selected: Sequence[Entry[_Placed]]) -> str:
         return r.render(task, _lines_by_section(selected), current_session_id)
@@ -136,13 +139,12 @@ def _memory_pool(memories: Sequence[MemoryCandidate]) -> list[MemoryCandidate]:
 
 
 def _place(
-    task: str,
     memories: Sequence[MemoryCandidate],
     episodes: Sequence[EpisodeCandidate],
     current_session_id: str | None,
+    words: frozenset[str],
+    dated: bool,
 ) -> list[_Placed]:
-    words = keywords([task])
-    dated = r.is_temporal(task)
     placed = [
         _Placed(
             m, _KIND_SECTIONS[m.kind], r.memory_line(m, _KIND_SECTIONS[m.kind], words, dated=dated)
@@ -181,6 +183,8 @@ def _choose(
     current_session_id: str | None,
     count_tokens: Callable[[str], int],
     memories: Sequence[MemoryCandidate],
+    words: frozenset[str],
+    dated: bool,
 ) -> list[Entry[_Placed]]:
     """Greedy fill in two passes so that summaries and the episodes they cover don't repeat.
 
@@ -196,8 +200,6 @@ def _choose(
         if isinstance(candidate, EpisodeCandidate):
             return covered_by.get(candidate.id, set())
         return set()
-
-    words, dated = keywords([task]), r.is_temporal(task)
 
     def adapt(entry: Entry[_Placed], state: Fill[_Placed]) -> Entry[_Placed] | None:
         return _without_shown_turns(entry, state, words, dated, count_tokens)

@@ -47,6 +47,10 @@ class EmbeddingProvider(Protocol):
         """The vector of one search query (same space as :meth:`embed_texts`)."""
         ...
 
+    async def warm_up(self) -> None:
+        """Get ready for the first request at startup, where that costs no network."""
+        ...
+
 
 def l2_normalize(vector: Sequence[float]) -> list[float]:
     """``vector`` scaled to unit length (a zero vector is returned unchanged)."""

@@ -100,6 +100,9 @@ class CachedEmbeddingProvider:
         """The inner provider's vectors, uncached."""
         return await self.inner.embed_texts(texts)
 
+    async def warm_up(self) -> None:
+        await self.inner.warm_up()
+
     async def embed_query(self, text: str) -> list[float]:
         """Cached vector of ``text``; on a miss the inner provider is asked (errors propagate)."""
         cached = self.cache.get(self.model, text)

@@ -54,3 +54,6 @@ class HashEmbeddingProvider:
     async def embed_query(self, text: str) -> list[float]:
         """Hash vector of one query."""
         return hash_embedding(text, self.dimensions)
+
+    async def warm_up(self) -> None:
+        """Nothing to load."""

@@ -192,6 +192,10 @@ class LocalMiniLMProvider:
         (vector,) = await self.embed_texts([text])
         return vector
 
+    async def warm_up(self) -> None:
+        """Load the model and run it once (the first inference is the slow one)."""
+        await self.embed_texts(["warm up"])
+
     def close(self) -> None:
         """Stop the inference thread (the model stays loaded until garbage collection)."""
         self._executor.shutdown(wait=False, cancel_futures=True)

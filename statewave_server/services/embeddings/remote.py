@@ -87,3 +87,6 @@ class LiteLLMEmbeddingProvider:
         """Vector for one query text."""
         (vector,) = await self.embed_texts([text])
         return vector
+
+    async def warm_up(self) -> None:
+        """Nothing: a call at startup would cost a billed network round trip."""

@@ -57,10 +57,7 @@ class _Columns:
     @classmethod
     def parse(cls, rows: Sequence[IndexRow], dimensions: int, first_row: int = 0) -> _Columns:
         terms = [lexicon.parse_tsvector(r.lexemes) for r in rows]
-        width = dimensions * 4 + _VECTOR_HEADER
-        usable = [
-            r.vector[_VECTOR_HEADER:] if r.vector and len(r.vector) == width else None for r in rows
-        ]
+        usable = [_floats(r.vector, dimensions) for r in rows]
         has_vector = np.array([v is not None for v in usable], dtype=bool)
         vectors = np.zeros((len(rows), dimensions), dtype=np.float32)
         if dimensions and has_vector.any():
@@ -79,6 +76,13 @@ class _Columns:
             has_vector,
             lexicon.build_postings(terms, first_row),
         )
+
+
+def _floats(vector: bytes | None, dimensions: int) -> bytes | None:
+    """A packed vector's floats, if it has ``dimensions`` of them."""
+    if vector is None or len(vector) != _VECTOR_HEADER + 4 * dimensions:
+        return None
+    return vector[_VECTOR_HEADER:]
 
 
 def _dimensions(rows: Sequence[IndexRow]) -> int:
@@ -117,7 +121,7 @@ class SubjectIndex:
         ``None`` when a new vector does not fit the matrix (rebuild from scratch)."""
         old = self._columns
         width = old.vectors.shape[1]
-        if any(r.vector is not None and len(r.vector) != width * 4 + _VECTOR_HEADER for r in rows):
+        if any(r.vector is not None and _floats(r.vector, width) is None for r in rows):
             return None
         gone = {i.bytes for i in ids}
         alive = self.alive.copy()
