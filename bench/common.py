@@ -86,6 +86,17 @@ def command_line() -> str:
     return " ".join([".venv/bin/python", shown, *sys.argv[1:]])
 
 
+def run_record(benchmark: str, machine: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The fields every result file starts with: what ran, how, where, on which code."""
+    return {
+        "benchmark": benchmark,
+        "command": command_line(),
+        "machine": machine,
+        "code": code_info(),
+        **fields,
+    }
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} load {loadavg()}] {message}", flush=True)
 

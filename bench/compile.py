@@ -133,29 +133,27 @@ def main() -> None:
             "bench_compile",
         )
     embedded, in_db = (int(x) for x in counts.split("|"))
-    result = {
-        "benchmark": "compile",
-        "command": common.command_line(),
-        "server_command": " ".join(server.command[1:]),
-        "machine": machine,
-        "code": common.code_info(),
-        "load_before": load_before,
-        "load_after": load_after,
-        "subjects": args.subjects,
-        "episodes": total,
-        "stable_profiles": stable,
-        "episodes_marked_compiled_in_db": int(compiled),
-        "memories_created_reported": memories,
-        "memories_in_db": in_db,
-        "memories_embedded_in_db": embedded,
-        "compile_requests_500": len(errors),
-        "clients": args.clients,
-        "seconds": round(elapsed, 2),
-        "episodes_per_s": round(total / elapsed, 1),
-        "memories_per_s": round(in_db / elapsed, 1),
-        "compile_request_p50_ms": round(common.percentile(latencies, 50) * 1000, 1),
-        "compile_request_p95_ms": round(common.percentile(latencies, 95) * 1000, 1),
-    }
+    result = common.run_record(
+        "compile",
+        machine,
+        server_command=" ".join(server.command[1:]),
+        load_before=load_before,
+        load_after=load_after,
+        subjects=args.subjects,
+        episodes=total,
+        stable_profiles=stable,
+        episodes_marked_compiled_in_db=int(compiled),
+        memories_created_reported=memories,
+        memories_in_db=in_db,
+        memories_embedded_in_db=embedded,
+        compile_requests_500=len(errors),
+        clients=args.clients,
+        seconds=round(elapsed, 2),
+        episodes_per_s=round(total / elapsed, 1),
+        memories_per_s=round(in_db / elapsed, 1),
+        compile_request_p50_ms=round(common.percentile(latencies, 50) * 1000, 1),
+        compile_request_p95_ms=round(common.percentile(latencies, 95) * 1000, 1),
+    )
     common.write_result("compile", result)
     common.log(json.dumps(result, indent=2))
 

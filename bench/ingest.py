@@ -96,25 +96,23 @@ def main() -> None:
             load_after = common.loadavg()
         count = pg.psql("SELECT count(*) FROM episodes", "bench_ingest")
     rate = created / elapsed
-    result = {
-        "benchmark": "ingest",
-        "command": common.command_line(),
-        "server_command": " ".join(server.command[1:]),
-        "machine": machine,
-        "code": common.code_info(),
-        "load_before": load_before,
-        "load_after": load_after,
-        "episodes": created,
-        "episodes_in_db": int(count) - args.warmup,
-        "clients": args.clients,
-        "batch_size": BATCH,
-        "seconds": round(elapsed, 2),
-        "episodes_per_s": round(rate, 1),
-        "request_p50_ms": round(common.percentile(latencies, 50) * 1000, 1),
-        "request_p95_ms": round(common.percentile(latencies, 95) * 1000, 1),
-        "target_episodes_per_s": TARGET_EPS,
-        "met": rate >= TARGET_EPS,
-    }
+    result = common.run_record(
+        "ingest",
+        machine,
+        server_command=" ".join(server.command[1:]),
+        load_before=load_before,
+        load_after=load_after,
+        episodes=created,
+        episodes_in_db=int(count) - args.warmup,
+        clients=args.clients,
+        batch_size=BATCH,
+        seconds=round(elapsed, 2),
+        episodes_per_s=round(rate, 1),
+        request_p50_ms=round(common.percentile(latencies, 50) * 1000, 1),
+        request_p95_ms=round(common.percentile(latencies, 95) * 1000, 1),
+        target_episodes_per_s=TARGET_EPS,
+        met=rate >= TARGET_EPS,
+    )
     common.write_result("ingest", result)
     common.log(json.dumps(result, indent=2))
 

@@ -407,14 +407,7 @@ def main() -> None:
     search_concurrent = [t + " (search)" for t in concurrent_tasks]
 
     rows, vectors = bench_rows(seed=7, cache=args.embeddings_cache)
-    result: dict[str, Any] = {
-        "benchmark": "retrieval",
-        "command": common.command_line(),
-        "machine": machine,
-        "requests": args.requests,
-        "code": common.code_info(),
-        "tables": {},
-    }
+    result = common.run_record("retrieval", machine, requests=args.requests, tables={})
     if not args.skip_embed_timing:
         load = common.loadavg()
         result["embed_query_alone"] = {**embed_query_timing(tasks), "load": load}

@@ -16,7 +16,6 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -61,12 +60,7 @@ def main() -> None:
     rng = random.Random(77)
     tasks = [workload.task_text(rng, 500_000 + i) for i in range(args.requests)]
     warm = [workload.task_text(rng, 600_000 + i) for i in range(10)]
-    result: dict[str, Any] = {
-        "benchmark": "scaling",
-        "command": common.command_line(),
-        "machine": common.machine_info(),
-        "code": common.code_info(),
-    }
+    result = common.run_record("scaling", common.machine_info())
     with common.embedded_postgres() as pg, ExitStack() as stack:
         urls = {}
         for label, total in (("small", args.small), ("large", args.large)):
