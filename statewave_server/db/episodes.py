@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.db.ids import ordered_uuids
 from statewave_server.db.models import Episode
 
 
@@ -28,7 +29,7 @@ async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]])
     A row whose ``idempotency_key`` is already stored for its tenant and subject is not
     inserted again: the stored episode stands in its place.
     """
-    values = [{"id": uuid.uuid4(), **row} for row in rows]
+    values = [{"id": i, **row} for i, row in zip(ordered_uuids(len(rows)), rows, strict=True)]
     statement = (
         pg_insert(Episode)
         .on_conflict_do_nothing(
@@ -142,12 +143,12 @@ _NEIGHBOURS_SQL = text(
 )
 
 
-async def neighbour_episodes(
+async def neighbour_ids(
     session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
-) -> tuple[dict[uuid.UUID, list[uuid.UUID]], list[Episode]]:
-    """Per given episode, the ids of the episodes just before/after it; and those rows."""
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Per given episode, the ids of the episodes just before and after it (event time)."""
     if not ids:
-        return {}, []
+        return {}
     rows = (
         await session.execute(
             _NEIGHBOURS_SQL, {"tenant": tenant_id, "subject": subject_id, "ids": list(ids)}
@@ -156,10 +157,4 @@ async def neighbour_episodes(
     around: dict[uuid.UUID, list[uuid.UUID]] = {}
     for anchor, neighbour in rows:
         around.setdefault(anchor, []).append(neighbour)
-    wanted = list({n for ns in around.values() for n in ns})
-    if not wanted:
-        return around, []
-    statement = select(Episode).where(
-        Episode.tenant_id == tenant_id, Episode.subject_id == subject_id, Episode.id.in_(wanted)
-    )
-    return around, list((await session.scalars(statement)).all())
+    return around

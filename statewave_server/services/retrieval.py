@@ -3,26 +3,35 @@
 Candidates: the newest memories of each kind (recency window); search hits for the task
 from the subject's in-memory index — BM25 over the stored lexemes and cosine neighbours of
 the task's embedding, fused by reciprocal rank with speaker matching and temporal
-locality (``context/fusion.py``) into one ``relevance`` per memory; the episodes next to
-the best hits (a terse turn needs the turn before it); the newest episodes; and the
+locality (``context/fusion.py``) into one ``relevance`` per memory; the *turns* those
+memories were compiled from, each with the best relevance a memory lends it (the
+context shows the turns themselves, not a gist of them), plus the turns next to the
+best ones (a terse turn needs the turn before it); the newest episodes; and the
 subject's resolutions for session signals.
-Everything runs offline (local model); the budgeted assembly itself is pure.
+
+Every episode is loaded with a bounded payload (``db/episode_views.py``): a context call
+never reads, parses or returns more than ``EPISODE_TEXT_CHARS`` of an episode's text.
+The assembly (tokenising, rendering) runs off the event loop. Everything runs offline
+(local model).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from statewave_server.db import episode_views
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import memories as memory_repo
+from statewave_server.db.episode_views import EpisodeView
 from statewave_server.db.index_rows import query_lexemes
-from statewave_server.db.models import Episode, Memory
+from statewave_server.db.models import Memory
 from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.services.compiler import episode_text
 from statewave_server.services.context import (
@@ -41,8 +50,12 @@ TEXT_HITS = 150
 SEMANTIC_HITS = 150
 RECENT_EPISODES = 30
 RESOLUTIONS = 50
+RELEVANT_TURNS = 40
+SPREAD_SHARE = 0.5
 NEIGHBOUR_ANCHORS = 10
 NEIGHBOUR_SHARE = 0.5
+#: Most characters of an episode's text a context call loads (render shows fewer).
+EPISODE_TEXT_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,7 @@ class ContextResult:
 
     bundle: AssembledContext
     memories: dict[uuid.UUID, Memory]
-    episodes: dict[uuid.UUID, Episode]
+    episodes: dict[uuid.UUID, EpisodeView]
 
 
 async def build_context(
@@ -69,20 +82,28 @@ async def build_context(
     try:
         async with sessions() as session:
             pool = await _memory_pool(session, runtime, tenant_id, subject_id, task, vector)
-            pool, around = await _with_neighbours(session, tenant_id, subject_id, pool)
-            episodes = await episode_repo.newest_episodes(
-                session, tenant_id, subject_id, limit=RECENT_EPISODES
+            turns = await _relevant_turns(session, tenant_id, subject_id, pool)
+            relevant = await episode_views.views_by_ids(
+                session, tenant_id, subject_id, list(turns), text_chars=EPISODE_TEXT_CHARS
             )
-            episodes.reverse()
+            newest = await episode_views.newest_views(
+                session,
+                tenant_id,
+                subject_id,
+                limit=RECENT_EPISODES,
+                text_chars=EPISODE_TEXT_CHARS,
+            )
             state = await _session_state(session, tenant_id, subject_id)
     finally:
         vector.cancel()  # no-op once awaited; stops a failed request's embedding
-    # Neighbours first: an episode that is also among the newest keeps its relevance.
-    near = {e.id for e, _ in around}
-    candidates = [_episode_candidate(e, relevance) for e, relevance in around]
-    candidates += [_episode_candidate(e) for e in episodes if e.id not in near]
-    episodes += [e for e, _ in around]
-    bundle = assemble_context(
+    relevant.sort(key=lambda view: -turns[view.id])
+    newest.reverse()
+    # Once the search found anything, an episode it did not lead to is not relevant (0).
+    missed = 0.0 if turns else None
+    candidates = [_episode_candidate(view, turns[view.id]) for view in relevant]
+    candidates += [_episode_candidate(view, missed) for view in newest if view.id not in turns]
+    bundle = await asyncio.to_thread(
+        assemble_context,
         task,
         max_tokens,
         [candidate for candidate, _ in pool],
@@ -92,7 +113,15 @@ async def build_context(
         count_tokens,
         datetime.now(UTC),
     )
-    return ContextResult(bundle, {m.id: m for _, m in pool}, {e.id: e for e in episodes})
+    views = {view.id: view for view in [*relevant, *newest]}
+    return ContextResult(bundle, {m.id: m for _, m in pool}, views)
+
+
+def episode_payload(view: EpisodeView) -> dict[str, Any]:
+    """The payload a bundle returns: whole when small, else its cut text, marked."""
+    if view.payload is not None:
+        return view.payload
+    return {"text": view.cut_text or "", "truncated": True}
 
 
 async def _task_vector(runtime: MemoryRuntime, task: str) -> list[float] | None:
@@ -157,50 +186,43 @@ async def _memory_pool(
     ]
 
 
-async def _with_neighbours(
+async def _relevant_turns(
     session: AsyncSession,
     tenant_id: str,
     subject_id: str,
     pool: list[tuple[MemoryCandidate, Memory]],
-) -> tuple[list[tuple[MemoryCandidate, Memory]], list[tuple[Episode, float]]]:
-    """Lend the turns next to the best hits a share of their relevance.
+) -> dict[uuid.UUID, float]:
+    """The ``RELEVANT_TURNS`` episodes the found memories lead to, with their relevance.
 
-    A terse turn ("Yes, last summer!") answers the turn before it; neither retriever can
-    see that. The episodes just before and after the ``NEIGHBOUR_ANCHORS`` best
-    single-episode hits get ``NEIGHBOUR_SHARE`` of the hit's relevance: through their
-    summary when it is in the pool, else as raw episode candidates (returned apart).
+    A memory compiled from one turn lends it its whole relevance; one compiled from
+    several (a digest, a merged fact) lends each ``SPREAD_SHARE`` of it. A terse turn
+    ("Yes, last summer!") answers the turn before it and neither retriever can see that,
+    so the turns just before and after the ``NEIGHBOUR_ANCHORS`` best get
+    ``NEIGHBOUR_SHARE`` of theirs. Each turn keeps the best relevance it is lent.
     """
-    if NEIGHBOUR_ANCHORS <= 0:
-        return pool, []
-    ranked = sorted(
-        (c for c, _ in pool if c.relevance is not None and len(c.source_episode_ids) == 1),
-        key=lambda c: -(c.relevance or 0.0),
-    )
-    anchors: dict[uuid.UUID, float] = {}
-    for candidate in ranked:
-        episode_id = candidate.source_episode_ids[0]
-        if episode_id not in anchors:
-            anchors[episode_id] = candidate.relevance or 0.0
-        if len(anchors) >= NEIGHBOUR_ANCHORS:
-            break
-    around, rows = await episode_repo.neighbour_episodes(
-        session, tenant_id, subject_id, list(anchors)
-    )
     lent: dict[uuid.UUID, float] = {}
+    for candidate, _ in pool:
+        sources = candidate.source_episode_ids
+        share = 1.0 if len(sources) == 1 else SPREAD_SHARE
+        _lend(lent, sources, share * (candidate.relevance or 0.0))
+    anchors = _best(lent, NEIGHBOUR_ANCHORS)
+    around = await episode_repo.neighbour_ids(session, tenant_id, subject_id, list(anchors))
     for anchor, neighbours in around.items():
-        for neighbour in neighbours:
-            lent[neighbour] = max(lent.get(neighbour, 0.0), NEIGHBOUR_SHARE * anchors[anchor])
-    covered: set[uuid.UUID] = set()
-    updated = []
-    for candidate, memory in pool:
-        boost = max((lent.get(e, 0.0) for e in candidate.source_episode_ids), default=0.0)
-        if boost > (candidate.relevance or 0.0):
-            candidate = replace(candidate, relevance=boost)
-        if candidate.kind == "episode_summary":
-            covered.update(candidate.source_episode_ids)
-        updated.append((candidate, memory))
-    extra = [(e, lent[e.id]) for e in rows if e.id in lent and e.id not in covered]
-    return updated, extra
+        _lend(lent, neighbours, NEIGHBOUR_SHARE * anchors[anchor])
+    return _best(lent, RELEVANT_TURNS)
+
+
+def _lend(lent: dict[uuid.UUID, float], ids: Iterable[uuid.UUID], relevance: float) -> None:
+    if relevance <= 0.0:
+        return
+    for episode_id in ids:
+        lent[episode_id] = max(lent.get(episode_id, 0.0), relevance)
+
+
+def _best(relevance: Mapping[uuid.UUID, float], limit: int) -> dict[uuid.UUID, float]:
+    """The ``limit`` most relevant ids, best first (ties: first lent first)."""
+    ranked = sorted(relevance, key=lambda i: -relevance[i])[:limit]
+    return {i: relevance[i] for i in ranked}
 
 
 def _memory_candidate(
@@ -225,14 +247,15 @@ def _memory_candidate(
     )
 
 
-def _episode_candidate(episode: Episode, relevance: float | None = None) -> EpisodeCandidate:
+def _episode_candidate(view: EpisodeView, relevance: float | None) -> EpisodeCandidate:
+    text = episode_text(view.payload) if view.payload is not None else view.cut_text or ""
     return EpisodeCandidate(
-        id=episode.id,
-        source=episode.source,
-        type=episode.type,
-        text=episode_text(episode.payload),
-        created_at=episode.occurred_at,
-        session_id=episode.session_id,
+        id=view.id,
+        source=view.source,
+        type=view.type,
+        text=text[:EPISODE_TEXT_CHARS],
+        created_at=view.occurred_at,
+        session_id=view.session_id,
         relevance=relevance,
     )
 

@@ -13,7 +13,8 @@ from statewave_server.api.schemas.context import (
 )
 from statewave_server.api.schemas.episodes import EpisodeResponse
 from statewave_server.api.schemas.memories import MemoryResponse
-from statewave_server.services.retrieval import build_context
+from statewave_server.db.episode_views import EpisodeView
+from statewave_server.services.retrieval import build_context, episode_payload
 
 router = APIRouter(prefix="/v1", tags=["context"])
 
@@ -41,7 +42,7 @@ async def get_context(
         subject_id=body.subject_id,
         task=body.task,
         facts=[MemoryResponse.model_validate(result.memories[m.id]) for m in bundle.facts],
-        episodes=[EpisodeResponse.model_validate(result.episodes[e.id]) for e in bundle.episodes],
+        episodes=[_episode(result.episodes[e.id]) for e in bundle.episodes],
         procedures=[
             MemoryResponse.model_validate(result.memories[m.id]) for m in bundle.procedures
         ],
@@ -62,4 +63,20 @@ async def get_context(
             )
             for s in bundle.sessions
         ],
+    )
+
+
+def _episode(view: EpisodeView) -> EpisodeResponse:
+    """An included episode; its payload is bounded (see ``episode_payload``)."""
+    return EpisodeResponse(
+        id=view.id,
+        subject_id=view.subject_id,
+        source=view.source,
+        type=view.type,
+        payload=episode_payload(view),
+        metadata=view.metadata,
+        provenance=view.provenance,
+        session_id=view.session_id,
+        occurred_at=view.occurred_at,
+        created_at=view.created_at,
     )

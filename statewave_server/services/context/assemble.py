@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from statewave_server.services.context import render as r
@@ -89,9 +89,10 @@ def assemble_context(
     retrieved (recency window, then search hits) and episodes oldest first. An episode is
     left out when an included episode summary already covers it.
     """
-    pool_memories = _memory_pool(memories)
     words, dated = keywords([task]), r.is_temporal(task)  # snippets and dates follow the task
     pool_episodes = _unique(episodes)
+    turns = {e.id for e in pool_episodes if is_relevant_turn(e)}
+    pool_memories = _memory_pool(memories, turns)
     boosts = repeat_issue_boosts(task, pool_episodes, session_state, current_session_id, weights)
     memory_score = memory_scores(task, pool_memories, now, weights)
     episode_score = episode_scores(
@@ -108,9 +109,9 @@ def assemble_context(
         for placed in _place(pool_memories, pool_episodes, current_session_id, words, dated)
     ]
     ranked = rank(entries)
-    chosen = _choose(
-        ranked, task, max_tokens, current_session_id, count_tokens, pool_memories, words, dated
-    )
+    days = {e.item.section for e in entries if e.item.section not in r.SECTION_HEADINGS}
+    headings = r.heading_chunks(current_session_id, days)
+    chosen = _choose(ranked, task, max_tokens, headings, count_tokens, pool_memories, words, dated)
 
     def render_entries(selected: Sequence[Entry[_Placed]]) -> str:
         return r.render(task, _lines_by_section(selected), current_session_id)
@@ -127,12 +128,27 @@ def _unique(candidates: Iterable[_C]) -> list[_C]:
     return list(seen.values())
 
 
-def _memory_pool(memories: Sequence[MemoryCandidate]) -> list[MemoryCandidate]:
+def is_relevant_turn(episode: EpisodeCandidate) -> bool:
+    """Whether the retrieval led to this episode: it is shown whole, under its date."""
+    return episode.relevance is not None and episode.relevance > 0.0
+
+
+def _memory_pool(
+    memories: Sequence[MemoryCandidate], turns: set[uuid.UUID]
+) -> list[MemoryCandidate]:
     """Renderable memories grouped facts, procedures, summaries (order kept within each).
 
-    Memories of other kinds, or with blank content, would render nothing useful.
+    Memories of other kinds, or with blank content, would render nothing useful; a
+    summary of a relevant turn in ``turns`` would only repeat (a gist of) what that turn
+    shows verbatim.
     """
-    unique = [m for m in _unique(memories) if m.kind in CONTEXT_KINDS and m.content.strip()]
+    unique = [
+        m
+        for m in _unique(memories)
+        if m.kind in CONTEXT_KINDS
+        and m.content.strip()
+        and not (m.kind == EPISODE_SUMMARY and turns.intersection(m.source_episode_ids))
+    ]
     return [
         m for kind in (PROFILE_FACT, PROCEDURE, EPISODE_SUMMARY) for m in unique if m.kind == kind
     ]
@@ -152,8 +168,13 @@ def _place(
         for m in memories
     ]
     for episode in episodes:
-        section = _episode_section(episode, current_session_id)
-        placed.append(_Placed(episode, section, r.episode_line(episode)))
+        if is_relevant_turn(episode):
+            placed.append(
+                _Placed(episode, r.day_section(episode.created_at), r.turn_line(episode, words))
+            )
+        else:
+            section = _episode_section(episode, current_session_id)
+            placed.append(_Placed(episode, section, r.episode_line(episode)))
     return placed
 
 
@@ -173,14 +194,14 @@ def _entry(placed: _Placed, score: float, count_tokens: Callable[[str], int]) ->
     carries: frozenset[object] = frozenset()
     if placed.section == r.SUMMARIES and isinstance(candidate, MemoryCandidate):
         carries = frozenset(candidate.source_episode_ids)
-    return Entry(placed, score, cost, r.SECTION_HEADINGS[placed.section], carries)
+    return Entry(placed, score, cost, r.section_headings(placed.section), carries)
 
 
 def _choose(
     ranked: Sequence[Entry[_Placed]],
     task: str,
     budget: int,
-    current_session_id: str | None,
+    headings: Mapping[str, str],
     count_tokens: Callable[[str], int],
     memories: Sequence[MemoryCandidate],
     words: frozenset[str],
@@ -192,7 +213,7 @@ def _choose(
     budget left to covered episodes whose covering summaries all failed to make it in.
     Returns the chosen entries in rank order.
     """
-    heading_costs = {k: count_tokens(v) for k, v in r.heading_chunks(current_session_id).items()}
+    heading_costs = {k: count_tokens(v) for k, v in headings.items()}
     covered_by = _covering_summaries(memories)
 
     def covering(entry: Entry[_Placed]) -> set[uuid.UUID]:
@@ -249,10 +270,18 @@ def _covering_summaries(memories: Sequence[MemoryCandidate]) -> dict[uuid.UUID, 
 
 
 def _lines_by_section(selected: Sequence[Entry[_Placed]]) -> Mapping[str, list[str]]:
+    """Each section's lines in rank order; a day's relevant turns in the order they happened."""
     lines: dict[str, list[str]] = {}
-    for entry in selected:
+    for entry in sorted(selected, key=_shown_order):
         lines.setdefault(entry.item.section, []).append(entry.item.line)
     return lines
+
+
+def _shown_order(entry: Entry[_Placed]) -> tuple[datetime, bytes]:
+    candidate = entry.item.candidate
+    if entry.item.section in r.SECTION_HEADINGS or not isinstance(candidate, EpisodeCandidate):
+        return (datetime.min.replace(tzinfo=UTC), b"")  # stable: rank order kept
+    return (candidate.created_at, candidate.id.bytes)
 
 
 def _bundle(placed: Sequence[_Placed], text: str, tokens: int) -> AssembledContext:

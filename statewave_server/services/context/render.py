@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from statewave_server.services.compiler.digest import SEPARATOR as DIGEST_SEPARATOR
 from statewave_server.services.context.candidates import (
@@ -22,6 +22,8 @@ from statewave_server.services.context.repeats import keywords
 
 EPISODE_TEXT_CHARS = 150
 SNIPPET_CHARS = 120
+#: A relevant turn longer than this shows its sentences closest to the task.
+TURN_CHARS = 600
 
 # Section keys: which part of the document an item renders in.
 FACTS = "facts"
@@ -30,6 +32,8 @@ SUMMARIES = "summaries"
 EPISODES = "episodes"
 CURRENT_SESSION = "current"
 PREVIOUS = "previous"
+HISTORY = "history"
+_DAY = "day:"  # + ISO date: the relevant turns of one day
 _INTERACTIONS = "interactions"
 
 #: Headings each section needs, outermost first (a heading is rendered once).
@@ -41,7 +45,8 @@ SECTION_HEADINGS: Mapping[str, tuple[str, ...]] = {
     CURRENT_SESSION: (_INTERACTIONS, CURRENT_SESSION),
     PREVIOUS: (_INTERACTIONS, PREVIOUS),
 }
-_SECTION_ORDER = (FACTS, PROCEDURES, SUMMARIES, EPISODES, CURRENT_SESSION, PREVIOUS)
+_BEFORE_DAYS = (FACTS, PROCEDURES, SUMMARIES)
+_AFTER_DAYS = (EPISODES, CURRENT_SESSION, PREVIOUS)
 _SPEAKER_PREFIX = re.compile(r"^\s*(?:user|assistant|system):", re.IGNORECASE)
 _NAME_PREFIX = re.compile(r"^[A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*){0,3}: ")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -58,16 +63,35 @@ def task_header(task: str) -> str:
     return f"## Task\n{task}\n"
 
 
-def heading_chunks(session_id: str | None) -> dict[str, str]:
-    """Text each heading adds; blank lines between blocks belong to the heading after them."""
-    return {
+def heading_chunks(session_id: str | None, days: Iterable[str] = ()) -> dict[str, str]:
+    """Text each heading adds; blank lines between blocks belong to the heading after them.
+
+    ``days`` are the day sections (see ``day_section``) that may be rendered.
+    """
+    chunks = {
         FACTS: "\n## About this user\n",
         PROCEDURES: "\n## Procedures\n",
         SUMMARIES: "\n## Recent history\n",
+        HISTORY: "\n## Relevant history\n",
         _INTERACTIONS: "\n## Recent interactions\n",
         CURRENT_SESSION: f"### Current session ({session_id})\n",
         PREVIOUS: "\n### Previous interactions\n",
     }
+    for day in days:
+        chunks[day] = f"### {short_date(date.fromisoformat(day.removeprefix(_DAY)))}\n"
+    return chunks
+
+
+def day_section(moment: datetime) -> str:
+    """The section of the relevant turns of ``moment``'s day (UTC), under its date."""
+    return f"{_DAY}{moment.astimezone(UTC).date().isoformat()}"
+
+
+def section_headings(section: str) -> tuple[str, ...]:
+    """Headings ``section`` needs, outermost first."""
+    if section.startswith(_DAY):
+        return (HISTORY, section)
+    return SECTION_HEADINGS[section]
 
 
 def clean_summary(text: str) -> str:
@@ -88,8 +112,10 @@ def is_temporal(task: str) -> bool:
     return _TEMPORAL.search(task) is not None
 
 
-def short_date(moment: datetime) -> str:
+def short_date(moment: date) -> str:
     """``8 May 2023``: the date a history line happened on (UTC)."""
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(UTC)
     return f"{moment.day} {moment:%b %Y}"
 
 
@@ -175,6 +201,12 @@ def episode_line(episode: EpisodeCandidate) -> str:
     return f"- [{episode.source}/{episode.type}] {text or '(no text content)'}"
 
 
+def turn_line(episode: EpisodeCandidate, task_words: frozenset[str]) -> str:
+    """``- <the turn's text>``, one line; a long one shows its sentences nearest the task."""
+    text = " ".join(episode.text.split())
+    return f"- {snippet(text, task_words, TURN_CHARS) or '(no text content)'}"
+
+
 def item_chunk(line: str) -> str:
     """What one item adds to the document: its line and the line break after it."""
     return f"{line}\n"
@@ -183,17 +215,19 @@ def item_chunk(line: str) -> str:
 def render(task: str, lines_by_section: Mapping[str, Sequence[str]], session_id: str | None) -> str:
     """Assemble the document: task header, then each non-empty section in a fixed order.
 
-    ``lines_by_section`` holds each section's item lines in rank order. With a session,
-    episodes are split into the current session's and previous interactions.
+    ``lines_by_section`` holds each section's item lines in the order to show them. The
+    relevant turns' day sections come after the summaries, oldest day first. With a
+    session, episodes are split into the current session's and previous interactions.
     """
     chunks = [task_header(task)]
-    headings = heading_chunks(session_id)
+    days = sorted(s for s in lines_by_section if s.startswith(_DAY))
+    headings = heading_chunks(session_id, days)
     rendered: set[str] = set()
-    for section in _SECTION_ORDER:
+    for section in [*_BEFORE_DAYS, *days, *_AFTER_DAYS]:
         lines = lines_by_section.get(section, ())
         if not lines:
             continue
-        for heading in SECTION_HEADINGS[section]:
+        for heading in section_headings(section):
             if heading not in rendered:
                 chunk = headings[heading]
                 if heading == PREVIOUS and CURRENT_SESSION not in rendered:
