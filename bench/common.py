@@ -69,7 +69,30 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
+def count_tokens(text: str) -> int:
+    """Exact cl100k_base tokens, as the server counts them (offline encoding)."""
+    from statewave_server.services.tokens import count_tokens as server_count
+
+    return server_count(text)
+
+
+class DirtyTreeError(RuntimeError):
+    """Results would not describe any commit: the measured code has uncommitted edits."""
+
+
+def require_clean_tree() -> None:
+    """Refuse to record results measured on uncommitted server or bench code."""
+    code = code_info()
+    if code["server_code_dirty"] == "yes" or code["bench_code_dirty"] == "yes":
+        raise DirtyTreeError(
+            f"refusing to write results: uncommitted changes on top of {code['git_head']} "
+            "(server_code_dirty / bench_code_dirty); commit first, or pass --no-write"
+        )
+
+
 def write_result(name: str, data: dict[str, Any]) -> Path:
+    """Write ``bench/results/<name>.json``; refused from a dirty tree."""
+    require_clean_tree()
     RESULTS_JSON_DIR.mkdir(exist_ok=True)
     path = RESULTS_JSON_DIR / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -149,9 +172,11 @@ def code_info() -> dict[str, str]:
         return done.stdout.strip()
 
     dirty = git("status", "--porcelain", "--", "statewave_server", "server", "alembic")
+    bench_dirty = git("status", "--porcelain", "--", "bench/*.py", "bench/quality/*.py")
     return {
         "git_head": git("rev-parse", "--short", "HEAD"),
         "server_code_dirty": "yes" if dirty else "no",
+        "bench_code_dirty": "yes" if bench_dirty else "no",
         "snapshot_sha256_16": digest,
     }
 

@@ -39,6 +39,7 @@ class Question:
     question: str
     category: int
     evidence: tuple[str, ...]
+    answer: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def load_conversation(path: Path) -> Conversation:
         evidence = _evidence(qa.get("evidence"), known)
         if category == ADVERSARIAL or not evidence:
             continue
-        questions.append(Question(str(qa["question"]), category, evidence))
+        answer = str(qa.get("answer", ""))
+        questions.append(Question(str(qa["question"]), category, evidence, answer))
     return Conversation(
         name=path.stem,
         speakers=(str(data["speaker_a"]), str(data["speaker_b"])),

@@ -113,10 +113,11 @@ def is_temporal(task: str) -> bool:
 
 
 def short_date(moment: date) -> str:
-    """``8 May 2023``: the date a history line happened on (UTC)."""
+    """``8 February 2023``: the day a history line happened (UTC); the month in full, as
+    people write and ask about it."""
     if isinstance(moment, datetime):
         moment = moment.astimezone(UTC)
-    return f"{moment.day} {moment:%b %Y}"
+    return f"{moment.day} {moment:%B %Y}"
 
 
 def memory_line(

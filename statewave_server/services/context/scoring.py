@@ -37,6 +37,7 @@ class ScoringWeights:
     summary_priority: float = 5.0
     other_kind_priority: float = 1.0
     episode_base: float = 3.0
+    relevant_turn_base: float = 8.0
     recency_max: float = 5.0
     overlap_max: float = 5.0
     semantic_max: float = 8.0
@@ -191,7 +192,10 @@ def episode_scores(
     scores: dict[uuid.UUID, float] = {}
     for episode in episodes:
         if episode.relevance is not None:
-            score = weights.episode_base + weights.relevance_max * episode.relevance
+            # A turn the search led to stands in for its summary: it starts where a
+            # valid summary does (kind priority + temporal validity), not below it.
+            base = weights.relevant_turn_base if episode.relevance > 0 else weights.episode_base
+            score = base + weights.relevance_max * episode.relevance
             score += recency[episode.id] * weights.recency_with_relevance / weights.recency_max
         else:
             score = weights.episode_base + recency[episode.id]
