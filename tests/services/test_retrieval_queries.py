@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from statewave_server.db import episode_views
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.engine import Database
@@ -76,7 +77,7 @@ async def test_active_by_ids_loads_active_rows_only(db: Database) -> None:
     assert [m.content for m in loaded] == ["tea"]
 
 
-async def test_neighbour_episodes_by_event_time(db: Database) -> None:
+async def test_neighbour_ids_by_event_time(db: Database) -> None:
     rows = [
         {
             "tenant_id": "",
@@ -92,11 +93,73 @@ async def test_neighbour_episodes_by_event_time(db: Database) -> None:
         inserted = await episode_repo.insert_episodes(session, rows)
     by_text = {e.payload["text"]: e.id for e in inserted.episodes}
     async with db.sessions() as session:
-        around, episodes = await episode_repo.neighbour_episodes(
+        around = await episode_repo.neighbour_ids(
             session, "", "alice", [by_text["turn 1"], by_text["turn 3"]]
         )
-        empty = await episode_repo.neighbour_episodes(session, "", "alice", [])
+        empty = await episode_repo.neighbour_ids(session, "", "alice", [])
     assert set(around[by_text["turn 1"]]) == {by_text["turn 0"], by_text["turn 2"]}
     assert around[by_text["turn 3"]] == [by_text["turn 2"]]
-    assert {e.id for e in episodes} == {by_text["turn 0"], by_text["turn 2"]}
-    assert empty == ({}, [])
+    assert empty == {}
+
+
+async def test_a_batch_with_one_event_time_keeps_its_order(db: Database) -> None:
+    """Ids of a batch increase in input order, so equal ``occurred_at`` ties break by it."""
+    rows = [
+        {
+            "tenant_id": "",
+            "subject_id": "bob",
+            "source": "chat",
+            "type": "message",
+            "payload": {"text": f"turn {i}"},
+            "occurred_at": T0,
+        }
+        for i in range(40)
+    ]
+    async with db.sessions.begin() as session:
+        first = await episode_repo.insert_episodes(session, rows[:20])
+    async with db.sessions.begin() as session:
+        second = await episode_repo.insert_episodes(session, rows[20:])
+    ids = [e.id for e in [*first.episodes, *second.episodes]]
+    assert ids == sorted(ids)
+    assert all(i.version == 7 for i in ids)
+    async with db.sessions() as session:
+        around = await episode_repo.neighbour_ids(session, "", "bob", [ids[5], ids[20]])
+    assert set(around[ids[5]]) == {ids[4], ids[6]}
+    assert set(around[ids[20]]) == {ids[19], ids[21]}
+
+
+async def test_episode_views_bound_large_payloads(db: Database) -> None:
+    """A large payload never leaves PostgreSQL whole: only its text, cut, comes back."""
+    huge = "word " * 400_000  # 2 MB
+    payloads = {
+        "small": {"messages": [{"role": "user", "content": "hello there"}]},
+        "messages": {"messages": [{"role": "user", "content": huge}, "tail " + huge]},
+        "text": {"text": huge, "other": huge},
+        "nothing": {"blob": huge},
+    }
+    rows = [
+        {
+            "tenant_id": "",
+            "subject_id": "carol",
+            "source": name,
+            "type": "message",
+            "payload": payload,
+            "occurred_at": T0 + timedelta(minutes=i),
+        }
+        for i, (name, payload) in enumerate(payloads.items())
+    ]
+    async with db.sessions.begin() as session:
+        inserted = await episode_repo.insert_episodes(session, rows)
+    async with db.sessions() as session:
+        newest = await episode_views.newest_views(session, "", "carol", limit=10, text_chars=50)
+        some = await episode_views.views_by_ids(
+            session, "", "carol", [inserted.episodes[0].id, uuid.uuid4()], text_chars=50
+        )
+    views = {v.source: v for v in newest}
+    assert [v.source for v in newest] == ["nothing", "text", "messages", "small"]
+    assert views["small"].payload == payloads["small"] and views["small"].cut_text is None
+    assert views["messages"].payload is None
+    assert views["messages"].cut_text == ("user: " + huge)[:50]
+    assert views["text"].payload is None and views["text"].cut_text == huge[:50]
+    assert views["nothing"].payload is None and views["nothing"].cut_text == ""
+    assert [v.id for v in some] == [inserted.episodes[0].id]
