@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -56,6 +57,9 @@ NEIGHBOUR_ANCHORS = 10
 NEIGHBOUR_SHARE = 0.5
 #: Most characters of an episode's text a context call loads (render shows fewer).
 EPISODE_TEXT_CHARS = 4000
+#: Item lines up to this long have their token counts remembered (see ``_count_tokens``).
+CACHED_LINE_CHARS = 1000
+CACHED_LINES = 32_768
 
 
 @dataclass(frozen=True)
@@ -110,11 +114,22 @@ async def build_context(
         candidates,
         state,
         session_id,
-        count_tokens,
+        _count_tokens,
         datetime.now(UTC),
     )
     views = {view.id: view for view in [*relevant, *newest]}
     return ContextResult(bundle, {m.id: m for _, m in pool}, views)
+
+
+@lru_cache(maxsize=CACHED_LINES)
+def _line_tokens(text: str) -> int:
+    return count_tokens(text)
+
+
+def _count_tokens(text: str) -> int:
+    """Exact cl100k count; remembered for item lines (≤ ``CACHED_LINE_CHARS``): the same
+    turns and memories are priced again by every call about the same subject."""
+    return _line_tokens(text) if len(text) <= CACHED_LINE_CHARS else count_tokens(text)
 
 
 def episode_payload(view: EpisodeView) -> dict[str, Any]:
