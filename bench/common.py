@@ -126,7 +126,7 @@ def log(message: str) -> None:
 
 # --------------------------------------------------------------------------- code snapshot
 
-_SNAPSHOT: tuple[Path, str] | None = None
+_SNAPSHOT: tuple[Path, str, dict[str, str]] | None = None
 _SNAPSHOT_ITEMS = ("statewave_server", "server", "alembic", "alembic.ini")
 
 
@@ -142,6 +142,7 @@ def code_snapshot() -> tuple[Path, str]:
         import atexit
         import hashlib
 
+        git = _git_state()  # read with the copy: what HEAD was when the code was taken
         base = Path(tempfile.mkdtemp(prefix="statewave-bench-code-"))
         digest = hashlib.sha256()
         for item in _SNAPSHOT_ITEMS:
@@ -157,13 +158,12 @@ def code_snapshot() -> tuple[Path, str]:
                 digest.update(str(path.relative_to(base)).encode())
                 digest.update(path.read_bytes())
         atexit.register(shutil.rmtree, base, True)
-        _SNAPSHOT = (base, digest.hexdigest()[:16])
-    return _SNAPSHOT
+        _SNAPSHOT = (base, digest.hexdigest()[:16], git)
+    return _SNAPSHOT[0], _SNAPSHOT[1]
 
 
-def code_info() -> dict[str, str]:
-    """Git HEAD (read-only), whether the tree was dirty, and the snapshot's hash."""
-    _, digest = code_snapshot()
+def _git_state() -> dict[str, str]:
+    """Git HEAD (read-only) and whether server or bench code had uncommitted changes."""
 
     def git(*args: str) -> str:
         done = subprocess.run(
@@ -177,8 +177,17 @@ def code_info() -> dict[str, str]:
         "git_head": git("rev-parse", "--short", "HEAD"),
         "server_code_dirty": "yes" if dirty else "no",
         "bench_code_dirty": "yes" if bench_dirty else "no",
-        "snapshot_sha256_16": digest,
     }
+
+
+def code_info() -> dict[str, str]:
+    """The code a run measured: git state when the snapshot was taken, and its hash.
+
+    Results must describe what ran, not what HEAD became while the run went on.
+    """
+    _, digest = code_snapshot()
+    assert _SNAPSHOT is not None
+    return {**_SNAPSHOT[2], "snapshot_sha256_16": digest}
 
 
 # --------------------------------------------------------------------------- database
