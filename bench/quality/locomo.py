@@ -54,6 +54,8 @@ from bench.quality.locomo_data import (
 
 RESULTS_MD = common.BENCH_DIR / "RESULTS.md"
 SECTION = "## Memory quality (LoCoMo)"
+#: The section of each role variant in ``bench/RESULTS.md``.
+SECTIONS = {"speaker": SECTION, "generic": f"{SECTION[:-1]}, roles user/assistant)"}
 STATEWAVE = "Statewave /v1/context"
 METHODS = ("history stuffing", "BM25", "dense MiniLM", "BM25 + dense (RRF)", STATEWAVE)
 MEASURES = ("answer", "shown", "ids")
@@ -357,7 +359,7 @@ def section(
     scores: Scores, budgets: Sequence[int], methods: Sequence[str], info: dict[str, Any]
 ) -> str:
     parts = [
-        SECTION,
+        SECTIONS[info["roles"]],
         "",
         "Scored on the text the model reads (`assembled_context`), nothing else:",
         "**answer contained** = every content word of the gold answer is in the text (a full",
@@ -388,12 +390,12 @@ def section(
     return "\n".join(parts)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) only this bench's section of ``bench/RESULTS.md``."""
+def write_section(text: str, heading: str = SECTION) -> None:
+    """Replace (or append) only this bench's section ``heading`` of ``bench/RESULTS.md``."""
     common.require_clean_tree()
     current = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n"
     lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
     if start is None:
         RESULTS_MD.write_text(current.rstrip("\n") + "\n\n" + text)
         return
@@ -468,7 +470,7 @@ def main() -> None:
     text = section(scores, budgets, methods, info)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(text, SECTIONS[args.roles])
         common.write_result(
             f"locomo-{args.roles}",
             {
