@@ -333,3 +333,74 @@ def test_a_turn_whose_digest_is_in_is_not_repeated() -> None:
 
     assert [m.id for m in result.facts] == [digest.id]
     assert result.assembled_context.count("at the festival.") == 1
+
+
+def turn(text: str, day: int, minute: int = 0, relevance: float | None = 0.5) -> EpisodeCandidate:
+    """A conversation turn the retrieval led to (``relevance``), on May ``day`` 2023."""
+    return EpisodeCandidate(
+        id=uuid.uuid4(),
+        source="conversation",
+        type="message",
+        text=text,
+        created_at=datetime(2023, 5, day, 13, minute, tzinfo=UTC),
+        session_id=f"session_{day}",
+        relevance=relevance,
+    )
+
+
+def test_relevant_turns_are_shown_whole_under_their_day_in_event_order() -> None:
+    long_said = "Caroline: I went to the LGBTQ support group yesterday and it was so powerful. " * 2
+    later = turn("Melanie: The pottery class was fun, I made a bowl.", day=25, relevance=0.9)
+    first = turn(long_said.strip(), day=8, minute=5, relevance=0.4)
+    before = turn("Melanie: How did the group go?", day=8, minute=1, relevance=0.2)
+    result = assemble(task="What did Caroline do?", episodes=[later, first, before])
+
+    assert result.assembled_context == (
+        "## Task\nWhat did Caroline do?\n"
+        "\n## Relevant history\n"
+        "### 8 May 2023\n"
+        "- Melanie: How did the group go?\n"
+        f"- {long_said.strip()}\n"
+        "### 25 May 2023\n"
+        "- Melanie: The pottery class was fun, I made a bowl.\n"
+    )
+    assert [e.id for e in result.episodes] == [later.id, first.id, before.id]  # rank order
+    assert result.token_estimate == count_tokens(result.assembled_context)
+
+
+def test_a_summary_of_a_shown_turn_is_left_out() -> None:
+    shown = turn("Caroline: I adopted a guinea pig called Oscar.", day=8)
+    gist = mem("Caroline: I adopted a guinea pig …", kind="episode_summary", sources=(shown.id,))
+    digest, _ = _digest_and_turns()
+    partly = replace(digest, source_episode_ids=(shown.id, *digest.source_episode_ids[1:]))
+    other = mem("Jon: I opened a dance studio.", kind="episode_summary", sources=(uuid.uuid4(),))
+    result = assemble(task="pets", memories=[gist, partly, other], episodes=[shown])
+
+    assert [m.id for m in result.facts] == [other.id]
+    assert "guinea pig called Oscar." in result.assembled_context
+    assert "guinea pig …" not in result.assembled_context
+
+
+def test_a_long_turn_shows_its_sentences_nearest_the_task() -> None:
+    filler = " ".join(f"Sentence number {i} is about nothing much at all." for i in range(20))
+    said = f"Gina: {filler} My store sells handmade leather bags now. {filler}"
+    result = assemble(task="What does Gina's store sell?", episodes=[turn(said, day=3)])
+    line = result.assembled_context.splitlines()[-1]
+    assert "My store sells handmade leather bags now." in line
+    assert line.startswith("- Gina: ") and len(line) <= 2 + 600 + 10
+
+
+def test_turns_outrank_unfound_summaries_and_fill_the_budget_first() -> None:
+    unfound = mem("Jon: Something unrelated entirely.", kind="episode_summary", relevance=0.0)
+    weak = turn("Melanie: I painted a lake at sunrise last year.", day=9, relevance=0.1)
+    alone = (
+        f"## Task\nWhat did Melanie paint?\n\n## Relevant history\n### 9 May 2023\n- {weak.text}\n"
+    )
+    result = assemble(
+        task="What did Melanie paint?",
+        memories=[unfound],
+        episodes=[weak],
+        max_tokens=count_tokens(alone) + 5,  # room for one of them only
+    )
+    assert result.assembled_context == alone
+    assert result.facts == ()
