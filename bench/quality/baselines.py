@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -108,8 +108,3 @@ def pack(
         elif stop_at_first_miss:
             break
     return taken
-
-
-def turn_costs(lines: Sequence[str], count_tokens: Callable[[str], int]) -> list[int]:
-    """Tokens of each turn as a line of context (``- <line>`` plus the line break)."""
-    return [count_tokens(f"- {line}\n") for line in lines]

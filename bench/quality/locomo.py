@@ -237,19 +237,24 @@ def baseline_line(turn: Turn) -> str:
     return f"- [{turn.occurred_at:%d %B %Y}] {turn.line}"
 
 
+def line_costs(lines: Sequence[str], count_tokens: Callable[[str], int]) -> list[int]:
+    """Tokens each line adds to a baseline's text (the line and its line break)."""
+    return [count_tokens(f"{line}\n") for line in lines]
+
+
 def packed_text(
     header: str,
     lines: Sequence[str],
+    costs: Sequence[int],
     order: Sequence[int],
     budget: int,
     count_tokens: Callable[[str], int],
     *,
     stop_at_first_miss: bool = False,
 ) -> tuple[str, list[int]]:
-    """The header plus whole lines taken in ``order`` while they fit; the exact cl100k
-    count of the joined text decides (a line that does not fit is skipped, or ends the
-    packing with ``stop_at_first_miss``)."""
-    costs = baselines.turn_costs(lines, count_tokens)
+    """The header plus whole lines taken in ``order`` while their ``costs`` fit; the exact
+    cl100k count of the joined text decides (a line that does not fit is skipped, or ends
+    the packing with ``stop_at_first_miss``)."""
     taken = baselines.pack(
         order, costs, budget - count_tokens(header), stop_at_first_miss=stop_at_first_miss
     )
@@ -270,6 +275,7 @@ def run_baselines(
     for conversation in conversations:
         turns = {t.dia_id: t for t in conversation.turns}
         lines = [baseline_line(t) for t in conversation.turns]
+        costs = line_costs(lines, common.count_tokens)
         bm25 = baselines.BM25(lines)
         turn_vectors = np.asarray(provider.embed_sync(lines), dtype=np.float32)
         questions = [q.question for q in conversation.questions]
@@ -288,7 +294,13 @@ def run_baselines(
             for budget in budgets:
                 for method, (order, stop) in orders.items():
                     text, taken = packed_text(
-                        header, lines, order, budget, common.count_tokens, stop_at_first_miss=stop
+                        header,
+                        lines,
+                        costs,
+                        order,
+                        budget,
+                        common.count_tokens,
+                        stop_at_first_miss=stop,
                     )
                     cited = [conversation.turns[i].dia_id for i in taken]
                     scores.add(
@@ -474,7 +486,8 @@ def main() -> None:
         common.write_result(
             f"locomo-{args.roles}",
             {
-                **common.run_record("locomo", machine, **info),
+                **common.run_record("locomo", machine),
+                **{k: v for k, v in info.items() if k not in ("command", "machine", "code")},
                 "scores": {
                     f"{b}|{m}|{measure}|{c}": scores.mean(
                         b, m, measure, None if c == "overall" else int(c)

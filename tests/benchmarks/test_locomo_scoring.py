@@ -105,14 +105,16 @@ def test_baselines_pack_whole_dated_turns_within_the_exact_budget() -> None:
     lines = [locomo.baseline_line(t) for t in conversation.turns]
     assert lines[0] == f"- [08 May 2023] Caroline: {TURN}"
     header = "## Task\nWhen did Caroline go to the group?\n"
+    costs = locomo.line_costs(lines, common.count_tokens)
+    assert costs == [common.count_tokens(f"{line}\n") for line in lines]
     for budget in (1, 30, 60, 200):
-        text, taken = locomo.packed_text(header, lines, [1, 0], budget, common.count_tokens)
+        text, taken = locomo.packed_text(header, lines, costs, [1, 0], budget, common.count_tokens)
         assert common.count_tokens(text) <= budget or not taken
         assert text == header + "".join(f"{lines[i]}\n" for i in taken)
-    text, taken = locomo.packed_text(header, lines, [1, 0], 200, common.count_tokens)
+    text, taken = locomo.packed_text(header, lines, costs, [1, 0], 200, common.count_tokens)
     assert taken == [1, 0]
     _, stopped = locomo.packed_text(
-        header, lines, [1, 0], 40, common.count_tokens, stop_at_first_miss=True
+        header, lines, costs, [1, 0], 40, common.count_tokens, stop_at_first_miss=True
     )
     assert stopped == []
 
