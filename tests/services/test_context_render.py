@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from statewave_server.services.context import render as r
@@ -130,3 +130,41 @@ def test_digest_text_hides_shown_turns_unless_its_parts_do_not_line_up() -> None
     assert r.digest_text(digest) == digest.content
     merged = replace(digest, source_episode_ids=(a, b, uuid.uuid4()))
     assert r.digest_text(merged, frozenset({a})) == digest.content
+
+
+def test_day_sections_render_after_summaries_oldest_first_under_one_heading() -> None:
+    late = r.day_section(datetime(2023, 7, 3, 23, 30, tzinfo=UTC))
+    early = r.day_section(datetime(2023, 2, 8, 9, 0, tzinfo=UTC))
+    text = r.render(
+        "When?",
+        {late: ["- b"], r.SUMMARIES: ["- s"], early: ["- a"], r.EPISODES: ["- e"]},
+        None,
+    )
+    assert text == (
+        "## Task\nWhen?\n"
+        "\n## Recent history\n- s\n"
+        "\n## Relevant history\n### 8 February 2023\n- a\n### 3 July 2023\n- b\n"
+        "\n## Recent interactions\n- e\n"
+    )
+    assert r.section_headings(late) == (r.HISTORY, late)
+
+
+def test_day_of_a_turn_is_its_utc_day_with_the_month_spelled_out() -> None:
+    evening_in_new_york = datetime(2023, 5, 7, 22, 0, tzinfo=timezone(timedelta(hours=-4)))
+    assert r.day_section(evening_in_new_york) == "day:2023-05-08"
+    assert r.short_date(evening_in_new_york) == "8 May 2023"
+    chunks = r.heading_chunks(None, ["day:2023-05-08"])
+    assert chunks["day:2023-05-08"] == "### 8 May 2023\n"
+
+
+def test_turn_line_is_the_whole_turn_on_one_line() -> None:
+    said = EpisodeCandidate(
+        id=uuid.uuid4(),
+        source="conversation",
+        type="message",
+        text="Caroline: Hi!\n\nI went   to the support group.",
+        created_at=datetime(2023, 5, 8, tzinfo=UTC),
+    )
+    assert r.turn_line(said, frozenset()) == "- Caroline: Hi! I went to the support group."
+    empty = replace(said, text="  ")
+    assert r.turn_line(empty, frozenset()) == "- (no text content)"
