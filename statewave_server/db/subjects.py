@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import delete, func, or_, select, union
+from sqlalchemy import delete, func, or_, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.memory_changes import announce
@@ -22,6 +22,26 @@ Row = TypeVar("Row", Episode, Memory)
 
 # Hidden subjects (snapshot copies, temporary bootstrap subjects) are not listed.
 HIDDEN_SUBJECT_PREFIXES = ("_snapshot/", "_bootstrap_tmp/")
+
+
+# Namespaces Statewave's advisory locks (the seed of ``hashtextextended``).
+_SUBJECT_LOCK_SEED = 0x53574C4B
+
+_LOCK_SUBJECT_SQL = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(:tenant || chr(31) || :subject, :seed))"
+)
+
+
+async def lock_subject(session: AsyncSession, tenant_id: str, subject_id: str) -> None:
+    """Wait for, then hold until the transaction ends, the subject's write lock.
+
+    Transaction-scoped (``pg_advisory_xact_lock``), so it is released by commit, rollback
+    or a dropped connection and works behind PgBouncer in transaction mode. Compiles of
+    one subject take it so that each one's supersede step sees the previous one's
+    memories (two hash-colliding subjects merely wait for each other).
+    """
+    params = {"tenant": tenant_id, "subject": subject_id, "seed": _SUBJECT_LOCK_SEED}
+    await session.execute(_LOCK_SUBJECT_SQL, params)
 
 
 async def subject_page(
