@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +22,7 @@ from statewave_server.api.schemas.common import (
     SubjectId,
     UtcDatetime,
 )
+from statewave_server.times import EventTime
 
 
 class CreateEpisode(BaseModel):
@@ -35,7 +35,7 @@ class CreateEpisode(BaseModel):
     metadata: JsonObject = Field(default_factory=dict)
     provenance: JsonObject = Field(default_factory=dict)
     session_id: SessionId | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: EventTime | None = None
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)] | None
     ) = None
