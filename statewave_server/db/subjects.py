@@ -15,8 +15,13 @@ from statewave_server.db.models import (
     Memory,
     Resolution,
     SubjectHealthCache,
+    SubjectSnapshot,
     WebhookEvent,
 )
+
+# Where a snapshot row records the subject it copies (``source_subject_id`` holds the
+# hidden copy's id): erasing the subject erases its snapshots too.
+SNAPSHOT_SOURCE_KEY = "copied_from_subject_id"
 
 Row = TypeVar("Row", Episode, Memory)
 
@@ -126,12 +131,16 @@ async def _count(session: AsyncSession, model: type[Row], tenant_id: str, subjec
 class DeletedCounts:
     episodes: int
     memories: int
+    snapshots: int = 0
 
 
-async def delete_subject(session: AsyncSession, tenant_id: str, subject_id: str) -> DeletedCounts:
+async def delete_subject(
+    session: AsyncSession, tenant_id: str, subject_id: str, *, keep_snapshots: bool = False
+) -> DeletedCounts:
     """Remove the subject from every table that holds its data (in the caller's
-    transaction): episodes, memories, resolutions, health cache, jobs, and outbox events
-    that mention it."""
+    transaction): episodes, memories, resolutions, health cache, jobs, its snapshot copies
+    (unless ``keep_snapshots``: housekeeping, not erasure), and its mentions in outbox
+    events (an event that also concerns other subjects is kept for them, without it)."""
     episodes = await _delete(session, Episode, tenant_id, subject_id)
     memories = await _delete(session, Memory, tenant_id, subject_id)
     await announce(session, tenant_id, subject_id)
@@ -139,17 +148,52 @@ async def delete_subject(session: AsyncSession, tenant_id: str, subject_id: str)
         await session.execute(
             delete(model).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
         )
+    await _forget_in_outbox(session, tenant_id, subject_id)
+    snapshots = 0 if keep_snapshots else await _delete_snapshots_of(session, tenant_id, subject_id)
+    return DeletedCounts(episodes, memories, snapshots)
+
+
+async def _delete_snapshots_of(session: AsyncSession, tenant_id: str, subject_id: str) -> int:
+    """Delete the snapshots copied from the subject (rows and hidden copies)."""
+    copied_from = SubjectSnapshot.metadata_[SNAPSHOT_SOURCE_KEY].astext
+    rows = await session.execute(
+        delete(SubjectSnapshot)
+        .where(SubjectSnapshot.tenant_id == tenant_id, copied_from == subject_id)
+        .returning(SubjectSnapshot.source_subject_id)
+    )
+    hidden = list(rows.scalars())
+    for copy in hidden:  # rows are gone first, so a snapshot of a snapshot ends too
+        await delete_subject(session, tenant_id, copy)
+    return len(hidden)
+
+
+_FORGET_IN_BATCH_EVENTS_SQL = text(
+    """
+    UPDATE webhook_events
+       SET payload = jsonb_set(
+             payload, '{data,subject_ids}',
+             (SELECT coalesce(jsonb_agg(s), '[]'::jsonb)
+                FROM jsonb_array_elements(payload -> 'data' -> 'subject_ids') AS s
+               WHERE s <> to_jsonb(CAST(:subject AS text))))
+     WHERE tenant_id = :tenant
+       AND payload -> 'data' -> 'subject_ids' @> jsonb_build_array(CAST(:subject AS text))
+    """
+)
+
+
+async def _forget_in_outbox(session: AsyncSession, tenant_id: str, subject_id: str) -> None:
+    """Events about the subject alone are deleted; multi-subject events lose its id."""
     data = WebhookEvent.payload["data"]
     await session.execute(
         delete(WebhookEvent).where(
             WebhookEvent.tenant_id == tenant_id,
             or_(
                 data["subject_id"].astext == subject_id,
-                data["subject_ids"].contains([subject_id]),
+                data["subject_ids"] == func.jsonb_build_array(subject_id),
             ),
         )
     )
-    return DeletedCounts(episodes, memories)
+    await session.execute(_FORGET_IN_BATCH_EVENTS_SQL, {"tenant": tenant_id, "subject": subject_id})
 
 
 async def _delete(session: AsyncSession, model: type[Row], tenant_id: str, subject_id: str) -> int:

@@ -153,6 +153,7 @@ async def test_delete_subject_removes_only_that_tenants_data(
         "subject_id": "gone/with-slash",
         "episodes_deleted": 1,
         "memories_deleted": 0,
+        "snapshots_deleted": 0,
     }
     async with engine.connect() as conn:
         left = (
