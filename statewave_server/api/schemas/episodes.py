@@ -24,6 +24,10 @@ from statewave_server.api.schemas.common import (
 )
 from statewave_server.times import EventTime
 
+# Keys derived from the ``Idempotency-Key`` header start with this; client keys may not,
+# so the two can never collide.
+HEADER_KEY_PREFIX = "$hdr:"
+
 
 class CreateEpisode(BaseModel):
     """One episode to record; unknown fields are ignored (SDK forward compatibility)."""
@@ -39,6 +43,13 @@ class CreateEpisode(BaseModel):
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)] | None
     ) = None
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _not_header_derived(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(HEADER_KEY_PREFIX):
+            raise ValueError(f"keys starting with {HEADER_KEY_PREFIX!r} are reserved")
+        return value
 
     @field_validator("payload", "metadata", "provenance")
     @classmethod
@@ -68,5 +79,5 @@ class EpisodeResponse(BaseModel):
 
 
 class BatchCreateResponse(BaseModel):
-    episodes_created: int
+    episodes_created: int = Field(description="How many of ``episodes`` are new rows.")
     episodes: list[EpisodeResponse]
