@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,21 +34,33 @@ HIDDEN_SUBJECT_PREFIXES = ("_snapshot/", "_bootstrap_tmp/")
 # Namespaces Statewave's advisory locks (the seed of ``hashtextextended``).
 _SUBJECT_LOCK_SEED = 0x53574C4B
 
-_LOCK_SUBJECT_SQL = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(:tenant || chr(31) || :subject, :seed))"
+_TRY_LOCK_SUBJECT_SQL = text(
+    "SELECT pg_try_advisory_xact_lock(hashtextextended(:tenant || chr(31) || :subject, :seed))"
 )
 
 
-async def lock_subject(session: AsyncSession, tenant_id: str, subject_id: str) -> None:
-    """Wait for, then hold until the transaction ends, the subject's write lock.
+async def lock_subject(
+    session: AsyncSession, tenant_id: str, subject_id: str, *, wait_seconds: float
+) -> bool:
+    """Take the subject's write lock, held until the transaction ends; False when another
+    transaction still holds it after ``wait_seconds``.
 
-    Transaction-scoped (``pg_advisory_xact_lock``), so it is released by commit, rollback
-    or a dropped connection and works behind PgBouncer in transaction mode. Compiles of
-    one subject take it so that each one's supersede step sees the previous one's
-    memories (two hash-colliding subjects merely wait for each other).
+    Transaction-scoped (``pg_try_advisory_xact_lock``), so it is released by commit,
+    rollback or a dropped connection and works behind PgBouncer in transaction mode.
+    Polled rather than waited for in one statement, so the wait stays below the
+    statement timeout and a timeout never aborts the caller's transaction. Compiles of one
+    subject take it so that each one's supersede step sees the previous one's memories
+    (two hash-colliding subjects merely wait for each other).
     """
     params = {"tenant": tenant_id, "subject": subject_id, "seed": _SUBJECT_LOCK_SEED}
-    await session.execute(_LOCK_SUBJECT_SQL, params)
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.02
+    while not await session.scalar(_TRY_LOCK_SUBJECT_SQL, params):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.25)
+    return True
 
 
 async def subject_page(

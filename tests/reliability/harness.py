@@ -174,9 +174,13 @@ def postmaster_crash(server: Any, pgdata: Path, api: ApiProcess) -> Callable[[],
         pid = postmaster_pid(pgdata)
         killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: _process_gone(pid), 30, "postmaster gone")
-        wait_for(lambda: _started(server), 60, "PostgreSQL restarted")
-        wait_for(lambda: readyz(api.base_url)[:2] == (200, "ready"), 60, "API ready")
+        try:
+            wait_for(lambda: _process_gone(pid), 30, "postmaster gone")
+            wait_for(lambda: _started(server), 120, "PostgreSQL restarted")
+            wait_for(lambda: readyz(api.base_url)[:2] == (200, "ready"), 120, "API ready")
+        except AssertionError as exc:
+            log_tail = (pgdata / "log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{exc}; PostgreSQL log ends:\n{log_tail}") from exc
         return time.monotonic() - killed_at
 
     return crash

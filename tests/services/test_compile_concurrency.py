@@ -7,11 +7,17 @@ import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from statewave_server.db.models import Memory
-from statewave_server.services.compilation import compile_now
+from statewave_server.db.subjects import lock_subject
+from statewave_server.services.compilation import (
+    CompileInProgress,
+    compile_now,
+    compile_subject,
+)
 from statewave_server.services.episodes import NewEpisode, record_episode
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
@@ -63,3 +69,20 @@ async def test_eight_concurrent_compiles_keep_the_newest_statement(engine: Async
         if homes != [f"I live in {CITIES[-1]}"]:
             wrong.append((subject, homes))
     assert wrong == [], f"{len(wrong)}/{ROUNDS} rounds ended wrong: {wrong[:3]}"
+
+
+async def test_a_compile_that_cannot_get_the_subject_in_time_is_refused(
+    engine: AsyncEngine,
+) -> None:
+    runtime = build_runtime(Settings(embedding_provider="hash"))
+    database = database_for(engine)
+    episode = NewEpisode(
+        subject_id="busy", source="chat", type="message", payload={"text": "I live in Rome"}
+    )
+    await record_episode(database.sessions, runtime.events, "", episode)
+    async with database.sessions.begin() as holder:
+        assert await lock_subject(holder, "", "busy", wait_seconds=0)
+        with pytest.raises(CompileInProgress):
+            async with database.sessions.begin() as session:
+                await compile_subject(session, runtime, "", "busy", lock_wait_seconds=0.3)
+    assert await compile_now(database.sessions, runtime, "", "busy") != []  # free again
