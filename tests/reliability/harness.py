@@ -150,19 +150,17 @@ def postmaster_pid(pgdata: Path) -> int:
 
 
 def _process_gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return True
-    return state in ("Z", "X")  # a zombie waiting for its parent holds nothing
+    """True once ``pid`` has exited and been reaped (a zombie still counts as running for
+    pg_ctl and psutil, so a restart would be skipped)."""
+    return not Path(f"/proc/{pid}").exists()
 
 
-def _started(server: Any) -> bool:
+def _restarted(server: Any, pgdata: Path, old_pid: int) -> bool:
     try:
         pg_start(server)
     except Exception:  # orphaned backends may still hold the shared memory: retry
         return False
-    return True
+    return postmaster_pid(pgdata) != old_pid
 
 
 def postmaster_crash(server: Any, pgdata: Path, api: ApiProcess) -> Callable[[], float]:
@@ -175,8 +173,8 @@ def postmaster_crash(server: Any, pgdata: Path, api: ApiProcess) -> Callable[[],
         killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         try:
-            wait_for(lambda: _process_gone(pid), 30, "postmaster gone")
-            wait_for(lambda: _started(server), 120, "PostgreSQL restarted")
+            wait_for(lambda: _process_gone(pid), 60, "postmaster gone and reaped")
+            wait_for(lambda: _restarted(server, pgdata, pid), 120, "PostgreSQL restarted")
             wait_for(lambda: readyz(api.base_url)[:2] == (200, "ready"), 120, "API ready")
         except AssertionError as exc:
             log_tail = (pgdata / "log").read_text(errors="replace")[-3000:]
