@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
 from statewave_server import __version__
-from statewave_server.db.engine import resolve_database_url
+from statewave_server.db.engine import session_url
 from statewave_server.db.migration_audit import (
     AUDIT_TABLE,
     CREATE_AUDIT_TABLE,
@@ -234,7 +234,10 @@ def run_migrations_online() -> None:
     if connection is not None:  # programmatic use with a caller-owned sync connection
         _migrate(connection, settings)
         return
-    url = config.attributes.get("database_url") or resolve_database_url(settings)
+    # The advisory lock and SETs need one session: never through a transaction pooler.
+    url = config.attributes.get("database_url") or session_url(settings)
+    if url is None:
+        raise SystemExit("STATEWAVE_DATABASE_POOLED is set: set STATEWAVE_DIRECT_DATABASE_URL")
     asyncio.run(_migrate_async(url, settings))
 
 

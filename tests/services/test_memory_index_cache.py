@@ -50,7 +50,7 @@ async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
 @pytest.fixture
 async def cache(db: Database) -> AsyncIterator[MemoryIndexCache]:
     index_cache = MemoryIndexCache(max_bytes=64 * 1024 * 1024, ttl_seconds=600)
-    async with index_cache.following(db.engine):
+    async with index_cache.following(db.engine.url.render_as_string(hide_password=False)):
         await until(lambda: index_cache.live)
         yield index_cache
 
@@ -173,7 +173,7 @@ async def test_nothing_is_reused_while_the_listener_is_down(
 
 async def test_entries_beyond_the_size_cap_are_evicted(db: Database) -> None:
     small = MemoryIndexCache(max_bytes=1, ttl_seconds=600)
-    async with small.following(db.engine):
+    async with small.following(db.engine.url.render_as_string(hide_password=False)):
         await until(lambda: small.live)
         await insert(db, memory("Likes tea"))
         first = await current(small, db)
