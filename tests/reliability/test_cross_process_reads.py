@@ -48,9 +48,7 @@ def _found(client: httpx.Client, base_url: str, word: str) -> bool:
 
 
 @pytest.mark.slow
-def test_every_acknowledged_write_is_read_by_the_other_process(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_every_acknowledged_write_is_read_by_the_other_process(db_url: str, tmp_path: Path) -> None:
     env = subprocess_env(db_url)
     apis = [ApiProcess(env, tmp_path / f"api-{i}.log") for i in range(2)]
     for api in apis:
