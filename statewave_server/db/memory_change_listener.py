@@ -94,7 +94,11 @@ class MemoryChangeListener:
     async def _send_rounds(self) -> None:
         while self._next_round is not None:
             round_, self._next_round = self._next_round, None
-            round_.set_result(await self._round_trip())
+            heard = False
+            try:
+                heard = await self._round_trip()
+            finally:  # even when cancelled: no reader may wait forever
+                round_.set_result(heard)
 
     async def _round_trip(self) -> bool:
         connection = self._connection
@@ -102,8 +106,8 @@ class MemoryChangeListener:
             return False
         try:
             await connection.execute("SELECT 1", timeout=self._round_trip_timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            log.warning("memory_change_listener_round_trip_failed", error=str(error))
+        except Exception as error:  # whatever went wrong, nothing can be vouched for
+            log.warning("memory_change_listener_round_trip_failed", error=repr(error))
             connection.terminate()  # half-open or broken: reconnect, trust nothing meanwhile
             return False
         return self.live
