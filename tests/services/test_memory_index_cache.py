@@ -152,14 +152,7 @@ async def test_a_listener_that_stops_answering_is_not_trusted(
     trip within its timeout: the reader builds afresh and the listener reconnects."""
     await insert(db, memory("Likes tea"))
     first = await current(cache, db)
-    async with db.sessions() as session:
-        pid = await session.scalar(
-            text(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE application_name = :name AND datname = current_database()"
-            ),
-            {"name": APPLICATION_NAME},
-        )
+    pid = await on_listener(db, "pid")
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -172,21 +165,25 @@ async def test_a_listener_that_stops_answering_is_not_trusted(
     assert await current(cache, db) is rebuilt
 
 
+async def on_listener(db: Database, expression: str) -> Any:
+    """``expression`` over this database's listener backend(s) in pg_stat_activity."""
+    async with db.sessions.begin() as session:
+        return await session.scalar(
+            text(
+                f"SELECT {expression} FROM pg_stat_activity "
+                "WHERE application_name = :name AND datname = current_database()"
+            ),
+            {"name": APPLICATION_NAME},
+        )
+
+
 async def test_nothing_is_reused_while_the_listener_is_down(
     cache: MemoryIndexCache, db: Database
 ) -> None:
     await insert(db, memory("Likes tea"))
     first = await current(cache, db)
     assert await current(cache, db) is first
-    async with db.sessions.begin() as session:
-        killed = await session.scalar(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = :name AND datname = current_database()"
-            ),
-            {"name": APPLICATION_NAME},
-        )
-    assert killed == 1
+    assert await on_listener(db, "count(pg_terminate_backend(pid))") == 1
     await until(lambda: not cache.live, seconds=5)
     # Down: changes could be missed, so every reader builds afresh.
     assert await current(cache, db) is not first
