@@ -4,6 +4,7 @@ yield a memory holding a given word, and a search for that word."""
 from __future__ import annotations
 
 import string
+import time
 
 import httpx
 
@@ -42,3 +43,15 @@ def search_finds(client: httpx.Client, base_url: str, subject: str, word: str) -
     )
     assert response.status_code == 200, response.text
     return any(word in m["content"] for m in response.json()["memories"])
+
+
+def wait_for_job(client: httpx.Client, base_url: str, job_id: str, seconds: float = 60) -> None:
+    """Poll a compile job until it is ``completed`` (AssertionError on failure or timeout)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = client.get(f"{base_url}/v1/memories/compile/{job_id}").json()
+        if status["status"] == "completed":
+            return
+        assert status["status"] in {"pending", "running"}, status
+        time.sleep(0.02)
+    raise AssertionError(f"compile job {job_id} did not complete in {seconds} s")

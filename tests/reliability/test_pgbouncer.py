@@ -5,7 +5,6 @@ connection goes to PostgreSQL directly (``STATEWAVE_DIRECT_DATABASE_URL``)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests.reliability.freshness import (
     search_finds,
     store_episode,
     trial_word,
+    wait_for_job,
     write_and_compile,
 )
 from tests.reliability.harness import ApiProcess, subprocess_env
@@ -60,16 +60,7 @@ def _async_compile(client: httpx.Client, submit_to: str, poll_on: str, subject: 
     body = {"subject_id": subject, "async": True}
     submitted = client.post(f"{submit_to}/v1/memories/compile", json=body)
     assert submitted.status_code == 202, submitted.text
-    job = submitted.json()["job_id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = client.get(f"{poll_on}/v1/memories/compile/{job}").json()
-        if status["status"] == "completed":
-            assert status["memories_created"] >= 1
-            return
-        assert status["status"] in {"pending", "running"}, status
-        time.sleep(0.1)
-    raise AssertionError("async compile did not complete through PgBouncer")
+    wait_for_job(client, poll_on, submitted.json()["job_id"])
 
 
 def _burst(apis: list[ApiProcess], subject: str, word: str) -> list[int]:
