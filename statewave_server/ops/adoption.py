@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
+from statewave_server.db.models import ORIGINAL_EMBEDDING_MODEL
 from statewave_server.ops.schema_shape import ORIGINAL_COLUMNS, read_columns_sync
 
 SIDE_SCHEMA = "statewave_original_adoption"
-ORIGINAL_EMBEDDING_MODEL = "statewave-0.6.1-original"
 
 log = logging.getLogger("statewave.adoption")
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from statewave_server.ops.adoption import ORIGINAL_EMBEDDING_MODEL, SIDE_SCHEMA
+from statewave_server.db.models import ORIGINAL_EMBEDDING_MODEL
+from statewave_server.ops.adoption import SIDE_SCHEMA
 from tests.db.support import HEAD, schema_snapshot
 from tests.support.original_db import build_original
 from tests.support.postgres import PgServer, alembic
