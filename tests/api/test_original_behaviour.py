@@ -149,3 +149,17 @@ async def test_inputs_the_original_accepted(api: httpx.AsyncClient) -> None:
     assert (empty.json()["episodes"], empty.json()["memories"]) == ([], [])
     negative = await api.get("/v1/memories/search", params={"subject_id": "x", "limit": -1})
     assert negative.status_code == 422
+
+
+async def test_deliberate_differences(api: httpx.AsyncClient) -> None:
+    acme = {"X-Tenant-ID": "acme-only"}
+    episode = _episode("tenant-secret", "Only acme may read this")
+    assert (await api.post("/v1/episodes", json=episode, headers=acme)).status_code == 201
+    unscoped = await api.get("/v1/timeline", params={"subject_id": "tenant-secret"})
+    assert unscoped.json()["episodes"] == []  # no header: the default tenant only
+    scoped = await api.get("/v1/timeline", params={"subject_id": "tenant-secret"}, headers=acme)
+    assert len(scoped.json()["episodes"]) == 1
+    for i in range(3):
+        await api.post("/v1/episodes", json=_episode(f"paged-{i}", "hello there"), headers=acme)
+    page = (await api.get("/v1/subjects", params={"limit": 1}, headers=acme)).json()
+    assert len(page["subjects"]) == 1 and page["total"] == 4  # global, not the page's rows
