@@ -31,7 +31,7 @@ from statewave_server.db.migration_audit import (
     file_checksum,
 )
 from statewave_server.db.models import Base
-from statewave_server.ops.adoption import AdoptionReport, adopt
+from statewave_server.ops.adoption import AdoptionReport, adopt, embedding_note
 from statewave_server.ops.schema_shape import SchemaFamily, detect_schema_family_sync
 from statewave_server.settings import Settings, get_settings
 
@@ -182,12 +182,9 @@ def _log_adoption(report: AdoptionReport) -> None:
             "%d older duplicate resolution row(s) merged into the latest one of their session",
             report.merged_resolutions,
         )
-    log.warning(
-        "%d memories carry the original's vectors, which never compare with this server's: "
-        "run `statewave embeddings backfill` to embed them with the configured model "
-        "(until then they are found by text search only)",
-        report.memories_awaiting_embedding,
-    )
+    note = embedding_note(report.memories_awaiting_embedding)
+    if note is not None:
+        log.warning("%s", note)
 
 
 def _adopt_original(connection: Connection, audit: _Audit) -> bool:

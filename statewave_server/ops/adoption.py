@@ -26,9 +26,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from statewave_server.db.models import ORIGINAL_EMBEDDING_MODEL
-from statewave_server.ops.schema_shape import ORIGINAL_COLUMNS, read_columns_sync
+from statewave_server.ops.schema_shape import (
+    ORIGINAL_COLUMNS,
+    SchemaFamily,
+    classify,
+    read_columns,
+    read_columns_sync,
+)
 
 SIDE_SCHEMA = "statewave_original_adoption"
 
@@ -230,3 +237,33 @@ def adopt(connection: Connection, build_schema: Callable[[], None]) -> AdoptionR
     report = _copy_rows(connection, tables)
     connection.execute(text(f"DROP SCHEMA {SIDE_SCHEMA} CASCADE"))
     return report
+
+
+def embedding_note(count: int) -> str | None:
+    """What to tell the operator about ``count`` memories awaiting this server's vectors."""
+    if count <= 0:
+        return None
+    return (
+        f"{count} memories carry the original Statewave's vectors (or none), which never "
+        "compare with this server's: they are queued for `statewave embeddings backfill`, "
+        "run it after `alembic upgrade head` (until then they are found by text search only)"
+    )
+
+
+async def count_awaiting_embedding(conn: AsyncConnection) -> int:
+    """Memories the backfill will embed because of an adoption (for preflight to print).
+
+    On the original's schema (not adopted yet): all of its memories. On ours: those with
+    no vector, or still the original's. Anything else: 0.
+    """
+    family = classify(await read_columns(conn))
+    if family is SchemaFamily.ORIGINAL_0_6_1:
+        sql = "SELECT count(*) FROM memories"
+    elif family is SchemaFamily.OURS:
+        sql = (
+            "SELECT count(*) FROM memories WHERE embedding IS NULL "
+            f"OR embedding_model = '{ORIGINAL_EMBEDDING_MODEL}'"
+        )
+    else:
+        return 0
+    return int((await conn.execute(text(sql))).scalar_one())

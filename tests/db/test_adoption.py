@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server.db.models import ORIGINAL_EMBEDDING_MODEL
-from statewave_server.ops.adoption import SIDE_SCHEMA
+from statewave_server.ops.adoption import SIDE_SCHEMA, count_awaiting_embedding
 from tests.db.support import HEAD, schema_snapshot
 from tests.support.original_db import build_original
 from tests.support.postgres import PgServer, alembic
@@ -219,3 +220,26 @@ def test_other_targets_refuse_an_original_database(pg: PgServer) -> None:
     assert refused.returncode != 0
     assert "only `alembic upgrade head` adopts it" in refused.stderr
     assert pg.psql_in(pg.database_name(url), "SELECT version_num FROM alembic_version") == "0005"
+
+
+async def _awaiting(url: str) -> int:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await count_awaiting_embedding(conn)
+    finally:
+        await engine.dispose()
+
+
+async def test_count_of_memories_awaiting_embedding(pg: PgServer, head_db_url: str) -> None:
+    url = pg.create_database("adopt")
+    build_original(pg, url, HEAD)
+    assert await _awaiting(url) == 4  # before adoption: every memory of the original
+    alembic("upgrade", "head", database_url=url)
+    assert await _awaiting(url) == 4  # two keep the original's vectors, two have none
+    pg.psql_in(
+        pg.database_name(url),
+        "UPDATE memories SET embedding_model = 'm' WHERE embedding IS NOT NULL",
+    )
+    assert await _awaiting(url) == 2
+    assert await _awaiting(head_db_url) == 0
