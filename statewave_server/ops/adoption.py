@@ -167,7 +167,8 @@ def _subject_health_cache(cols: frozenset[str]) -> str:
     """
 
 
-# Original table → (our table, INSERT … SELECT builder); order respects nothing but clarity.
+# Original table → (our table, its INSERT … SELECT); no foreign keys, so any order works.
+# ``memories`` is apart: its builder also needs the embedding column's type.
 _COPIES: dict[str, tuple[str, Callable[[frozenset[str]], str]]] = {
     "episodes": ("episodes", _episodes),
     "webhook_events": ("webhook_events", _webhook_events),
@@ -196,8 +197,10 @@ def _count(connection: Connection, table: str) -> int:
 
 def _move_aside(connection: Connection, tables: Columns) -> None:
     connection.execute(text(f"CREATE SCHEMA {SIDE_SCHEMA}"))
-    for table in [*tables, "alembic_version"]:
+    for table in tables:
         connection.execute(text(f"ALTER TABLE {table} SET SCHEMA {SIDE_SCHEMA}"))
+    # Its revision ids are not in our chain: out of the way, our chain starts from base.
+    connection.execute(text(f"ALTER TABLE IF EXISTS alembic_version SET SCHEMA {SIDE_SCHEMA}"))
 
 
 def _copy_rows(connection: Connection, tables: Columns) -> AdoptionReport:
