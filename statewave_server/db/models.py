@@ -37,6 +37,9 @@ from sqlalchemy.types import TypeDecorator
 from statewave_server.times import clamped
 
 DEFAULT_TENANT = ""
+# ``embedding_model`` of vectors that came from the original Statewave (adopted databases):
+# they never compare with this server's; ``statewave embeddings backfill`` replaces them.
+ORIGINAL_EMBEDDING_MODEL = "statewave-0.6.1-original"
 
 
 class Base(DeclarativeBase):
