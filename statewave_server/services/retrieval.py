@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -86,6 +86,7 @@ async def build_context(
     try:
         async with sessions() as session:
             pool = await _memory_pool(session, runtime, tenant_id, subject_id, task, vector)
+            pool = await _with_sessions(session, tenant_id, subject_id, pool)
             turns = await _relevant_turns(session, tenant_id, subject_id, pool)
             relevant = await episode_views.views_by_ids(
                 session, tenant_id, subject_id, list(turns), text_chars=EPISODE_TEXT_CHARS
@@ -238,6 +239,25 @@ def _best(relevance: Mapping[uuid.UUID, float], limit: int) -> dict[uuid.UUID, f
     """The ``limit`` most relevant ids, best first (ties: first lent first)."""
     ranked = sorted(relevance, key=lambda i: -relevance[i])[:limit]
     return {i: relevance[i] for i in ranked}
+
+
+async def _with_sessions(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    pool: list[tuple[MemoryCandidate, Memory]],
+) -> list[tuple[MemoryCandidate, Memory]]:
+    """Each memory's session (the one its source episodes share, if they share one), so
+    compiled messages keep the session signals their raw episodes had."""
+    sources = list({e for candidate, _ in pool for e in candidate.source_episode_ids})
+    session_of = await episode_repo.session_ids(session, tenant_id, subject_id, sources)
+    updated = []
+    for candidate, memory in pool:
+        found = {session_of.get(e) for e in candidate.source_episode_ids}
+        if len(found) == 1 and None not in found:
+            candidate = replace(candidate, session_id=found.pop())
+        updated.append((candidate, memory))
+    return updated
 
 
 def _memory_candidate(

@@ -124,6 +124,7 @@ def _check(
     budget: int,
     counter: Callable[[str], int],
     candidates: list[EpisodeCandidate],
+    current: str | None,
 ) -> None:
     text = result.assembled_context
     assert result.token_estimate == counter(text)
@@ -149,7 +150,9 @@ def _check(
     for m in result.facts[: len(prov.fact_ids)] + result.procedures:
         assert memory_line(m, "facts") in text
     for e in result.episodes:
-        if e.id in turns:  # shown whole, under the heading of its day
+        if e.id in turns and e.session_id == current and current is not None:
+            assert turn_line(e, words) in text.split(f"### Current session ({current})\n")[1]
+        elif e.id in turns:  # shown whole, under the heading of its day
             day = text.split(f"### {short_date(e.created_at)}\n", 1)
             assert len(day) == 2 and turn_line(e, words) in day[1]
         else:
@@ -170,7 +173,7 @@ def test_budget_is_never_exceeded_and_bookkeeping_is_true(
 ) -> None:
     task, budget, mems, eps, state, current = scenario
     result = assemble_context(task, budget, mems, eps, state, current, counter, NOW)
-    _check(result, task, budget, counter, eps)
+    _check(result, task, budget, counter, eps, current)
 
 
 @settings(max_examples=50, deadline=None)

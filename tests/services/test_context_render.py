@@ -132,7 +132,7 @@ def test_digest_text_hides_shown_turns_unless_its_parts_do_not_line_up() -> None
     assert r.digest_text(merged, frozenset({a})) == digest.content
 
 
-def test_day_sections_render_after_summaries_oldest_first_under_one_heading() -> None:
+def test_day_sections_render_last_oldest_first_under_one_heading() -> None:
     late = r.day_section(datetime(2023, 7, 3, 23, 30, tzinfo=UTC))
     early = r.day_section(datetime(2023, 2, 8, 9, 0, tzinfo=UTC))
     text = r.render(
@@ -143,8 +143,8 @@ def test_day_sections_render_after_summaries_oldest_first_under_one_heading() ->
     assert text == (
         "## Task\nWhen?\n"
         "\n## Recent history\n- s\n"
-        "\n## Relevant history\n### 8 February 2023\n- a\n### 3 July 2023\n- b\n"
         "\n## Recent interactions\n- e\n"
+        "\n## Relevant history\n### 8 February 2023\n- a\n### 3 July 2023\n- b\n"
     )
     assert r.section_headings(late) == (r.HISTORY, late)
 

@@ -94,7 +94,9 @@ def assemble_context(
     turns = {e.id for e in pool_episodes if is_relevant_turn(e)}
     pool_memories = _memory_pool(memories, turns)
     boosts = repeat_issue_boosts(task, pool_episodes, session_state, current_session_id, weights)
-    memory_score = memory_scores(task, pool_memories, now, weights)
+    memory_score = memory_scores(
+        task, pool_memories, now, weights, session_state, current_session_id
+    )
     episode_score = episode_scores(
         task, pool_episodes, session_state, current_session_id, boosts, weights
     )
@@ -169,9 +171,10 @@ def _place(
     ]
     for episode in episodes:
         if is_relevant_turn(episode):
-            placed.append(
-                _Placed(episode, r.day_section(episode.created_at), r.turn_line(episode, words))
-            )
+            # The conversation in progress keeps its own section; other turns go by day.
+            current = current_session_id is not None and episode.session_id == current_session_id
+            section = r.CURRENT_SESSION if current else r.day_section(episode.created_at)
+            placed.append(_Placed(episode, section, r.turn_line(episode, words)))
         else:
             section = _episode_section(episode, current_session_id)
             placed.append(_Placed(episode, section, r.episode_line(episode)))

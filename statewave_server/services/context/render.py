@@ -45,8 +45,7 @@ SECTION_HEADINGS: Mapping[str, tuple[str, ...]] = {
     CURRENT_SESSION: (_INTERACTIONS, CURRENT_SESSION),
     PREVIOUS: (_INTERACTIONS, PREVIOUS),
 }
-_BEFORE_DAYS = (FACTS, PROCEDURES, SUMMARIES)
-_AFTER_DAYS = (EPISODES, CURRENT_SESSION, PREVIOUS)
+_FIXED_ORDER = (FACTS, PROCEDURES, SUMMARIES, EPISODES, CURRENT_SESSION, PREVIOUS)
 _SPEAKER_PREFIX = re.compile(r"^\s*(?:user|assistant|system):", re.IGNORECASE)
 _NAME_PREFIX = re.compile(r"^[A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*){0,3}: ")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -217,14 +216,15 @@ def render(task: str, lines_by_section: Mapping[str, Sequence[str]], session_id:
     """Assemble the document: task header, then each non-empty section in a fixed order.
 
     ``lines_by_section`` holds each section's item lines in the order to show them. The
-    relevant turns' day sections come after the summaries, oldest day first. With a
-    session, episodes are split into the current session's and previous interactions.
+    relevant turns' day sections come last, oldest day first. With a session, episodes
+    are split into the current session's (its relevant turns too: the conversation in
+    progress comes first) and previous interactions.
     """
     chunks = [task_header(task)]
     days = sorted(s for s in lines_by_section if s.startswith(_DAY))
     headings = heading_chunks(session_id, days)
     rendered: set[str] = set()
-    for section in [*_BEFORE_DAYS, *days, *_AFTER_DAYS]:
+    for section in [*_FIXED_ORDER, *days]:
         lines = lines_by_section.get(section, ())
         if not lines:
             continue
