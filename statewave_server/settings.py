@@ -88,6 +88,7 @@ class Settings(BaseSettings):
 
     # Operator features
     enable_snapshots: bool = False
+    mcp_allow_delete: bool = False  # offer the delete_subject tool on /mcp
 
     # Schema safety
     strict_schema: bool = False

@@ -21,6 +21,7 @@ from statewave_server.api.v1 import context, episodes, memories, subjects, suppo
 from statewave_server.console.routes import router as console_router
 from statewave_server.db.engine import Database, resolve_database_url
 from statewave_server.logging import configure_logging
+from statewave_server.mcp.http import mount_mcp
 from statewave_server.ops.startup import enforce_schema_guard
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
 from statewave_server.settings import Settings, get_settings
@@ -53,6 +54,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             handlers = {**default_handlers(), **memory_handlers(app.state.runtime)}
             worker = in_process_worker(app.state.database, settings, handlers)
             await stack.enter_async_context(worker)
+        await stack.enter_async_context(app.state.mcp.run())
         # Everything loaded so far lives as long as the process: moved out of the cyclic
         # collector's sight, full collections stop adding tens of ms to random requests.
         gc.collect()
@@ -96,6 +98,7 @@ def create_app(
         support.router,
     ):
         app.include_router(router)
+    app.state.mcp = mount_mcp(app, settings)
     return app
 
 
