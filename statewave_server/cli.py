@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from statewave_server.cli_admin import register as register_admin_cli
+from statewave_server.cli_mcp import register as register_mcp_cli
 from statewave_server.settings import get_settings
 
 app = typer.Typer(
@@ -258,6 +259,7 @@ def bench(
 
 
 register_admin_cli(app)
+register_mcp_cli(app)
 
 
 def main() -> None:
