@@ -18,6 +18,7 @@ import httpx2
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
 from tests.support.postgres import PgServer
@@ -115,6 +116,18 @@ class Connect(Protocol):
 def connect(request: pytest.FixtureRequest) -> Connect:
     """Both transports: each test using it runs once over HTTP and once over stdio."""
     return http_session if request.param == "http" else stdio_session
+
+
+def mcp_refusal(exc: BaseException) -> MCPError:
+    """The ``MCPError`` a client raised, possibly inside the SDK's task-group groups."""
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, MCPError):
+            return current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+    raise AssertionError(f"no MCPError in {exc!r}")
 
 
 def payload(result: CallToolResult) -> dict[str, Any]:
