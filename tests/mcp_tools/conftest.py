@@ -67,11 +67,16 @@ def headers(api_key: str | None, tenant: str | None) -> dict[str, str]:
 
 @asynccontextmanager
 async def http_session(
-    base_url: str, *, api_key: str | None = API_KEY, tenant: str | None = None
+    base_url: str,
+    *,
+    api_key: str | None = API_KEY,
+    tenant: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """An initialised ``ClientSession`` on ``<base_url>/mcp`` with the given headers."""
+    sent = headers(api_key, tenant) | (extra_headers or {})
     async with (
-        httpx2.AsyncClient(headers=headers(api_key, tenant), timeout=120) as http,
+        httpx2.AsyncClient(headers=sent, timeout=120) as http,
         streamable_http_client(f"{base_url}/mcp", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):
