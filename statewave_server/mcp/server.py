@@ -9,6 +9,7 @@ Arguments are validated by the tool's model, failures become ``isError`` results
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -115,6 +116,17 @@ def build_server(settings: Settings) -> Server[Any]:
             )
         return result
 
+    return named_server(list_tools, call_tool)
+
+
+ListTools = Callable[
+    [ServerRequestContext[Any], PaginatedRequestParams | None], Awaitable[ListToolsResult]
+]
+CallTool = Callable[[ServerRequestContext[Any], CallToolRequestParams], Awaitable[CallToolResult]]
+
+
+def named_server(list_tools: ListTools, call_tool: CallTool) -> Server[Any]:
+    """A server introducing itself as Statewave, whether it runs the tools or relays them."""
     return Server(
         SERVER_NAME,
         version=__version__,

@@ -30,10 +30,9 @@ from mcp.types import (
     PaginatedRequestParams,
 )
 
-from statewave_server import __version__
 from statewave_server.mcp.errors import error_result
 from statewave_server.mcp.http import MCP_PATH
-from statewave_server.mcp.server import INSTRUCTIONS, SERVER_NAME
+from statewave_server.mcp.server import named_server
 
 TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 T = TypeVar("T")
@@ -133,13 +132,7 @@ def relay_server(remote: Remote) -> Server[Any]:
             return error_result("remote_error", "The server answered with an unexpected result.")
         return result
 
-    return Server(
-        SERVER_NAME,
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
+    return named_server(list_tools, call_tool)
 
 
 async def serve_stdio(remote: Remote) -> None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,37 +20,51 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
+from tests.sdk.conftest import new_id
 from tests.support.postgres import PgServer
 from tests.support.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
 
 API_KEY = "mcp-suite-key-0123456789"
 
 
-@pytest.fixture(scope="session")
-def mcp_server(
-    pg: PgServer, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def live_server(
+    pg: PgServer, template: str, tmp: pytest.TempPathFactory, name: str, **env: str
 ) -> Iterator[RunningServer]:
-    """API key on, ``delete_subject`` offered, local embeddings, no in-process worker."""
-    db_url = pg.create_database("mcp", template=migrated_template)
-    log_path = tmp_path_factory.mktemp("mcp-server") / "server.log"
+    """Uvicorn on a fresh database cloned from ``template``: local embeddings, no
+    in-process worker, plus ``env``."""
+    db_url = pg.create_database(name, template=template)
+    log_path = tmp.mktemp(name) / "server.log"
     with start_on_free_port(
         uvicorn_command,
         log_path,
         STATEWAVE_DATABASE_URL=db_url,
-        STATEWAVE_API_KEY=API_KEY,
-        STATEWAVE_MCP_ALLOW_DELETE="true",
         STATEWAVE_RUN_WORKER_IN_PROCESS="false",
         STATEWAVE_EMBEDDING_PROVIDER="local",
+        **env,
     ) as server:
         yield server
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+@pytest.fixture(scope="session")
+def mcp_server(
+    pg: PgServer, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """API key on and ``delete_subject`` offered."""
+    with live_server(
+        pg,
+        migrated_template,
+        tmp_path_factory,
+        "mcp",
+        STATEWAVE_API_KEY=API_KEY,
+        STATEWAVE_MCP_ALLOW_DELETE="true",
+    ) as server:
+        yield server
 
 
 @pytest.fixture
 def tenant() -> str:
+    """A tenant of this test alone."""
     return new_id("tenant")
 
 

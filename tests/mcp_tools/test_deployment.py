@@ -8,9 +8,16 @@ from collections.abc import Iterator
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.mcp_tools.conftest import error, http_session, mcp_refusal, ok, stdio_session
+from tests.mcp_tools.conftest import (
+    error,
+    http_session,
+    live_server,
+    mcp_refusal,
+    ok,
+    stdio_session,
+)
 from tests.support.postgres import PgServer
-from tests.support.server import RunningServer, free_port, start_on_free_port, uvicorn_command
+from tests.support.server import RunningServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +31,11 @@ def plain_server(
 ) -> Iterator[RunningServer]:
     """No API key, no ``STATEWAVE_MCP_ALLOW_DELETE``, a small body limit and a rate limit
     per client address (loopback is a trusted proxy, so each test picks its address)."""
-    db_url = pg.create_database("mcpplain", template=migrated_template)
-    log_path = tmp_path_factory.mktemp("mcp-plain") / "server.log"
-    with start_on_free_port(
-        uvicorn_command,
-        log_path,
-        STATEWAVE_DATABASE_URL=db_url,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
-        STATEWAVE_EMBEDDING_PROVIDER="local",
+    with live_server(
+        pg,
+        migrated_template,
+        tmp_path_factory,
+        "mcpplain",
         STATEWAVE_MAX_BODY_BYTES=str(MAX_BODY),
         STATEWAVE_RATE_LIMIT_RPM=str(RATE_LIMIT_RPM),
         STATEWAVE_TRUSTED_PROXIES='["127.0.0.1/32"]',
