@@ -14,15 +14,18 @@ carry the REST error envelope; :class:`McpRefusals` re-frames them as JSON-RPC e
 from __future__ import annotations
 
 import json
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from statewave_server.api.errors import error_body
 from statewave_server.mcp.server import build_server
 from statewave_server.settings import Settings
 
@@ -32,22 +35,39 @@ REFUSED = -32001
 
 
 class McpEndpoint:
-    """The ASGI app behind ``/mcp`` (stateless streamable HTTP, JSON responses)."""
+    """The ASGI app behind ``/mcp`` (stateless streamable HTTP, JSON responses).
+
+    The SDK's session manager runs only once, so each run of the app's lifespan gets a
+    fresh one; outside a run the endpoint answers 503.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        self.manager = StreamableHTTPSessionManager(
-            app=build_server(settings),
-            json_response=True,
-            stateless=True,
-            max_request_body_size=settings.max_body_bytes,
-        )
+        self._server = build_server(settings)
+        self._max_body_bytes = settings.max_body_bytes
+        self._manager: StreamableHTTPSessionManager | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.manager.handle_request(scope, receive, send)
+        if self._manager is None:
+            body = error_body("service_unavailable", "The MCP endpoint is not running yet.")
+            await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        await self._manager.handle_request(scope, receive, send)
 
-    def run(self) -> AbstractAsyncContextManager[None]:
-        """The session manager's task group; enter it once, for the app's lifetime."""
-        return self.manager.run()
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        """The session manager's task group, for the duration of the app's lifespan."""
+        manager = StreamableHTTPSessionManager(
+            app=self._server,
+            json_response=True,
+            stateless=True,
+            max_request_body_size=self._max_body_bytes,
+        )
+        async with manager.run():
+            self._manager = manager
+            try:
+                yield
+            finally:
+                self._manager = None
 
 
 def refusal_as_jsonrpc(body: bytes) -> bytes | None:
