@@ -1,6 +1,8 @@
-"""``/mcp`` runs with the app's lifespan: refused before it, served in every run of it."""
+"""``/mcp`` in process: it follows the app's lifespan, and database outages are tool errors."""
 
 from __future__ import annotations
+
+import json
 
 import httpx
 
@@ -9,6 +11,7 @@ from statewave_server.db.engine import Database
 from statewave_server.services.runtime import build_runtime
 from tests.mcp_tools.test_security import INITIALIZE, MCP_HEADERS
 from tests.reliability.support import app_settings
+from tests.support.server import free_port
 
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
 
@@ -35,3 +38,31 @@ async def test_the_endpoint_serves_during_each_lifespan_run_only(db_url: str) ->
                     assert "get_context" in names and "delete_subject" not in names
     finally:
         await database.dispose()
+
+
+async def test_a_database_outage_is_a_database_unavailable_tool_error() -> None:
+    dead = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere"
+    settings = app_settings(dead, db_connect_timeout_seconds=1, tracing_enabled=False)
+    database = Database.from_settings(settings)
+    app = create_app(settings, database, build_runtime(settings))
+    call = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "get_timeline", "arguments": {"subject_id": "s"}},
+    }
+    headers = MCP_HEADERS | {"MCP-Protocol-Version": "2025-06-18"}
+    try:
+        async with (
+            app.state.mcp.run(),  # the endpoint alone: the app's lifespan would need the DB
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            answered = await c.post("/mcp", json=call, headers=headers)
+    finally:
+        await database.dispose()
+    assert answered.status_code == 200
+    result = answered.json()["result"]
+    assert result["isError"] is True
+    envelope = json.loads(result["content"][0]["text"])
+    assert envelope["error"]["code"] == "database_unavailable"
+    assert envelope["error"]["request_id"] == answered.headers["X-Request-ID"]
