@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
-from tests.mcp_tools.conftest import Connect, error, ok
+from tests.mcp_tools.conftest import API_KEY, Connect, error, ok
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
@@ -186,3 +192,25 @@ async def test_unknown_tool_is_a_tool_error_naming_the_tools(
         failure = error(await session.call_tool("remember_everything", {}))
     assert failure["code"] == "unknown_tool"
     assert "record_episode" in failure["message"]
+
+
+async def test_the_sdk_client_on_the_newest_protocol_gets_the_same_tools_and_tenancy(
+    mcp_server: RunningServer, tenant: str, subject: str
+) -> None:
+    @asynccontextmanager
+    async def client_for(tenant_id: str) -> AsyncIterator[Client]:
+        sent = {"X-API-Key": API_KEY, "X-Tenant-ID": tenant_id}
+        async with (
+            httpx2.AsyncClient(headers=sent) as http,
+            Client(streamable_http_client(f"{mcp_server.base_url}/mcp", http_client=http)) as c,
+        ):
+            yield c
+
+    async with client_for(tenant) as client:
+        assert client.session._negotiated_version in MODERN_PROTOCOL_VERSIONS
+        assert {t.name for t in (await client.list_tools()).tools} == ALL_TOOLS
+        ok(await client.call_tool("record_episode", turn(subject, *TURNS[0])))
+        mine = ok(await client.call_tool("get_timeline", {"subject_id": subject}))
+    async with client_for(f"{tenant}-other") as other:
+        theirs = ok(await other.call_tool("get_timeline", {"subject_id": subject}))
+    assert len(mine["episodes"]) == 1 and theirs["episodes"] == []
