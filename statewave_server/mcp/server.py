@@ -63,8 +63,9 @@ def _tool_context(request: Request) -> ToolContext:
     )
 
 
-async def _call(tool: ToolSpec, arguments: dict[str, Any], request: Request) -> CallToolResult:
-    request_id = getattr(request.state, "request_id", None)
+async def _call(
+    tool: ToolSpec, arguments: dict[str, Any], request: Request, request_id: str | None
+) -> CallToolResult:
     try:
         args = tool.arguments.model_validate(arguments)
     except ValidationError as exc:
@@ -98,16 +99,17 @@ def build_server(settings: Settings) -> Server[Any]:
         request = ctx.request
         if not isinstance(request, Request):
             raise RuntimeError("Statewave's MCP tools are served over HTTP only")
+        request_id = getattr(request.state, "request_id", None)
         tool = tools.get(params.name)
         if tool is None:
             return error_result(
                 "unknown_tool",
                 f"No tool named {params.name[:100]!r}; available: {', '.join(tools)}.",
+                request_id=request_id,
             )
-        request_id = getattr(request.state, "request_id", None)
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            result = await _call(tool, params.arguments or {}, request)
+            result = await _call(tool, params.arguments or {}, request, request_id)
             log.info(
                 "mcp_tool_call",
                 tool=tool.name,
