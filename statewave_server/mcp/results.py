@@ -1,8 +1,9 @@
 """Tool results: small on purpose, since every byte lands in a model's context window.
 
-Lists are capped by the argument bounds, every free text is clipped (``clip``), payloads
-and metadata are left out (the ids lead back to them), so a result's size does not grow
-with what was stored.
+Lists are capped by the argument bounds, stored texts are clipped (``clip``), episode
+payloads and memory metadata are left out (the ids lead back to them), so a result's size
+does not grow with what was stored. (A resolution comes back as on ``/v1``: its fields
+are the caller's own, bounded by the argument limits.)
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from statewave_server.api.schemas.common import UtcDatetime
+from statewave_server.api.schemas.context import ContextProvenance
 from statewave_server.db.models import Episode, Memory
 from statewave_server.services.compiler.drafts import episode_text
 
@@ -80,15 +82,6 @@ class Compiled(BaseModel):
     """The first ``COMPILED_LISTED`` of them; search for the rest."""
 
 
-class ContextProvenance(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    fact_ids: list[uuid.UUID]
-    summary_ids: list[uuid.UUID]
-    procedure_ids: list[uuid.UUID]
-    episode_ids: list[uuid.UUID]
-
-
 class Context(BaseModel):
     subject_id: str
     assembled_context: str
@@ -126,17 +119,6 @@ class Timeline(BaseModel):
     memories: list[MemoryItem]
     episodes_has_more: bool
     memories_has_more: bool
-
-
-class Resolution(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    subject_id: str
-    session_id: str
-    status: str
-    resolution_summary: str | None
-    resolved_at: UtcDatetime | None
 
 
 class Handoff(BaseModel):

@@ -11,6 +11,8 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from statewave_server.api.schemas.context import ContextProvenance
+from statewave_server.api.schemas.support import ResolutionResponse
 from statewave_server.mcp import arguments as a
 from statewave_server.mcp import results as r
 from statewave_server.services import compilation
@@ -85,7 +87,7 @@ async def _context(args: a.ContextArgs, ctx: ToolContext) -> r.Context:
         subject_id=args.subject_id,
         assembled_context=built.bundle.assembled_context,
         token_estimate=built.bundle.token_estimate,
-        provenance=r.ContextProvenance.model_validate(built.bundle.provenance),
+        provenance=ContextProvenance.model_validate(built.bundle.provenance, from_attributes=True),
     )
 
 
@@ -121,7 +123,7 @@ async def _timeline(args: a.TimelineArgs, ctx: ToolContext) -> r.Timeline:
     )
 
 
-async def _resolution(args: a.ResolutionArgs, ctx: ToolContext) -> r.Resolution:
+async def _resolution(args: a.ResolutionArgs, ctx: ToolContext) -> ResolutionResponse:
     row = await record_resolution(
         ctx.sessions,
         ctx.tenant_id,
@@ -131,7 +133,7 @@ async def _resolution(args: a.ResolutionArgs, ctx: ToolContext) -> r.Resolution:
         summary=args.resolution_summary,
         metadata=args.metadata,
     )
-    return r.Resolution.model_validate(row)
+    return ResolutionResponse.model_validate(row)
 
 
 async def _handoff(args: a.HandoffArgs, ctx: ToolContext) -> r.Handoff:
@@ -249,7 +251,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         "with a short summary. Recording again for the same session updates it. Resolved "
         "sessions are de-emphasised in later context; their summaries are kept.",
         a.ResolutionArgs,
-        r.Resolution,
+        ResolutionResponse,
         _resolution,
         _hints(),
     ),
