@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx2
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -24,11 +24,13 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INTERNAL_ERROR,
+    CallToolRequest,
     CallToolRequestParams,
     CallToolResult,
     ListToolsResult,
     PaginatedRequestParams,
 )
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from statewave_server.mcp.errors import error_result
 from statewave_server.mcp.http import MCP_PATH
@@ -57,14 +59,13 @@ class Remote:
 
 @asynccontextmanager
 async def upstream(remote: Remote) -> AsyncIterator[ClientSession]:
-    """An initialised client session to ``remote``'s endpoint."""
-    async with (
-        httpx2.AsyncClient(headers=remote.headers(), timeout=TIMEOUT) as http,
-        streamable_http_client(remote.endpoint, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
+    """A client session to ``remote``'s endpoint on the newest protocol, whose requests
+    stand alone: no handshake, so each relayed call is one HTTP request (and one count
+    against the server's rate limit)."""
+    async with httpx2.AsyncClient(headers=remote.headers(), timeout=TIMEOUT) as http:
+        transport = streamable_http_client(remote.endpoint, http_client=http)
+        async with Client(transport, mode=MODERN_PROTOCOL_VERSIONS[-1]) as client:
+            yield client.session
 
 
 class RemoteFailure(Exception):
@@ -123,13 +124,15 @@ def relay_server(remote: Remote) -> Server[Any]:
         ctx: ServerRequestContext[Any], params: CallToolRequestParams
     ) -> CallToolResult:
         try:
+            # Returned as is: the desktop client checks it against the listed schema.
+            call = CallToolRequest(
+                params=CallToolRequestParams(name=params.name, arguments=params.arguments)
+            )
             result = await on_remote(
-                remote, lambda session: session.call_tool(params.name, params.arguments)
+                remote, lambda session: session.send_request(call, CallToolResult)
             )
         except RemoteFailure as failure:
             return error_result(failure.code, failure.message, request_id=failure.request_id)
-        if not isinstance(result, CallToolResult):
-            return error_result("remote_error", "The server answered with an unexpected result.")
         return result
 
     return named_server(list_tools, call_tool)

@@ -107,3 +107,16 @@ async def test_stdio_relay_reports_an_unreachable_server_as_tool_errors() -> Non
     assert "server_unreachable" in listing.value.message
     assert failure["code"] == "server_unreachable"
     assert nowhere in failure["message"]
+
+
+async def test_each_relayed_call_is_one_request_against_the_rate_limit(
+    plain_server: RunningServer, subject: str
+) -> None:
+    # The relay sends no X-Forwarded-For: it is counted as 127.0.0.1, which no other test
+    # of this module uses.
+    async with stdio_session(plain_server.base_url, api_key=None) as session:
+        await session.list_tools()
+        for _ in range(RATE_LIMIT_RPM - 1):
+            ok(await session.call_tool("get_timeline", {"subject_id": subject}))
+        refused = error(await session.call_tool("get_timeline", {"subject_id": subject}))
+    assert refused["code"] == "rate_limited"
