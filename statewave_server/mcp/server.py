@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import Request
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.server.lowlevel.server import lifespan as default_lifespan
 from mcp.types import (
     CallToolRequestParams,
     CallToolResult,
@@ -83,6 +85,28 @@ async def _call(
     )
 
 
+L = TypeVar("L")
+ListTools = Callable[
+    [ServerRequestContext[L], PaginatedRequestParams | None], Awaitable[ListToolsResult]
+]
+CallTool = Callable[[ServerRequestContext[L], CallToolRequestParams], Awaitable[CallToolResult]]
+Lifespan = Callable[[Server[L]], AbstractAsyncContextManager[L]]
+
+
+def named_server(
+    list_tools: ListTools[L], call_tool: CallTool[L], lifespan: Lifespan[L]
+) -> Server[L]:
+    """A server introducing itself as Statewave, whether it runs the tools or relays them."""
+    return Server(
+        SERVER_NAME,
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
 def build_server(settings: Settings) -> Server[Any]:
     """The tools of this deployment (``delete_subject`` only with ``mcp_allow_delete``)."""
     tools = tools_for(settings.mcp_allow_delete)
@@ -118,21 +142,4 @@ def build_server(settings: Settings) -> Server[Any]:
             )
         return result
 
-    return named_server(list_tools, call_tool)
-
-
-ListTools = Callable[
-    [ServerRequestContext[Any], PaginatedRequestParams | None], Awaitable[ListToolsResult]
-]
-CallTool = Callable[[ServerRequestContext[Any], CallToolRequestParams], Awaitable[CallToolResult]]
-
-
-def named_server(list_tools: ListTools, call_tool: CallTool) -> Server[Any]:
-    """A server introducing itself as Statewave, whether it runs the tools or relays them."""
-    return Server(
-        SERVER_NAME,
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
+    return named_server(list_tools, call_tool, default_lifespan)

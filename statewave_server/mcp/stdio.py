@@ -58,14 +58,13 @@ class Remote:
 
 
 @asynccontextmanager
-async def upstream(remote: Remote) -> AsyncIterator[ClientSession]:
+async def upstream(remote: Remote, http: httpx2.AsyncClient) -> AsyncIterator[ClientSession]:
     """A client session to ``remote``'s endpoint on the newest protocol, whose requests
     stand alone: no handshake, so each relayed call is one HTTP request (and one count
     against the server's rate limit)."""
-    async with httpx2.AsyncClient(headers=remote.headers(), timeout=TIMEOUT) as http:
-        transport = streamable_http_client(remote.endpoint, http_client=http)
-        async with Client(transport, mode=MODERN_PROTOCOL_VERSIONS[-1]) as client:
-            yield client.session
+    transport = streamable_http_client(remote.endpoint, http_client=http)
+    async with Client(transport, mode=MODERN_PROTOCOL_VERSIONS[-1]) as client:
+        yield client.session
 
 
 class RemoteFailure(Exception):
@@ -99,29 +98,39 @@ def remote_failure(exc: Exception, endpoint: str) -> RemoteFailure:
     return RemoteFailure("remote_error", f"{type(exc).__name__} talking to {endpoint}.")
 
 
-async def on_remote(remote: Remote, action: Callable[[ClientSession], Awaitable[T]]) -> T:
+async def on_remote(
+    remote: Remote, http: httpx2.AsyncClient, action: Callable[[ClientSession], Awaitable[T]]
+) -> T:
     """Run ``action`` on a fresh session: one per call, so a server that is down, restarts
     or refuses a request costs that call only (the endpoint is stateless anyway)."""
     try:
-        async with upstream(remote) as session:
+        async with upstream(remote, http) as session:
             return await action(session)
     except Exception as exc:
         raise remote_failure(exc, remote.endpoint) from exc
 
 
-def relay_server(remote: Remote) -> Server[Any]:
-    """A stdio-side server whose tools are the remote server's."""
+def relay_server(remote: Remote) -> Server[httpx2.AsyncClient]:
+    """A stdio-side server whose tools are the remote server's; one HTTP client, kept for
+    the process's life, so calls reuse its connections."""
+
+    @asynccontextmanager
+    async def lifespan(_: Server[httpx2.AsyncClient]) -> AsyncIterator[httpx2.AsyncClient]:
+        async with httpx2.AsyncClient(headers=remote.headers(), timeout=TIMEOUT) as http:
+            yield http
 
     async def list_tools(
-        ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+        ctx: ServerRequestContext[httpx2.AsyncClient], params: PaginatedRequestParams | None
     ) -> ListToolsResult:
         try:
-            return await on_remote(remote, lambda session: session.list_tools(params=params))
+            return await on_remote(
+                remote, ctx.lifespan_context, lambda session: session.list_tools(params=params)
+            )
         except RemoteFailure as failure:
             raise MCPError(INTERNAL_ERROR, str(failure)) from failure
 
     async def call_tool(
-        ctx: ServerRequestContext[Any], params: CallToolRequestParams
+        ctx: ServerRequestContext[httpx2.AsyncClient], params: CallToolRequestParams
     ) -> CallToolResult:
         try:
             # Returned as is: the desktop client checks it against the listed schema.
@@ -129,13 +138,15 @@ def relay_server(remote: Remote) -> Server[Any]:
                 params=CallToolRequestParams(name=params.name, arguments=params.arguments)
             )
             result = await on_remote(
-                remote, lambda session: session.send_request(call, CallToolResult)
+                remote,
+                ctx.lifespan_context,
+                lambda session: session.send_request(call, CallToolResult),
             )
         except RemoteFailure as failure:
             return error_result(failure.code, failure.message, request_id=failure.request_id)
         return result
 
-    return named_server(list_tools, call_tool)
+    return named_server(list_tools, call_tool, lifespan)
 
 
 async def serve_stdio(remote: Remote) -> None:
