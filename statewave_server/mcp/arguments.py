@@ -60,8 +60,9 @@ class RecordEpisode(CreateEpisode):
                 "default: now."
             ),
             "idempotency_key": (
-                "Optional key unique per subject; recording the same key again stores "
-                "nothing new and returns the stored episode (safe retries)."
+                "Optional key unique per subject; recording the same episode again with "
+                "it stores nothing new and returns the stored one (safe retries); other "
+                "content under a used key is an idempotency_conflict error."
             ),
         }
     )

@@ -56,9 +56,10 @@ async def _record_episode(args: a.RecordEpisode, ctx: ToolContext) -> r.Recorded
 
 async def _record_episodes(args: a.RecordEpisodes, ctx: ToolContext) -> r.RecordedEpisodes:
     new = [_new(e) for e in args.episodes]
-    stored = await record_batch(ctx.sessions, ctx.runtime.events, ctx.tenant_id, new)
+    recorded = await record_batch(ctx.sessions, ctx.runtime.events, ctx.tenant_id, new)
     return r.RecordedEpisodes(
-        episodes_created=len(stored), episodes=[r.RecordedEpisode.of(e) for e in stored]
+        episodes_created=recorded.created,
+        episodes=[r.RecordedEpisode.of(e) for e in recorded.episodes],
     )
 
 

@@ -180,8 +180,11 @@ async def test_retrying_with_an_idempotency_key_stores_once(
     async with connect(mcp_server.base_url, tenant=tenant) as session:
         first = ok(await session.call_tool("record_episode", episode))
         second = ok(await session.call_tool("record_episode", episode))
+        changed = episode | {"payload": {"text": "something else"}}
+        conflict = error(await session.call_tool("record_episode", changed))
         timeline = ok(await session.call_tool("get_timeline", {"subject_id": subject}))
     assert first["id"] == second["id"]
+    assert conflict["code"] == "idempotency_conflict"
     assert len(timeline["episodes"]) == 1
 
 
