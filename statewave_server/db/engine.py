@@ -43,6 +43,8 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         pool_recycle=300,
         connect_args={
             "timeout": settings.db_connect_timeout_seconds,
+            # A frozen server never cancels its own statements: bound them client-side too.
+            "command_timeout": settings.db_command_timeout_seconds,
             "server_settings": {
                 "application_name": "statewave",
                 "statement_timeout": str(settings.db_statement_timeout_ms),
