@@ -12,6 +12,8 @@ python -m statewave_server db wait
 alembic upgrade head
 # Bind address: STATEWAVE_HOST, else 0.0.0.0 with an API key and 127.0.0.1 without (the app
 # answers only loopback clients without a key whatever the bind). uvicorn's own proxy
-# headers are off: only STATEWAVE_TRUSTED_PROXIES may set the client address and scheme.
+# headers are off: only STATEWAVE_TRUSTED_PROXIES may set the client address and scheme;
+# request headers must arrive within STATEWAVE_HEADER_TIMEOUT_SECONDS.
 host="$(python -c 'from statewave_server.settings import get_settings; print(get_settings().bind_host)')"
-exec uvicorn server.app:app --host "$host" --port "${STATEWAVE_PORT:-8100}" --no-proxy-headers
+exec uvicorn server.app:app --host "$host" --port "${STATEWAVE_PORT:-8100}" \
+  --no-proxy-headers --http statewave_server.http_protocol:HeaderTimeoutProtocol

@@ -11,6 +11,7 @@ import uvicorn
 
 from statewave_server.db.engine import resolve_database_url
 from statewave_server.db.migrate import upgrade_to_head
+from statewave_server.http_protocol import HeaderTimeoutProtocol
 from statewave_server.logging import configure_logging
 from statewave_server.ops.wait import wait_for_database
 from statewave_server.settings import Settings
@@ -30,7 +31,8 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
 
     An external database is migrated by its operator (``alembic upgrade head`` or
     ``./start.sh``); the startup schema guard reports a mismatch. uvicorn's own
-    ``X-Forwarded-*`` handling is off: the app believes only ``STATEWAVE_TRUSTED_PROXIES``.
+    ``X-Forwarded-*`` handling is off (the app believes only ``STATEWAVE_TRUSTED_PROXIES``)
+    and request headers have a deadline (``http_protocol.py``).
     """
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     configure_logging(settings)
@@ -45,5 +47,6 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         host=host or settings.bind_host,
         port=port or settings.port,
         proxy_headers=False,
+        http=HeaderTimeoutProtocol,
         log_config=None,
     )

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # A request body must arrive within this time (408 otherwise), and only so many bodies
     # may be on their way at once (503 beyond): stalled uploads cannot pile up.
     body_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Request headers must be complete this soon (statewave serve / ./start.sh only).
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
     max_concurrent_uploads: int = Field(default=32, ge=1)
 
     # Security: API key, tenants, rate limiting, CORS

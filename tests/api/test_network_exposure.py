@@ -1,5 +1,6 @@
 """What a real uvicorn answers over real sockets: loopback-only without a key, Host and
-CORS checks, forwarded headers from an untrusted loopback peer, stalled uploads."""
+CORS checks, forwarded headers from an untrusted loopback peer, stalled uploads and
+headers; ``statewave serve``'s bind address."""
 
 from __future__ import annotations
 
@@ -180,3 +181,34 @@ def test_stalled_uploads_are_cut_off_while_others_are_served(db_url: str, tmp_pa
     assert all(closed for _, closed in answers), "a stalled upload was left open"
     assert set(statuses) == {408, 503}
     assert 1 <= statuses.count(408) <= 20  # only the uploads holding a slot waited
+
+
+def _stalled_headers(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST /v1/episodes HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+    return sock
+
+
+def test_serve_binds_loopback_and_cuts_off_slow_headers(db_url: str, tmp_path: Path) -> None:
+    """``statewave serve`` without a key listens on 127.0.0.1 only, and a client that never
+    finishes its headers is disconnected (uvicorn alone would wait forever)."""
+    port = free_port()
+    env = clean_env(
+        STATEWAVE_DATABASE_URL=db_url,
+        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
+        STATEWAVE_HEADER_TIMEOUT_SECONDS="2",
+    )
+    command = [sys.executable, "-m", "statewave_server", "serve", "--port", str(port)]
+    with running_server(command, env, tmp_path / "serve.log", port) as server:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://{_non_loopback_address()}:{port}/healthz")
+        stalled = [_stalled_headers(port) for _ in range(50)]
+        try:
+            health = httpx.get(f"{server.base_url}/healthz", timeout=30)
+            deadline = time.monotonic() + 60  # a bound, not a measurement
+            answers = [_answer(sock, deadline) for sock in stalled]
+        finally:
+            for sock in stalled:
+                sock.close()
+    assert health.status_code == 200
+    assert all(closed for _, closed in answers), "a connection with stalled headers stayed open"
