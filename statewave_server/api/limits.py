@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statewave_server.api.errors import error_body
+from statewave_server.api.network import header, reject
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 # Whole documents: far below the parser's recursion limit, yet roomy enough that a
@@ -112,15 +110,8 @@ def json_too_deep(body: bytes, limit: int) -> bool:
     return json_depth(decoded) > limit
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return bytes(value)
-    return None
-
-
 def _is_json(scope: Scope) -> bool:
-    raw = _header(scope, b"content-type")
+    raw = header(scope, b"content-type")
     if raw is None:
         return True
     media = raw.split(b";", 1)[0].strip().lower()
@@ -203,7 +194,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         numeric = declared is not None and declared.strip().isdigit()
         if numeric and int(declared or b"0") > self.max_bytes:
             await _refuse(scope, receive, send, PayloadTooLarge(self.max_bytes))
@@ -242,7 +233,7 @@ class BodyLimitMiddleware:
         body = b"".join(chunks)
         if json_too_deep(body, self.max_json_depth):
             too_deep = f"JSON nested deeper than {self.max_json_depth} levels is not accepted."
-            await _respond(scope, receive, send, 422, "validation_error", too_deep)
+            await reject(scope, receive, send, 422, "validation_error", too_deep)
             return
         replay: Message = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, _replay([replay], receive), send)
@@ -275,23 +266,9 @@ class BodyLimitMiddleware:
             await _refuse(scope, receive, send, exc)
 
 
-async def _respond(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    headers: Mapping[str, str] | None = None,
-) -> None:
-    request_id = scope.get("state", {}).get("request_id")
-    body = error_body(code, message, request_id=request_id)
-    await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
-
-
 async def _refuse(scope: Scope, receive: Receive, send: Send, exc: BodyRefused) -> None:
     """Answer a refusal with its envelope and headers (``Connection: close``)."""
-    await _respond(scope, receive, send, exc.status_code, exc.code, exc.message, exc.headers)
+    await reject(scope, receive, send, exc.status_code, exc.code, exc.message, exc.headers)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import RunningServer, clean_env, free_port, running_server
+from tests.support.server import RunningServer, api_env, free_port, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def _non_loopback_address() -> str:
 def open_server(db_url: str, tmp_path: Path) -> Iterator[RunningServer]:
     """The runbook command bound to every interface, with no API key."""
     port = free_port()
-    env = clean_env(STATEWAVE_DATABASE_URL=db_url, STATEWAVE_RUN_WORKER_IN_PROCESS="false")
+    env = api_env(db_url)
     with running_server(_runbook_command(port), env, tmp_path / "open.log", port) as server:
         yield server
 
@@ -92,9 +92,8 @@ def test_forwarded_for_from_an_untrusted_loopback_peer_is_not_believed(
 ) -> None:
     """uvicorn itself believes ``X-Forwarded-For`` from 127.0.0.1; the app must not."""
     port = free_port()
-    env = clean_env(
-        STATEWAVE_DATABASE_URL=db_url,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
+    env = api_env(
+        db_url,
         STATEWAVE_API_KEY=KEY,
         STATEWAVE_RATE_LIMIT_RPM="5",
     )
@@ -149,9 +148,8 @@ def _answer(sock: socket.socket, deadline: float) -> tuple[int | None, bool]:
 
 def test_stalled_uploads_are_cut_off_while_others_are_served(db_url: str, tmp_path: Path) -> None:
     port = free_port()
-    env = clean_env(
-        STATEWAVE_DATABASE_URL=db_url,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
+    env = api_env(
+        db_url,
         STATEWAVE_BODY_TIMEOUT_SECONDS="3",
         STATEWAVE_MAX_CONCURRENT_UPLOADS="20",
     )
@@ -193,9 +191,8 @@ def test_serve_binds_loopback_and_cuts_off_slow_headers(db_url: str, tmp_path: P
     """``statewave serve`` without a key listens on 127.0.0.1 only, and a client that never
     finishes its headers is disconnected (uvicorn alone would wait forever)."""
     port = free_port()
-    env = clean_env(
-        STATEWAVE_DATABASE_URL=db_url,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
+    env = api_env(
+        db_url,
         STATEWAVE_HEADER_TIMEOUT_SECONDS="2",
     )
     command = [sys.executable, "-m", "statewave_server", "serve", "--port", str(port)]

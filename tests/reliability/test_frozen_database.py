@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from tests.support.postgres import PgServer, alembic
-from tests.support.server import clean_env, free_port, running_server, uvicorn_command
+from tests.support.server import api_env, free_port, running_server, uvicorn_command
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +38,8 @@ def test_frozen_database_answers_503_not_a_hang(own_pg: PgServer, tmp_path: Path
     url = own_pg.create_database("frozen")
     alembic("upgrade", "head", database_url=url)
     port = free_port()
-    env = clean_env(
-        STATEWAVE_DATABASE_URL=url,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
+    env = api_env(
+        url,
         STATEWAVE_DB_COMMAND_TIMEOUT_SECONDS="2",
         STATEWAVE_DB_POOL_TIMEOUT_SECONDS="2",
         STATEWAVE_DB_CONNECT_TIMEOUT_SECONDS="2",
