@@ -24,7 +24,7 @@ from statewave_server.api.security import (
 )
 from statewave_server.api.v1 import context, episodes, memories, subjects, support
 from statewave_server.console.routes import router as console_router
-from statewave_server.db.engine import Database, resolve_database_url
+from statewave_server.db.engine import Database, release_database, resolve_database_url
 from statewave_server.logging import configure_logging
 from statewave_server.ops.startup import enforce_schema_guard
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
@@ -45,6 +45,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.callback(shutdown_tracing)
         if getattr(app.state, "database", None) is None:
             url = await asyncio.to_thread(resolve_database_url, settings)
+            stack.callback(release_database, settings)  # after the engine is disposed
             app.state.database = Database.from_settings(settings, url)
             stack.push_async_callback(app.state.database.dispose)
         await enforce_schema_guard(settings, app.state.database)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from statewave_server.db.embedded import start_embedded_postgres
+from statewave_server.db.embedded import release_embedded_postgres, start_embedded_postgres
 from statewave_server.db.urls import to_async_url
 from statewave_server.settings import Settings
 
@@ -29,6 +29,14 @@ def resolve_database_url(settings: Settings) -> str:
     if settings.database_url:
         return to_async_url(settings.database_url)
     return _embedded_url(str(settings.data_dir))
+
+
+def release_database(settings: Settings) -> None:
+    """Undo :func:`resolve_database_url`'s start of the embedded server, if it started one."""
+    if settings.database_url:
+        return
+    _embedded_url.cache_clear()
+    release_embedded_postgres(settings.data_dir)
 
 
 def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
