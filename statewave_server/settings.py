@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     # out its own statements) then costs a request this long and answers 503.
     db_command_timeout_seconds: float = 35.0
 
+    # Connection pooler (db/engine.py). database_pooled: database_url goes through a
+    # transaction-mode pooler (PgBouncer), so no prepared statements are kept and nothing
+    # session-bound is sent through it. direct_database_url: PostgreSQL itself, for what
+    # needs a session (the memory-change LISTEN, migrations' advisory lock).
+    database_pooled: bool = False
+    direct_database_url: str | None = None
+
     # HTTP server and logging
     host: str | None = Field(
         default=None, description="Bind address; unset = 0.0.0.0 with an API key, else 127.0.0.1."
