@@ -5,7 +5,9 @@ A body larger than ``max_bytes`` is refused with 413 ``payload_too_large`` — a
 chunked upload is never read past it). JSON bodies (``application/json``, ``+json`` or no
 content type, as FastAPI parses them) are read here, checked for nesting deeper than
 ``max_json_depth`` (422 ``validation_error``: deep documents would otherwise exhaust the
-parser's recursion limit) and replayed to the application unchanged.
+parser's recursion limit) or holding a lone UTF-16 surrogate escape such as ``"\\ud800"``
+(422: such text can be neither stored nor echoed back as UTF-8), and replayed to the
+application unchanged.
 
 Bodies must also arrive in time and not too many at once: a body not complete within
 ``timeout`` seconds gets 408 ``request_timeout``, and a body that does not arrive in one
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from fastapi import HTTPException
@@ -108,6 +111,34 @@ def json_too_deep(body: bytes, limit: int) -> bool:
     except ValueError:
         return False
     return json_depth(decoded) > limit
+
+
+# A JSON escape of a UTF-16 surrogate: only then can the decoded text hold a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def json_has_lone_surrogate(body: bytes) -> bool:
+    """True if a string or key of JSON ``body`` holds an unpaired surrogate (malformed
+    JSON: False — the application reports it)."""
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return False  # no surrogate escape at all: skip decoding
+    try:
+        pending: list[Any] = [json.loads(body)]
+    except (ValueError, RecursionError):
+        return False
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _is_json(scope: Scope) -> bool:
@@ -234,6 +265,13 @@ class BodyLimitMiddleware:
         if json_too_deep(body, self.max_json_depth):
             too_deep = f"JSON nested deeper than {self.max_json_depth} levels is not accepted."
             await reject(scope, receive, send, 422, "validation_error", too_deep)
+            return
+        if json_has_lone_surrogate(body):
+            lone = (
+                "Text must be valid Unicode: a lone surrogate escape (such as \\ud800) "
+                "is not accepted."
+            )
+            await reject(scope, receive, send, 422, "validation_error", lone)
             return
         replay: Message = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, _replay([replay], receive), send)

