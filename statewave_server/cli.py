@@ -32,7 +32,10 @@ app.add_typer(db_app, name="db")
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Bind address (default: 127.0.0.1, or 0.0.0.0 with an API key)."),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8100).")] = None,
 ) -> None:
     """Run the API server (embedded PostgreSQL when no database URL is configured)."""

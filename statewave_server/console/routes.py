@@ -172,7 +172,10 @@ def _api_key(request: Request) -> bytes | None:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Cookies are Secure over https, or always when ``STATEWAVE_CONSOLE_SECURE_COOKIE`` says
+    so (a TLS proxy that is not a trusted proxy cannot tell the server it is https)."""
+    forced: bool | None = request.app.state.settings.console_secure_cookie
+    return request.url.scheme == "https" if forced is None else forced
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -24,7 +24,7 @@ async def _client(url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient
     database = Database.from_settings(settings, url)
     transport = httpx.ASGITransport(app=create_app(settings, database))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http
     finally:
         await database.dispose()
