@@ -9,6 +9,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.mcp_tools.conftest import (
+    API_KEY,
     error,
     http_session,
     live_server,
@@ -29,13 +30,14 @@ RATE_LIMIT_RPM = 10
 def plain_server(
     pg: PgServer, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """No API key, no ``STATEWAVE_MCP_ALLOW_DELETE``, a small body limit and a rate limit
-    per client address (loopback is a trusted proxy, so each test picks its address)."""
+    """No ``STATEWAVE_MCP_ALLOW_DELETE``, a small body limit and a rate limit per client
+    address (loopback is a trusted proxy, so each test picks its address)."""
     with live_server(
         pg,
         migrated_template,
         tmp_path_factory,
         "mcpplain",
+        STATEWAVE_API_KEY=API_KEY,
         STATEWAVE_MAX_BODY_BYTES=str(MAX_BODY),
         STATEWAVE_RATE_LIMIT_RPM=str(RATE_LIMIT_RPM),
         STATEWAVE_TRUSTED_PROXIES='["127.0.0.1/32"]',
@@ -55,7 +57,7 @@ async def test_delete_subject_is_not_offered_unless_configured(
     plain_server: RunningServer, subject: str
 ) -> None:
     async with http_session(
-        plain_server.base_url, api_key=None, extra_headers=client_at("198.51.100.1")
+        plain_server.base_url, extra_headers=client_at("198.51.100.1")
     ) as session:
         names = {tool.name for tool in (await session.list_tools()).tools}
         ok(await session.call_tool("record_episode", note(subject, "keep me")))
@@ -71,14 +73,12 @@ async def test_a_body_over_the_limit_is_refused_with_payload_too_large(
 ) -> None:
     address = client_at("198.51.100.2")
     with pytest.raises(Exception) as refused:
-        async with http_session(
-            plain_server.base_url, api_key=None, extra_headers=address
-        ) as session:
+        async with http_session(plain_server.base_url, extra_headers=address) as session:
             await session.call_tool("record_episode", note(subject, "x" * (2 * MAX_BODY)))
     refusal = mcp_refusal(refused.value)
     assert refusal.data["code"] == "payload_too_large"
     assert str(MAX_BODY) in refusal.message
-    async with http_session(plain_server.base_url, api_key=None, extra_headers=address) as s:
+    async with http_session(plain_server.base_url, extra_headers=address) as s:
         assert ok(await s.call_tool("get_timeline", {"subject_id": subject}))["episodes"] == []
 
 
@@ -88,13 +88,13 @@ async def test_the_rate_limit_refuses_a_client_over_it_and_no_one_else(
     busy, calm = client_at("198.51.100.3"), client_at("198.51.100.4")
     answered: list[dict[str, object]] = []
     with pytest.raises(Exception) as refused:
-        async with http_session(plain_server.base_url, api_key=None, extra_headers=busy) as s:
+        async with http_session(plain_server.base_url, extra_headers=busy) as s:
             while len(answered) < RATE_LIMIT_RPM:
                 answered.append(ok(await s.call_tool("get_timeline", {"subject_id": subject})))
     refusal = mcp_refusal(refused.value)
     assert refusal.data["code"] == "rate_limited"
     assert len(answered) < RATE_LIMIT_RPM  # initialize and the first listing count too
-    async with http_session(plain_server.base_url, api_key=None, extra_headers=calm) as s:
+    async with http_session(plain_server.base_url, extra_headers=calm) as s:
         ok(await s.call_tool("get_timeline", {"subject_id": subject}))
 
 
@@ -114,7 +114,7 @@ async def test_each_relayed_call_is_one_request_against_the_rate_limit(
 ) -> None:
     # The relay sends no X-Forwarded-For: it is counted as 127.0.0.1, which no other test
     # of this module uses.
-    async with stdio_session(plain_server.base_url, api_key=None) as session:
+    async with stdio_session(plain_server.base_url) as session:
         await session.list_tools()
         for _ in range(RATE_LIMIT_RPM - 1):
             ok(await session.call_tool("get_timeline", {"subject_id": subject}))

@@ -22,7 +22,7 @@ async def test_the_endpoint_serves_during_each_lifespan_run_only(db_url: str) ->
     app = create_app(settings, database, build_runtime(settings))
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             before = await client.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
             assert before.status_code == 503
             assert before.json()["error"]["data"]["code"] == "service_unavailable"
@@ -52,10 +52,11 @@ async def test_a_database_outage_is_a_database_unavailable_tool_error() -> None:
         "params": {"name": "get_timeline", "arguments": {"subject_id": "s"}},
     }
     headers = MCP_HEADERS | {"MCP-Protocol-Version": "2025-06-18"}
+    transport = httpx.ASGITransport(app=app)
     try:
         async with (
             app.state.mcp.run(),  # the endpoint alone: the app's lifespan would need the DB
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+            httpx.AsyncClient(transport=transport, base_url="http://localhost") as c,
         ):
             answered = await c.post("/mcp", json=call, headers=headers)
     finally:
@@ -66,3 +67,28 @@ async def test_a_database_outage_is_a_database_unavailable_tool_error() -> None:
     envelope = json.loads(result["content"][0]["text"])
     assert envelope["error"]["code"] == "database_unavailable"
     assert envelope["error"]["request_id"] == answered.headers["X-Request-ID"]
+
+
+async def test_the_network_policy_of_the_edge_applies_to_mcp(db_url: str) -> None:
+    """Without an API key only loopback clients are served, and only known Host names."""
+    settings = app_settings(db_url, tracing_enabled=False, trusted_proxies=["127.0.0.1/32"])
+    database = Database.from_settings(settings)
+    app = create_app(settings, database, build_runtime(settings))
+    transport = httpx.ASGITransport(app=app)  # the peer is 127.0.0.1, a trusted proxy
+    try:
+        async with (
+            app.state.mcp.run(),
+            httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
+        ):
+            remote = await client.post(
+                "/mcp", json=INITIALIZE, headers=MCP_HEADERS | {"X-Forwarded-For": "192.0.2.7"}
+            )
+            rebound = await client.post(
+                "/mcp", json=INITIALIZE, headers=MCP_HEADERS | {"Host": "evil.example"}
+            )
+            local = await client.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+    finally:
+        await database.dispose()
+    assert (remote.status_code, remote.json()["error"]["data"]["code"]) == (403, "loopback_only")
+    assert (rebound.status_code, rebound.json()["error"]["data"]["code"]) == (400, "invalid_host")
+    assert local.status_code == 200
