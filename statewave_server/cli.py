@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from statewave_server import __version__
 from statewave_server.cli_admin import register as register_admin_cli
 from statewave_server.settings import get_settings
 
@@ -27,6 +28,27 @@ webhooks_app = typer.Typer(
 app.add_typer(webhooks_app, name="webhooks")
 db_app = typer.Typer(help="Database helpers for scripts such as ./start.sh.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"statewave {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _setup(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Logs (the embedded database's start-up included) go to stderr, never stdout."""
+    from statewave_server.cli_setup import send_logs_to_stderr
+
+    send_logs_to_stderr(get_settings())
 
 
 @app.command()
