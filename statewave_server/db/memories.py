@@ -111,9 +111,10 @@ async def set_embeddings(
     model: str,
 ) -> None:
     for memory_id, vector in vectors:
+        # Maintenance, not an edit: keep updated_at (the column's onupdate would bump it).
         await session.execute(
             _update_one(tenant_id, subject_id, memory_id).values(
-                embedding=list(vector), embedding_model=model
+                embedding=list(vector), embedding_model=model, updated_at=Memory.updated_at
             )
         )
     await announce(session, tenant_id, subject_id, [memory_id for memory_id, _ in vectors])

@@ -230,7 +230,7 @@ async def session_timeline(
             "status": resolution.status,
         }
         at = next(
-            (i for i, e in enumerate(rows) if e.created_at > resolution.resolved_at), len(rows)
+            (i for i, e in enumerate(rows) if e.occurred_at > resolution.resolved_at), len(rows)
         )
         events.insert(at, marker)
     status = sla.status

@@ -36,7 +36,7 @@ class SupportEpisode:
     source: str
     type: str
     payload: Mapping[str, Any]
-    created_at: datetime
+    occurred_at: datetime  # when it happened (the client's clock), not when it was stored
     session_id: str | None = None
 
     @property
@@ -59,7 +59,7 @@ class SupportEpisode:
 
     @classmethod
     def from_row(cls, row: Episode) -> SupportEpisode:
-        return cls(row.id, row.source, row.type, row.payload, row.created_at, row.session_id)
+        return cls(row.id, row.source, row.type, row.payload, row.occurred_at, row.session_id)
 
 
 @dataclass(frozen=True, slots=True)
