@@ -26,18 +26,29 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from statewave_server import __version__
-from statewave_server.api.deps import DatabaseDep, EventsDep, SessionsDep, SettingsDep
+from statewave_server.api.deps import (
+    DatabaseDep,
+    EventsDep,
+    RuntimeDep,
+    SessionsDep,
+    SettingsDep,
+)
 from statewave_server.console import auth
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import jobs as job_repo
 from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey
-from statewave_server.db.models import Episode, Memory, Resolution
+from statewave_server.db.models import Episode, Resolution
 from statewave_server.errors import StatewaveError
 from statewave_server.services import webhooks as webhook_service
 from statewave_server.services.admin import dashboard as dashboard_service
+from statewave_server.services.admin import knowledge as knowledge_service
+from statewave_server.services.admin import memory_edits as memory_edit_service
 from statewave_server.services.admin import subjects as subject_service
 from statewave_server.services.admin.dashboard import JobFilter
 from statewave_server.services.compiler.drafts import episode_text
+from statewave_server.services.events import EventSink
+from statewave_server.services.retrieval import ContextResult, build_context
+from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.services.support import resolutions as resolution_service
 from statewave_server.settings import Settings
 
@@ -51,6 +62,9 @@ MAX_FORM_BYTES: Final = 16_384
 JOB_STATUSES: Final = ("pending", "running", "completed", "dead")
 WEBHOOK_STATUSES: Final = ("pending", "delivering", "delivered", "dead_letter")
 HEALTH_STATES: Final = ("healthy", "watch", "at_risk")
+MEMORY_STATUSES: Final = ("active", "superseded", "retired")
+REASON_MAX: Final = 500
+CONTENT_MAX: Final = 10_000
 SORT_KEYS: Final[tuple[SortKey, ...]] = (
     "last_activity",
     "subject_id",
@@ -137,6 +151,14 @@ def _page_url(path: str, params: Mapping[str, str | int | None], **changes: str 
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
+def _page_at(
+    path: str, params: Mapping[str, str | int | None], key: str, offset: int, anchor: str = ""
+) -> str:
+    """``path`` with ``params`` and ``key=offset`` (a pager link), then ``#anchor``."""
+    url = _page_url(path, params, **{key: offset or ""})
+    return f"{url}#{anchor}" if anchor else url
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     env = Environment(
@@ -159,6 +181,7 @@ def _environment() -> Environment:
         memory_url=memory_url,
         session_url=session_url,
         page_url=_page_url,
+        page_at=_page_at,
         version=__version__,
         ALL_TENANTS=ALL_TENANTS,
     )
@@ -225,7 +248,8 @@ def error_page(request: Request, status_code: int, title: str, message: str) -> 
 
 
 def _domain_error(request: Request, exc: StatewaveError) -> HTMLResponse:
-    return error_page(request, exc.status_code, type(exc).__name__, exc.message)
+    title = exc.code.replace("_", " ").capitalize()
+    return error_page(request, exc.status_code, title, exc.message)
 
 
 async def read_form(request: Request) -> dict[str, str] | HTMLResponse:
@@ -456,12 +480,6 @@ class TimelineItem:
     resolution: Resolution | None = None
 
 
-@dataclass(frozen=True)
-class MemoryChain:
-    kind: str
-    links: list[tuple[Memory, Memory | None]]  # (superseded memory, its successor)
-
-
 def _timeline(episodes: list[Episode], resolutions: list[Resolution]) -> list[TimelineItem]:
     """Episodes (when they occurred) and resolutions (when resolved, else last updated),
     newest first."""
@@ -470,37 +488,6 @@ def _timeline(episodes: list[Episode], resolutions: list[Resolution]) -> list[Ti
         TimelineItem(r.resolved_at or r.updated_at, "resolution", resolution=r) for r in resolutions
     ]
     return sorted(items, key=lambda item: item.at, reverse=True)
-
-
-def successor(memory: Memory, pool: list[Memory]) -> Memory | None:
-    """The memory that superseded ``memory``: the compiler ends the old one's validity at
-    the new one's ``valid_from`` (same kind, created later). None when not found."""
-    if memory.status == subject_service.ACTIVE or memory.valid_to is None:
-        return None
-    candidates = [
-        m
-        for m in pool
-        if m.kind == memory.kind
-        and m.id != memory.id
-        and m.valid_from == memory.valid_to
-        and m.created_at >= memory.created_at
-    ]
-    return min(candidates, key=lambda m: (m.created_at, str(m.id)), default=None)
-
-
-def predecessors(memory: Memory, pool: list[Memory]) -> list[Memory]:
-    """The memories ``memory`` superseded (the inverse of :func:`successor`)."""
-    return [m for m in pool if m.id != memory.id and successor(m, pool) is memory]
-
-
-def _chains(memories: list[Memory]) -> list[MemoryChain]:
-    """Superseded memories grouped by kind, newest first, each with its successor."""
-    kinds: dict[str, MemoryChain] = {}
-    for memory in sorted(memories, key=lambda m: m.created_at, reverse=True):
-        if memory.status != subject_service.ACTIVE:
-            chain = kinds.setdefault(memory.kind, MemoryChain(memory.kind, []))
-            chain.links.append((memory, successor(memory, memories)))
-    return list(kinds.values())
 
 
 @router.get("/subjects/{subject_id:path}/episodes/{episode_id}", response_class=HTMLResponse)
@@ -548,12 +535,7 @@ async def memory_page(
         related = await subject_service.related(sessions, tenant_id, subject_id, parsed)
     except StatewaveError as exc:
         return _domain_error(request, exc)
-    same_kind, _ = await subject_service.memories(
-        sessions, tenant_id, subject_id, kind=related.memory.kind, limit=200
-    )
-    pool = [related.memory, *(m for m in same_kind if m.id != related.memory.id)]
-    superseding = successor(related.memory, pool) or related.superseding
-    superseded = predecessors(related.memory, pool) or related.superseded
+    lineage = await knowledge_service.lineage(sessions, related.memory)
     sources = list(related.memory.source_episode_ids)
     async with sessions() as session:
         loaded = await episode_repo.episodes_by_ids(session, tenant_id, subject_id, sources)
@@ -565,9 +547,9 @@ async def memory_page(
         tenant_id=tenant_id,
         subject_id=subject_id,
         related=related,
-        superseding=superseding,
-        superseded=superseded,
+        lineage=lineage,
         memory=related.memory,
+        reasons_max=REASON_MAX,
         sources=[(source, by_id.get(source)) for source in sources],
     )
 
@@ -597,44 +579,208 @@ async def session_page(
     )
 
 
+@dataclass(frozen=True)
+class MemoryFilter:
+    """The subject page's memory-table filters (query parameters ``m_*``)."""
+
+    kind: str | None
+    status: str | None
+    search: str | None
+    session_id: str | None
+
+
+def _timeline_page(
+    episodes: list[Episode], resolutions: list[Resolution], offset: int, total: int
+) -> list[TimelineItem]:
+    """One page of episodes with the resolutions that fall in its time span (the first
+    page takes everything newer, the last everything older), newest first."""
+    if episodes:
+        newest = episodes[0].occurred_at if offset > 0 else None
+        oldest = episodes[-1].occurred_at if offset + len(episodes) < total else None
+        resolutions = [
+            r
+            for r in resolutions
+            if (newest is None or (r.resolved_at or r.updated_at) <= newest)
+            and (oldest is None or (r.resolved_at or r.updated_at) >= oldest)
+        ]
+    elif offset > 0:
+        resolutions = []
+    return _timeline(episodes, resolutions)
+
+
+async def _context_preview(
+    sessions: SessionsDep,
+    runtime: MemoryRuntime,
+    tenant_id: str,
+    subject_id: str,
+    task: str,
+    max_tokens: int,
+) -> ContextResult | None:
+    if not task:
+        return None
+    return await build_context(
+        sessions, runtime, tenant_id, subject_id, task=task, max_tokens=max_tokens, session_id=None
+    )
+
+
 @router.get("/subjects/{subject_id:path}", response_class=HTMLResponse)
 async def subject_page(
     request: Request,
     subject_id: SubjectPath,
     sessions: SessionsDep,
     events: EventsDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
     tenant_id: Text = "",
+    m_kind: Text = "",
+    m_status: Text = "",
+    m_q: Text = "",
+    m_session: Text = "",
+    m_offset: Offset = 0,
+    t_session: Text = "",
+    t_offset: Offset = 0,
+    task: Annotated[str, Query(max_length=2000)] = "",
+    max_tokens: Annotated[int | None, Query(ge=50, le=16_000)] = None,
 ) -> Response:
+    """What we know (facts, their history, open issues), a context preview, then every
+    memory and the timeline, each paged and filtered."""
     try:
         found = await subject_service.detail(sessions, events, tenant_id, subject_id)
     except StatewaveError as exc:
         return _domain_error(request, exc)
+    filters = MemoryFilter(
+        kind=m_kind or None,
+        status=m_status if m_status in MEMORY_STATUSES else None,
+        search=m_q.strip() or None,
+        session_id=m_session or None,
+    )
     memories, memory_total = await subject_service.memories(
-        sessions, tenant_id, subject_id, limit=200
+        sessions,
+        tenant_id,
+        subject_id,
+        kind=filters.kind,
+        status=filters.status,
+        search=filters.search,
+        session_id=filters.session_id,
+        limit=PAGE_SIZE,
+        offset=m_offset,
     )
     episodes, episode_total = await subject_service.episodes(
-        sessions, tenant_id, subject_id, limit=100
+        sessions,
+        tenant_id,
+        subject_id,
+        session_id=t_session or None,
+        limit=PAGE_SIZE,
+        offset=t_offset,
     )
     resolutions = await resolution_service.list_resolutions(
-        sessions, tenant_id, subject_id, status=None, limit=100, offset=0
+        sessions, tenant_id, subject_id, status=None, limit=200, offset=0
     )
-    episode_ids = {e.id for e in episodes}
+    if t_session:
+        resolutions = [r for r in resolutions if r.session_id == t_session]
+    budget = max_tokens or settings.default_max_context_tokens
+    preview = await _context_preview(sessions, runtime, tenant_id, subject_id, task.strip(), budget)
+    params: dict[str, str | int | None] = {
+        "tenant_id": tenant_id or None,
+        "m_kind": filters.kind,
+        "m_status": filters.status,
+        "m_q": filters.search,
+        "m_session": filters.session_id,
+        "m_offset": m_offset or None,
+        "t_session": t_session or None,
+        "t_offset": t_offset or None,
+    }
     return render(
         request,
         "subject.html",
         title=f"Subject {subject_id}",
         tenant_id=tenant_id,
         subject_id=subject_id,
+        path=f"/console/subjects/{_q(subject_id)}",
+        params=params,
+        page_size=PAGE_SIZE,
         found=found,
+        known=await knowledge_service.knowledge(sessions, tenant_id, subject_id),
         memories=memories,
         memory_total=memory_total,
+        memory_filter=filters,
+        memory_offset=m_offset,
+        kinds=await subject_service.memory_kinds(sessions, tenant_id, subject_id),
+        memory_statuses=MEMORY_STATUSES,
         episode_total=episode_total,
-        episode_ids=episode_ids,
-        timeline=_timeline(episodes, resolutions),
-        chains=_chains(memories),
+        timeline_offset=t_offset,
+        timeline_session=t_session,
+        timeline=_timeline_page(episodes, resolutions, t_offset, episode_total),
+        task=task,
+        max_tokens=budget,
+        preview=preview,
         health=found.health,
         sla=found.sla,
     )
+
+
+# --- one memory: retire or correct ------------------------------------------------------------
+
+
+async def _memory_edit(
+    request: Request,
+    memory_id: str,
+    action: str,
+    sessions: SessionsDep,
+    events: EventSink,
+    runtime: MemoryRuntime,
+) -> Response:
+    form = await read_form(request)
+    if isinstance(form, HTMLResponse):
+        return form
+    parsed = _uuid(memory_id)
+    tenant_id = form.get("tenant_id", "")
+    reason = form.get("reason", "").strip()
+    if parsed is None:
+        return error_page(request, 400, "Bad request", "Invalid memory id.")
+    if not reason or len(reason) > REASON_MAX:
+        return error_page(
+            request, 400, "Reason needed", f"Say why, in 1 to {REASON_MAX} characters."
+        )
+    try:
+        if action == "retire":
+            edit = await memory_edit_service.retire_memory(
+                sessions, events, tenant_id, parsed, reason=reason, actor="console"
+            )
+        else:
+            content = form.get("content", "")
+            if len(content) > CONTENT_MAX:
+                return error_page(request, 400, "Too long", "The corrected content is too long.")
+            edit = await memory_edit_service.correct_memory(
+                sessions,
+                events,
+                runtime.embedder,
+                tenant_id,
+                parsed,
+                content=content,
+                reason=reason,
+                actor="console",
+            )
+    except StatewaveError as exc:
+        return _domain_error(request, exc)
+    shown = edit.replacement or edit.memory
+    return _redirect(memory_url(tenant_id, shown.subject_id, shown.id))
+
+
+@router.post("/memories/{memory_id}/retire")
+async def retire_memory(
+    request: Request, memory_id: str, sessions: SessionsDep, events: EventsDep, runtime: RuntimeDep
+) -> Response:
+    """Take one wrong memory out of use (audited as ``console``; ``memory.retired``)."""
+    return await _memory_edit(request, memory_id, "retire", sessions, events, runtime)
+
+
+@router.post("/memories/{memory_id}/correct")
+async def correct_memory(
+    request: Request, memory_id: str, sessions: SessionsDep, events: EventsDep, runtime: RuntimeDep
+) -> Response:
+    """Supersede one memory with the operator's content (``memory.corrected``)."""
+    return await _memory_edit(request, memory_id, "correct", sessions, events, runtime)
 
 
 def _uuid(value: str) -> uuid.UUID | None:

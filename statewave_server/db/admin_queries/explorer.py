@@ -217,9 +217,20 @@ async def memories_page(
     search: str | None,
     limit: int,
     offset: int,
+    session_id: str | None = None,
 ) -> tuple[list[Memory], int]:
-    """The subject's memories, newest first, filtered; and the filtered total."""
+    """The subject's memories, newest first, filtered (``session_id``: citing one of that
+    session's episodes); and the filtered total."""
     statement = _memories(tenant_id, subject_id)
+    if session_id is not None:
+        statement = statement.where(
+            exists().where(
+                Episode.tenant_id == tenant_id,
+                Episode.subject_id == subject_id,
+                Episode.session_id == session_id,
+                Episode.id == func.any(Memory.source_episode_ids),
+            )
+        )
     if status is not None:
         statement = statement.where(Memory.status == status)
     if kind is not None:
@@ -302,6 +313,37 @@ async def memories_where(
     limit: int,
 ) -> list[Memory]:
     statement = _memories(tenant_id, subject_id).where(*clauses).order_by(*order).limit(limit)
+    return list(await session.scalars(statement))
+
+
+async def count_memories(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    exclude_kind: str | None = None,
+) -> int:
+    statement = select(func.count()).select_from(Memory)
+    statement = statement.where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+    if status is not None:
+        statement = statement.where(Memory.status == status)
+    if kind is not None:
+        statement = statement.where(Memory.kind == kind)
+    if exclude_kind is not None:
+        statement = statement.where(Memory.kind != exclude_kind)
+    return int(await session.scalar(statement) or 0)
+
+
+async def memory_kinds(session: AsyncSession, tenant_id: str, subject_id: str) -> list[str]:
+    """The kinds the subject's memories have, alphabetically."""
+    statement = (
+        select(Memory.kind)
+        .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+        .distinct()
+        .order_by(Memory.kind)
+    )
     return list(await session.scalars(statement))
 
 

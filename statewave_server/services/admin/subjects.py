@@ -77,6 +77,7 @@ async def memories(
     status: str | None = None,
     kind: str | None = None,
     search: str | None = None,
+    session_id: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Memory], int]:
@@ -88,9 +89,17 @@ async def memories(
             status=status,
             kind=kind,
             search=search,
+            session_id=session_id,
             limit=limit,
             offset=offset,
         )
+
+
+async def memory_kinds(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
+) -> list[str]:
+    async with sessions() as session:
+        return await repo.memory_kinds(session, tenant_id, subject_id)
 
 
 async def episodes(
