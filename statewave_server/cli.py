@@ -12,6 +12,7 @@ import typer
 
 from statewave_server import __version__
 from statewave_server.cli_admin import register as register_admin_cli
+from statewave_server.cli_memories import memories_app
 from statewave_server.settings import get_settings
 
 app = typer.Typer(
@@ -280,6 +281,7 @@ def bench(
 
 
 register_admin_cli(app)
+app.add_typer(memories_app, name="memories")
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ T = TypeVar("T")
 Sessions = async_sessionmaker[AsyncSession]
 
 
-def _embedder(settings: Settings) -> EmbeddingProvider | None:
+def embedder_or_none(settings: Settings) -> EmbeddingProvider | None:
     from statewave_server.services.embedding_backfill import (
         EmbeddingsDisabled,
         embedder_from_settings,
@@ -49,7 +49,9 @@ async def _with_database(settings: Settings, work: Callable[[Sessions], Awaitabl
         await database.dispose()
 
 
-def _run(work: Callable[[Sessions], Awaitable[T]], settings: Settings | None = None) -> T:
+def run_with_database(
+    work: Callable[[Sessions], Awaitable[T]], settings: Settings | None = None
+) -> T:
     """Run ``work`` against the configured database; failures exit 1 with a message."""
     try:
         return asyncio.run(_with_database(settings or get_settings(), work))
@@ -61,7 +63,7 @@ def _run(work: Callable[[Sessions], Awaitable[T]], settings: Settings | None = N
         raise typer.Exit(1) from None
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
@@ -75,7 +77,7 @@ def export_command(
     """Write a checksummed, lossless backup of one subject (JSON)."""
     from statewave_server.services.admin.backup import export_subject
 
-    document = _run(lambda sessions: export_subject(sessions, tenant, subject_id))
+    document = run_with_database(lambda sessions: export_subject(sessions, tenant, subject_id))
     text = json.dumps(document, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -110,8 +112,8 @@ def import_command(
         typer.echo(f"Cannot read {file}: {exc}", err=True)
         raise typer.Exit(1) from None
     settings = get_settings()
-    embedder = _embedder(settings)
-    result = _run(
+    embedder = embedder_or_none(settings)
+    result = run_with_database(
         lambda sessions: import_document(
             sessions,
             embedder,
@@ -122,7 +124,7 @@ def import_command(
         ),
         settings,
     )
-    _print_json(asdict(result))
+    print_json(asdict(result))
 
 
 packs_app = typer.Typer(help="Starter packs shipped with Statewave.", no_args_is_help=True)
@@ -137,7 +139,7 @@ def packs_list(
 
     packs = list_packs()
     if json_output:
-        _print_json(packs)
+        print_json(packs)
         return
     for pack in packs:
         typer.echo(
@@ -164,8 +166,8 @@ def packs_import(
         typer.echo("--conflict-strategy must be create_copy, merge or cancel", err=True)
         raise typer.Exit(2)
     settings = get_settings()
-    embedder = _embedder(settings)
-    done = _run(
+    embedder = embedder_or_none(settings)
+    done = run_with_database(
         lambda sessions: import_pack(
             sessions,
             embedder,
@@ -176,7 +178,7 @@ def packs_import(
         ),
         settings,
     )
-    _print_json({"pack_id": done.pack_id, **asdict(done.result)})
+    print_json({"pack_id": done.pack_id, **asdict(done.result)})
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,31 @@ def test_version() -> None:
     from statewave_server import __version__
 
     assert done.stdout.strip() == f"statewave {__version__}"
+
+
+def _active_memory_ids(data_dir: Path) -> list[str]:
+    exported = statewave(data_dir, "export", SUBJECT)
+    assert exported.returncode == 0, exported.stderr
+    memories = json.loads(exported.stdout)["memories"]
+    return [m["id"] for m in memories if m["status"] == "active"]
+
+
+def test_memories_retire_and_correct(data_dir: Path) -> None:
+    first, second = _active_memory_ids(data_dir)[:2]
+    retired = statewave(data_dir, "memories", "retire", first, "--reason", "wrong", "--json")
+    assert retired.returncode == 0, retired.stderr
+    memory = json.loads(retired.stdout)["memory"]
+    assert memory["status"] == "retired" and memory["metadata"]["retired_by"].startswith("cli")
+    again = statewave(data_dir, "memories", "retire", first, "--reason", "wrong")
+    assert again.returncode == 1 and "not active" in again.stderr
+    corrected = statewave(
+        data_dir, "memories", "correct", second, "The corrected fact.", "--reason", "typo"
+    )
+    assert corrected.returncode == 0, corrected.stderr
+    assert f"Memory {second} is now superseded." in corrected.stdout
+    assert "Replaced by" in corrected.stdout and "The corrected fact." in corrected.stdout
+    assert second not in _active_memory_ids(data_dir)
+    unknown = statewave(data_dir, "memories", "retire", str(uuid.uuid4()), "--reason", "x")
+    assert unknown.returncode == 1 and "Memory not found" in unknown.stderr
+    bad = statewave(data_dir, "memories", "retire", "abc", "--reason", "x")
+    assert bad.returncode == 2
