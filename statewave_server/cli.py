@@ -109,6 +109,23 @@ def jobs_rescue(
     )
 
 
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[
+        list[str] | None,
+        typer.Option("--job-id", help="A dead job to retry (repeatable)."),
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead job.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Return dead jobs to pending with fresh attempts (exit 1 if a given id is not dead)."""
+    from statewave_server.worker.commands import retry_jobs_command
+
+    raise typer.Exit(
+        asyncio.run(retry_jobs_command(get_settings(), job_id or [], all_dead, json_output))
+    )
+
+
 @webhooks_app.command("list")
 def webhooks_list(
     status: Annotated[

@@ -37,7 +37,7 @@ from statewave_server.console import auth
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import jobs as job_repo
 from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey
-from statewave_server.db.models import Episode, Resolution
+from statewave_server.db.models import CompilationJob, Episode, Resolution
 from statewave_server.errors import StatewaveError
 from statewave_server.services import webhooks as webhook_service
 from statewave_server.services.admin import dashboard as dashboard_service
@@ -84,6 +84,7 @@ SECURITY_HEADERS: Final = {
 NOTICES: Final = {
     "rescued": "Rescue done: {count} job(s) back to pending, {extra} buried as dead.",
     "jobs_purged": "Purged {count} finished job(s).",
+    "retried": "Retried {count} dead job(s): back to pending with fresh attempts.",
     "redriven": "Redrove {count} dead-lettered webhook event(s).",
     "webhooks_purged": "Purged {count} webhook event(s).",
 }
@@ -101,6 +102,16 @@ def _dt(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(value: datetime | None) -> str:
+    """ "3 min ago" style age of a past timestamp (exact time goes in the title)."""
+    if value is None:
+        return "—"
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    return f"{_duration(seconds)} ago"
 
 
 def _duration(seconds: float | None) -> str:
@@ -170,6 +181,7 @@ def _environment() -> Environment:
     env.filters.update(
         dt=_dt,
         duration=_duration,
+        ago=_ago,
         tenant=_tenant_label,
         pretty_json=_pretty_json,
         episode_text=episode_text,
@@ -810,7 +822,10 @@ async def jobs_page(
         tenant_id=_tenant_choice(tenant_id),
         kind=kind or None,
     )
-    page = await dashboard_service.list_jobs(sessions, selector, limit=PAGE_SIZE, offset=offset)
+    stuck_after = settings.job_orphan_after_seconds
+    page = await dashboard_service.list_jobs(
+        sessions, selector, limit=PAGE_SIZE, offset=offset, stuck_after_seconds=stuck_after
+    )
     params: dict[str, str | int | None] = {
         "status": selector.status,
         "tenant_id": tenant_id,
@@ -827,10 +842,58 @@ async def jobs_page(
         params=params,
         title="Jobs",
         jobs=page.jobs,
+        stuck_ids={j.id for j in page.jobs if _silent_for(j, datetime.now(UTC)) > stuck_after},
         stats=await dashboard_service.job_stats(sessions),
         **await _orphans(sessions, settings),
         statuses=JOB_STATUSES,
     )
+
+
+def _silent_for(job: CompilationJob, now: datetime) -> float:
+    """Seconds since a running job's last sign of life (0 for any other status)."""
+    last = job.heartbeat_at or job.claimed_at or job.started_at
+    if job.status != "running" or last is None:
+        return 0.0
+    return (now - last).total_seconds()
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job_page(
+    request: Request,
+    job_id: Annotated[str, Path(max_length=64)],
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> Response:
+    """One job: status, attempts, timings, worker, the full error, payload and result."""
+    try:
+        job = await dashboard_service.get_job(sessions, job_id)
+    except StatewaveError as exc:
+        return _domain_error(request, exc)
+    silent = _silent_for(job, datetime.now(UTC))
+    return render(
+        request,
+        "job.html",
+        title=f"Job {job_id[:8]}",
+        job=job,
+        silent_seconds=silent,
+        stuck=silent > settings.job_orphan_after_seconds,
+    )
+
+
+@router.post("/jobs/retry")
+async def retry_jobs(request: Request, sessions: SessionsDep) -> Response:
+    """One dead job (``job_id``) or every dead job back to pending, attempts reset."""
+    form = await read_form(request)
+    if isinstance(form, HTMLResponse):
+        return form
+    job_id = form.get("job_id") or None
+    retried = await dashboard_service.retry_dead_jobs(
+        sessions, [job_id] if job_id is not None else None
+    )
+    if job_id is not None and not retried:
+        return error_page(request, 409, "Not retried", f"Job {job_id} is not dead (or unknown).")
+    log.info("console_jobs_retried", count=len(retried))
+    return _notice_redirect("jobs", "retried", len(retried))
 
 
 @router.post("/jobs/rescue")

@@ -27,6 +27,7 @@ JSON_COMMANDS = (
     ["preflight", "--json"],
     ["jobs", "list", "--json"],
     ["jobs", "rescue", "--json"],
+    ["jobs", "retry", "--all-dead", "--json"],
     ["webhooks", "list", "--json"],
     ["webhooks", "redrive", "--all-dead", "--json"],
     ["embeddings", "backfill", "--json"],
@@ -132,3 +133,15 @@ def test_memories_retire_and_correct(data_dir: Path) -> None:
     assert unknown.returncode == 1 and "Memory not found" in unknown.stderr
     bad = statewave(data_dir, "memories", "retire", "abc", "--reason", "x")
     assert bad.returncode == 2
+
+
+def test_acting_on_an_unknown_id_fails(data_dir: Path) -> None:
+    event = str(uuid.uuid4())
+    redrive = statewave(data_dir, "webhooks", "redrive", "--event-id", event, "--json")
+    assert redrive.returncode == 1
+    assert json.loads(redrive.stdout)["not_redriven"] == [event]
+    assert event in redrive.stderr
+    retry = statewave(data_dir, "jobs", "retry", "--job-id", "no-such-job")
+    assert retry.returncode == 1 and "no-such-job" in retry.stderr
+    both = statewave(data_dir, "jobs", "retry", "--job-id", "x", "--all-dead")
+    assert both.returncode == 2
