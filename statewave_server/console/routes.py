@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,8 +21,10 @@ from typing import Annotated, Any, Final
 from urllib.parse import parse_qs, quote, urlencode
 
 import structlog
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from statewave_server import __version__
@@ -54,7 +56,30 @@ from statewave_server.settings import Settings
 
 log = structlog.get_logger("statewave.console")
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+
+class HtmlErrorRoute(APIRoute):
+    """Console routes answer bad query strings and HTTP errors with an HTML error page
+    (the API's JSON envelope is for programs, not for a browser)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                fields = ", ".join(
+                    str(error["loc"][-1]) for error in exc.errors() if error.get("loc")
+                )
+                message = f"Check these values: {fields}." if fields else "Check the address."
+                return error_page(request, 422, "Invalid request", message)
+            except HTTPException as exc:
+                return error_page(request, exc.status_code, "Request refused", str(exc.detail))
+
+        return handle
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=HtmlErrorRoute)
 
 ALL_TENANTS: Final = "*"
 PAGE_SIZE: Final = 50
@@ -1004,3 +1029,9 @@ async def purge_webhooks(request: Request, sessions: SessionsDep) -> Response:
         return _domain_error(request, exc)
     log.info("console_webhooks_purged", deleted=deleted, hours=hours)
     return _notice_redirect("webhooks", "webhooks_purged", deleted)
+
+
+@router.get("/{unknown:path}", response_class=HTMLResponse)
+async def not_found(request: Request, unknown: str) -> Response:
+    """Any other console path: an HTML 404 with a way back."""
+    return error_page(request, 404, "Not found", f"No console page at /console/{unknown}.")

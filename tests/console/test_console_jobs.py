@@ -1,4 +1,5 @@
-"""Jobs an operator can fix from the page: stuck first and flagged, a detail page, retry."""
+"""Jobs an operator can fix from the page (stuck first and flagged, a detail page, retry),
+and console errors that are pages, not the API's JSON."""
 
 from __future__ import annotations
 
@@ -76,3 +77,18 @@ def test_retry_one_dead_job_then_all(console_server: ConsoleServer, console: htt
     assert all(job_status(console_server, job_id) == "pending" for job_id in others)
     forged = console.post("/console/jobs/retry", data={"csrf_token": "0" * 64})
     assert forged.status_code == 403
+
+
+def test_console_errors_are_html_pages(console: httpx.Client) -> None:
+    for path, status in (
+        ("/console/no-such-page", 404),
+        ("/console/subjects?offset=-1", 422),
+        ("/console/subjects/dana-whitfield/session", 422),
+        ("/console/jobs?offset=abc", 422),
+    ):
+        response = console.get(path)
+        assert response.status_code == status, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert "<h1>" in response.text and not response.text.startswith("{"), path
+    bad = console.get("/console/subjects?offset=-1").text
+    assert "Invalid request" in bad and "offset" in bad

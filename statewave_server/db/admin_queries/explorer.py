@@ -11,6 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, Text, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
 from statewave_server.db.subjects import HIDDEN_SUBJECT_PREFIXES
@@ -200,8 +201,14 @@ async def page(
     return list(rows), int(total or 0)
 
 
-def _memories(tenant_id: str, subject_id: str) -> Select[Any]:
-    return select(Memory).where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+def _memories(tenant_id: str, subject_id: str) -> Select[Memory]:
+    """The subject's memories without their vectors (no page shows them; parsing hundreds
+    of them dominated the subject page's render time)."""
+    return (
+        select(Memory)
+        .options(defer(Memory.embedding, raiseload=True))
+        .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+    )
 
 
 _NEWEST_MEMORIES = (Memory.created_at.desc(), Memory.id)
@@ -298,10 +305,7 @@ async def citing_memories(
 async def get_memory(
     session: AsyncSession, tenant_id: str, subject_id: str, memory_id: uuid.UUID
 ) -> Memory | None:
-    statement = select(Memory).where(
-        Memory.tenant_id == tenant_id, Memory.subject_id == subject_id, Memory.id == memory_id
-    )
-    return await session.scalar(statement)
+    return await session.scalar(_memories(tenant_id, subject_id).where(Memory.id == memory_id))
 
 
 async def memories_where(
