@@ -12,6 +12,7 @@ import typer
 
 from statewave_server import __version__
 from statewave_server.cli_admin import register as register_admin_cli
+from statewave_server.cli_data import register as register_data_cli
 from statewave_server.cli_memories import memories_app
 from statewave_server.settings import get_settings
 
@@ -299,6 +300,7 @@ def bench(
 
 register_admin_cli(app)
 app.add_typer(memories_app, name="memories")
+register_data_cli(app)
 
 
 def main() -> None:

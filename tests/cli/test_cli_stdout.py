@@ -31,16 +31,23 @@ JSON_COMMANDS = (
     ["webhooks", "list", "--json"],
     ["webhooks", "redrive", "--all-dead", "--json"],
     ["embeddings", "backfill", "--json"],
+    ["subjects", "--json"],
+    ["search", SUBJECT, "billing", "--json"],
+    ["context", SUBJECT, "What did the customer ask about billing?", "--json"],
 )
 
 
 def statewave(
-    data_dir: Path, *args: str, stdout: Any = subprocess.PIPE
+    data_dir: Path, *args: str, stdout: Any = subprocess.PIPE, columns: int = 80
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATEWAVE_")}
     env.pop("DATABASE_URL", None)
     env.pop("XDG_RUNTIME_DIR", None)
-    env.update(STATEWAVE_DATA_DIR=str(data_dir), STATEWAVE_EMBEDDING_PROVIDER="hash")
+    env.update(
+        STATEWAVE_DATA_DIR=str(data_dir),
+        STATEWAVE_EMBEDDING_PROVIDER="hash",
+        COLUMNS=str(columns),  # the width Rich lays tables out for
+    )
     return subprocess.run(
         [sys.executable, "-m", "statewave_server", *args],
         cwd=REPO_ROOT,
@@ -145,3 +152,17 @@ def test_acting_on_an_unknown_id_fails(data_dir: Path) -> None:
     assert retry.returncode == 1 and "no-such-job" in retry.stderr
     both = statewave(data_dir, "jobs", "retry", "--job-id", "x", "--all-dead")
     assert both.returncode == 2
+
+
+def test_data_commands(data_dir: Path) -> None:
+    listed = json.loads(statewave(data_dir, "subjects", "--json").stdout)
+    assert SUBJECT in {row["subject_id"] for row in listed["subjects"]}
+    task = "What did the customer ask about billing?"
+    as_json = json.loads(statewave(data_dir, "context", SUBJECT, task, "--json").stdout)
+    assert as_json["token_estimate"] <= as_json["max_tokens"]
+    plain = statewave(data_dir, "context", SUBJECT, task)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == as_json["assembled_context"] + "\n"
+    assert f"({as_json['token_estimate']} of" in plain.stderr
+    table = statewave(data_dir, "subjects", "--search", SUBJECT, columns=110)
+    assert table.returncode == 0 and SUBJECT in table.stdout and "ago" in table.stdout
