@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     litellm_timeout_seconds: float = 60.0
     litellm_max_retries: int = 2
     litellm_temperature: float = 0.1
+    llm_max_concurrency: int = Field(default=4, ge=1, le=64)
 
     # Embeddings
     embedding_provider: Literal["local", "hash", "litellm", "none"] = "local"

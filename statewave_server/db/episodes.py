@@ -116,6 +116,20 @@ async def claim_uncompiled(
     return list((await session.scalars(statement)).all())
 
 
+async def has_uncompiled(session: AsyncSession, tenant_id: str, subject_id: str) -> bool:
+    """Whether the subject has an episode no compile has taken yet (locked ones count)."""
+    statement = select(
+        select(Episode.id)
+        .where(
+            Episode.tenant_id == tenant_id,
+            Episode.subject_id == subject_id,
+            Episode.last_compiled_at.is_(None),
+        )
+        .exists()
+    )
+    return bool(await session.scalar(statement))
+
+
 async def mark_compiled(
     session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> None:
