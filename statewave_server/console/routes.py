@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any, Final
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import structlog
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -990,6 +990,41 @@ async def webhooks_page(
         stats=await webhook_service.stats(sessions),
         statuses=WEBHOOK_STATUSES,
         webhook_url_set=bool(settings.webhook_url),
+        endpoint=_endpoint(settings.webhook_url),
+    )
+
+
+def _endpoint(url: str | None) -> str | None:
+    """The webhook URL without credentials or query (safe to show on a page)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+@router.get("/webhooks/{event_id}", response_class=HTMLResponse)
+async def webhook_page(
+    request: Request, event_id: str, sessions: SessionsDep, settings: SettingsDep
+) -> Response:
+    """One outbox event: where it goes, what it says, and its delivery state."""
+    parsed = _uuid(event_id)
+    if parsed is None:
+        return error_page(request, 404, "Not found", "Invalid event id.")
+    try:
+        event = await webhook_service.get_event(sessions, parsed)
+    except StatewaveError as exc:
+        return _domain_error(request, exc)
+    data = event.payload.get("data") if isinstance(event.payload, dict) else None
+    subject_id = data.get("subject_id") if isinstance(data, dict) else None
+    return render(
+        request,
+        "webhook.html",
+        title=f"Webhook event {event_id[:8]}",
+        event=event,
+        subject_id=subject_id if isinstance(subject_id, str) else None,
+        endpoint=_endpoint(settings.webhook_url),
     )
 
 
