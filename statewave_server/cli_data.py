@@ -8,7 +8,6 @@ terminal, through the same services as ``/admin/subjects``, ``/v1/memories/searc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -17,20 +16,10 @@ from rich.table import Table
 
 from statewave_server.cli_admin import print_json, run_with_database
 from statewave_server.settings import get_settings
+from statewave_server.worker.cli_output import age
 
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _age(value: datetime | None) -> str:
-    """A short relative age ("3d", "5h", "12m") for table cells."""
-    if value is None:
-        return ""
-    seconds = max(0, int((datetime.now(UTC) - value).total_seconds()))
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
 
 
 def subjects(
@@ -61,7 +50,7 @@ def subjects(
             str(row.memory_count),
             str(row.open_sessions),
             row.health_state or "",
-            _age(row.last_episode_at),
+            age(row.last_episode_at),
         )
     Console().print(table)
 
