@@ -28,7 +28,7 @@ T = TypeVar("T")
 Sessions = async_sessionmaker[AsyncSession]
 
 
-def embedder_or_none(settings: Settings) -> EmbeddingProvider | None:
+def _embedder(settings: Settings) -> EmbeddingProvider | None:
     from statewave_server.services.embedding_backfill import (
         EmbeddingsDisabled,
         embedder_from_settings,
@@ -49,9 +49,7 @@ async def _with_database(settings: Settings, work: Callable[[Sessions], Awaitabl
         await database.dispose()
 
 
-def run_with_database(
-    work: Callable[[Sessions], Awaitable[T]], settings: Settings | None = None
-) -> T:
+def _run(work: Callable[[Sessions], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run ``work`` against the configured database; failures exit 1 with a message."""
     try:
         return asyncio.run(_with_database(settings or get_settings(), work))
@@ -63,7 +61,7 @@ def run_with_database(
         raise typer.Exit(1) from None
 
 
-def print_json(data: Any) -> None:
+def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
@@ -77,7 +75,7 @@ def export_command(
     """Write a checksummed, lossless backup of one subject (JSON)."""
     from statewave_server.services.admin.backup import export_subject
 
-    document = run_with_database(lambda sessions: export_subject(sessions, tenant, subject_id))
+    document = _run(lambda sessions: export_subject(sessions, tenant, subject_id))
     text = json.dumps(document, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -112,8 +110,8 @@ def import_command(
         typer.echo(f"Cannot read {file}: {exc}", err=True)
         raise typer.Exit(1) from None
     settings = get_settings()
-    embedder = embedder_or_none(settings)
-    result = run_with_database(
+    embedder = _embedder(settings)
+    result = _run(
         lambda sessions: import_document(
             sessions,
             embedder,
@@ -124,7 +122,7 @@ def import_command(
         ),
         settings,
     )
-    print_json(asdict(result))
+    _print_json(asdict(result))
 
 
 packs_app = typer.Typer(help="Starter packs shipped with Statewave.", no_args_is_help=True)
@@ -139,7 +137,7 @@ def packs_list(
 
     packs = list_packs()
     if json_output:
-        print_json(packs)
+        _print_json(packs)
         return
     for pack in packs:
         typer.echo(
@@ -166,8 +164,8 @@ def packs_import(
         typer.echo("--conflict-strategy must be create_copy, merge or cancel", err=True)
         raise typer.Exit(2)
     settings = get_settings()
-    embedder = embedder_or_none(settings)
-    done = run_with_database(
+    embedder = _embedder(settings)
+    done = _run(
         lambda sessions: import_pack(
             sessions,
             embedder,
@@ -178,7 +176,7 @@ def packs_import(
         ),
         settings,
     )
-    print_json({"pack_id": done.pack_id, **asdict(done.result)})
+    _print_json({"pack_id": done.pack_id, **asdict(done.result)})
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from statewave_server.api.schemas.admin import MemoryEditResponse
-from statewave_server.cli_admin import embedder_or_none, print_json, run_with_database
+from statewave_server.cli_admin import _embedder, _print_json, _run
 from statewave_server.services.admin import memory_edits
 from statewave_server.services.events import EventSink
 from statewave_server.settings import get_settings
@@ -54,7 +54,7 @@ def _report(edit: memory_edits.MemoryEdit, json_output: bool) -> None:
         {"memory": edit.memory, "replacement": edit.replacement}, from_attributes=True
     )
     if json_output:
-        print_json(response.model_dump(mode="json"))
+        _print_json(response.model_dump(mode="json"))
         return
     memory = response.memory
     typer.echo(f"Memory {memory.id} is now {memory.status}.")
@@ -67,7 +67,7 @@ def retire(memory_id: str, reason: Reason, tenant: Tenant = "", json_output: Jso
     """Take one memory out of use (context and search stop using it)."""
     parsed, why = _memory_id(memory_id), _reason(reason)
     settings = get_settings()
-    edit = run_with_database(
+    edit = _run(
         lambda sessions: memory_edits.retire_memory(
             sessions, EventSink.from_settings(settings), tenant, parsed, reason=why, actor=_actor()
         ),
@@ -87,8 +87,8 @@ def correct(
     """Supersede one memory with new content (same kind and sources)."""
     parsed, why = _memory_id(memory_id), _reason(reason)
     settings = get_settings()
-    embedder = embedder_or_none(settings)
-    edit = run_with_database(
+    embedder = _embedder(settings)
+    edit = _run(
         lambda sessions: memory_edits.correct_memory(
             sessions,
             EventSink.from_settings(settings),
