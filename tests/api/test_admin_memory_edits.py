@@ -84,7 +84,7 @@ async def test_retire_takes_one_memory_out_of_use(admin: httpx.AsyncClient) -> N
     )
     assert done.status_code == 200, done.text
     memory = done.json()["memory"]
-    assert memory["status"] == "retired" and memory["valid_to"] is not None
+    assert memory["status"] == "deleted" and memory["valid_to"] is not None
     assert memory["metadata"]["retired_by"] == "oncall@example.com"
     assert memory["metadata"]["retired_reason"] == "wrong employer"
     assert target["id"] not in {m["id"] for m in await _memories(admin, "active")}

@@ -126,7 +126,7 @@ def test_memories_retire_and_correct(data_dir: Path) -> None:
     retired = statewave(data_dir, "memories", "retire", first, "--reason", "wrong", "--json")
     assert retired.returncode == 0, retired.stderr
     memory = json.loads(retired.stdout)["memory"]
-    assert memory["status"] == "retired" and memory["metadata"]["retired_by"].startswith("cli")
+    assert memory["status"] == "deleted" and memory["metadata"]["retired_by"].startswith("cli")
     again = statewave(data_dir, "memories", "retire", first, "--reason", "wrong")
     assert again.returncode == 1 and "not active" in again.stderr
     corrected = statewave(

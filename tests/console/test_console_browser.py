@@ -131,7 +131,7 @@ def test_console_walkthrough(
     page.click("#known a.fact-link:has-text('Dana Whitfield')")
     page.fill("#retire-reason", "test: wrong name")
     page.click("#memory-actions button.danger")
-    expect(page.locator("h1 .badge-retired")).to_be_visible()
+    expect(page.locator("h1 .badge-deleted")).to_be_visible()
     _shot(page, "04c-memory-retired")
     page.go_back()
     page.go_back()
@@ -168,7 +168,8 @@ def test_console_walkthrough(
 
 
 def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: object) -> None:
-    """No page scrolls sideways at 390 px: wide tables scroll inside their own box."""
+    """No page scrolls sideways at 390 px (wide tables scroll inside their own box), and
+    no page repeats an element id."""
     from playwright.sync_api import Page
 
     page: Page = browser_page  # type: ignore[assignment]
@@ -187,5 +188,10 @@ def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: ob
             width = page.evaluate("document.documentElement.scrollWidth")
             _shot(page, f"m-{name}-390")
             assert width <= 390, f"{path} is {width}px wide"
+            duplicated = page.evaluate(
+                "() => { const ids = [...document.querySelectorAll('[id]')].map(e => e.id);"
+                " return ids.filter((id, i) => ids.indexOf(id) !== i); }"
+            )
+            assert duplicated == [], f"{path} repeats element ids {duplicated}"
     finally:
         page.set_viewport_size({"width": 1400, "height": 1000})

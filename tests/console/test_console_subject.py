@@ -98,7 +98,7 @@ def test_filters_and_content_search(console: httpx.Client) -> None:
     assert "in <a" in timeline and ">b-2</a>" not in timeline
     cited = _section(_page(console, m_session="b-3"), "memories")
     assert "Message number 9 " in cited and "Message number 8 " not in cited
-    retired = _section(_page(console, m_status="retired"), "memories")
+    retired = _section(_page(console, m_status="deleted"), "memories")
     assert "No memories match." in retired
 
 
@@ -173,7 +173,7 @@ def test_retire_and_correct_from_the_memory_page(console: httpx.Client, big: Con
         data={"tenant_id": TENANT, "reason": "customer left", "csrf_token": csrf_of(new_page)},
     )
     assert retired.status_code == 303
-    assert "badge-retired" in console.get(retired.headers["location"]).text
+    assert "badge-deleted" in console.get(retired.headers["location"]).text
     assert "quinn@example.net" not in _section(_page(console, m_status="active"), "memories")
     with big.api(TENANT) as api:
         events = api.get("/admin/webhooks", params={"event_type": "memory.retired"}).json()

@@ -1,6 +1,7 @@
 """An operator retires or corrects one wrong memory: audited, announced, never silent.
 
-Retire ends the memory's validity (status ``retired``: context and search stop using it).
+Retire ends the memory's validity (status ``deleted``, the row kept: context and search
+stop using it).
 Correct is a supersede by the operator: a new active memory with the given content, the
 same kind and sources, replaces the old one, which records ``superseded_by``. Both write
 the audit (who, when, why) into the memory's metadata and a structured log line, and
@@ -26,7 +27,9 @@ from statewave_server.services.events import EventSink
 
 log = structlog.get_logger("statewave.memory_edits")
 
-RETIRED = "retired"
+#: The status of a retired memory: the original Statewave's word for a memory out of use
+#: (its status enum is active|superseded|deleted), so a database stays readable by it.
+RETIRED = "deleted"
 
 
 @dataclass(frozen=True)
