@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
 from statewave_server import __version__
-from statewave_server.db.engine import resolve_database_url
+from statewave_server.db.engine import session_url
 from statewave_server.db.migration_audit import (
     AUDIT_TABLE,
     CREATE_AUDIT_TABLE,
@@ -31,6 +31,8 @@ from statewave_server.db.migration_audit import (
     file_checksum,
 )
 from statewave_server.db.models import Base
+from statewave_server.ops.adoption import AdoptionReport, adopt, embedding_note
+from statewave_server.ops.schema_shape import SchemaFamily, detect_schema_family_sync
 from statewave_server.settings import Settings, get_settings
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -166,8 +168,48 @@ def _relative_upgrade_past_head(connection: Connection) -> bool:
     return True
 
 
+NOT_ADOPTING = (
+    "This database was written by the original Statewave (its revision {revision}); only "
+    "`alembic upgrade head` adopts it into this server's schema (every row is kept)."
+)
+
+
+def _log_adoption(report: AdoptionReport) -> None:
+    copied = ", ".join(f"{table} {count}" for table, count in report.copied.items())
+    log.info("Adopted the original Statewave database, rows copied: %s", copied)
+    if report.merged_resolutions:
+        log.info(
+            "%d older duplicate resolution row(s) merged into the latest one of their session",
+            report.merged_resolutions,
+        )
+    note = embedding_note(report.memories_awaiting_embedding)
+    if note is not None:
+        log.warning("%s", note)
+
+
+def _adopt_original(connection: Connection, audit: _Audit) -> bool:
+    """On the original's schema: adopt it in one transaction (see ops/adoption.py)."""
+    family = detect_schema_family_sync(connection)
+    if family is not SchemaFamily.ORIGINAL_0_6_1:
+        connection.rollback()
+        return False
+    if context.get_context().opts.get("destination_rev") not in ("head", "heads"):
+        revision = ", ".join(context.get_context().get_current_heads()) or "unknown"
+        raise CommandError(NOT_ADOPTING.format(revision=revision))
+    # Configured inside the open transaction, Alembic commits nothing itself: the move,
+    # our whole chain and the copy commit together or not at all.
+    context.configure(connection=connection, on_version_apply=audit, **_common_options())
+    audit.restart()
+    report = adopt(connection, build_schema=context.run_migrations)
+    connection.commit()
+    _log_adoption(report)
+    return True
+
+
 def _run_once(connection: Connection, audit: _Audit) -> None:
     context.configure(connection=connection, on_version_apply=audit, **_common_options())
+    if _adopt_original(connection, audit):
+        return
     if _relative_upgrade_past_head(connection):
         return
     audit.restart()
@@ -234,7 +276,10 @@ def run_migrations_online() -> None:
     if connection is not None:  # programmatic use with a caller-owned sync connection
         _migrate(connection, settings)
         return
-    url = config.attributes.get("database_url") or resolve_database_url(settings)
+    # The advisory lock and SETs need one session: never through a transaction pooler.
+    url = config.attributes.get("database_url") or session_url(settings)
+    if url is None:
+        raise SystemExit("STATEWAVE_DATABASE_POOLED is set: set STATEWAVE_DIRECT_DATABASE_URL")
     asyncio.run(_migrate_async(url, settings))
 
 

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = 5.0
     db_statement_timeout_ms: int = 30_000
 
+    # Connection pooler (db/engine.py). database_pooled: database_url goes through a
+    # transaction-mode pooler (PgBouncer), so no prepared statements are kept and nothing
+    # session-bound is sent through it. direct_database_url: PostgreSQL itself, for what
+    # needs a session (the memory-change LISTEN, migrations' advisory lock).
+    database_pooled: bool = False
+    direct_database_url: str | None = None
+
     # HTTP server and logging
     host: str = "0.0.0.0"
     port: int = 8100
@@ -118,6 +125,14 @@ class Settings(BaseSettings):
     job_max_attempts: int = 3
     job_backoff_base_seconds: float = 5.0
     job_backoff_max_seconds: float = 600.0
+
+    # Data integrity: what /admin/cleanup may delete, where webhooks may be delivered.
+    # Cleanup only takes prefixes that start with this one (ephemeral subjects).
+    cleanup_subject_prefix: str = Field(default="live_", min_length=1, max_length=256)
+    # Webhook destinations: link-local/metadata addresses are always refused; private
+    # ranges unless allowed; loopback (a receiver on the same host) unless disallowed.
+    webhook_allow_private: bool = False
+    webhook_allow_loopback: bool = True
 
 
 @lru_cache(maxsize=1)

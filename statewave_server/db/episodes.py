@@ -11,12 +11,14 @@ from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.db.ids import time_ordered_uuid
 from statewave_server.db.models import Episode
 
 
 @dataclass(frozen=True)
 class Inserted:
-    """Every requested episode in input order, and the subset that is new."""
+    """Every requested episode in input order, and the rows that are new (each once, also
+    when the request names it twice)."""
 
     episodes: list[Episode]
     created: list[Episode]
@@ -28,7 +30,7 @@ async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]])
     A row whose ``idempotency_key`` is already stored for its tenant and subject is not
     inserted again: the stored episode stands in its place.
     """
-    values = [{"id": uuid.uuid4(), **row} for row in rows]
+    values = [{"id": time_ordered_uuid(), **row} for row in rows]
     statement = (
         pg_insert(Episode)
         .on_conflict_do_nothing(
@@ -42,7 +44,7 @@ async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]])
         return Inserted([created[v["id"]] for v in values], list(created.values()))
     stored = await _by_idempotency_key([v for v in values if v["id"] not in created], session)
     episodes = [created.get(v["id"]) or stored[_key_of(v)] for v in values]
-    return Inserted(episodes, [e for e in episodes if e.id in created])
+    return Inserted(episodes, list(created.values()))
 
 
 def _key_of(row: dict[str, Any]) -> tuple[str, str, str]:
@@ -198,3 +200,15 @@ async def neighbour_episodes(
         Episode.tenant_id == tenant_id, Episode.subject_id == subject_id, Episode.id.in_(wanted)
     )
     return around, list((await session.scalars(statement)).all())
+
+
+async def session_ids(
+    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """The session of each listed episode of the subject (missing episodes are absent)."""
+    if not ids:
+        return {}
+    statement = select(Episode.id, Episode.session_id).where(
+        Episode.tenant_id == tenant_id, Episode.subject_id == subject_id, Episode.id.in_(ids)
+    )
+    return {episode_id: sid for episode_id, sid in (await session.execute(statement)).all()}
