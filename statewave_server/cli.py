@@ -10,8 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from statewave_server import __version__
 from statewave_server.cli_admin import register as register_admin_cli
+from statewave_server.cli_data import register as register_data_cli
 from statewave_server.cli_mcp import register as register_mcp_cli
+from statewave_server.cli_memories import memories_app
 from statewave_server.settings import get_settings
 
 app = typer.Typer(
@@ -28,6 +31,27 @@ webhooks_app = typer.Typer(
 app.add_typer(webhooks_app, name="webhooks")
 db_app = typer.Typer(help="Database helpers for scripts such as ./start.sh.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"statewave {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _setup(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Logs (the embedded database's start-up included) go to stderr, never stdout."""
+    from statewave_server.cli_setup import send_logs_to_stderr
+
+    send_logs_to_stderr(get_settings())
 
 
 @app.command()
@@ -87,6 +111,23 @@ def jobs_rescue(
 
     raise typer.Exit(
         asyncio.run(rescue_jobs_command(get_settings(), older_than_minutes, json_output))
+    )
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[
+        list[str] | None,
+        typer.Option("--job-id", help="A dead job to retry (repeatable)."),
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead job.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Return dead jobs to pending with fresh attempts (exit 1 if a given id is not dead)."""
+    from statewave_server.worker.commands import retry_jobs_command
+
+    raise typer.Exit(
+        asyncio.run(retry_jobs_command(get_settings(), job_id or [], all_dead, json_output))
     )
 
 
@@ -262,6 +303,8 @@ def bench(
 
 
 register_admin_cli(app)
+app.add_typer(memories_app, name="memories")
+register_data_cli(app)
 register_mcp_cli(app)
 
 
