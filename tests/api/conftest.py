@@ -11,6 +11,7 @@ from statewave_server.api.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
 from statewave_server.settings import Settings
+from tests.api.admin_support import admin_client
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +43,23 @@ async def api(
     ):
         yield client
     await database.dispose()
+
+
+@pytest.fixture(scope="module")
+async def admin(
+    api_settings: Settings, local_runtime: MemoryRuntime
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The admin API (no key configured) over the module's database; modules that need
+    seeded data define their own ``admin``."""
+    async with admin_client(api_settings, local_runtime) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def snap_admin(
+    api_settings: Settings, local_runtime: MemoryRuntime
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The admin API with snapshots enabled."""
+    settings = api_settings.model_copy(update={"enable_snapshots": True})
+    async with admin_client(settings, local_runtime) as client:
+        yield client
