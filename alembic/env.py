@@ -1,10 +1,11 @@
 """Alembic environment for Statewave.
 
 Reads the same settings as the server (``STATEWAVE_DATABASE_URL`` / ``DATABASE_URL`` /
-``.env``, else the embedded PostgreSQL). Online runs are serialised by a session advisory
-lock, bounded by ``lock_timeout``/``statement_timeout``, retried on lock timeouts, run one
-transaction per revision and audited (one row per applied or reverted revision). Offline
-runs (``--sql``) only print SQL and never connect.
+``.env``); the embedded PostgreSQL only when asked (``-x embedded=1``), never by default.
+Online runs are serialised by a session advisory lock, bounded by
+``lock_timeout``/``statement_timeout``, retried on lock timeouts, run one transaction per
+revision and audited (one row per applied or reverted revision). Offline runs (``--sql``)
+only print SQL; they read the current revision to print just what is pending.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from statewave_server.db.migration_audit import (
     file_checksum,
 )
 from statewave_server.db.models import Base
+from statewave_server.db.urls import describe as describe_url
+from statewave_server.db.urls import to_async_url
 from statewave_server.settings import Settings, get_settings
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -65,17 +68,83 @@ def _common_options() -> dict[str, Any]:
 
 
 def run_migrations_offline() -> None:
-    """Print the SQL; only the dialect is needed, so no database is started or touched."""
+    """Print the SQL; only the dialect is needed, so no database is started or changed.
+
+    ``alembic upgrade head --sql`` (the runbook's dry run) starts from the configured
+    database's current revision, read-only, so it prints just the pending revisions; with no
+    database it says, in the output, that it starts from an empty one.
+    """
+    settings = get_settings()
+    starting, note = _dry_run_start(settings)
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
+        starting_rev=starting,
         **_common_options(),
     )
-    settings = get_settings()
+    if note:
+        log.warning(note)
+        context.get_context().impl.static_output(f"-- {note}\n")
     context.execute(f"SET lock_timeout = {int(settings.migration_lock_timeout_ms)}")
     context.execute(f"SET statement_timeout = {int(settings.migration_statement_timeout_ms)}")
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _dry_run_start(settings: Settings) -> tuple[str | None, str | None]:
+    """The revision a ``--sql`` run starts from (None = empty) and a note saying why."""
+    if context.get_starting_revision_argument() is not None:  # an explicit ``from:to``
+        return None, None
+    url = _configured_url(settings)
+    if url is None:
+        return None, (
+            "No database configured: this SQL starts from an empty database (every "
+            "revision). Set STATEWAVE_DATABASE_URL to print only what it still needs."
+        )
+    try:
+        current = asyncio.run(_read_current(url))
+    except (OSError, DBAPIError) as exc:
+        return None, (
+            f"Database {describe_url(url)} unreachable ({type(exc).__name__}): this SQL starts "
+            "from an empty database (every revision)"
+        )
+    if current is None:
+        return None, f"Database {describe_url(url)} is empty: this SQL applies every revision"
+    if context.script.get_revision(current) is None:
+        raise CommandError(
+            f"Database revision {current!r} is not one of this release's revisions: run "
+            "`python scripts/preflight.py` to see what it is"
+        )
+    return current, f"Database {describe_url(url)} is at {current}: only later revisions follow"
+
+
+async def _read_current(url: str) -> str | None:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+            if not found:
+                return None
+            value = await conn.scalar(text("SELECT version_num FROM alembic_version LIMIT 1"))
+            return None if value is None else str(value)
+    finally:
+        await engine.dispose()
+
+
+def _embedded_requested() -> bool:
+    """``alembic -x embedded=1 …`` (or the CLI's ``--embedded``): use the embedded database."""
+    flag = context.get_x_argument(as_dictionary=True).get("embedded", "")
+    return bool(config.attributes.get("embedded")) or flag.lower() in {"1", "true", "yes"}
+
+
+def _configured_url(settings: Settings) -> str | None:
+    """The URL given by the caller or the settings; the embedded one only when asked for."""
+    given = config.attributes.get("database_url") or settings.database_url
+    if given:
+        return to_async_url(str(given))
+    if _embedded_requested():
+        return resolve_database_url(settings)
+    return None
 
 
 # --- online ----------------------------------------------------------------------------
@@ -234,7 +303,14 @@ def run_migrations_online() -> None:
     if connection is not None:  # programmatic use with a caller-owned sync connection
         _migrate(connection, settings)
         return
-    url = config.attributes.get("database_url") or resolve_database_url(settings)
+    url = _configured_url(settings)
+    if url is None:
+        raise CommandError(
+            "No database configured: set STATEWAVE_DATABASE_URL (or DATABASE_URL, or a .env "
+            "file in the working directory), or run `alembic -x embedded=1 …` to migrate the "
+            "embedded database"
+        )
+    log.info("Database: %s", describe_url(url))
     asyncio.run(_migrate_async(url, settings))
 
 

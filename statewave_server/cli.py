@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
+import click
 import typer
 
 from statewave_server.cli_admin import register as register_admin_cli
@@ -48,14 +49,33 @@ def worker() -> None:
     asyncio.run(run_worker_process(get_settings()))
 
 
+EmbeddedOption = Annotated[
+    bool,
+    typer.Option("--embedded", help="With no database URL configured, use the embedded database."),
+]
+
+
 @app.command()
 def preflight(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    embedded: EmbeddedOption = False,
+    app_version: Annotated[
+        str | None,
+        typer.Option(help="Judge the database for this app version (e.g. a rollback target)."),
+    ] = None,
 ) -> None:
     """Check the database against this version before an upgrade (exit 0 = go, 1 = no-go)."""
+    from statewave_server import __version__
     from statewave_server.ops.preflight import run_preflight
 
-    raise typer.Exit(run_preflight(get_settings(), as_json=json_output))
+    raise typer.Exit(
+        run_preflight(
+            get_settings(),
+            as_json=json_output,
+            embedded=embedded,
+            app_version=app_version or __version__,
+        )
+    )
 
 
 @jobs_app.command("list")
@@ -135,6 +155,18 @@ def db_wait(
     raise typer.Exit(0 if asyncio.run(wait_for_database(settings, url, attempts=attempts)) else 1)
 
 
+@db_app.command("migrate-on-start")
+def db_migrate_on_start() -> None:
+    """What ./start.sh runs: migrate the embedded database, or an external one only when
+    STATEWAVE_MIGRATE_ON_START is set (a restart must not undo a rollback)."""
+    from statewave_server.logging import configure_logging
+    from statewave_server.ops.start_migration import migrate_on_start
+
+    settings = get_settings()
+    configure_logging(settings)
+    raise typer.Exit(migrate_on_start(settings))
+
+
 embeddings_app = typer.Typer(help="Embedding maintenance.", no_args_is_help=True)
 app.add_typer(embeddings_app, name="embeddings")
 
@@ -159,6 +191,12 @@ migrate_app = typer.Typer(
 app.add_typer(migrate_app, name="migrate")
 
 
+@migrate_app.callback()
+def migrate_options(ctx: typer.Context, embedded: EmbeddedOption = False) -> None:
+    """Schema migrations on the configured database (``--embedded``: the embedded one)."""
+    ctx.obj = {"embedded": embedded}
+
+
 def _run_alembic(name: str, *args: Any, **kwargs: Any) -> None:
     """Run ``alembic.command.<name>`` with the packaged config; exit 1 on failure."""
     from alembic.util import CommandError
@@ -166,8 +204,10 @@ def _run_alembic(name: str, *args: Any, **kwargs: Any) -> None:
     from alembic import command
     from statewave_server.db.migrate import alembic_config
 
+    obj = click.get_current_context().obj  # set by ``migrate_options``
+    embedded = isinstance(obj, dict) and bool(obj.get("embedded"))
     try:
-        getattr(command, name)(alembic_config(), *args, **kwargs)
+        getattr(command, name)(alembic_config(embedded=embedded), *args, **kwargs)
     except CommandError as exc:
         typer.echo(f"Migration error: {exc}", err=True)
         raise typer.Exit(1) from None

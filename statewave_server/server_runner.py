@@ -28,7 +28,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         raise SystemExit("database unreachable; see `statewave preflight`")
     if settings.database_url is None:
         log.info("embedded_database_migrate")
-        upgrade_to_head()
+        upgrade_to_head(url)
     uvicorn.run(
         "statewave_server.api.app:app",
         host=host or settings.host,

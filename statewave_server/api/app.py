@@ -16,6 +16,8 @@ from statewave_server.api.admin import router as admin_router
 from statewave_server.api.errors import install_error_handlers
 from statewave_server.api.limits import BodyLimitMiddleware
 from statewave_server.api.middleware import RequestContextMiddleware
+from statewave_server.api.schema_gate import SchemaGateMiddleware
+from statewave_server.api.schema_gate import gate_for as schema_gate_for
 from statewave_server.api.security import RateLimiter, SecuritySettings, install_security
 from statewave_server.api.v1 import context, episodes, memories, subjects, support
 from statewave_server.console.routes import router as console_router
@@ -42,7 +44,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             url = await asyncio.to_thread(resolve_database_url, settings)
             app.state.database = Database.from_settings(settings, url)
             stack.push_async_callback(app.state.database.dispose)
-        await enforce_schema_guard(settings, app.state.database)
+        guard = await enforce_schema_guard(settings, app.state.database)
+        gate = schema_gate_for(app)
+        if gate is not None:
+            gate.record(guard.status)
         if getattr(app.state, "runtime", None) is None:
             app.state.runtime = await asyncio.to_thread(build_runtime, settings)
             if app.state.runtime.embedder is not None:
@@ -51,7 +56,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await stack.enter_async_context(app.state.runtime.memory_index.following(engine))
         if settings.run_worker_in_process:
             handlers = {**default_handlers(), **memory_handlers(app.state.runtime)}
-            worker = in_process_worker(app.state.database, settings, handlers)
+            worker = in_process_worker(app.state.database, settings, handlers, gate=gate)
             await stack.enter_async_context(worker)
         # Everything loaded so far lives as long as the process: moved out of the cyclic
         # collector's sight, full collections stop adding tens of ms to random requests.
@@ -79,6 +84,7 @@ def create_app(
     app.state.database = database
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(SchemaGateMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_security(

@@ -24,6 +24,8 @@ from statewave_server import __version__
 from statewave_server.db.migration_audit import AUDIT_TABLE, MIGRATION_LOCK_KEY, file_checksum
 from statewave_server.db.urls import to_async_url
 from statewave_server.ops.matrix import Chain, MatrixRow, load_chain, release_introducing, row_for
+from statewave_server.ops.schema_shape import describe as describe_shape
+from statewave_server.ops.schema_shape import inspect_shape
 
 UP_TO_DATE = "Schema is up to date"
 UNREACHABLE = "Database unreachable"
@@ -46,7 +48,7 @@ class MigrationStatus(BaseModel):
     current_revision: str | None
     expected_head: str | None
     is_compatible: bool
-    pending_count: int
+    pending_count: int | None  # None: not known (database down, foreign schema)
     pending_revisions: list[str]
     error: str | None
     summary: str
@@ -112,12 +114,12 @@ def evaluate(current: str | None, *, chain: Chain, row: MatrixRow) -> MigrationS
 
 
 def failed(error: str, *, expected_head: str | None, current: str | None = None) -> MigrationStatus:
-    """A status carrying an error: never compatible, nothing known to be pending."""
+    """A status carrying an error: never compatible, what is pending is not known."""
     return MigrationStatus(
         current_revision=current,
         expected_head=expected_head,
         is_compatible=False,
-        pending_count=0,
+        pending_count=None,
         pending_revisions=[],
         error=error,
         summary=f"ERROR: {error}",
@@ -189,6 +191,18 @@ async def read_revision(conn: AsyncConnection) -> str | None:
         return None
     value = await conn.scalar(text("SELECT version_num FROM alembic_version LIMIT 1"))
     return None if value is None else str(value)
+
+
+async def read_status(conn: AsyncConnection, *, chain: Chain, row: MatrixRow) -> MigrationStatus:
+    """The revision placed in ``row``'s window, unless the tables say the schema is not ours
+    (the original 0.6.1 writes our head id over a different schema)."""
+    shape = await conn.run_sync(lambda sync: inspect_shape(sync, head=chain.ids[-1]))
+    foreign = describe_shape(shape)
+    if foreign is not None:
+        return failed(
+            foreign, expected_head=chain.resolve(row.expected_head), current=shape.revision
+        )
+    return evaluate(shape.revision, chain=chain, row=row)
 
 
 async def read_details(
@@ -264,8 +278,9 @@ async def inspect_database(
     details = None
     try:
         async with asyncio.timeout(timeout_seconds), connect(target, timeout_seconds) as conn:
-            current = await read_revision(conn)
+            status = await read_status(conn, chain=chain, row=row)
             if verbose:
+                current = status.current_revision
                 details = await read_details(conn, current=current, chain=chain, row=row)
     except DB_ERRORS as exc:
         error = unreachable_message(exc, timeout_seconds)
@@ -274,7 +289,7 @@ async def inspect_database(
             history=[], matrix=row.resolved(chain), lock_holder=None, checksum_drift=[]
         )
         return status, empty if verbose else None
-    return evaluate(current, chain=chain, row=row), details
+    return status, details
 
 
 async def check_migration_status(

@@ -85,16 +85,16 @@ async def _queue_check(database: Database, settings: Settings, timeout_seconds: 
     return Check(name="queue", status="degraded", detail=detail)
 
 
-async def _schema_check(database: Database, settings: Settings, timeout_seconds: float) -> Check:
-    """An incompatible schema fails readiness only in strict mode (it refuses to run then)."""
+async def _schema_check(database: Database, timeout_seconds: float) -> Check:
+    """Outside the compatible window (or not our schema at all) the data routes answer 503
+    ``schema_incompatible``, so the process is not ready whatever the strict setting;
+    compatible with migrations still pending is only ``degraded``."""
     status = await check_migration_status(database.engine, timeout_seconds=timeout_seconds)
-    if status.is_compatible:
-        return Check(name="schema", status="ok")
-    return Check(
-        name="schema",
-        status="fail" if settings.strict_schema else "degraded",
-        detail=status.summary,
-    )
+    if not status.is_compatible:
+        return Check(name="schema", status="fail", detail=status.summary)
+    if status.pending_count:
+        return Check(name="schema", status="degraded", detail=status.summary)
+    return Check(name="schema", status="ok")
 
 
 def _overall(checks: list[Check]) -> ReadyStatus:
@@ -111,5 +111,5 @@ async def check_readiness(database: Database, settings: Settings) -> Readiness:
     checks = [await _database_check(database, timeout)]
     if checks[0].status == "ok":
         checks.append(await _queue_check(database, settings, timeout))
-        checks.append(await _schema_check(database, settings, timeout))
+        checks.append(await _schema_check(database, timeout))
     return Readiness(status=_overall(checks), checks=checks)
