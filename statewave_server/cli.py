@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import click
 import typer
 
 from statewave_server.cli_admin import register as register_admin_cli
@@ -197,15 +196,14 @@ def migrate_options(ctx: typer.Context, embedded: EmbeddedOption = False) -> Non
     ctx.obj = {"embedded": embedded}
 
 
-def _run_alembic(name: str, *args: Any, **kwargs: Any) -> None:
+def _run_alembic(ctx: typer.Context, name: str, *args: Any, **kwargs: Any) -> None:
     """Run ``alembic.command.<name>`` with the packaged config; exit 1 on failure."""
     from alembic.util import CommandError
 
     from alembic import command
     from statewave_server.db.migrate import alembic_config
 
-    obj = click.get_current_context().obj  # set by ``migrate_options``
-    embedded = isinstance(obj, dict) and bool(obj.get("embedded"))
+    embedded = isinstance(ctx.obj, dict) and bool(ctx.obj.get("embedded"))  # migrate_options
     try:
         getattr(command, name)(alembic_config(embedded=embedded), *args, **kwargs)
     except CommandError as exc:
@@ -223,40 +221,44 @@ SqlOption = Annotated[
 
 @migrate_app.command("upgrade")
 def migrate_upgrade(
+    ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     sql: SqlOption = False,
 ) -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    _run_alembic("upgrade", revision, sql=sql)
+    _run_alembic(ctx, "upgrade", revision, sql=sql)
 
 
 # ``ignore_unknown_options`` lets relative targets such as ``-1`` pass as the argument.
 @migrate_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 def migrate_downgrade(
+    ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
     sql: SqlOption = False,
 ) -> None:
     """Downgrade the schema to REVISION (may drop data; take a backup first)."""
-    _run_alembic("downgrade", revision, sql=sql)
+    _run_alembic(ctx, "downgrade", revision, sql=sql)
 
 
 @migrate_app.command("current")
 def migrate_current(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Show the database's current revision."""
-    _run_alembic("current", verbose=verbose)
+    _run_alembic(ctx, "current", verbose=verbose)
 
 
 @migrate_app.command("history")
 def migrate_history(
+    ctx: typer.Context,
     rev_range: Annotated[
         str | None, typer.Option("--rev-range", "-r", help="e.g. base:head")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """List the revisions (no database needed)."""
-    _run_alembic("history", rev_range=rev_range, verbose=verbose)
+    _run_alembic(ctx, "history", rev_range=rev_range, verbose=verbose)
 
 
 @app.command()
