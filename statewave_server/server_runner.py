@@ -11,6 +11,7 @@ from statewave_server.db.engine import resolve_database_url
 from statewave_server.db.migrate import upgrade_to_head
 from statewave_server.logging import configure_logging
 from statewave_server.ops.wait import wait_for_database
+from statewave_server.serve_banner import print_banner
 from statewave_server.settings import Settings
 
 log = structlog.get_logger("statewave.serve")
@@ -29,9 +30,6 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     if settings.database_url is None:
         log.info("embedded_database_migrate")
         upgrade_to_head(url)
-    uvicorn.run(
-        "statewave_server.api.app:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-    )
+    host, port = host or settings.host, port or settings.port
+    print_banner(settings, host=host, port=port, database_url=url)
+    uvicorn.run("statewave_server.api.app:app", host=host, port=port, log_config=None)

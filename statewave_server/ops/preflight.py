@@ -143,7 +143,11 @@ def _revision_check(status: MigrationStatus) -> Check:
     if status.error:
         return Check("revision", "fail", status.error)
     if status.current_revision is None:
-        return Check("revision", "ok", "fresh database: every migration will be applied")
+        return Check(
+            "revision",
+            "ok",
+            "fresh database (alembic_version table not found): every migration will be applied",
+        )
     return Check("revision", "ok", status.summary)
 
 
