@@ -23,14 +23,18 @@ async def _family(url: str) -> SchemaFamily:
         await engine.dispose()
 
 
-async def test_families_of_real_databases(pg: PgServer, head_db_url: str, empty_db_url: str) -> None:
+async def test_families_of_real_databases(
+    pg: PgServer, head_db_url: str, empty_db_url: str
+) -> None:
     assert await _family(head_db_url) is SchemaFamily.OURS
     assert await _family(empty_db_url) is SchemaFamily.EMPTY
     assert await _family(database_at(pg, "0008_add_tenant_id_columns")) is SchemaFamily.OURS
     assert await _family(original_database(pg)) is SchemaFamily.ORIGINAL_0_6_1
 
 
-async def test_our_head_id_over_a_different_shape_is_unknown(pg: PgServer, head_db_url: str) -> None:
+async def test_our_head_id_over_a_different_shape_is_unknown(
+    pg: PgServer, head_db_url: str
+) -> None:
     pg.psql_in(pg.database_name(head_db_url), "ALTER TABLE memories DROP COLUMN content_tsv")
     assert await _family(head_db_url) is SchemaFamily.UNKNOWN
     status = await check_migration_status(head_db_url)
