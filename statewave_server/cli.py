@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from statewave_server.cli_admin import register as register_admin_cli
+from statewave_server.cli_ops import register as register_ops_cli
 from statewave_server.settings import get_settings
 
 app = typer.Typer(
@@ -300,6 +301,7 @@ def bench(
 
 
 register_admin_cli(app)
+register_ops_cli(app)
 
 
 def main() -> None:
