@@ -42,6 +42,9 @@ MAX_BACKOFF_SECONDS = 10.0
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+elif config.config_file_name is None:  # an installed wheel: alembic.ini's logging, in code
+    logging.basicConfig(format="%(levelname)-5.5s [%(name)s] %(message)s")
+    logging.getLogger("alembic").setLevel(logging.INFO)
 log = logging.getLogger("alembic.env")
 
 target_metadata = Base.metadata
