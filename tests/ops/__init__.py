@@ -61,15 +61,3 @@ def original_database(pg: PgServer) -> str:
     url = pg.create_database("orig")
     pg.psql_in(pg.database_name(url), ORIGINAL_FIXTURE.read_text())
     return url
-
-
-def require_real_part(present: bool, reason: str) -> None:
-    """Skip when a real part (binary, browser) is absent, except under ``CI=true``: CI must
-    prove what it claims, so there a missing part fails the test."""
-    import pytest
-
-    if present:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
