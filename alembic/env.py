@@ -314,7 +314,10 @@ def run_migrations_online() -> None:
             "embedded database"
         )
     log.info("Database: %s", describe_url(url))
-    asyncio.run(_migrate_async(url, settings))
+    try:
+        asyncio.run(_migrate_async(url, settings))
+    except OSError as exc:  # refused, no such socket, DNS: one line, not a driver traceback
+        raise CommandError(f"Database {describe_url(url)} unreachable: {exc}") from None
 
 
 if context.is_offline_mode():

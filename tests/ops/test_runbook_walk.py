@@ -126,6 +126,9 @@ def test_row_24_25_pending_count_is_null_when_unknown(tmp_path: Path) -> None:
     code, report = preflight_json(nowhere)
     assert code == 1 and report["pending_count"] is None
     assert "Pending migrations: (unknown)" in run_script(["scripts/preflight.py"], nowhere).stdout
+    upgrade = alembic("upgrade", "head", database_url=nowhere, check=False)
+    assert upgrade.returncode != 0 and "Traceback" not in upgrade.stderr
+    assert "unreachable" in upgrade.stderr and "statewave on " in upgrade.stderr
 
 
 async def test_row_25_ops_migrations_reports_null_pending_when_the_database_is_down(
