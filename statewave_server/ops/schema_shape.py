@@ -1,164 +1,156 @@
-"""What kind of schema a database holds, judged from its tables and columns, not its revision id.
+"""Which schema a database holds, judged by its tables and columns, not its revision id.
 
-The original Statewave 0.6.1 writes the same head id (``0012_add_health_cache``) as we do
-but a different schema, so a matching revision proves nothing: preflight, the startup guard,
-``/ops/migrations`` and ``/readyz`` all ask this module before calling a database "up to date".
-Works on a sync connection (Alembic's, or ``await conn.run_sync(detect_schema_family)``).
+The original Statewave (0.6.1 and earlier) writes revision ids ``0001`` … ``0011`` and
+``0012_add_health_cache`` — the last one equal to our head — so the id alone cannot tell
+its schema from ours. What tells them apart:
+
+- ours: ``memories.content_tsv`` (present from our first revision on);
+- the original: ``memories`` without ``content_tsv``, ``episodes`` without ``occurred_at``,
+  and every one of its tables present has only columns the original ever had (its
+  ``compile_jobs`` is ours ``compilation_jobs``; our ``compilation_jobs`` never appears).
+
+Anything else that holds a ``memories`` or ``episodes`` table is ``UNKNOWN``. Tables with
+names neither schema uses are ignored (another application may share the database).
 """
 
 from __future__ import annotations
 
 import enum
-import re
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Mapping
 
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from statewave_server.db.migration_audit import AUDIT_TABLE
 from statewave_server.db.models import Base
-from statewave_server.ops.matrix import load_chain
 
 
 class SchemaFamily(enum.Enum):
+    """What ``detect_schema_family`` found in the current schema."""
+
     OURS = "ours"
     ORIGINAL_0_6_1 = "original_0_6_1"
     EMPTY = "empty"
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class SchemaShape:
-    """The family and, unless it is ours or empty, what gave it away (for messages)."""
-
-    family: SchemaFamily
-    revision: str | None
-    evidence: list[str] = field(default_factory=list)
-
-
-# The original's revision ids below its head (its head id is the same as ours).
-ORIGINAL_REVISIONS = frozenset(f"{n:04d}" for n in range(1, 12))
-_NOT_APP_TABLES = frozenset({"alembic_version", AUDIT_TABLE})
-# Compiled SQLAlchemy type (lengths stripped) → PostgreSQL ``pg_type.typname``.
-_TYPNAMES = {
-    "VARCHAR": "varchar",
-    "FLOAT": "float8",
-    "INTEGER": "int4",
-    "BIGINT": "int8",
-    "TIMESTAMP WITH TIME ZONE": "timestamptz",
-    "UUID[]": "_uuid",
-}
-_COLUMNS_SQL = text(
-    "SELECT c.relname, a.attname, t.typname FROM pg_attribute a "
-    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid "
-    "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') "
-    "AND a.attnum > 0 AND NOT a.attisdropped"
+# The original's revision ids, base to head (only the head id is also one of ours).
+ORIGINAL_REVISIONS = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+    "0010",
+    "0011",
+    "0012_add_health_cache",
 )
 
-Columns = dict[str, dict[str, str]]
+
+def _cols(names: str) -> frozenset[str]:
+    return frozenset(names.split())
 
 
-def _typname(type_: TypeEngine[object]) -> str:
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    compiled = re.sub(r"\(.*?\)", "", type_.compile(dialect=dialect)).strip()
-    return _TYPNAMES.get(compiled, compiled.lower())
+# Every column each of the original's tables had at any of its revisions (0.6.1 = the union).
+ORIGINAL_COLUMNS: Mapping[str, frozenset[str]] = {
+    "episodes": _cols(
+        "id subject_id source type payload metadata provenance created_at last_compiled_at "
+        "tenant_id session_id"
+    ),
+    "memories": _cols(
+        "id subject_id kind content summary confidence valid_from valid_to source_episode_ids "
+        "metadata status created_at updated_at embedding tenant_id"
+    ),
+    "webhook_events": _cols(
+        "id event payload status attempts max_attempts last_attempt_at next_attempt_at "
+        "last_error http_status created_at delivered_at tenant_id"
+    ),
+    "subject_snapshots": _cols(
+        "id name version source_subject_id episode_count memory_count metadata created_at tenant_id"
+    ),
+    "compile_jobs": _cols(
+        "id subject_id tenant_id status memories_created error created_at started_at completed_at"
+    ),
+    "rate_limit_hits": _cols("key window_start hit_count updated_at"),
+    "resolutions": _cols(
+        "id subject_id session_id tenant_id status resolution_summary resolved_at metadata_ "
+        "created_at updated_at"
+    ),
+    "subject_health_cache": _cols("subject_id tenant_id last_state last_score updated_at"),
+}
+
+# The columns the original's first revision created: an adoptable database has them all.
+ORIGINAL_CORE_COLUMNS: Mapping[str, frozenset[str]] = {
+    "episodes": ORIGINAL_COLUMNS["episodes"] - {"last_compiled_at", "tenant_id", "session_id"},
+    "memories": ORIGINAL_COLUMNS["memories"] - {"tenant_id"},
+}
+
+_BOOKKEEPING = frozenset({"alembic_version", AUDIT_TABLE})
+_OUR_TABLES = frozenset(Base.metadata.tables)
+_KNOWN_TABLES = _OUR_TABLES | frozenset(ORIGINAL_COLUMNS)
+
+_COLUMNS_SQL = text(
+    """
+    SELECT c.relname, a.attname
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE c.relkind IN ('r', 'p')
+    """
+)
 
 
-@lru_cache(maxsize=1)
-def expected_columns() -> Columns:
-    """Our head schema (the models) as table → column → typname."""
-    return {
-        table.name: {column.name: _typname(column.type) for column in table.columns}
-        for table in Base.metadata.tables.values()
-    }
+def classify(columns: Mapping[str, frozenset[str]]) -> SchemaFamily:
+    """The family of a schema given each table's column names (pure: no database)."""
+    tables = {name: cols for name, cols in columns.items() if name in _KNOWN_TABLES}
+    if not tables:
+        return SchemaFamily.EMPTY
+    memories = tables.get("memories")
+    if memories is not None and "content_tsv" in memories:
+        return SchemaFamily.OURS if "compile_jobs" not in tables else SchemaFamily.UNKNOWN
+    if _is_original(tables):
+        return SchemaFamily.ORIGINAL_0_6_1
+    return SchemaFamily.UNKNOWN
 
 
-def read_columns(conn: Connection) -> Columns:
-    found: Columns = {}
-    for table, column, typname in conn.execute(_COLUMNS_SQL):
-        found.setdefault(table, {})[column] = typname
-    return found
+def _is_original(tables: Mapping[str, frozenset[str]]) -> bool:
+    if not set(tables) <= set(ORIGINAL_COLUMNS):
+        return False  # e.g. our compilation_jobs next to the original's tables
+    if any(
+        not core <= tables.get(name, frozenset()) for name, core in ORIGINAL_CORE_COLUMNS.items()
+    ):
+        return False
+    return all(cols <= ORIGINAL_COLUMNS[name] for name, cols in tables.items())
 
 
-def _read_revision(conn: Connection, columns: Columns) -> str | None:
-    if "alembic_version" not in columns:
-        return None
-    value = conn.execute(text("SELECT version_num FROM alembic_version LIMIT 1")).scalar()
-    return None if value is None else str(value)
+def _group(rows: list[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    grouped: dict[str, set[str]] = {}
+    for table, column in rows:
+        if table not in _BOOKKEEPING:
+            grouped.setdefault(table, set()).add(column)
+    return {table: frozenset(cols) for table, cols in grouped.items()}
 
 
-def original_markers(columns: Columns, revision: str | None) -> list[str]:
-    """Traits only the original Statewave's schema has."""
-    markers = []
-    if revision in ORIGINAL_REVISIONS:
-        markers.append(f"revision id '{revision}' is the original's")
-    if "compile_jobs" in columns and "compilation_jobs" not in columns:
-        markers.append("table compile_jobs (ours: compilation_jobs)")
-    if "metadata_" in columns.get("resolutions", {}):
-        markers.append("column resolutions.metadata_")
-    if columns.get("memories", {}).get("embedding") == "text":
-        markers.append("memories.embedding stored as text")
-    return markers
+async def read_columns(conn: AsyncConnection) -> dict[str, frozenset[str]]:
+    """Each table of the current schema and its column names."""
+    result = await conn.execute(_COLUMNS_SQL)
+    return _group([(str(t), str(c)) for t, c in result.all()])
 
 
-def differences(columns: Columns) -> list[str]:
-    """How the database differs from our head schema (extra tables and columns are fine)."""
-    found = []
-    for table, wanted in expected_columns().items():
-        have = columns.get(table)
-        if have is None:
-            found.append(f"missing table {table}")
-            continue
-        for column, typname in wanted.items():
-            if column not in have:
-                found.append(f"missing column {table}.{column}")
-            elif have[column] != typname:
-                found.append(f"{table}.{column} is {have[column]}, expected {typname}")
-    return found
+def read_columns_sync(conn: Connection) -> dict[str, frozenset[str]]:
+    """``read_columns`` for a synchronous connection (Alembic's ``env.py``)."""
+    return _group([(str(t), str(c)) for t, c in conn.execute(_COLUMNS_SQL).all()])
 
 
-def inspect_shape(conn: Connection, *, head: str) -> SchemaShape:
-    """Classify the database. At ``head`` (or a revision we do not know) the shape must be
-    ours column by column; below it the revision says which older shape to expect."""
-    columns = read_columns(conn)
-    revision = _read_revision(conn, columns)
-    if not set(columns) - _NOT_APP_TABLES:
-        family = SchemaFamily.EMPTY if revision is None else SchemaFamily.UNKNOWN
-        evidence = [] if revision is None else [f"revision '{revision}' but no tables"]
-        return SchemaShape(family, revision, evidence)
-    markers = original_markers(columns, revision)
-    if markers:
-        return SchemaShape(SchemaFamily.ORIGINAL_0_6_1, revision, markers)
-    if revision is None:
-        tables = sorted(set(columns) - _NOT_APP_TABLES)
-        return SchemaShape(
-            SchemaFamily.UNKNOWN, None, [f"tables {', '.join(tables[:5])} without alembic_version"]
-        )
-    if revision == head or revision not in load_chain().ids:
-        problems = differences(columns)
-        if problems:
-            return SchemaShape(SchemaFamily.UNKNOWN, revision, problems)
-    return SchemaShape(SchemaFamily.OURS, revision)
+async def detect_schema_family(conn: AsyncConnection) -> SchemaFamily:
+    """Classify the database behind ``conn`` (read-only; one catalog query)."""
+    return classify(await read_columns(conn))
 
 
-def detect_schema_family(conn: Connection) -> SchemaFamily:
-    """The family of the schema behind ``conn`` (judged against this code's head)."""
-    return inspect_shape(conn, head=load_chain().heads[0]).family
-
-
-def describe(shape: SchemaShape) -> str | None:
-    """The operator's message for a foreign schema; None for ours or an empty database."""
-    evidence = "; ".join(shape.evidence[:4]) + ("; …" if len(shape.evidence) > 4 else "")
-    if shape.family is SchemaFamily.ORIGINAL_0_6_1:
-        return (
-            f"original Statewave 0.6.1 schema ({evidence}): run `alembic upgrade head` to "
-            "adopt it (take a backup first: `statewave backup`)"
-        )
-    if shape.family is SchemaFamily.UNKNOWN:
-        return (
-            f"unknown schema ({evidence}): refusing to use it; point STATEWAVE_DATABASE_URL "
-            "at a Statewave database or an empty one"
-        )
-    return None
+def detect_schema_family_sync(conn: Connection) -> SchemaFamily:
+    """``detect_schema_family`` for a synchronous connection."""
+    return classify(read_columns_sync(conn))
