@@ -24,8 +24,8 @@ from statewave_server import __version__
 from statewave_server.db.migration_audit import AUDIT_TABLE, MIGRATION_LOCK_KEY, file_checksum
 from statewave_server.db.urls import to_async_url
 from statewave_server.ops.matrix import Chain, MatrixRow, load_chain, release_introducing, row_for
-from statewave_server.ops.schema_shape import describe as describe_shape
-from statewave_server.ops.schema_shape import inspect_shape
+from statewave_server.ops.schema_check import describe as describe_shape
+from statewave_server.ops.schema_check import inspect_shape
 
 UP_TO_DATE = "Schema is up to date"
 UNREACHABLE = "Database unreachable"
@@ -196,7 +196,8 @@ async def read_revision(conn: AsyncConnection) -> str | None:
 async def read_status(conn: AsyncConnection, *, chain: Chain, row: MatrixRow) -> MigrationStatus:
     """The revision placed in ``row``'s window, unless the tables say the schema is not ours
     (the original 0.6.1 writes our head id over a different schema)."""
-    shape = await conn.run_sync(lambda sync: inspect_shape(sync, head=chain.ids[-1]))
+    known = frozenset(chain.ids)
+    shape = await conn.run_sync(lambda sync: inspect_shape(sync, head=chain.ids[-1], known=known))
     foreign = describe_shape(shape)
     if foreign is not None:
         return failed(

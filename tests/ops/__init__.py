@@ -51,13 +51,3 @@ def preflight_json(database_url: str) -> tuple[int, dict[str, Any]]:
     """``python scripts/preflight.py --json``: exit code and parsed report."""
     done = run_script(["scripts/preflight.py", "--json"], database_url)
     return done.returncode, json.loads(done.stdout)
-
-
-ORIGINAL_FIXTURE = Path(__file__).parent / "fixtures" / "original_0_6_1_head.sql"
-
-
-def original_database(pg: PgServer) -> str:
-    """A fresh database shaped like the original Statewave 0.6.1 at its head."""
-    url = pg.create_database("orig")
-    pg.psql_in(pg.database_name(url), ORIGINAL_FIXTURE.read_text())
-    return url
