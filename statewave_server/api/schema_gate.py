@@ -1,8 +1,8 @@
 """503 ``schema_incompatible`` on the data routes while the schema cannot serve them.
 
-Ops routes (``/healthz``, ``/readyz``, ``/ops/migrations``) and the console's dashboard stay
-open so an operator can see what is wrong; everything that reads or writes data is refused
-with the envelope instead of a 500 carrying a raw SQL error.
+Ops routes (``/healthz``, ``/readyz``, ``/ops/migrations``) and the console's login stay
+open so an operator can see what is wrong; everything that reads or writes data (the
+console's pages included) is refused with the envelope instead of a 500 with raw SQL.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from statewave_server.api.errors import error_body
 from statewave_server.ops.schema_gate import SchemaGate
 
 DATA_PREFIXES = ("/v1/", "/admin/", "/console/subjects", "/console/jobs", "/console/webhooks")
+CONSOLE_DASHBOARD = frozenset({"/console", "/console/"})
 SCHEMA_INCOMPATIBLE = "schema_incompatible"
 
 
@@ -30,12 +31,16 @@ def gate_for(app: object) -> SchemaGate | None:
     return gate
 
 
+def _reads_data(path: str) -> bool:
+    return path.startswith(DATA_PREFIXES) or path in CONSOLE_DASHBOARD
+
+
 class SchemaGateMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(DATA_PREFIXES):
+        if scope["type"] != "http" or not _reads_data(scope["path"]):
             await self.app(scope, receive, send)
             return
         gate = gate_for(scope["app"])

@@ -88,12 +88,13 @@ async def test_endpoints_on_the_original_schema_answer_503_not_500(pg: PgServer)
             ready = await client.get("/readyz")
             subjects = await client.get("/v1/subjects")
             timeline = await client.get("/v1/timeline", params={"subject_id": "ana"})
+            console = await client.get("/console")
     finally:
         await database.dispose()
     assert migrations["is_compatible"] is False and migrations["pending_count"] is None
     assert migrations["summary"].startswith("ERROR: original Statewave 0.6.1 schema")
     assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
-    for response in (subjects, timeline):
+    for response in (subjects, timeline, console):
         assert response.status_code == 503, response.text
         assert response.json()["error"]["code"] == "schema_incompatible"
         assert "original Statewave 0.6.1 schema" in response.json()["error"]["message"]
