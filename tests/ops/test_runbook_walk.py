@@ -18,10 +18,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from statewave_server.api.app import create_app
-from statewave_server.db.engine import Database
 from statewave_server.worker.errors import job_error_text
-from tests.ops import database_at, no_server_url, preflight_json, run_script, settings_for
+from tests.ops import (
+    app_client,
+    database_at,
+    no_server_url,
+    preflight_json,
+    run_script,
+    settings_for,
+)
 from tests.support.postgres import REPO_ROOT, PgServer, alembic
 from tests.support.runbook import HEAD, RESET_STUCK_JOBS_SQL
 from tests.support.server import clean_env, free_port, running_server, uvicorn_command
@@ -134,37 +139,22 @@ def test_row_24_25_pending_count_is_null_when_unknown(tmp_path: Path) -> None:
 async def test_row_25_ops_migrations_reports_null_pending_when_the_database_is_down(
     tmp_path: Path,
 ) -> None:
-    nowhere = no_server_url(tmp_path)
-    settings = settings_for(nowhere, run_worker_in_process=False)
-    database = Database.from_settings(settings, nowhere)
-    app = create_app(settings, database)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            body = (await client.get("/ops/migrations")).json()
-            subjects = await client.get("/v1/subjects")
-    finally:
-        await database.dispose()
+    async with app_client(no_server_url(tmp_path)) as client:
+        body = (await client.get("/ops/migrations")).json()
+        subjects = await client.get("/v1/subjects")
     assert body["error"].startswith("Database unreachable") and body["pending_count"] is None
     assert subjects.json()["error"]["code"] == "database_unavailable"  # not schema_incompatible
 
 
 async def test_row_14_plain_curl_of_ops_migrations_with_an_api_key(db_url: str) -> None:
-    settings = settings_for(db_url, run_worker_in_process=False, api_key="k" * 32)
-    database = Database.from_settings(settings, db_url)
-    app = create_app(settings, database)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            plain = await client.get("/ops/migrations")
-            verbose = await client.get("/ops/migrations", params={"verbose": "true"})
-            keyed = await client.get(
-                "/ops/migrations", params={"verbose": "true"}, headers={"X-API-Key": "k" * 32}
-            )
-            data = await client.get("/v1/subjects")
-            root = await client.get("/")
-    finally:
-        await database.dispose()
+    async with app_client(db_url, api_key="k" * 32) as client:
+        plain = await client.get("/ops/migrations")
+        verbose = await client.get("/ops/migrations", params={"verbose": "true"})
+        keyed = await client.get(
+            "/ops/migrations", params={"verbose": "true"}, headers={"X-API-Key": "k" * 32}
+        )
+        data = await client.get("/v1/subjects")
+        root = await client.get("/")
     assert plain.status_code == 200 and plain.json()["summary"] == "Schema is up to date"
     assert set(plain.json()) == {
         "current_revision", "expected_head", "is_compatible", "pending_count",
@@ -202,14 +192,8 @@ async def test_row_21_legacy_job_error_with_sql_is_not_shown(pg: PgServer, db_ur
         "INSERT INTO compilation_jobs (id, subject_id, status, error) "
         f"VALUES ('legacy-dead', 'ana', 'dead', $${error}$$)",
     )
-    settings = settings_for(db_url, run_worker_in_process=False)
-    database = Database.from_settings(settings, db_url)
-    transport = httpx.ASGITransport(app=create_app(settings, database), raise_app_exceptions=False)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            body = (await client.get("/v1/memories/compile/legacy-dead")).json()
-    finally:
-        await database.dispose()
+    async with app_client(db_url) as client:
+        body = (await client.get("/v1/memories/compile/legacy-dead")).json()
     assert body["status"] == "failed"
     assert body["error"] == "ProgrammingError: (x) column does not exist"
 
