@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -52,6 +52,19 @@ class MigrationStatus(BaseModel):
     pending_revisions: list[str]
     error: str | None
     summary: str
+    # Not on the wire: below the minimum revision, or not our schema at all.
+    _unusable: bool = PrivateAttr(default=False)
+
+    @property
+    def unusable(self) -> bool:
+        """The data plane must not run on it (routes answer 503, workers claim nothing).
+
+        A database *ahead* of this version (a newer release migrated it) is incompatible
+        but not unusable: an additive newer schema still has everything this code uses (the
+        shape check verifies it), and the old version may be draining while the new one
+        starts. An unreachable database is an outage, not a schema problem.
+        """
+        return self._unusable
 
 
 class AuditEntry(BaseModel):
@@ -102,7 +115,7 @@ def evaluate(current: str | None, *, chain: Chain, row: MatrixRow) -> MigrationS
         )
     pending = ids[current_at + 1 : head_at + 1]
     compatible = current_at >= chain.index(chain.resolve(row.min_compatible))
-    return MigrationStatus(
+    status = MigrationStatus(
         current_revision=current,
         expected_head=head,
         is_compatible=compatible,
@@ -111,11 +124,19 @@ def evaluate(current: str | None, *, chain: Chain, row: MatrixRow) -> MigrationS
         error=None,
         summary=_summary(current, head, pending, compatible),
     )
+    status._unusable = not compatible
+    return status
 
 
-def failed(error: str, *, expected_head: str | None, current: str | None = None) -> MigrationStatus:
+def failed(
+    error: str,
+    *,
+    expected_head: str | None,
+    current: str | None = None,
+    unusable: bool = False,
+) -> MigrationStatus:
     """A status carrying an error: never compatible, what is pending is not known."""
-    return MigrationStatus(
+    status = MigrationStatus(
         current_revision=current,
         expected_head=expected_head,
         is_compatible=False,
@@ -124,6 +145,8 @@ def failed(error: str, *, expected_head: str | None, current: str | None = None)
         error=error,
         summary=f"ERROR: {error}",
     )
+    status._unusable = unusable
+    return status
 
 
 def _summary(current: str | None, head: str, pending: list[str], compatible: bool) -> str:
@@ -185,14 +208,6 @@ async def _exists(conn: AsyncConnection, table: str) -> bool:
     return bool(found)
 
 
-async def read_revision(conn: AsyncConnection) -> str | None:
-    """The DB's ``alembic_version``; None for a fresh DB (no table or no row)."""
-    if not await _exists(conn, "alembic_version"):
-        return None
-    value = await conn.scalar(text("SELECT version_num FROM alembic_version LIMIT 1"))
-    return None if value is None else str(value)
-
-
 async def read_status(conn: AsyncConnection, *, chain: Chain, row: MatrixRow) -> MigrationStatus:
     """The revision placed in ``row``'s window, unless the tables say the schema is not ours
     (the original 0.6.1 writes our head id over a different schema)."""
@@ -200,9 +215,8 @@ async def read_status(conn: AsyncConnection, *, chain: Chain, row: MatrixRow) ->
     shape = await conn.run_sync(lambda sync: inspect_shape(sync, head=chain.ids[-1], known=known))
     foreign = describe_shape(shape)
     if foreign is not None:
-        return failed(
-            foreign, expected_head=chain.resolve(row.expected_head), current=shape.revision
-        )
+        head = chain.resolve(row.expected_head)
+        return failed(foreign, expected_head=head, current=shape.revision, unusable=True)
     return evaluate(shape.revision, chain=chain, row=row)
 
 

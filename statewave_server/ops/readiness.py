@@ -85,13 +85,17 @@ async def _queue_check(database: Database, settings: Settings, timeout_seconds: 
     return Check(name="queue", status="degraded", detail=detail)
 
 
-async def _schema_check(database: Database, timeout_seconds: float) -> Check:
-    """Outside the compatible window (or not our schema at all) the data routes answer 503
-    ``schema_incompatible``, so the process is not ready whatever the strict setting;
-    compatible with migrations still pending is only ``degraded``."""
+async def _schema_check(database: Database, settings: Settings, timeout_seconds: float) -> Check:
+    """Below the minimum (or not our schema at all) the data routes answer 503
+    ``schema_incompatible``, so the process is not ready whatever the strict setting; a
+    database ahead of this version fails only in strict mode; compatible with migrations
+    still pending is only ``degraded``."""
     status = await check_migration_status(database.engine, timeout_seconds=timeout_seconds)
-    if not status.is_compatible:
+    if status.unusable:
         return Check(name="schema", status="fail", detail=status.summary)
+    if not status.is_compatible:
+        verdict: CheckStatus = "fail" if settings.strict_schema else "degraded"
+        return Check(name="schema", status=verdict, detail=status.summary)
     if status.pending_count:
         return Check(name="schema", status="degraded", detail=status.summary)
     return Check(name="schema", status="ok")
@@ -111,5 +115,5 @@ async def check_readiness(database: Database, settings: Settings) -> Readiness:
     checks = [await _database_check(database, timeout)]
     if checks[0].status == "ok":
         checks.append(await _queue_check(database, settings, timeout))
-        checks.append(await _schema_check(database, timeout))
+        checks.append(await _schema_check(database, settings, timeout))
     return Readiness(status=_overall(checks), checks=checks)

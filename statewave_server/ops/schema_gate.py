@@ -14,7 +14,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from statewave_server.ops.migrations import UNREACHABLE, MigrationStatus, check_migration_status
+from statewave_server.ops.migrations import MigrationStatus, check_migration_status
 
 DEFAULT_TTL_SECONDS = 10.0
 
@@ -41,7 +41,7 @@ class SchemaGate:
         self._status, self._checked_at = status, time.monotonic()
 
     async def blocked(self) -> MigrationStatus | None:
-        """The status when the schema is incompatible, else None.
+        """The status when the schema is unusable (below the minimum, or foreign), else None.
 
         An unreachable database does not close the gate: requests then fail with the usual
         503 ``database_unavailable`` and recover with the database.
@@ -54,8 +54,4 @@ class SchemaGate:
                     )
                     self.record(fresh)
         status = self._status
-        if status is None or status.is_compatible:
-            return None
-        if status.error is not None and status.error.startswith(UNREACHABLE):
-            return None
-        return status
+        return status if status is not None and status.unusable else None

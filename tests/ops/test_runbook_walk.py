@@ -366,3 +366,20 @@ def test_row_00_banner_names_the_embedded_data_directory(tmp_path: Path) -> None
     text_ = banner(settings, host="0.0.0.0", port=8100, database_url="postgresql://x@/statewave")
     assert f"embedded PostgreSQL, data in {tmp_path / 'pgdata'}" in text_
     assert "http://127.0.0.1:8100/console" in text_
+
+
+async def test_row_36_database_ahead_keeps_serving_an_additive_newer_schema(
+    pg: PgServer, head_db_url: str
+) -> None:
+    """A newer release migrated ahead (our tables all there): the old version may drain, so
+    its data routes keep working; only strict mode makes it not ready."""
+    name = pg.database_name(head_db_url)
+    pg.psql_in(name, "UPDATE alembic_version SET version_num = '0013_add_receipts'")
+    async with app_client(head_db_url) as client:
+        subjects = await client.get("/v1/subjects")
+        ready = await client.get("/readyz")
+    assert subjects.status_code == 200
+    assert (ready.status_code, ready.json()["status"]) == (200, "degraded")
+    async with app_client(head_db_url, strict_schema=True) as client:
+        strict = await client.get("/readyz")
+    assert (strict.status_code, strict.json()["status"]) == (503, "not_ready")
