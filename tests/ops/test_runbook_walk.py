@@ -383,3 +383,16 @@ async def test_row_36_database_ahead_keeps_serving_an_additive_newer_schema(
     async with app_client(head_db_url, strict_schema=True) as client:
         strict = await client.get("/readyz")
     assert (strict.status_code, strict.json()["status"]) == (503, "not_ready")
+
+
+async def test_row_19_one_revision_behind_answers_503_not_500(pg: PgServer) -> None:
+    """At 0011 (not strict) the health route used to answer 500 (no subject_health_cache)."""
+    async with app_client(database_at(pg, "0011_add_resolutions_table")) as client:
+        health = await client.get("/v1/subjects/ana/health")
+        ready = await client.get("/readyz")
+    assert health.status_code == 503 and health.json()["error"]["code"] == "schema_incompatible"
+    assert health.json()["error"]["details"] == {
+        "current_revision": "0011_add_resolutions_table",
+        "expected_head": HEAD,
+    }
+    assert ready.status_code == 503
