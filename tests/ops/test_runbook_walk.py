@@ -69,6 +69,10 @@ def test_row_03_embedded_only_when_asked_and_named(server_dir: Path) -> None:
     upgrade = _without_url(["-m", "alembic", "-x", "embedded=1", "upgrade", "head"], data)
     assert upgrade.returncode == 0, upgrade.stderr
     assert "Database: statewave on " in upgrade.stderr and "pgdata" in upgrade.stderr
+    current = _without_url(["-m", "statewave_server", "migrate", "--embedded", "current"], data)
+    assert current.returncode == 0 and HEAD in current.stdout, current.stderr
+    refused = _without_url(["-m", "statewave_server", "migrate", "current"], data)
+    assert refused.returncode == 1 and NO_DATABASE in refused.stderr
     preflight = _without_url(["scripts/preflight.py", "--embedded"], data)
     assert preflight.returncode == 0, preflight.stdout
     assert "Database:           statewave on " in preflight.stdout
