@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
 from statewave_server import __version__
-from statewave_server.db.engine import resolve_database_url
+from statewave_server.db.engine import resolve_database_url, session_url
 from statewave_server.db.migration_audit import (
     AUDIT_TABLE,
     CREATE_AUDIT_TABLE,
@@ -34,6 +34,8 @@ from statewave_server.db.migration_audit import (
 from statewave_server.db.models import Base
 from statewave_server.db.urls import describe as describe_url
 from statewave_server.db.urls import to_async_url
+from statewave_server.ops.adoption import AdoptionReport, adopt, embedding_note
+from statewave_server.ops.schema_shape import SchemaFamily, detect_schema_family_sync
 from statewave_server.settings import Settings, get_settings
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -113,8 +115,8 @@ def _dry_run_start(settings: Settings) -> tuple[str | None, str | None]:
         )
     if current is None:
         return None, f"Database {describe_url(url)} is empty: this SQL applies every revision"
-    if context.script.get_revision(current) is None:
-        raise CommandError(
+    if current not in {script.revision for script in context.script.walk_revisions()}:
+        raise CommandError(  # e.g. the original's '0008', which would match ours by prefix
             f"Database revision {current!r} is not one of this release's revisions: run "
             "`python scripts/preflight.py` to see what it is"
         )
@@ -142,7 +144,11 @@ def _embedded_requested() -> bool:
 
 def _configured_url(settings: Settings) -> str | None:
     """The URL given by the caller or the settings; the embedded one only when asked for."""
-    given = config.attributes.get("database_url") or settings.database_url
+    given = (
+        config.attributes.get("database_url")
+        or settings.database_url
+        or settings.direct_database_url
+    )
     if given:
         return to_async_url(str(given))
     if _embedded_requested():
@@ -238,8 +244,48 @@ def _relative_upgrade_past_head(connection: Connection) -> bool:
     return True
 
 
+NOT_ADOPTING = (
+    "This database was written by the original Statewave (its revision {revision}); only "
+    "`alembic upgrade head` adopts it into this server's schema (every row is kept)."
+)
+
+
+def _log_adoption(report: AdoptionReport) -> None:
+    copied = ", ".join(f"{table} {count}" for table, count in report.copied.items())
+    log.info("Adopted the original Statewave database, rows copied: %s", copied)
+    if report.merged_resolutions:
+        log.info(
+            "%d older duplicate resolution row(s) merged into the latest one of their session",
+            report.merged_resolutions,
+        )
+    note = embedding_note(report.memories_awaiting_embedding)
+    if note is not None:
+        log.warning("%s", note)
+
+
+def _adopt_original(connection: Connection, audit: _Audit) -> bool:
+    """On the original's schema: adopt it in one transaction (see ops/adoption.py)."""
+    family = detect_schema_family_sync(connection)
+    if family is not SchemaFamily.ORIGINAL_0_6_1:
+        connection.rollback()
+        return False
+    if context.get_context().opts.get("destination_rev") not in ("head", "heads"):
+        revision = ", ".join(context.get_context().get_current_heads()) or "unknown"
+        raise CommandError(NOT_ADOPTING.format(revision=revision))
+    # Configured inside the open transaction, Alembic commits nothing itself: the move,
+    # our whole chain and the copy commit together or not at all.
+    context.configure(connection=connection, on_version_apply=audit, **_common_options())
+    audit.restart()
+    report = adopt(connection, build_schema=context.run_migrations)
+    connection.commit()
+    _log_adoption(report)
+    return True
+
+
 def _run_once(connection: Connection, audit: _Audit) -> None:
     context.configure(connection=connection, on_version_apply=audit, **_common_options())
+    if _adopt_original(connection, audit):
+        return
     if _relative_upgrade_past_head(connection):
         return
     audit.restart()
@@ -306,13 +352,18 @@ def run_migrations_online() -> None:
     if connection is not None:  # programmatic use with a caller-owned sync connection
         _migrate(connection, settings)
         return
-    url = _configured_url(settings)
-    if url is None:
+    configured = _configured_url(settings)
+    if configured is None:
         raise CommandError(
             "No database configured: set STATEWAVE_DATABASE_URL (or DATABASE_URL, or a .env "
             "file in the working directory), or run `alembic -x embedded=1 …` to migrate the "
             "embedded database"
         )
+    # The advisory lock and SETs need one session: never through a transaction pooler.
+    given = config.attributes.get("database_url")
+    url = configured if given else session_url(settings, configured)
+    if url is None:
+        raise SystemExit("STATEWAVE_DATABASE_POOLED is set: set STATEWAVE_DIRECT_DATABASE_URL")
     log.info("Database: %s", describe_url(url))
     try:
         asyncio.run(_migrate_async(url, settings))

@@ -238,10 +238,12 @@ def running_server(database_url: str, log_path: Path, **extra_env: str) -> Itera
     """The real server (one uvicorn process, no in-process worker, WARNING logs)."""
     port = free_port()
     env = _clean_env(
-        STATEWAVE_DATABASE_URL=database_url,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
-        STATEWAVE_LOG_LEVEL=SERVER_LOG_LEVEL,
-        **extra_env,
+        **{
+            "STATEWAVE_DATABASE_URL": database_url,
+            "STATEWAVE_RUN_WORKER_IN_PROCESS": "false",
+            "STATEWAVE_LOG_LEVEL": SERVER_LOG_LEVEL,
+            **extra_env,
+        }
     )
     command = server_command(port)
     with _running_server(

@@ -3,9 +3,11 @@
 ``durability``  a client ingests N episodes in batches (``Idempotency-Key`` per batch,
                 retried until 201) while the API process is SIGKILLed and restarted K
                 times; every acknowledged episode must be stored exactly once.
-``load``        two API processes and one worker on one PostgreSQL; a mixed workload
-                (ingest 60 %, context 30 %, search 10 %) from concurrent loopback clients
-                for a fixed duration; throughput, p50/p95/p99 per operation, error rate.
+``load``        API processes and workers on one PostgreSQL (optionally behind PgBouncer
+                in transaction mode); a mixed workload (ingest 60 %, context 30 %,
+                search 10 %) from concurrent loopback clients for a fixed duration,
+                async compiles on the side, and write-then-read probes across processes;
+                throughput, p50/p95/p99 per operation, errors, stale reads, job attempts.
 ``faults``      PostgreSQL stopped and started C times under light traffic (API with its
                 in-process worker and webhook dispatcher): statuses and latency during
                 each outage, /readyz, recovery times, a job and a webhook due during it.
@@ -20,6 +22,8 @@ is the write-up.
 
     .venv/bin/python bench/reliability.py durability --episodes 20000 --kills 5
     .venv/bin/python bench/reliability.py load --duration 60 --concurrency 16
+    .venv/bin/python bench/reliability.py load --apis 3 --workers 2 --pgbouncer \
+        --embedding local --tag deployment-3api
     .venv/bin/python bench/reliability.py migration
     .venv/bin/python bench/reliability.py faults --cycles 5
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import tempfile
@@ -42,6 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common, workload
 from tests.reliability import harness
+from tests.reliability.freshness import search_finds, trial_word, write_and_compile
+from tests.support.pgbouncer import pgbouncer
 
 
 def _workdir(name: str) -> Path:
@@ -169,7 +176,19 @@ async def _load(
                 if response.status_code == 202:
                     jobs.append(response.json()["job_id"])
 
-        await asyncio.gather(trickle(), *(one(i) for i in range(concurrency)))
+        freshness = {"trials": 0, "stale": 0}
+
+        async def probe() -> None:
+            """Episode + sync compile on one process, search at once on the next."""
+            n = 0
+            while time.monotonic() < deadline:
+                writer, reader = base_urls[n % len(base_urls)], base_urls[(n + 1) % len(base_urls)]
+                word = trial_word(n)
+                await asyncio.to_thread(_probe_once, writer, reader, tenant, word, freshness)
+                n += 1
+                await asyncio.sleep(0.5)
+
+        await asyncio.gather(probe(), trickle(), *(one(i) for i in range(concurrency)))
         elapsed = time.monotonic() - started
         # Let the worker finish what was queued (bounded).
         job_status: dict[str, int] = {}
@@ -208,29 +227,69 @@ async def _load(
         "errors": total_errors,
         "error_rate": round(total_errors / total, 5) if total else None,
         "operations": per_op,
-        "async_compile_jobs": {"queued": len(jobs), "final_status": job_status},
+        "async_compile_jobs": {"queued": len(jobs), "final_status": job_status, "ids": jobs},
+        "freshness": freshness,
     }
+
+
+def _probe_once(writer: str, reader: str, tenant: str, word: str, tally: dict[str, int]) -> None:
+    with httpx.Client(timeout=120, headers={"X-Tenant-ID": tenant}) as client:
+        write_and_compile(client, writer, "freshness", word)
+        tally["trials"] += 1
+        if not search_finds(client, reader, "freshness", word):
+            tally["stale"] += 1
+
+
+async def _job_attempts(database_url: str, job_ids: list[str]) -> dict[str, int]:
+    """How many of the jobs ran once, more than once, or never finished."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT status, attempts FROM compilation_jobs WHERE id = ANY(:ids)"),
+                {"ids": job_ids},
+            )
+            tally: dict[str, int] = {}
+            for status, attempts in rows:
+                key = f"{status}, {attempts} attempt(s)"
+                tally[key] = tally.get(key, 0) + 1
+            return tally
+    finally:
+        await engine.dispose()
 
 
 def load(args: argparse.Namespace) -> dict[str, Any]:
     logs = _workdir("load")
-    with common.embedded_postgres() as pg:
+    with common.embedded_postgres() as pg, contextlib.ExitStack() as stack:
         url = pg.create_database("load")
         common.migrate(url)
-        env = harness.subprocess_env(
-            url,
-            STATEWAVE_EMBEDDING_PROVIDER=args.embedding,
-            STATEWAVE_DB_POOL_SIZE=str(args.pool_size),
-            STATEWAVE_JOB_POLL_INTERVAL_SECONDS="0.5",
-        )
+        settings = {
+            "STATEWAVE_EMBEDDING_PROVIDER": args.embedding,
+            "STATEWAVE_DB_POOL_SIZE": str(args.pool_size),
+            "STATEWAVE_JOB_POLL_INTERVAL_SECONDS": "0.5",
+        }
+        served_url = url
+        if args.pgbouncer:
+            info = pg.server.get_postmaster_info()
+            bouncer = stack.enter_context(
+                pgbouncer(Path(info.socket_dir), info.port, pool_size=args.server_connections)
+            )
+            served_url = bouncer.url("load")
+            settings |= {"STATEWAVE_DATABASE_POOLED": "true", "STATEWAVE_DIRECT_DATABASE_URL": url}
+        env = harness.subprocess_env(served_url, **settings)
         apis = [harness.ApiProcess(env, logs / f"api-{i}.log") for i in range(args.apis)]
-        worker = harness.ManagedProcess(harness.worker_command(), env, logs / "worker.log")
-        for api in apis:
-            api.start()
-        worker.start()
+        workers = [
+            harness.ManagedProcess(harness.worker_command(), env, logs / f"worker-{i}.log")
+            for i in range(args.workers)
+        ]
+        for process in [*apis, *workers]:
+            process.start()
         try:
             for api in apis:
-                api.wait_healthy(120)
+                api.wait_healthy(180)
             subjects = [f"load-{i}" for i in range(args.subjects)]
             tenant = "load"
             common.log(f"seeding {len(subjects)} subjects x {args.seed_episodes} episodes")
@@ -249,14 +308,17 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
             )
             result["loadavg_before"] = load_before
             result["loadavg_after"] = common.loadavg()
+            jobs = result["async_compile_jobs"]
+            jobs["attempts"] = asyncio.run(_job_attempts(url, jobs.pop("ids")))
         finally:
-            worker.stop()
-            for api in apis:
-                api.stop()
+            for process in [*workers, *apis]:
+                process.stop()
     result.update(
         {
             "api_processes": args.apis,
-            "workers": 1,
+            "workers": args.workers,
+            "pgbouncer": args.pgbouncer,
+            "server_connections": args.server_connections if args.pgbouncer else None,
             "concurrency": args.concurrency,
             "embedding_provider": args.embedding,
             "subjects": args.subjects,
@@ -459,6 +521,10 @@ def main() -> None:
     ld.add_argument("--pool-size", type=int, default=5)
     ld.add_argument("--compile-every", type=float, default=2.0)
     ld.add_argument("--embedding", choices=["hash", "local"], default="hash")
+    ld.add_argument("--workers", type=int, default=1)
+    ld.add_argument("--pgbouncer", action="store_true", help="PgBouncer, transaction mode")
+    ld.add_argument("--server-connections", type=int, default=10, help="PgBouncer pool")
+    ld.add_argument("--tag", default="", help="result file suffix")
     m = sub.add_parser("migration")
     m.add_argument("--lock-timeout-ms", type=int, default=500)
     m.add_argument("--retries", type=int, default=10)
@@ -490,7 +556,8 @@ def main() -> None:
             "wall_seconds": round(time.monotonic() - started, 1),
         }
     )
-    path = common.write_result(f"reliability-{args.scenario}", data)
+    tag = getattr(args, "tag", "")
+    path = common.write_result(f"reliability-{args.scenario}{'-' + tag if tag else ''}", data)
     common.log(f"wrote {path}")
     print(data)
 

@@ -57,18 +57,23 @@ def render() -> str:
     comp = _load("compile")
     if comp:
         lines += [
-            "## Compile (heuristic + local embeddings)",
+            "## Compile (heuristic + local embeddings) against the model alone",
             "",
-            f"`{comp['command']}` — load {comp['load_before']} → {comp['load_after']}",
+            f"`{comp['command']}` — the model alone on {comp['raw_model_texts']} of the "
+            "same texts, right before and after each drain",
             "",
-            "| subjects | episodes | memories | clients | seconds | episodes/s | memories/s "
-            "| 500s |",
-            "|---|---|---|---|---|---|---|---|",
-            f"| {comp['subjects']} | {comp['episodes']} | {comp['memories_in_db']} | "
-            f"{comp['clients']} | {comp['seconds']} | {comp['episodes_per_s']} | "
-            f"{comp['memories_per_s']} | {comp['compile_requests_500']} |",
-            "",
+            "| episodes | subjects | seconds | episodes/s | memories/s | texts embedded / "
+            "episode | model alone texts/s | ratio | load |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
+        lines += [
+            f"| {d['episodes']} | {d['subjects']} | {d['seconds']} | {d['episodes_per_s']} | "
+            f"{d['memories_per_s']} | {d['texts_embedded_per_episode']} | "
+            f"{d['raw_model_texts_per_s']} | {d['ratio_to_raw_model']} | "
+            f"{d['load_before']} → {d['load_after']} |"
+            for d in comp["drains"]
+        ]
+        lines.append("")
     ret = _load("retrieval")
     if ret:
         lines += ["## Retrieval", "", f"`{ret['command']}`", ""]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -65,26 +66,43 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+class ExportFormat(enum.StrEnum):
+    """Backup document formats `statewave export` writes."""
+
+    CURRENT = "2.0"
+    ORIGINAL = "1.0"
+
+
 def export_command(
     subject_id: Annotated[str, typer.Argument(help="The subject to export.")],
     tenant: Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")] = "",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    format_version: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format-version",
+            help="2.0 (lossless) or 1.0 (the original Statewave's format, to move back to it).",
+        ),
+    ] = ExportFormat.CURRENT,
 ) -> None:
-    """Write a checksummed, lossless backup of one subject (JSON)."""
+    """Write a checksummed backup of one subject (JSON)."""
     from statewave_server.services.admin.backup import export_subject
 
-    document = _run(lambda sessions: export_subject(sessions, tenant, subject_id))
+    document = _run(
+        lambda sessions: export_subject(sessions, tenant, subject_id, format_version.value)
+    )
     text = json.dumps(document, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
         counts = document["counts"]
+        resolutions = f", {counts['resolutions']} resolution(s)" if "resolutions" in counts else ""
         typer.echo(
-            f"Exported {counts['episodes']} episode(s), {counts['memories']} memory(ies), "
-            f"{counts['resolutions']} resolution(s) to {output}",
+            f"Exported {counts['episodes']} episode(s), {counts['memories']} memory(ies)"
+            f"{resolutions} to {output}",
             err=True,
         )
 

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = 5.0
     db_statement_timeout_ms: int = 30_000
 
+    # Connection pooler (db/engine.py). database_pooled: database_url goes through a
+    # transaction-mode pooler (PgBouncer), so no prepared statements are kept and nothing
+    # session-bound is sent through it. direct_database_url: PostgreSQL itself, for what
+    # needs a session (the memory-change LISTEN, migrations' advisory lock).
+    database_pooled: bool = False
+    direct_database_url: str | None = None
+
     # HTTP server and logging
     host: str = "0.0.0.0"
     port: int = 8100
@@ -70,6 +77,7 @@ class Settings(BaseSettings):
     litellm_timeout_seconds: float = 60.0
     litellm_max_retries: int = 2
     litellm_temperature: float = 0.1
+    llm_max_concurrency: int = Field(default=4, ge=1, le=64)
 
     # Embeddings
     embedding_provider: Literal["local", "hash", "litellm", "none"] = "local"

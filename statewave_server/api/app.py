@@ -52,8 +52,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.runtime = await asyncio.to_thread(build_runtime, settings)
             if app.state.runtime.embedder is not None:
                 await app.state.runtime.embedder.warm_up()
-        engine = app.state.database.engine
-        await stack.enter_async_context(app.state.runtime.memory_index.following(engine))
+        listen_url = app.state.database.listen_url
+        await stack.enter_async_context(app.state.runtime.memory_index.following(listen_url))
         if settings.run_worker_in_process:
             handlers = {**default_handlers(), **memory_handlers(app.state.runtime)}
             worker = in_process_worker(app.state.database, settings, handlers, gate=gate)

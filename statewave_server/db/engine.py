@@ -1,9 +1,20 @@
-"""Async engine and session factory, built from settings."""
+"""Async engine and session factory, built from settings.
+
+Behind a transaction-mode pooler (``STATEWAVE_DATABASE_POOLED``; PgBouncer's
+``pool_mode = transaction``) each transaction may run on another server connection, so
+the engine keeps no prepared statements across them (asyncpg's statement cache off,
+one-off statement names) and sends no startup parameters the pooler would refuse
+(set ``statement_timeout`` in the pooler's ``connect_query`` or on the role instead).
+What needs a session of its own (``LISTEN``, advisory locks held across statements)
+connects to ``STATEWAVE_DIRECT_DATABASE_URL`` instead (``session_url``).
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 from statewave_server.db.embedded import start_embedded_postgres
 from statewave_server.db.urls import to_async_url
 from statewave_server.settings import Settings
+
+APPLICATION_NAME = "statewave"
 
 
 @lru_cache(maxsize=8)
@@ -31,6 +44,44 @@ def resolve_database_url(settings: Settings) -> str:
     return _embedded_url(str(settings.data_dir))
 
 
+def session_url(settings: Settings, url: str | None = None) -> str | None:
+    """Where session-bound work connects: the direct URL when set, else the database URL
+    (``url``, or the configured one) unless that goes through a pooler (``None``: no
+    session-bound work is possible)."""
+    if settings.direct_database_url:
+        return to_async_url(settings.direct_database_url)
+    if settings.database_pooled:
+        return None
+    return url or resolve_database_url(settings)
+
+
+def _one_off_name() -> str:
+    return f"__statewave_{uuid.uuid4().hex}__"
+
+
+def _connect_args(settings: Settings) -> dict[str, Any]:
+    if settings.database_pooled:
+        return {
+            "timeout": settings.db_connect_timeout_seconds,
+            "statement_cache_size": 0,  # asyncpg's cache, and SQLAlchemy's below
+            "prepared_statement_cache_size": 0,
+            # A named statement outlives its transaction on a pooled server connection
+            # another client may get next: never reuse a name.
+            "prepared_statement_name_func": _one_off_name,
+            "server_settings": {"application_name": APPLICATION_NAME},
+        }
+    return {
+        "timeout": settings.db_connect_timeout_seconds,
+        "server_settings": {
+            "application_name": APPLICATION_NAME,
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            # Reused prepared statements would otherwise switch to a generic plan that
+            # assumes a one-row subject (measured 1.8x slower full-text search).
+            "plan_cache_mode": "force_custom_plan",
+        },
+    }
+
+
 def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     """An engine whose connects and statements are bounded, so outages fail fast."""
     return create_async_engine(
@@ -41,30 +92,27 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=300,
-        connect_args={
-            "timeout": settings.db_connect_timeout_seconds,
-            "server_settings": {
-                "application_name": "statewave",
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-                # Reused prepared statements would otherwise switch to a generic plan that
-                # assumes a one-row subject (measured 1.8x slower full-text search).
-                "plan_cache_mode": "force_custom_plan",
-            },
-        },
+        connect_args=_connect_args(settings),
     )
 
 
 @dataclass(frozen=True)
 class Database:
-    """The engine and its session factory: one per process, passed to whoever needs it."""
+    """The engine and its session factory: one per process, passed to whoever needs it.
+    ``listen_url``: where session-bound connections go (``None``: nowhere)."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    listen_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> Database:
         engine = create_engine(settings, url)
-        return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
+        return cls(
+            engine,
+            async_sessionmaker(engine, expire_on_commit=False),
+            session_url(settings, url),
+        )
 
     async def dispose(self) -> None:
         await self.engine.dispose()

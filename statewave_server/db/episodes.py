@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.db.ids import time_ordered_uuid
 from statewave_server.db.models import Episode
 
 
@@ -28,7 +29,7 @@ async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]])
     A row whose ``idempotency_key`` is already stored for its tenant and subject is not
     inserted again: the stored episode stands in its place.
     """
-    values = [{"id": uuid.uuid4(), **row} for row in rows]
+    values = [{"id": time_ordered_uuid(), **row} for row in rows]
     statement = (
         pg_insert(Episode)
         .on_conflict_do_nothing(
@@ -93,6 +94,20 @@ async def claim_uncompiled(
         .with_for_update(skip_locked=True)
     )
     return list((await session.scalars(statement)).all())
+
+
+async def has_uncompiled(session: AsyncSession, tenant_id: str, subject_id: str) -> bool:
+    """Whether the subject has an episode no compile has taken yet (locked ones count)."""
+    statement = select(
+        select(Episode.id)
+        .where(
+            Episode.tenant_id == tenant_id,
+            Episode.subject_id == subject_id,
+            Episode.last_compiled_at.is_(None),
+        )
+        .exists()
+    )
+    return bool(await session.scalar(statement))
 
 
 async def mark_compiled(
@@ -163,3 +178,15 @@ async def neighbour_episodes(
         Episode.tenant_id == tenant_id, Episode.subject_id == subject_id, Episode.id.in_(wanted)
     )
     return around, list((await session.scalars(statement)).all())
+
+
+async def session_ids(
+    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """The session of each listed episode of the subject (missing episodes are absent)."""
+    if not ids:
+        return {}
+    statement = select(Episode.id, Episode.session_id).where(
+        Episode.tenant_id == tenant_id, Episode.subject_id == subject_id, Episode.id.in_(ids)
+    )
+    return {episode_id: sid for episode_id, sid in (await session.execute(statement)).all()}

@@ -39,6 +39,7 @@ def alembic_config(database_url: str | None = None, *, embedded: bool = False) -
     return config
 
 
-def upgrade_to_head(database_url: str) -> None:
-    """``alembic upgrade head`` on ``database_url`` with the CLI's lock, timeouts and audit."""
+def upgrade_to_head(database_url: str | None = None) -> None:
+    """``alembic upgrade head`` with the CLI's lock, timeouts and audit, on ``database_url``
+    (else the configured database, through its direct URL behind a pooler)."""
     command.upgrade(alembic_config(database_url), "head")

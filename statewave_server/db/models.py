@@ -34,6 +34,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 DEFAULT_TENANT = ""
+# ``embedding_model`` of vectors that came from the original Statewave (adopted databases):
+# they never compare with this server's; ``statewave embeddings backfill`` replaces them.
+ORIGINAL_EMBEDDING_MODEL = "statewave-0.6.1-original"
 
 
 class Base(DeclarativeBase):

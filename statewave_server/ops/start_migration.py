@@ -31,7 +31,7 @@ def migrate_on_start(settings: Settings) -> int:
         return 0
     log.info("migrate_on_start", database=describe(url))
     try:
-        upgrade_to_head(url)
+        upgrade_to_head(url if settings.database_url is None else None)
     except Exception as exc:  # a failing revision, a lock timeout, an outage: one clear line
         log.error("migrate_on_start_failed", error=f"{type(exc).__name__}: {str(exc)[:500]}")
         return 1

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import episodes as episode_repo
@@ -26,7 +27,10 @@ from statewave_server.services.compiler import (
     MemoryRecord,
     find_supersessions,
 )
+from statewave_server.services.draft_vectors import embed_drafts
 from statewave_server.services.runtime import MemoryRuntime
+
+log = structlog.get_logger("statewave.compile")
 
 COMPILE_KIND = "compile"
 MAX_EPISODES_PER_COMPILE = 500
@@ -75,10 +79,16 @@ async def _store(
 ) -> list[Memory]:
     rows = [_row(tenant_id, subject_id, draft) for draft in drafts]
     if rows and runtime.embedder is not None:
-        vectors = await runtime.embedder.embed_texts([row["content"] for row in rows])
-        for row, vector in zip(rows, vectors, strict=True):
+        embedded = await embed_drafts(runtime.embedder, drafts)
+        for row, vector in zip(rows, embedded.vectors, strict=True):
             row["embedding"] = vector
             row["embedding_model"] = runtime.embedder.model
+        log.info(
+            "memories_embedded",
+            subject_id=subject_id,
+            memories=len(rows),
+            texts_embedded=embedded.texts_embedded,
+        )
     return await memory_repo.insert_memories(session, rows)
 
 

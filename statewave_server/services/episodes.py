@@ -36,7 +36,7 @@ async def record_episode(
     """Store one episode and announce ``episode.created`` (a repeated idempotency key
     returns the stored episode and announces nothing)."""
     async with sessions.begin() as session:
-        result = await insert_episodes(session, [_row(tenant_id, episode)])
+        result = await insert_episodes(session, [_row(tenant_id, episode, datetime.now(UTC))])
         [stored] = result.episodes
         if result.created:
             data = {"id": str(stored.id), "subject_id": stored.subject_id}
@@ -51,9 +51,11 @@ async def record_batch(
     episodes: Sequence[NewEpisode],
 ) -> list[Episode]:
     """Store all episodes atomically (one multi-row insert); announce one batch event for
-    the newly stored ones."""
+    the newly stored ones. Episodes without an event time share one: the batch's (as with
+    the original server), so recency never ranks them by their order inside the batch."""
+    now = datetime.now(UTC)
     async with sessions.begin() as session:
-        result = await insert_episodes(session, [_row(tenant_id, e) for e in episodes])
+        result = await insert_episodes(session, [_row(tenant_id, e, now) for e in episodes])
         if result.created:
             subjects = sorted({e.subject_id for e in result.created})
             data = {"count": len(result.created), "subject_ids": subjects}
@@ -61,9 +63,9 @@ async def record_batch(
     return result.episodes
 
 
-def _row(tenant_id: str, episode: NewEpisode) -> dict[str, Any]:
+def _row(tenant_id: str, episode: NewEpisode, now: datetime) -> dict[str, Any]:
     row = asdict(episode)
     row["metadata_"] = row.pop("metadata")
     if row["occurred_at"] is None:
-        row["occurred_at"] = datetime.now(UTC)  # no event time given: it happened now
+        row["occurred_at"] = now  # no event time given: it happened now
     return {"tenant_id": tenant_id, **row}

@@ -70,6 +70,7 @@ async def build_context(
         async with sessions() as session:
             pool = await _memory_pool(session, runtime, tenant_id, subject_id, task, vector)
             pool, around = await _with_neighbours(session, tenant_id, subject_id, pool)
+            pool = await _with_sessions(session, tenant_id, subject_id, pool)
             episodes = await episode_repo.newest_episodes(
                 session, tenant_id, subject_id, limit=RECENT_EPISODES
             )
@@ -201,6 +202,25 @@ async def _with_neighbours(
         updated.append((candidate, memory))
     extra = [(e, lent[e.id]) for e in rows if e.id in lent and e.id not in covered]
     return updated, extra
+
+
+async def _with_sessions(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    pool: list[tuple[MemoryCandidate, Memory]],
+) -> list[tuple[MemoryCandidate, Memory]]:
+    """Each memory's session (the one its source episodes share, if they share one), so
+    compiled messages keep the session signals their raw episodes had."""
+    sources = list({e for candidate, _ in pool for e in candidate.source_episode_ids})
+    session_of = await episode_repo.session_ids(session, tenant_id, subject_id, sources)
+    updated = []
+    for candidate, memory in pool:
+        found = {session_of.get(e) for e in candidate.source_episode_ids}
+        if len(found) == 1 and None not in found:
+            candidate = replace(candidate, session_id=found.pop())
+        updated.append((candidate, memory))
+    return updated
 
 
 def _memory_candidate(

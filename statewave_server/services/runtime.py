@@ -53,7 +53,11 @@ def build_runtime(settings: Settings) -> MemoryRuntime:
         query_cache_ttl_seconds=settings.query_embedding_cache_ttl_seconds,
     )
     return MemoryRuntime(
-        compiler=make_compiler(settings.compiler_type, llm_client=llm_client),
+        compiler=make_compiler(
+            settings.compiler_type,
+            llm_client=llm_client,
+            llm_max_concurrency=settings.llm_max_concurrency,
+        ),
         embedder=embedder,
         events=EventSink(
             enabled=bool(settings.webhook_url), max_attempts=settings.webhook_max_attempts

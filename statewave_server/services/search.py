@@ -1,10 +1,12 @@
-"""Memory search: by kind, by text (full-text + substring), or hybrid with semantics.
+"""Memory search: by kind, by text, or hybrid with semantics.
 
-Candidates come from the subject's in-memory index (``services/memory_index``): BM25
-over the stored lexemes, then plain substring matches, and — in semantic mode — cosine
-neighbours of the query's embedding, fused with the text ranking by reciprocal rank, so
-a paraphrase with no shared words still finds its memory and an exact keyword still
-counts. Without an embedder, or with no embedded memories, it is plain text search.
+Text search keeps the original server's meaning of ``q``: a memory matches when its
+content contains the query (case-insensitive), so "Frank xyz" never returns memories
+that merely mention Frank. Among the matches, those ranked by BM25 over the stored
+lexemes come first, the rest newest first. In semantic mode the cosine neighbours of the
+query's embedding (from the subject's in-memory index, ``services/memory_index``) are
+fused with that ranking by reciprocal rank, so a paraphrase with no shared words still
+finds its memory. Without an embedder, or with no embedded memories, it is text search.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ async def search_memories(
     limit: int,
 ) -> list[Memory]:
     """Active memories of the subject matching the request, best first."""
+    if limit <= 0:
+        return []
     embedder = runtime.embedder if semantic else None
     async with sessions() as session:
         if not query:
@@ -68,8 +72,14 @@ async def search_memories(
 async def _text_ranking(
     session: AsyncSession, index: SubjectIndex, query: str, *, kind: str | None, limit: int
 ) -> list[uuid.UUID]:
-    """Memories sharing a stemmed word with ``query`` (best BM25 first), then those merely
-    containing it as a substring (newest first)."""
+    """Memories containing ``query``: best BM25 first, then the others newest first."""
+    everything = len(index)
+    containing = index.containing(query, limit=everything, kind=kind, exclude=())
+    if not containing:
+        return []
+    matches = set(containing)
     terms = await query_lexemes(session, query)
-    found = [hit.id for hit in index.lexical(terms, limit=limit, kind=kind)]
-    return found + index.containing(query, limit=limit - len(found), kind=kind, exclude=found)
+    ranked = [hit.id for hit in index.lexical(terms, limit=everything, kind=kind)]
+    best = [memory_id for memory_id in ranked if memory_id in matches]
+    ranked_set = set(best)
+    return (best + [m for m in containing if m not in ranked_set])[:limit]

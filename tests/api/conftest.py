@@ -37,7 +37,7 @@ async def api(
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     # Memory indexes are reused (as in the served app) only while changes are heard.
     async with (
-        local_runtime.memory_index.following(database.engine),
+        local_runtime.memory_index.following(database.listen_url),
         httpx.AsyncClient(transport=transport, base_url="http://test") as client,
     ):
         yield client

@@ -116,7 +116,7 @@ async def test_timeline_is_newest_first_window_in_ascending_order(api: httpx.Asy
     "params",
     [
         {},
-        {"subject_id": "x", "limit": 0},
+        {"subject_id": "x", "limit": -1},
         {"subject_id": "x", "limit": 201},
         {"subject_id": "x", "offset": -1},
     ],

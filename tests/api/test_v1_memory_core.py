@@ -240,7 +240,7 @@ async def test_old_memories_outside_the_recency_window_reach_the_context(
 @pytest.mark.parametrize(
     ("method", "path", "kwargs"),
     [
-        ("get", "/v1/memories/search", {"params": {"subject_id": "x", "limit": 0}}),
+        ("get", "/v1/memories/search", {"params": {"subject_id": "x", "limit": -1}}),
         ("get", "/v1/memories/search", {"params": {"subject_id": "x", "limit": 101}}),
         ("get", "/v1/memories/search", {"params": {"limit": 5}}),
         ("post", "/v1/memories/compile", {"json": {"subject_id": ""}}),

@@ -106,7 +106,7 @@ def test_batch_of_101_is_422_validation_error(make_client: ClientFactory) -> Non
     [
         pytest.param(lambda c: c.get_context("s", ""), id="empty-task"),
         pytest.param(lambda c: c.get_context("s", "t", max_tokens=0), id="zero-budget"),
-        pytest.param(lambda c: c.search_memories("s", limit=0), id="search-limit-0"),
+        pytest.param(lambda c: c.search_memories("s", limit=-1), id="search-limit-negative"),
         pytest.param(lambda c: c.get_timeline("s", limit=201), id="timeline-limit-201"),
         pytest.param(lambda c: c.list_subjects(offset=-1), id="subjects-offset-negative"),
         pytest.param(lambda c: c.create_episode("", "user", "m", {}), id="empty-subject"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -247,29 +248,47 @@ def test_batching_caps_texts_and_batch_size() -> None:
     assert [e.id for b in batches for e in b.episodes] == [e.id for e in eps]
 
 
-async def test_at_most_four_batches_in_flight(server: OpenAITestServer) -> None:
-    lock = threading.Lock()
-    in_flight = 0
-    peak = 0
+class PeakCounter:
+    """A responder that answers after 0.2 s and remembers the most calls it held at once."""
 
-    def respond(request: RecordedRequest) -> Reply:
-        nonlocal in_flight, peak
-        with lock:
-            in_flight += 1
-            peak = max(peak, in_flight)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.peak = 0
+
+    def __call__(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
         time.sleep(0.2)
-        with lock:
-            in_flight -= 1
+        with self._lock:
+            self._in_flight -= 1
         return memories({"kind": "episode_summary", "content": request.user_content[-10:]})
 
-    server.responder = respond
+
+async def test_at_most_four_batches_in_flight(server: OpenAITestServer) -> None:
+    counter = PeakCounter()
+    server.responder = counter
     eps = [episode(f"{i}" * 4000, i) for i in range(7)]
 
     result = await LLMCompiler(client_for(server)).compile(eps)
 
     assert len(server.requests) == 7
-    assert peak == 4
+    assert counter.peak == 4
     assert [d.source_episode_ids for d in result.drafts] == [(e.id,) for e in eps]
+
+
+async def test_concurrent_compiles_share_the_limit(server: OpenAITestServer) -> None:
+    counter = PeakCounter()
+    server.responder = counter
+    compiler = LLMCompiler(client_for(server), max_concurrent_batches=3)
+    subjects = [[episode(f"{s}{i}" * 2000, i) for i in range(4)] for s in range(3)]
+
+    results = await asyncio.gather(*(compiler.compile(eps) for eps in subjects))
+
+    assert len(server.requests) == 12
+    assert counter.peak == 3
+    assert all(len(r.drafts) == 4 and not r.failed_episode_ids for r in results)
 
 
 async def test_client_json_helpers(server: OpenAITestServer) -> None:

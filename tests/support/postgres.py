@@ -24,13 +24,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 _counter = itertools.count()
 
 
-def bundled_psql(server: Any, database: str, sql: str) -> str:
-    """Run SQL in ``database`` of an embedded server with its own psql; the output, trimmed."""
+def bundled_psql(server: Any, database: str, sql: str, *, is_file: bool = False) -> str:
+    """Run SQL (or, with ``is_file``, the SQL file at that path: COPY … FROM stdin works)
+    in ``database`` of an embedded server with its own psql; the output, trimmed."""
     info = server.get_postmaster_info()
     env = {**os.environ, "PGHOST": str(info.socket_dir), "PGUSER": "postgres"}
     psql = Path(server.bin_path) / "psql"
     done = subprocess.run(
-        [str(psql), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
+        [
+            *(str(psql), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database),
+            *("-f" if is_file else "-c", sql),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -55,9 +59,9 @@ class PgServer:
             return str(self.server.psql(sql))
         return self.psql_in(database, sql)
 
-    def psql_in(self, database: str, sql: str) -> str:
-        """Run SQL in a given database with the bundled psql (no driver involved)."""
-        return bundled_psql(self.server, database, sql)
+    def psql_in(self, database: str, sql: str, *, is_file: bool = False) -> str:
+        """Run SQL (or a SQL file) in a given database with the bundled psql (no driver)."""
+        return bundled_psql(self.server, database, sql, is_file=is_file)
 
     def create_database(self, prefix: str = "t", template: str | None = None) -> str:
         """Create a uniquely named database (optionally cloned) and return its URL."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -19,9 +19,11 @@ async def export_subject(
     subject_id: Annotated[str, Path(min_length=1, max_length=256, pattern=NO_NUL)],
     sessions: SessionsDep,
     tenant_id: Annotated[str, Query(max_length=256, pattern=NO_NUL)] = "",
+    format_version: Literal["2.0", "1.0"] = "2.0",
 ) -> dict[str, Any]:
-    """The subject's export document (404 when it has no episodes and no memories)."""
-    return await service.export_subject(sessions, tenant_id, subject_id)
+    """The subject's export document (404 when it has no episodes and no memories);
+    ``format_version=1.0`` writes the original Statewave's format, which it can import."""
+    return await service.export_subject(sessions, tenant_id, subject_id, format_version)
 
 
 @router.post("/import", response_model=ImportResponse)

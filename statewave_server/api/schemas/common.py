@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import AfterValidator, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, StringConstraints
 
 # PostgreSQL text and jsonb cannot hold U+0000: such input is a 422, not a database error.
 NO_NUL = r"^[^\x00]*$"
@@ -31,6 +31,14 @@ def _reject_nul(value: Any) -> Any:
 SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
 SessionId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_reject_nul)]
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# An optional session where ``""`` means "no session", as the original server accepted it.
+OptionalSessionId = Annotated[SessionId | None, BeforeValidator(_empty_is_none)]
 
 
 def _iso_z(value: datetime) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from statewave_server.api.schemas.common import NO_NUL, SessionId, SubjectId, UtcDatetime
+from statewave_server.api.schemas.common import NO_NUL, OptionalSessionId, SubjectId, UtcDatetime
 from statewave_server.api.schemas.episodes import EpisodeResponse
 from statewave_server.api.schemas.memories import MemoryResponse
 
@@ -16,7 +16,7 @@ class ContextRequest(BaseModel):
     subject_id: SubjectId
     task: Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=NO_NUL)]
     max_tokens: int | None = Field(default=None, ge=1, le=128_000)
-    session_id: SessionId | None = None
+    session_id: OptionalSessionId = None
 
 
 class ContextProvenance(BaseModel):

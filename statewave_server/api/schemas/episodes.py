@@ -19,7 +19,7 @@ from statewave_server.api.limits import MAX_FIELD_DEPTH, json_depth
 from statewave_server.api.schemas.common import (
     NO_NUL,
     JsonObject,
-    SessionId,
+    OptionalSessionId,
     SubjectId,
     UtcDatetime,
 )
@@ -34,7 +34,7 @@ class CreateEpisode(BaseModel):
     payload: JsonObject
     metadata: JsonObject = Field(default_factory=dict)
     provenance: JsonObject = Field(default_factory=dict)
-    session_id: SessionId | None = None
+    session_id: OptionalSessionId = None
     occurred_at: AwareDatetime | None = None
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)] | None

@@ -76,8 +76,10 @@ async def search(
     kind: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     q: Annotated[str | None, Query(max_length=4000, pattern=NO_NUL)] = None,
     semantic: bool = False,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=0, le=100)] = 20,
 ) -> SearchResponse:
+    """Active memories; ``q`` alone matches those containing it (case-insensitive), best
+    first; with ``semantic`` nearest meanings join in. ``limit=0`` answers no memories."""
     memories = await search_memories(
         sessions,
         runtime,

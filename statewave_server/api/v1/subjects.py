@@ -27,12 +27,13 @@ router = APIRouter(prefix="/v1", tags=["subjects"])
 async def get_timeline(
     tenant_id: TenantId,
     sessions: SessionsDep,
-    subject_id: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)],
-    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    subject_id: Annotated[str, Query(max_length=256, pattern=NO_NUL)],
+    limit: Annotated[int, Query(ge=0, le=200)] = 100,
     offset: Offset = 0,
     newest_first: bool = True,
 ) -> TimelineResponse:
-    """Newest ``limit`` episodes and memories by default; each page ascending in time."""
+    """Newest ``limit`` episodes and memories by default; each page ascending in time.
+    An empty ``subject_id`` (no subject has it) or ``limit=0`` answers an empty page."""
     page = await service.timeline(
         sessions, tenant_id, subject_id, limit=limit, offset=offset, newest_first=newest_first
     )

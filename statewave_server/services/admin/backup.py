@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from statewave_server.db.admin_queries import subject_rows as rows_repo
 from statewave_server.errors import NotFound
 from statewave_server.services.admin.backup_format import (
+    LEGACY_VERSION,
     SubjectContent,
     content_of,
     from_document,
     to_document,
+    to_legacy_document,
 )
 from statewave_server.services.admin.errors import BadRequest
 from statewave_server.services.admin.ingest import IngestResult, embed_missing, write_content
@@ -43,10 +45,15 @@ async def load_subject(
 
 
 async def export_subject(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: str,
+    subject_id: str,
+    format_version: str = "2.0",
 ) -> dict[str, Any]:
-    """The checksummed export document of one (tenant, subject)."""
-    return to_document(await load_subject(sessions, tenant_id, subject_id))
+    """The checksummed export document of one (tenant, subject); ``format_version`` 1.0
+    is the original Statewave's format (for a move back to it)."""
+    content = await load_subject(sessions, tenant_id, subject_id)
+    return to_legacy_document(content) if format_version == LEGACY_VERSION else to_document(content)
 
 
 async def import_content(

@@ -7,8 +7,14 @@ Document (``format_version`` 2.0)::
      resolutions: [...], health: {...} | null, checksum}
 
 ``checksum`` is the SHA-256 hex digest of the canonical JSON (sorted keys, no spaces,
-UTF-8) of ``{subject_id, tenant_id, episodes, memories, resolutions, health}``. Documents
-of the reference server (``format_version`` 1.0, no sessions or resolutions) are accepted.
+UTF-8) of ``{subject_id, tenant_id, episodes, memories, resolutions, health}``.
+
+The original Statewave's format (``format_version`` 1.0) is read and written too, so a
+deployment can move either way: its ``tenant_id`` is null for the default tenant, each
+memory's ``embedding`` a string (``"[0.1, -0.2]"``) or null, its checksum the SHA-256 of
+``json.dumps({episodes, memories}, sort_keys=True)``; it has no resolutions or health.
+Vectors of a 1.0 document are never kept on import (they came from the original's model):
+the import embeds those memories with the configured model.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from statewave_server.db.admin_queries.subject_rows import SubjectRows
-from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
+from statewave_server.db.models import (
+    ORIGINAL_EMBEDDING_MODEL,
+    Episode,
+    Memory,
+    Resolution,
+    SubjectHealthCache,
+)
 from statewave_server.services.admin.errors import BadRequest
 
 FORMAT = "statewave-backup"
@@ -172,6 +184,93 @@ def _legacy_checksum(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(subset, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+def _iso(value: datetime | None) -> str | None:
+    # ``+00:00`` rather than ``Z``: older Pythons' ``fromisoformat`` reads only the former.
+    return value.isoformat() if value is not None else None
+
+
+def _legacy_episode(e: EpisodeRecord, subject_id: str, tenant: str | None) -> dict[str, Any]:
+    # The original reads the keys up to last_compiled_at; the rest ride along for our import.
+    return {
+        "id": str(e.id),
+        "subject_id": subject_id,
+        "tenant_id": tenant,
+        "source": e.source,
+        "type": e.type,
+        "payload": e.payload,
+        "metadata": e.metadata,
+        "provenance": e.provenance,
+        "created_at": _iso(e.created_at),
+        "last_compiled_at": _iso(e.last_compiled_at),
+        "occurred_at": _iso(e.occurred_at),
+        "session_id": e.session_id,
+        "idempotency_key": e.idempotency_key,
+    }
+
+
+def _legacy_embedding(m: MemoryRecord) -> str | None:
+    """The original's own vector back as its TEXT; ours (another model) as null."""
+    if m.embedding is None or m.embedding_model != ORIGINAL_EMBEDDING_MODEL:
+        return None
+    return json.dumps(m.embedding)
+
+
+def _legacy_memory(m: MemoryRecord, subject_id: str, tenant: str | None) -> dict[str, Any]:
+    return {
+        "id": str(m.id),
+        "subject_id": subject_id,
+        "tenant_id": tenant,
+        "kind": m.kind,
+        "content": m.content,
+        "summary": m.summary,
+        "confidence": m.confidence,
+        "valid_from": _iso(m.valid_from),
+        "valid_to": _iso(m.valid_to),
+        "source_episode_ids": [str(s) for s in m.source_episode_ids],
+        "metadata": m.metadata,
+        "status": m.status,
+        "embedding": _legacy_embedding(m),
+        "created_at": _iso(m.created_at),
+        "updated_at": _iso(m.updated_at),
+    }
+
+
+def to_legacy_document(
+    content: SubjectContent, exported_at: datetime | None = None
+) -> dict[str, Any]:
+    """The export in the original's format 1.0, which the original 0.6.1 imports."""
+    tenant = content.tenant_id or None  # the original's default tenant is NULL
+    episodes = [_legacy_episode(e, content.subject_id, tenant) for e in content.episodes]
+    memories = [_legacy_memory(m, content.subject_id, tenant) for m in content.memories]
+    body = {"episodes": episodes, "memories": memories}
+    return {
+        "format_version": LEGACY_VERSION,
+        "exported_at": (exported_at or datetime.now(UTC)).isoformat(),
+        "subject_id": content.subject_id,
+        "tenant_id": tenant,
+        "counts": {"episodes": len(episodes), "memories": len(memories)},
+        **body,
+        "checksum": _legacy_checksum(body),
+    }
+
+
+def _legacy_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """A verified 1.0 document's fields as ours: vectors dropped (to be re-embedded)."""
+    memories = document.get("memories")
+    if isinstance(memories, list):
+        memories = [
+            {**m, "embedding": None, "embedding_model": None} if isinstance(m, dict) else m
+            for m in memories
+        ]
+    fields = {
+        "subject_id": document.get("subject_id"),
+        "tenant_id": document.get("tenant_id"),
+        "episodes": document.get("episodes"),
+        "memories": memories,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def to_document(content: SubjectContent, exported_at: datetime | None = None) -> dict[str, Any]:
     """The export document (JSON-ready) with its checksum."""
     body = content.model_dump(mode="json")
@@ -188,15 +287,16 @@ def from_document(document: Any) -> SubjectContent:
     version = document.get("format_version")
     if version == FORMAT_VERSION and document.get("format") == FORMAT:
         expected = checksum(document)
+        fields = {key: document.get(key) for key in CHECKSUMMED if document.get(key) is not None}
     elif version == LEGACY_VERSION:
         expected = _legacy_checksum(document)
+        fields = _legacy_fields(document)
     else:
-        raise BadRequest(f"Unsupported backup format_version {version!r}; expected 2.0")
+        raise BadRequest(f"Unsupported backup format_version {version!r}; expected 2.0 or 1.0")
     if document.get("checksum") != expected:
         raise BadRequest("Checksum mismatch: the backup file is corrupted or was modified")
     if not document.get("subject_id"):
         raise BadRequest("The backup document has no subject_id")
-    fields = {key: document.get(key) for key in CHECKSUMMED if document.get(key) is not None}
     try:
         return SubjectContent.model_validate(fields)
     except ValidationError as exc:

@@ -39,7 +39,9 @@ class Compiler(Protocol):
     async def compile(self, episodes: Sequence[EpisodeInput]) -> CompileResult: ...
 
 
-def make_compiler(compiler_type: str, *, llm_client: LLMClient | None = None) -> Compiler:
+def make_compiler(
+    compiler_type: str, *, llm_client: LLMClient | None = None, llm_max_concurrency: int = 4
+) -> Compiler:
     """The compiler for ``STATEWAVE_COMPILER_TYPE``; unknown types fail loudly (ValueError)."""
     kind = compiler_type.strip().lower()
     if kind == "heuristic":
@@ -47,7 +49,7 @@ def make_compiler(compiler_type: str, *, llm_client: LLMClient | None = None) ->
     if kind == "llm":
         if llm_client is None:
             raise ValueError("compiler type 'llm' needs an LLM client (STATEWAVE_LITELLM_*)")
-        return LLMCompiler(llm_client)
+        return LLMCompiler(llm_client, max_concurrent_batches=llm_max_concurrency)
     raise ValueError(f"unknown compiler type {compiler_type!r}; expected one of {COMPILER_TYPES}")
 
 

@@ -1,10 +1,13 @@
 """The ``llm`` compiler: a chat model extracts typed memories from batches of episodes.
 
 Episodes are sent in order-preserving batches (≤ 6000 characters of text, each text cut to
-4000) with up to four batches in flight. A batch whose call fails (timeout, provider
-error, unusable JSON) is reported in ``CompileResult.failed_episode_ids`` so the caller
-leaves those episodes uncompiled for a retry — unlike the reference, nothing is lost.
-Individual bad items in a good reply are skipped; they never fail the compile.
+4000) with at most ``STATEWAVE_LLM_MAX_CONCURRENCY`` (default 4) calls in flight across every
+compile of the process: concurrent compiles fill the provider's slots instead of each
+opening its own four, so the provider's rate limit sees a bounded number of requests. A
+batch whose call fails (timeout, provider error, unusable JSON) is reported in
+``CompileResult.failed_episode_ids`` so the caller leaves those episodes uncompiled for a
+retry — unlike the reference, nothing is lost. Individual bad items in a good reply are
+skipped; they never fail the compile.
 """
 
 from __future__ import annotations
@@ -122,7 +125,7 @@ class LLMCompiler:
     ) -> None:
         self._client = client
         self._model = model or client.model
-        self._max_concurrent = max(1, max_concurrent_batches)
+        self._gate = asyncio.Semaphore(max(1, max_concurrent_batches))
         self._timeout = batch_timeout_seconds
         self._max_text_chars = max_text_chars
         self._max_batch_chars = max_batch_chars
@@ -132,10 +135,9 @@ class LLMCompiler:
         batches = make_batches(
             episodes, max_text_chars=self._max_text_chars, max_batch_chars=self._max_batch_chars
         )
-        gate = asyncio.Semaphore(self._max_concurrent)
 
         async def run(batch: _Batch) -> list[MemoryDraft] | None:
-            async with gate:
+            async with self._gate:
                 return await self._compile_batch(batch)
 
         outcomes = await asyncio.gather(*(run(batch) for batch in batches))

@@ -93,7 +93,9 @@ def assemble_context(
     words, dated = keywords([task]), r.is_temporal(task)  # snippets and dates follow the task
     pool_episodes = _unique(episodes)
     boosts = repeat_issue_boosts(task, pool_episodes, session_state, current_session_id, weights)
-    memory_score = memory_scores(task, pool_memories, now, weights)
+    memory_score = memory_scores(
+        task, pool_memories, now, weights, session_state, current_session_id
+    )
     episode_score = episode_scores(
         task, pool_episodes, session_state, current_session_id, boosts, weights
     )

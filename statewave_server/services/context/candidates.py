@@ -34,6 +34,8 @@ class MemoryCandidate:
     ``relevance`` is the retrieval's fused relevance to the task in [0, 1] (1 = its best
     hit), ``None`` when the caller computed none; when set it replaces the per-signal
     relevance (``semantic_similarity``/``text_rank``/word overlap) in the score.
+    ``session_id`` is the one session all its source episodes belong to (``None``: none or
+    several), so a compiled conversation keeps its session's signals.
     """
 
     id: uuid.UUID
@@ -49,6 +51,7 @@ class MemoryCandidate:
     text_rank: int | None = None
     breadcrumb: str | None = None
     relevance: float | None = None
+    session_id: str | None = None
 
 
 def is_digest(memory: MemoryCandidate) -> bool:

@@ -138,23 +138,31 @@ def memory_scores(
     memories: Sequence[MemoryCandidate],
     now: datetime,
     weights: ScoringWeights = DEFAULT_WEIGHTS,
+    sessions: SessionState | None = None,
+    current_session_id: str | None = None,
 ) -> dict[uuid.UUID, float]:
-    """Score = kind priority + recency + relevance + temporal validity + breadcrumb bonus.
+    """Score = kind priority + recency + relevance + temporal validity + breadcrumb bonus
+    + the session signals of the memory's session (as for its raw episodes).
 
     Relevance is the retrieval's fused ``relevance`` when the caller set one (scaled to
     ``relevance_max``, with recency shrunk to ``recency_with_relevance`` so it only breaks
-    near-ties); else the hybrid fusion when the memory has a full-text or semantic signal,
-    else the word overlap of its content with the task.
+    near-ties, and the session signals grown in proportion, so an older resolved
+    session's messages still never outrank the current session's once compiled); else
+    the hybrid fusion when the memory has a full-text or semantic signal, else the word
+    overlap of its content with the task.
     """
     words = task_tokens(task)
     recency = recency_scores({m.id: m.created_at for m in memories}, weights.recency_max)
     hybrid = hybrid_relevance(memories, weights.semantic_max, weights.rrf_k)
     scores: dict[uuid.UUID, float] = {}
+    state = sessions or SessionState()
     for memory in memories:
         fresh = recency[memory.id]
+        session = _session_signal(memory.session_id, state, current_session_id, weights)
         if memory.relevance is not None:
             relevance = weights.relevance_max * memory.relevance
             fresh *= weights.recency_with_relevance / weights.recency_max
+            session *= weights.relevance_max / weights.overlap_max
         else:
             fused = hybrid.get(memory.id)
             relevance = (
@@ -168,6 +176,7 @@ def memory_scores(
             + relevance
             + temporal_score(memory.valid_to, now, weights)
             + breadcrumb_bonus(task, memory.breadcrumb, weights.breadcrumb_max)
+            + session
         )
     return scores
 

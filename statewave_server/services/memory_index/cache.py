@@ -2,12 +2,15 @@
 
 An index is reused only while this process is hearing every change (the listener is
 live): each change marks the memories it names, and the next reader re-reads just
-those rows (or the whole subject when the change names none). A change committed while
-an index was being read is noticed during the read and applied by the next reader.
-Without a live listener nothing is cached: every reader builds a fresh index, which is
-slower but never stale. Entries expire after ``ttl_seconds`` (writes made outside
-Statewave, with psql say, are seen by then) and are evicted least recently used beyond
-``max_bytes``.
+those rows (or the whole subject when the change names none). Before reusing an index,
+a reader waits until every change committed before it arrived has been heard
+(``MemoryChangeListener.heard_everything``: one ``SELECT 1`` round trip on the listener
+connection, shared by concurrent readers), so a read that starts after any process
+acknowledged a write sees it. A change committed while an index was being read is
+noticed during the read and applied by the next reader. Without a live listener nothing
+is cached: every reader builds a fresh index, which is slower but never stale. Entries
+expire after ``ttl_seconds`` (writes made outside Statewave, with psql say, are seen by
+then) and are evicted least recently used beyond ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import memory_changes
 from statewave_server.db.index_rows import index_rows
 from statewave_server.db.memory_change_listener import MemoryChangeListener
 from statewave_server.db.memory_changes import MemoryChange
 from statewave_server.services.memory_index.subject_index import SubjectIndex
+
+log = structlog.get_logger(__name__)
 
 Key = tuple[str, str, str | None]  # tenant, subject, embedding model
 BUILD_IN_THREAD_ROWS = 1_000
@@ -66,17 +72,23 @@ class MemoryIndexCache:
         """The subject's index of active memories (vectors of ``model`` only)."""
         key = (tenant_id, subject_id, model)
         self._models.add(model)
+        # Only worth the round trip when there is something to reuse; a reader that skips
+        # it never reuses (another reader may register a slot meanwhile).
+        heard = key in self._slots and await self._heard_everything()
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         async with lock:
             slot = self._slots.get(key)
-            if slot is not None and slot.index is not None and self._fresh(slot):
+            if heard and slot is not None and slot.index is not None and self._fresh(slot):
                 self._slots.move_to_end(key)
                 index = await self._caught_up(session, key, slot, slot.index)
                 if index is not None:
                     return index
             return await self._rebuilt(session, key)
+
+    async def _heard_everything(self) -> bool:
+        return self._listener is not None and await self._listener.heard_everything()
 
     async def _caught_up(
         self, session: AsyncSession, key: Key, slot: _Slot, index: SubjectIndex
@@ -123,9 +135,15 @@ class MemoryIndexCache:
         self._slots.clear()
 
     @asynccontextmanager
-    async def following(self, engine: AsyncEngine) -> AsyncIterator[None]:
-        """Listen for changes (and so reuse indexes) for the duration of the block."""
-        self._listener = MemoryChangeListener(engine, self.notice, self.forget_all)
+    async def following(self, listen_url: str | None) -> AsyncIterator[None]:
+        """Listen for changes (and so reuse indexes) for the duration of the block, on a
+        session of ``listen_url`` (PostgreSQL itself, not a transaction-mode pooler;
+        ``None``: nowhere to listen, so nothing is reused)."""
+        if listen_url is None:
+            log.warning("memory_index_not_reused", reason="no session-level database URL")
+            yield
+            return
+        self._listener = MemoryChangeListener(listen_url, self.notice, self.forget_all)
         task = asyncio.create_task(self._listener.run(), name="memory-change-listener")
         try:
             yield
