@@ -208,22 +208,38 @@ def _drift_check(details: MigrationDetails) -> Check:
 
 
 async def _running_jobs_check(conn: AsyncConnection, settings: Settings) -> Check:
-    """Jobs running now lose their worker when the old app stops for the upgrade."""
+    """Jobs running now lose their worker when the old app stops for the upgrade; those
+    silent past the orphan threshold have lost it already."""
     found = await conn.scalar(text("SELECT to_regclass('compilation_jobs') IS NOT NULL"))
-    running = 0
+    running = orphaned = 0
     if found:
-        query = "SELECT count(*) FROM compilation_jobs WHERE status = 'running'"
-        running = int(await conn.scalar(text(query)) or 0)
+        counts = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) AS running, count(*) FILTER (WHERE coalesce(heartbeat_at, "
+                    "claimed_at, started_at) < now() - make_interval(secs => :after)) AS orphaned "
+                    "FROM compilation_jobs WHERE status = 'running'"
+                ),
+                {"after": settings.job_orphan_after_seconds},
+            )
+        ).one()
+        running, orphaned = int(counts.running), int(counts.orphaned)
     if not running:
         return Check("running_jobs", "ok", "no compilation job running")
     minutes = settings.job_orphan_after_seconds / 60
-    return Check(
-        "running_jobs",
-        "warn",
-        f"{running} compilation job(s) running would be orphaned by stopping the old app: let "
-        f"them finish, or they return to pending after {minutes:g} minutes "
-        "(or run `statewave jobs rescue`)",
-    )
+    parts = []
+    if running - orphaned:
+        parts.append(
+            f"{running - orphaned} compilation job(s) running would be orphaned by stopping "
+            "the old app: let them finish"
+        )
+    if orphaned:
+        parts.append(
+            f"{orphaned} compilation job(s) already orphaned (no heartbeat for over "
+            f"{minutes:g} minutes): a worker of the new version returns them to pending"
+        )
+    detail = "; ".join(parts) + " (or run `statewave jobs rescue`)"
+    return Check("running_jobs", "warn", detail)
 
 
 def _rollback_checks(status: MigrationStatus, chain: Chain) -> list[Check]:

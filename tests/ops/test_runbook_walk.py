@@ -400,3 +400,18 @@ async def test_row_19_one_revision_behind_answers_503_not_500(pg: PgServer) -> N
         "expected_head": HEAD,
     }
     assert ready.status_code == 503
+
+
+def test_row_07_preflight_tells_orphaned_jobs_from_live_ones(pg: PgServer) -> None:
+    url = database_at(pg, "0008_add_tenant_id_columns")
+    pg.psql_in(
+        pg.database_name(url),
+        "INSERT INTO compilation_jobs (id, subject_id, status, claimed_at, heartbeat_at) VALUES "
+        "('stuck', 'ana', 'running', now() - interval '31 minutes', now() - interval '31 minutes'),"
+        " ('live', 'bo', 'running', now() - interval '31 minutes', now())",
+    )
+    code, report = preflight_json(url)
+    assert code == 0
+    [warning] = [w for w in report["warnings"] if "compilation job" in w]
+    assert "1 compilation job(s) running would be orphaned" in warning
+    assert "1 compilation job(s) already orphaned" in warning
