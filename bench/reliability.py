@@ -3,6 +3,10 @@
 ``durability``  a client ingests N episodes in batches (``Idempotency-Key`` per batch,
                 retried until 201) while the API process is SIGKILLed and restarted K
                 times; every acknowledged episode must be stored exactly once.
+``postmaster-kill``  the same ingest while the embedded PostgreSQL **postmaster** is
+                SIGKILLed (no shutdown checkpoint; restart runs crash recovery) and
+                started again K times; every acknowledged episode must be there exactly
+                once afterwards (the server's fsync/synchronous_commit are recorded).
 ``load``        API processes and workers on one PostgreSQL (optionally behind PgBouncer
                 in transaction mode); a mixed workload (ingest 60 %, context 30 %,
                 search 10 %) from concurrent loopback clients for a fixed duration,
@@ -21,6 +25,7 @@ Each run starts its own throwaway embedded PostgreSQL; results land in
 is the write-up.
 
     .venv/bin/python bench/reliability.py durability --episodes 20000 --kills 5
+    .venv/bin/python bench/reliability.py postmaster-kill --episodes 20000 --kills 5
     .venv/bin/python bench/reliability.py load --duration 60 --concurrency 16
     .venv/bin/python bench/reliability.py load --apis 3 --workers 2 --pgbouncer \
         --embedding local --tag deployment-3api
@@ -38,6 +43,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +64,15 @@ def _workdir(name: str) -> Path:
 # --------------------------------------------------------------------------- durability
 
 
-def durability(args: argparse.Namespace) -> dict[str, Any]:
+def durability(args: argparse.Namespace, *, kill_postmaster: bool = False) -> dict[str, Any]:
     logs = _workdir("durability")
     with common.embedded_postgres() as pg:
         url = pg.create_database("durability")
         common.migrate(url)
+        settings = asyncio.run(harness.durability_settings(url))
         api = harness.ApiProcess(harness.subprocess_env(url), logs / "api.log")
         first_start = api.restart()
+        crash = harness.postmaster_crash(pg.server, pg.server.pgdata, api)
         try:
             result = harness.run_durability(
                 api,
@@ -74,13 +82,18 @@ def durability(args: argparse.Namespace) -> dict[str, Any]:
                 clients=args.clients,
                 kills=args.kills,
                 timeout=args.timeout,
+                crash=crash if kill_postmaster else None,
                 log=common.log,
             )
         finally:
             api.stop()
+            if kill_postmaster:
+                harness.pg_start(pg.server)  # cleanup expects a running server
     data = {
         **asdict(result),
         "exact_once": result.exact_once,
+        "killed": "postgres postmaster" if kill_postmaster else "API process",
+        "postgres_settings": settings,
         "first_start_seconds": round(first_start, 2),
         "batch_size": args.batch_size,
         "clients": args.clients,
@@ -506,12 +519,13 @@ def faults(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     sub = parser.add_subparsers(dest="scenario", required=True)
-    d = sub.add_parser("durability")
-    d.add_argument("--episodes", type=int, default=20_000)
-    d.add_argument("--batch-size", type=int, default=50)
-    d.add_argument("--clients", type=int, default=4)
-    d.add_argument("--kills", type=int, default=5)
-    d.add_argument("--timeout", type=float, default=1200)
+    for name in ("durability", "postmaster-kill"):
+        d = sub.add_parser(name)
+        d.add_argument("--episodes", type=int, default=20_000)
+        d.add_argument("--batch-size", type=int, default=50)
+        d.add_argument("--clients", type=int, default=4)
+        d.add_argument("--kills", type=int, default=5)
+        d.add_argument("--timeout", type=float, default=1200)
     ld = sub.add_parser("load")
     ld.add_argument("--duration", type=float, default=60)
     ld.add_argument("--concurrency", type=int, default=16)
@@ -541,6 +555,7 @@ def main() -> None:
     args = parser.parse_args()
     scenario = {
         "durability": durability,
+        "postmaster-kill": partial(durability, kill_postmaster=True),
         "load": load,
         "migration": migration,
         "faults": faults,

@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = 5.0
     job_backoff_max_seconds: float = 600.0
 
+    # Data integrity: what /admin/cleanup may delete, where webhooks may be delivered.
+    # Cleanup only takes prefixes that start with this one (ephemeral subjects).
+    cleanup_subject_prefix: str = Field(default="live_", min_length=1, max_length=256)
+    # Webhook destinations: link-local/metadata addresses are always refused; private
+    # ranges unless allowed; loopback (a receiver on the same host) unless disallowed.
+    webhook_allow_private: bool = False
+    webhook_allow_loopback: bool = True
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -5,12 +5,15 @@ A body larger than ``max_bytes`` is refused with 413 ``payload_too_large`` — a
 chunked upload is never read past it). JSON bodies (``application/json``, ``+json`` or no
 content type, as FastAPI parses them) are read here, checked for nesting deeper than
 ``max_json_depth`` (422 ``validation_error``: deep documents would otherwise exhaust the
-parser's recursion limit) and replayed to the application unchanged.
+parser's recursion limit) or holding a lone UTF-16 surrogate escape such as ``"\\ud800"``
+(422: such text can be neither stored nor echoed back as UTF-8), and replayed to the
+application unchanged.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import HTTPException
@@ -70,6 +73,34 @@ def json_too_deep(body: bytes, limit: int) -> bool:
     except ValueError:
         return False
     return json_depth(decoded) > limit
+
+
+# A JSON escape of a UTF-16 surrogate: only then can the decoded text hold a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def json_has_lone_surrogate(body: bytes) -> bool:
+    """True if a string or key of JSON ``body`` holds an unpaired surrogate (malformed
+    JSON: False — the application reports it)."""
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return False  # no surrogate escape at all: skip decoding
+    try:
+        pending: list[Any] = [json.loads(body)]
+    except (ValueError, RecursionError):
+        return False
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -158,6 +189,17 @@ class BodyLimitMiddleware:
                 422,
                 "validation_error",
                 f"JSON nested deeper than {self.max_json_depth} levels is not accepted.",
+            )
+            return
+        if json_has_lone_surrogate(body):
+            await _reject(
+                scope,
+                receive,
+                send,
+                422,
+                "validation_error",
+                "Text must be valid Unicode: a lone surrogate escape (such as \\ud800) "
+                "is not accepted.",
             )
             return
         replay: Message = {"type": "http.request", "body": body, "more_body": False}

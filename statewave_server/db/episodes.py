@@ -17,7 +17,8 @@ from statewave_server.db.models import Episode
 
 @dataclass(frozen=True)
 class Inserted:
-    """Every requested episode in input order, and the subset that is new."""
+    """Every requested episode in input order, and the rows that are new (each once, also
+    when the request names it twice)."""
 
     episodes: list[Episode]
     created: list[Episode]
@@ -43,7 +44,7 @@ async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]])
         return Inserted([created[v["id"]] for v in values], list(created.values()))
     stored = await _by_idempotency_key([v for v in values if v["id"] not in created], session)
     episodes = [created.get(v["id"]) or stored[_key_of(v)] for v in values]
-    return Inserted(episodes, [e for e in episodes if e.id in created])
+    return Inserted(episodes, list(created.values()))
 
 
 def _key_of(row: dict[str, Any]) -> tuple[str, str, str]:

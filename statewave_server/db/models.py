@@ -30,8 +30,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from statewave_server.times import clamped
 
 DEFAULT_TENANT = ""
 # ``embedding_model`` of vectors that came from the original Statewave (adopted databases):
@@ -43,12 +46,23 @@ class Base(DeclarativeBase):
     """Declarative base for all Statewave tables."""
 
 
+class Timestamp(TypeDecorator[datetime]):
+    """``timestamptz`` read back always aware and in range: a ``±infinity`` stored by an
+    older version (or by hand) would otherwise break every reader of its subject."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else clamped(value)
+
+
 def _tenant() -> Mapped[str]:
     return mapped_column(String(256), nullable=False, server_default=text("''"))
 
 
 def _created_at() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    return mapped_column(Timestamp(), nullable=False, server_default=func.now())
 
 
 def _json_object() -> Mapped[dict[str, Any]]:
@@ -92,7 +106,7 @@ class Episode(Base):
     )
     provenance: Mapped[dict[str, Any]] = _json_object()
     created_at: Mapped[datetime] = _created_at()
-    last_compiled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_compiled_at: Mapped[datetime | None] = mapped_column(Timestamp())
     session_id: Mapped[str | None] = mapped_column(String(256))
     # When the event happened (clients may import history); created_at is the write time.
     occurred_at: Mapped[datetime] = _created_at()
@@ -132,7 +146,7 @@ class Memory(Base):
     summary: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("''"))
     confidence: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("1"))
     valid_from: Mapped[datetime] = _created_at()
-    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(Timestamp())
     source_episode_ids: Mapped[list[uuid.UUID]] = mapped_column(
         ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'::uuid[]")
     )
@@ -142,7 +156,7 @@ class Memory(Base):
     status: Mapped[str] = mapped_column(String(32), nullable=False, server_default="active")
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
+        Timestamp(), nullable=False, server_default=func.now(), onupdate=func.now()
     )
     embedding: Mapped[Any | None] = mapped_column(Vector())
     embedding_model: Mapped[str | None] = mapped_column(String(128))
@@ -176,12 +190,12 @@ class WebhookEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("5"))
     next_attempt_at: Mapped[datetime] = _created_at()
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp())
     last_error: Mapped[str | None] = mapped_column(Text)
     http_status: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created_at()
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp())
 
 
 class SubjectSnapshot(Base):
@@ -231,15 +245,15 @@ class CompilationJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("3"))
     run_after: Mapped[datetime] = _created_at()
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp())
     claimed_by: Mapped[str | None] = mapped_column(String(128))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp())
     memories_created: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     result: Mapped[dict[str, Any]] = _json_object()
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    completed_at: Mapped[datetime | None] = mapped_column(Timestamp())
 
 
 class RateLimitHit(Base):
@@ -272,13 +286,13 @@ class Resolution(Base):
     session_id: Mapped[str] = mapped_column(String(256), nullable=False)
     status: Mapped[str] = mapped_column(String(32), nullable=False, server_default="open")
     resolution_summary: Mapped[str | None] = mapped_column(Text)
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(Timestamp())
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
+        Timestamp(), nullable=False, server_default=func.now(), onupdate=func.now()
     )
 
 

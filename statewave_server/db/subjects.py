@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import delete, func, or_, select, union
+from sqlalchemy import delete, func, or_, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.memory_changes import announce
@@ -15,13 +17,50 @@ from statewave_server.db.models import (
     Memory,
     Resolution,
     SubjectHealthCache,
+    SubjectSnapshot,
     WebhookEvent,
 )
+
+# Where a snapshot row records the subject it copies (``source_subject_id`` holds the
+# hidden copy's id): erasing the subject erases its snapshots too.
+SNAPSHOT_SOURCE_KEY = "copied_from_subject_id"
 
 Row = TypeVar("Row", Episode, Memory)
 
 # Hidden subjects (snapshot copies, temporary bootstrap subjects) are not listed.
 HIDDEN_SUBJECT_PREFIXES = ("_snapshot/", "_bootstrap_tmp/")
+
+
+# Namespaces Statewave's advisory locks (the seed of ``hashtextextended``).
+_SUBJECT_LOCK_SEED = 0x53574C4B
+
+_TRY_LOCK_SUBJECT_SQL = text(
+    "SELECT pg_try_advisory_xact_lock(hashtextextended(:tenant || chr(31) || :subject, :seed))"
+)
+
+
+async def lock_subject(
+    session: AsyncSession, tenant_id: str, subject_id: str, *, wait_seconds: float
+) -> bool:
+    """Take the subject's write lock, held until the transaction ends; False when another
+    transaction still holds it after ``wait_seconds``.
+
+    Transaction-scoped (``pg_try_advisory_xact_lock``), so it is released by commit,
+    rollback or a dropped connection and works behind PgBouncer in transaction mode.
+    Polled rather than waited for in one statement, so the wait stays below the
+    statement timeout and a timeout never aborts the caller's transaction. Compiles of one
+    subject take it so that each one's supersede step sees the previous one's memories
+    (two hash-colliding subjects merely wait for each other).
+    """
+    params = {"tenant": tenant_id, "subject": subject_id, "seed": _SUBJECT_LOCK_SEED}
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.02
+    while not await session.scalar(_TRY_LOCK_SUBJECT_SQL, params):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.25)
+    return True
 
 
 async def subject_page(
@@ -106,12 +145,16 @@ async def _count(session: AsyncSession, model: type[Row], tenant_id: str, subjec
 class DeletedCounts:
     episodes: int
     memories: int
+    snapshots: int = 0
 
 
-async def delete_subject(session: AsyncSession, tenant_id: str, subject_id: str) -> DeletedCounts:
+async def delete_subject(
+    session: AsyncSession, tenant_id: str, subject_id: str, *, keep_snapshots: bool = False
+) -> DeletedCounts:
     """Remove the subject from every table that holds its data (in the caller's
-    transaction): episodes, memories, resolutions, health cache, jobs, and outbox events
-    that mention it."""
+    transaction): episodes, memories, resolutions, health cache, jobs, its snapshot copies
+    (unless ``keep_snapshots``: housekeeping, not erasure), and its mentions in outbox
+    events (an event that also concerns other subjects is kept for them, without it)."""
     episodes = await _delete(session, Episode, tenant_id, subject_id)
     memories = await _delete(session, Memory, tenant_id, subject_id)
     await announce(session, tenant_id, subject_id)
@@ -119,17 +162,52 @@ async def delete_subject(session: AsyncSession, tenant_id: str, subject_id: str)
         await session.execute(
             delete(model).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
         )
+    await _forget_in_outbox(session, tenant_id, subject_id)
+    snapshots = 0 if keep_snapshots else await _delete_snapshots_of(session, tenant_id, subject_id)
+    return DeletedCounts(episodes, memories, snapshots)
+
+
+async def _delete_snapshots_of(session: AsyncSession, tenant_id: str, subject_id: str) -> int:
+    """Delete the snapshots copied from the subject (rows and hidden copies)."""
+    copied_from = SubjectSnapshot.metadata_[SNAPSHOT_SOURCE_KEY].astext
+    rows = await session.execute(
+        delete(SubjectSnapshot)
+        .where(SubjectSnapshot.tenant_id == tenant_id, copied_from == subject_id)
+        .returning(SubjectSnapshot.source_subject_id)
+    )
+    hidden = list(rows.scalars())
+    for copy in hidden:  # rows are gone first, so a snapshot of a snapshot ends too
+        await delete_subject(session, tenant_id, copy)
+    return len(hidden)
+
+
+_FORGET_IN_BATCH_EVENTS_SQL = text(
+    """
+    UPDATE webhook_events
+       SET payload = jsonb_set(
+             payload, '{data,subject_ids}',
+             (SELECT coalesce(jsonb_agg(s), '[]'::jsonb)
+                FROM jsonb_array_elements(payload -> 'data' -> 'subject_ids') AS s
+               WHERE s <> to_jsonb(CAST(:subject AS text))))
+     WHERE tenant_id = :tenant
+       AND payload -> 'data' -> 'subject_ids' @> jsonb_build_array(CAST(:subject AS text))
+    """
+)
+
+
+async def _forget_in_outbox(session: AsyncSession, tenant_id: str, subject_id: str) -> None:
+    """Events about the subject alone are deleted; multi-subject events lose its id."""
     data = WebhookEvent.payload["data"]
     await session.execute(
         delete(WebhookEvent).where(
             WebhookEvent.tenant_id == tenant_id,
             or_(
                 data["subject_id"].astext == subject_id,
-                data["subject_ids"].contains([subject_id]),
+                data["subject_ids"] == func.jsonb_build_array(subject_id),
             ),
         )
     )
-    return DeletedCounts(episodes, memories)
+    await session.execute(_FORGET_IN_BATCH_EVENTS_SQL, {"tenant": tenant_id, "subject": subject_id})
 
 
 async def _delete(session: AsyncSession, model: type[Row], tenant_id: str, subject_id: str) -> int:

@@ -1,9 +1,12 @@
 """Compiling a subject's new episodes into memories, inside the caller's transaction.
 
-Concurrency-safe: uncompiled episodes are locked with ``SKIP LOCKED``, so two compiles of
-one subject never process an episode twice. Idempotent: episodes are stamped
-``last_compiled_at`` in the same transaction as the memories they produced, so a crash
-rolls back both. Episodes of a failed LLM batch stay uncompiled for the next run.
+Concurrency-safe: compiles of one subject are serialised by a transaction-scoped advisory
+lock, so each one supersedes against everything the previous one stored (two overlapping
+compiles could otherwise each miss the other's memories and retire the newer fact);
+uncompiled episodes are also locked with ``SKIP LOCKED``, so no episode is processed twice.
+Idempotent: episodes are stamped ``last_compiled_at`` in the same transaction as the
+memories they produced, so a crash rolls back both. Episodes of a failed LLM batch stay
+uncompiled for the next run.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import jobs
 from statewave_server.db import memories as memory_repo
+from statewave_server.db import subjects as subject_repo
 from statewave_server.db.models import CompilationJob, Episode, Memory
-from statewave_server.errors import NotFound
+from statewave_server.errors import Conflict, NotFound
 from statewave_server.services.compiler import (
     EpisodeInput,
     MemoryDraft,
@@ -36,12 +40,35 @@ COMPILE_KIND = "compile"
 MAX_EPISODES_PER_COMPILE = 500
 # How many of the subject's newest active memories new ones are checked against.
 CONFLICT_WINDOW = 2000
+# How long a compile waits for the one already running on its subject (below the default
+# 30 s statement timeout, so a sync compile answers instead of hanging).
+COMPILE_LOCK_WAIT_SECONDS = 20.0
+
+
+class CompileInProgress(Conflict):
+    """The subject's previous compile did not finish in time (409; the caller retries)."""
+
+    code = "compile_in_progress"
 
 
 async def compile_subject(
-    session: AsyncSession, runtime: MemoryRuntime, tenant_id: str, subject_id: str
+    session: AsyncSession,
+    runtime: MemoryRuntime,
+    tenant_id: str,
+    subject_id: str,
+    *,
+    lock_wait_seconds: float = COMPILE_LOCK_WAIT_SECONDS,
 ) -> list[Memory]:
-    """Compile up to 500 uncompiled episodes; return the memories created."""
+    """Compile up to 500 uncompiled episodes; return the memories created.
+
+    :class:`CompileInProgress` when another compile of the subject holds it longer than
+    ``lock_wait_seconds``."""
+    if not await subject_repo.lock_subject(
+        session, tenant_id, subject_id, wait_seconds=lock_wait_seconds
+    ):
+        raise CompileInProgress(
+            f"Another compile of '{subject_id}' is still running; retry shortly.",
+        )
     episodes = await episode_repo.claim_uncompiled(
         session, tenant_id, subject_id, limit=MAX_EPISODES_PER_COMPILE
     )

@@ -68,6 +68,7 @@ async def delete_subject(
             "subject_id": subject_id,
             "episodes_deleted": counts.episodes,
             "memories_deleted": counts.memories,
+            "snapshots_deleted": counts.snapshots,
         }
         await events.emit(session, tenant_id, "subject.deleted", data)
     return counts

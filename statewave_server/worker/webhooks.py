@@ -7,9 +7,14 @@ Each event is POSTed to ``STATEWAVE_WEBHOOK_URL`` as the stored JSON envelope
 * ``X-Statewave-Event`` — the event name, e.g. ``episode.created``.
 * ``X-Statewave-Timestamp`` — Unix seconds when this attempt was sent.
 * ``X-Statewave-Delivery-Attempt`` — 1 for the first attempt, 2 for the first retry, …
-* ``X-Statewave-Signature`` — ``sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>``,
-  sent only when ``STATEWAVE_WEBHOOK_SECRET`` is set (verify with
+* ``X-Statewave-Signature`` —
+  ``sha256=<hex HMAC-SHA256(secret, "<timestamp>.<event id>.<raw body>")>``, sent only when
+  ``STATEWAVE_WEBHOOK_SECRET`` is set (verify with
   :func:`statewave_server.services.webhooks.verify`).
+
+Every attempt first checks the destination (``destinations.py``): a refused address
+dead-letters the event at once. At most ``MAX_REPLY_BYTES`` of a reply are read, never
+decompressed, so a large or gzip-bomb reply cannot inflate the process.
 
 Outcomes: 2xx → ``delivered``; 408, 429, any other non-4xx status, a timeout or a network
 error → retried after exponential backoff with jitter until ``max_attempts``, then
@@ -38,11 +43,18 @@ from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
 from statewave_server.services.webhooks import sign
 from statewave_server.settings import Settings
+from statewave_server.worker.destinations import (
+    DestinationPolicy,
+    DestinationRefused,
+    pinned_request,
+)
 from statewave_server.worker.policy import capped_exponential
 
 # Pause after a database error, so an outage is not logged at the poll rate.
 DB_ERROR_PAUSE_SECONDS = 5.0
 _ERROR_CHARS = 200
+# Bytes of a receiver's reply read (raw, as sent on the wire): enough for the error text.
+MAX_REPLY_BYTES = 4096
 
 log = structlog.get_logger("statewave.webhooks")
 
@@ -115,8 +127,22 @@ def build_headers(event: WebhookEvent, body: bytes, secret: str | None) -> dict[
         "X-Statewave-Delivery-Attempt": str(event.attempts),
     }
     if secret:
-        headers["X-Statewave-Signature"] = sign(secret, timestamp, body)
+        headers["X-Statewave-Signature"] = sign(secret, timestamp, str(event.id), body)
     return headers
+
+
+async def read_reply(response: httpx.Response, limit: int = MAX_REPLY_BYTES) -> str:
+    """Up to ``limit`` raw bytes of the reply as text; an encoded (e.g. gzip) reply is not
+    decompressed at all."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return f"[{encoding}-encoded reply not read]"
+    head = b""
+    async for chunk in response.aiter_raw():
+        head += chunk[: limit - len(head)]
+        if len(head) >= limit:
+            break
+    return head.decode("utf-8", "replace")
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
@@ -141,6 +167,10 @@ class Dispatcher:
         self._db = database
         self._settings = settings
         self._url = settings.webhook_url
+        self._destinations = DestinationPolicy(
+            allow_private=settings.webhook_allow_private,
+            allow_loopback=settings.webhook_allow_loopback,
+        )
         secret = settings.webhook_secret
         self._secret = secret.get_secret_value() if secret is not None else None
         self._policy = policy or BackoffPolicy.from_settings(settings)
@@ -212,13 +242,33 @@ class Dispatcher:
     async def _attempt(self, client: httpx.AsyncClient, event: WebhookEvent) -> Outcome:
         body = encode_body(event)
         headers = build_headers(event, body, self._secret)
+        url = httpx.URL(self._url)
         try:
             async with asyncio.timeout(self._settings.webhook_timeout_seconds):
-                response = await client.post(self._url, content=body, headers=headers)
+                response = await self._send(client, url, body, headers)
+                try:
+                    reply = await read_reply(response)
+                finally:
+                    await response.aclose()
+        except DestinationRefused as exc:
+            error = f"destination refused: {str(exc)[:_ERROR_CHARS]}"
+            return Outcome(delivered=False, error=error, permanent=True)
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             return Outcome(delivered=False, error=f"{name}: {str(exc)[:_ERROR_CHARS]}")
-        return classify(response.status_code, response.text)
+        return classify(response.status_code, reply)
+
+    async def _send(
+        self, client: httpx.AsyncClient, url: httpx.URL, body: bytes, headers: dict[str, str]
+    ) -> httpx.Response:
+        """Send to the first checked address of the URL's host that accepts a connection."""
+        *others, last = await self._destinations.resolve(url)
+        for address in others:
+            request = pinned_request(client, url, address, content=body, headers=headers)
+            with contextlib.suppress(httpx.ConnectError):
+                return await client.send(request, stream=True)
+        request = pinned_request(client, url, last, content=body, headers=headers)
+        return await client.send(request, stream=True)
 
     async def _record(
         self, event: WebhookEvent, outcome: Outcome, fields: dict[str, object]

@@ -93,17 +93,9 @@ async def test_single_delete_is_tenant_scoped_and_404s_when_empty(
         "tenant_id": "t1",
         "episodes_deleted": 4,
         "memories_deleted": 0,
+        "snapshots_deleted": 0,
     }
     again = await admin.delete("/admin/subjects/solo", params={"tenant_id": "t1"})
     assert again.status_code == 404
     assert again.json()["error"]["code"] == "subject_not_found"
     assert await _episodes(engine, "solo") == 4
-
-
-async def test_cleanup_runs_only_on_request(admin: httpx.AsyncClient, engine: AsyncEngine) -> None:
-    await seed_subject(admin, "live_visitor", compile_=False)
-    fresh = await admin.post("/admin/cleanup", params={"prefix": "live_", "max_age_hours": 1})
-    assert fresh.json() == {"subjects_cleaned": 0}
-    now = await admin.post("/admin/cleanup", params={"prefix": "live_", "max_age_hours": 0})
-    assert now.json() == {"subjects_cleaned": 1}
-    assert await _episodes(engine, "live_") == 0

@@ -153,6 +153,7 @@ async def test_delete_subject_removes_only_that_tenants_data(
         "subject_id": "gone/with-slash",
         "episodes_deleted": 1,
         "memories_deleted": 0,
+        "snapshots_deleted": 0,
     }
     async with engine.connect() as conn:
         left = (
@@ -185,13 +186,17 @@ async def test_idempotency_key_stores_a_retried_episode_once(
     batch = [
         _episode("idem", "only once", idempotency_key="k-1"),
         _episode("idem", "new", idempotency_key="k-2"),
-        _episode("idem", "dup in batch", idempotency_key="k-2"),
+        _episode("idem", "new", idempotency_key="k-2"),  # the same episode twice
         _episode("idem", "no key"),
     ]
     response = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=A)
     ids = [e["id"] for e in response.json()["episodes"]]
     assert ids[0] == first.json()["id"]
     assert ids[1] == ids[2]
+    assert response.json()["episodes_created"] == 2  # k-2 and the unkeyed one
+    replay = await api.post("/v1/episodes/batch", json={"episodes": batch[:3]}, headers=A)
+    assert replay.json()["episodes_created"] == 0
+    assert [e["id"] for e in replay.json()["episodes"]] == ids[:3]
     other_tenant = await api.post("/v1/episodes", json=body, headers=B)
     assert other_tenant.json()["id"] != first.json()["id"]
     async with engine.connect() as conn:
@@ -201,6 +206,63 @@ async def test_idempotency_key_stores_a_retried_episode_once(
             )
         )
     assert count == 3
+
+
+async def _texts(engine: AsyncEngine, subject: str) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.scalars(
+            text(
+                "SELECT payload->>'text' FROM episodes WHERE subject_id = :s "
+                "ORDER BY payload->>'text'"
+            ),
+            {"s": subject},
+        )
+        return list(rows)
+
+
+async def test_a_reused_key_with_different_content_is_a_409_and_stores_nothing(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    original = _episode("reuse", "original", idempotency_key="k1")
+    assert (await api.post("/v1/episodes", json=original, headers=A)).status_code == 201
+    changed = await api.post(
+        "/v1/episodes", json={**original, "payload": {"text": "changed"}}, headers=A
+    )
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["error"]["code"] == "idempotency_conflict"
+    later = {**original, "occurred_at": "2024-01-01T00:00:00Z"}  # the first took "now"
+    assert (await api.post("/v1/episodes", json=later, headers=A)).status_code == 409
+
+    batch = [_episode("reuse", "fresh"), {**original, "metadata": {"v": 2}}]
+    refused = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=A)
+    assert refused.status_code == 409
+    twice = [
+        _episode("reuse", "dup one", idempotency_key="dup"),
+        _episode("reuse", "dup two", idempotency_key="dup"),
+    ]
+    refused = await api.post("/v1/episodes/batch", json={"episodes": twice}, headers=A)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"]["idempotency_key"] == "dup"
+    assert await _texts(engine, "reuse") == ["original"]
+
+
+async def test_header_keys_never_collide_with_client_keys(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    explicit = _episode("hdr", "EXPLICIT", idempotency_key="order-1:0")
+    assert (await api.post("/v1/episodes", json=explicit, headers=A)).status_code == 201
+    batch = [_episode("hdr", "BATCH-0"), _episode("hdr", "BATCH-1")]
+    headers = {**A, "Idempotency-Key": "order-1"}
+    first = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=headers)
+    assert first.status_code == 201
+    assert first.json()["episodes_created"] == 2
+    assert [e["payload"]["text"] for e in first.json()["episodes"]] == ["BATCH-0", "BATCH-1"]
+    retry = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=headers)
+    assert retry.json()["episodes_created"] == 0
+    assert retry.json()["episodes"] == first.json()["episodes"]
+    assert await _texts(engine, "hdr") == ["BATCH-0", "BATCH-1", "EXPLICIT"]
+    reserved = _episode("hdr", "x", idempotency_key="$hdr:order-1:0")
+    assert (await api.post("/v1/episodes", json=reserved, headers=A)).status_code == 422
 
 
 async def test_occurred_at_orders_the_timeline(api: httpx.AsyncClient) -> None:

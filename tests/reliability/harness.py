@@ -138,6 +138,62 @@ class ApiProcess(ManagedProcess):
         self.start()
         return self.wait_healthy()
 
+    def crash_and_restart(self) -> float:
+        """SIGKILL, then start again; seconds until it is healthy."""
+        self.kill9()
+        return self.restart()
+
+
+def postmaster_pid(pgdata: Path) -> int:
+    """The PID of the PostgreSQL postmaster serving ``pgdata`` (from ``postmaster.pid``)."""
+    return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+
+
+def _process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited and been reaped (a zombie still counts as running for
+    pg_ctl and psutil, so a restart would be skipped)."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def _restarted(server: Any, pgdata: Path, old_pid: int) -> bool:
+    try:
+        pg_start(server)
+    except Exception:  # orphaned backends may still hold the shared memory: retry
+        return False
+    return postmaster_pid(pgdata) != old_pid
+
+
+def postmaster_crash(server: Any, pgdata: Path, api: ApiProcess) -> Callable[[], float]:
+    """A ``crash`` for :func:`run_durability`: SIGKILL the PostgreSQL postmaster (no
+    shutdown checkpoint; the restart runs crash recovery from the WAL), start it again,
+    and wait until the API is ready. Returns the seconds from the kill to ready."""
+
+    def crash() -> float:
+        pid = postmaster_pid(pgdata)
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        try:
+            wait_for(lambda: _process_gone(pid), 60, "postmaster gone and reaped")
+            wait_for(lambda: _restarted(server, pgdata, pid), 120, "PostgreSQL restarted")
+            wait_for(lambda: readyz(api.base_url)[:2] == (200, "ready"), 120, "API ready")
+        except AssertionError as exc:
+            log_tail = (pgdata / "log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{exc}; PostgreSQL log ends:\n{log_tail}") from exc
+        return time.monotonic() - killed_at
+
+    return crash
+
+
+async def durability_settings(database_url: str) -> dict[str, str]:
+    """The server settings that decide whether a crash can lose a commit."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            names = ("fsync", "synchronous_commit", "full_page_writes", "wal_level")
+            return {n: str(await conn.scalar(text(f"SHOW {n}"))) for n in names}
+    finally:
+        await engine.dispose()
+
 
 def worker_command() -> list[str]:
     return [sys.executable, "-m", "statewave_server", "worker"]
@@ -295,11 +351,13 @@ def run_durability(
     kills: int = 3,
     subjects: int = 20,
     timeout: float = 600.0,
+    crash: Callable[[], float] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> DurabilityResult:
-    """Ingest ``total`` episodes with ``clients`` threads while the API is SIGKILLed and
-    restarted ``kills`` times (evenly spread over the run), then compare the database with
-    what was acknowledged."""
+    """Ingest ``total`` episodes with ``clients`` threads while ``crash`` (default: SIGKILL
+    the API and restart it; returns the seconds until it serves again) runs ``kills`` times
+    (evenly spread over the run), then compare the database with what was acknowledged."""
+    crash = crash or api.crash_and_restart
     started = time.monotonic()
     deadline = started + timeout
     run = uuid.uuid4().hex[:8]
@@ -328,9 +386,8 @@ def run_durability(
             time.sleep(0.01)
         if errors or time.monotonic() >= deadline:
             break
-        api.kill9()
         log(f"kill -9 #{cycle} after {stats.episodes_acked} acknowledged episodes")
-        restart_seconds.append(api.restart())
+        restart_seconds.append(crash())
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()) + 5)
     if errors:
@@ -341,7 +398,7 @@ def run_durability(
     return DurabilityResult(
         episodes=total,
         batches=len(batches),
-        kills=api.kills,
+        kills=len(restart_seconds),
         restarts_seconds=[round(s, 2) for s in restart_seconds],
         transport_errors=stats.transport_errors,
         retry_statuses=stats.retry_statuses,

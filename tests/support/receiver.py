@@ -44,6 +44,7 @@ class Receiver:
         self._fail_next = 0
         self._fail_status = 503
         self._status = 200
+        self._reply: tuple[bytes, dict[str, str]] | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -60,6 +61,11 @@ class Receiver:
         """Answer every later request with ``status``."""
         with self._lock:
             self._status = status
+
+    def reply_with(self, body: bytes, headers: dict[str, str]) -> None:
+        """Send ``body`` with ``headers`` (e.g. ``Content-Encoding``) in every reply."""
+        with self._lock:
+            self._reply = (body, headers)
 
     @property
     def requests(self) -> list[Received]:
@@ -94,8 +100,13 @@ class Receiver:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 receiver._record(Received(self.path, headers, body, status))
                 reply = b'{"ok": true}' if status < 300 else b'{"error": "nope"}'
+                extra: dict[str, str] = {}
+                if receiver._reply is not None:
+                    reply, extra = receiver._reply
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)

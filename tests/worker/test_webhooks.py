@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
+import resource
 import signal
 import subprocess
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -24,10 +27,12 @@ from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
 from statewave_server.services.webhooks import sign, verify
 from statewave_server.settings import Settings
+from statewave_server.worker.destinations import DestinationPolicy
 from statewave_server.worker.runner import in_process_worker
 from statewave_server.worker.webhooks import BackoffPolicy, Dispatcher, classify
 from tests.support.factories import database_for, wait_until
 from tests.support.postgres import run_cli
+from tests.support.readme import readme_blocks
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.worker import worker_subprocess
 
@@ -104,14 +109,28 @@ def assert_exactly_once(receiver: Receiver, event_ids: list[str]) -> None:
     assert max(accepted.values()) == 1, [i for i, n in accepted.items() if n > 1]
 
 
+def readme_verifier() -> Callable[[str, dict[str, str], bytes], bool]:
+    """``verify_statewave`` from the README's receiver snippet, executed as written."""
+    [code] = readme_blocks("webhook")
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return cast(Callable[[str, dict[str, str], bytes], bool], namespace["verify_statewave"])
+
+
 def assert_signed(received: list[Any]) -> None:
+    readme_verify = readme_verifier()
     for request in received:
-        ts, signature = (
+        ts, event_id, signature = (
             request.headers["x-statewave-timestamp"],
+            request.headers["x-statewave-event-id"],
             request.headers.get("x-statewave-signature"),
         )
-        assert verify(SECRET, ts, request.body, signature), request.headers
-        assert not verify("wrong-secret", ts, request.body, signature)
+        assert verify(SECRET, ts, event_id, request.body, signature), request.headers
+        assert readme_verify(SECRET, request.headers, request.body)
+        assert not verify("wrong-secret", ts, event_id, request.body, signature)
+        replayed = {**request.headers, "x-statewave-event-id": str(uuid.uuid4())}
+        assert not readme_verify(SECRET, replayed, request.body)
+        assert not verify(SECRET, ts, replayed["x-statewave-event-id"], request.body, signature)
 
 
 async def test_receiver_down_then_failing_then_up_delivers_each_event_once(db: Database) -> None:
@@ -305,15 +324,21 @@ def test_classify_retries_408_429_5xx_and_dead_letters_other_4xx() -> None:
         assert classify(status, "").permanent, status
 
 
-def test_signature_scheme() -> None:
+def test_signature_scheme_covers_timestamp_event_id_and_body() -> None:
     body = b'{"event":"episode.created"}'
-    expected = "sha256=" + hmac.new(b"k", b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert sign("k", 1700000000, body) == expected
-    assert verify("k", "1700000000", body, expected, now=1700000100)
-    assert not verify("k", "1700000000", body, expected, now=1700009999)  # replayed
-    assert verify("k", "1700000000", body, expected, tolerance_seconds=None)
-    assert not verify("k", "1700000000", body + b" ", expected, tolerance_seconds=None)
-    assert not verify("k", "nope", body, expected) and not verify("k", "1", body, None)
+    ev = "0b7c1f5e-8f0a-4c1e-9a53-6f1d2e3c4b5a"
+    message = b"1700000000." + ev.encode() + b"." + body
+    expected = "sha256=" + hmac.new(b"k", message, hashlib.sha256).hexdigest()
+    assert sign("k", 1700000000, ev, body) == expected
+    assert verify("k", "1700000000", ev, body, expected, now=1700000100)
+    assert not verify("k", "1700000000", ev, body, expected, now=1700009999)  # stale
+    assert verify("k", "1700000000", ev, body, expected, tolerance_seconds=None)
+    assert not verify("k", "1700000000", ev, body + b" ", expected, tolerance_seconds=None)
+    other = str(uuid.uuid4())  # a replay under a fresh event id
+    assert not verify("k", "1700000000", other, body, expected, tolerance_seconds=None)
+    assert not verify("k", "nope", ev, body, expected) and not verify("k", "1", ev, body, None)
+    for odd in ("+1700000000", "1700_000000", " 1700000000"):
+        assert not verify("k", odd, ev, body, expected, now=1700000000)
 
 
 async def test_cli_list_and_usage_errors(db: Database, head_db_url: str) -> None:
@@ -361,3 +386,96 @@ async def test_statewave_worker_process_delivers_and_stops_cleanly(
         json.loads(line)["event"] for line in log.read_text().splitlines() if line.startswith("{")
     }
     assert {"webhook_dispatcher_started", "webhook_delivered", "worker_stopped"} <= events
+
+
+def _gzip_bomb(megabytes: int) -> bytes:
+    """``megabytes`` MB of ``A`` gzip-compressed, built without holding them in memory."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: gzip framing
+    chunk = b"A" * 1_000_000
+    parts = [packer.compress(chunk) for _ in range(megabytes)]
+    return b"".join([*parts, packer.flush()])
+
+
+async def test_a_gzip_bomb_reply_is_never_decompressed(db: Database, receiver: Receiver) -> None:
+    bomb = _gzip_bomb(300)  # 300 MB inflated, a few hundred KB on the wire
+    assert len(bomb) < 1_000_000
+    receiver.reply_with(bomb, {"Content-Encoding": "gzip"})
+    receiver.always(500)
+    await add_events(db, 1, max_attempts=1)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    await Dispatcher(db, hook_settings(receiver.url)).run_once()
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    [row] = await rows(db)
+    assert (row.status, row.last_error) == (
+        outbox.DEAD_LETTER,
+        "HTTP 500: [gzip-encoded reply not read]",
+    )
+    assert grown_mib < 100, f"peak RSS grew by {grown_mib:.0f} MiB"
+
+
+async def test_a_large_plain_reply_is_read_only_up_to_the_cap(
+    db: Database, receiver: Receiver
+) -> None:
+    receiver.reply_with(b"B" * 20_000_000, {})
+    receiver.always(503)
+    await add_events(db, 1, max_attempts=1)
+    await Dispatcher(db, hook_settings(receiver.url)).run_once()
+    [row] = await rows(db)
+    assert row.last_error == "HTTP 503: " + "B" * 200
+
+
+@pytest.mark.parametrize(
+    ("address", "default", "private_allowed", "loopback_refused"),
+    [
+        ("127.0.0.1", True, True, False),
+        ("::1", True, True, False),
+        ("169.254.169.254", False, False, False),  # cloud metadata
+        ("::ffff:169.254.169.254", False, False, False),
+        ("fe80::1", False, False, False),
+        ("10.0.0.5", False, True, False),
+        ("172.16.3.4", False, True, False),
+        ("192.168.1.1", False, True, False),
+        ("100.64.0.1", False, True, False),
+        ("fd00:ec2::254", False, True, False),
+        ("0.0.0.0", False, False, False),
+        ("224.0.0.1", False, False, False),
+        ("93.184.216.34", True, True, True),
+        ("2606:4700:4700::1111", True, True, True),
+    ],
+)
+def test_destination_policy(
+    address: str, default: bool, private_allowed: bool, loopback_refused: bool
+) -> None:
+    ip = ipaddress.ip_address(address)
+    assert (DestinationPolicy().refusal(ip) is None) == default
+    assert (DestinationPolicy(allow_private=True).refusal(ip) is None) == private_allowed
+    assert (DestinationPolicy(allow_loopback=False).refusal(ip) is None) == loopback_refused
+
+
+async def test_a_metadata_destination_is_dead_lettered_without_a_request(db: Database) -> None:
+    await add_events(db, 1)
+    url = "http://169.254.169.254/latest/meta-data/"
+    await Dispatcher(db, hook_settings(url, webhook_timeout_seconds=30.0)).run_once()
+    [row] = await rows(db)
+    assert (row.status, row.attempts, row.http_status) == (outbox.DEAD_LETTER, 1, None)
+    assert row.last_error is not None
+    assert row.last_error.startswith("destination refused: 169.254.169.254 resolves to")
+
+
+async def test_loopback_can_be_refused_and_names_are_pinned_to_the_checked_address(
+    db: Database, receiver: Receiver
+) -> None:
+    await add_events(db, 1)
+    refused = hook_settings(receiver.url, webhook_allow_loopback=False)
+    await Dispatcher(db, refused).run_once()
+    [row] = await rows(db)
+    assert row.status == outbox.DEAD_LETTER and "loopback" in (row.last_error or "")
+    assert receiver.requests == []
+
+    by_name = receiver.url.replace("127.0.0.1", "localhost")
+    ids = await add_events(db, 1)
+    await Dispatcher(db, hook_settings(by_name)).run_once()
+    [request] = receiver.requests
+    assert request.event_id in ids
+    assert request.headers["host"] == f"localhost:{receiver.port}"
+    assert_signed([request])

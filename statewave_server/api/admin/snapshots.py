@@ -96,12 +96,20 @@ async def delete_snapshot(
 async def cleanup(
     sessions: SessionsDep,
     events: EventsDep,
+    settings: SettingsDep,
     prefix: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)] = "live_",
     max_age_hours: Annotated[float, Query(ge=0, le=876_000, allow_inf_nan=False)] = 24,
     tenant_id: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None,
 ) -> dict[str, int]:
-    """Delete subjects with ``prefix`` idle for ``max_age_hours`` (on request only)."""
+    """Delete ephemeral subjects with ``prefix`` idle for ``max_age_hours`` (on request
+    only; part of the snapshot feature, so 404 unless it is enabled)."""
+    _enabled(settings)
     n = await deletion.cleanup_inactive(
-        sessions, events, prefix=prefix, max_age_hours=max_age_hours, tenant_id=tenant_id
+        sessions,
+        events,
+        prefix=prefix,
+        scope_prefix=settings.cleanup_subject_prefix,
+        max_age_hours=max_age_hours,
+        tenant_id=tenant_id,
     )
     return {"subjects_cleaned": n}

@@ -153,6 +153,7 @@ class DeletedSubject(BaseModel):
     tenant_id: str
     episodes_deleted: int
     memories_deleted: int
+    snapshots_deleted: int = 0
 
 
 class BulkDeleteResponse(BaseModel):

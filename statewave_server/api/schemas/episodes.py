@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +22,11 @@ from statewave_server.api.schemas.common import (
     SubjectId,
     UtcDatetime,
 )
+from statewave_server.times import EventTime
+
+# Keys derived from the ``Idempotency-Key`` header start with this; client keys may not,
+# so the two can never collide.
+HEADER_KEY_PREFIX = "$hdr:"
 
 
 class CreateEpisode(BaseModel):
@@ -35,10 +39,17 @@ class CreateEpisode(BaseModel):
     metadata: JsonObject = Field(default_factory=dict)
     provenance: JsonObject = Field(default_factory=dict)
     session_id: OptionalSessionId = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: EventTime | None = None
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)] | None
     ) = None
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _not_header_derived(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(HEADER_KEY_PREFIX):
+            raise ValueError(f"keys starting with {HEADER_KEY_PREFIX!r} are reserved")
+        return value
 
     @field_validator("payload", "metadata", "provenance")
     @classmethod
@@ -68,5 +79,5 @@ class EpisodeResponse(BaseModel):
 
 
 class BatchCreateResponse(BaseModel):
-    episodes_created: int
+    episodes_created: int = Field(description="How many of ``episodes`` are new rows.")
     episodes: list[EpisodeResponse]

@@ -33,3 +33,4 @@ class DeleteSubjectResponse(BaseModel):
     subject_id: str
     episodes_deleted: int
     memories_deleted: int
+    snapshots_deleted: int = 0

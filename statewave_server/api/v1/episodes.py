@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, status
 
 from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
 from statewave_server.api.schemas.episodes import (
+    HEADER_KEY_PREFIX,
     BatchCreateResponse,
     CreateEpisode,
     CreateEpisodesBatch,
@@ -27,9 +28,10 @@ IdempotencyKeyHeader = Annotated[
         alias="Idempotency-Key",
         description=(
             "Optional request key (1-200 printable characters). Each episode without its "
-            "own `idempotency_key` gets `<header>:<index>` (its position in the request), "
-            "so retrying the identical request stores nothing new and returns the stored "
-            "episodes."
+            "own `idempotency_key` gets `$hdr:<header>:<index>` (its position in the "
+            "request; body keys cannot start with `$hdr:`), so retrying the identical "
+            "request stores nothing new and returns the stored episodes; reusing it for "
+            "different content is a 409 `idempotency_conflict`."
         ),
     ),
 ]
@@ -54,7 +56,7 @@ def _request_key(header: str | None) -> str | None:
 def _new(item: CreateEpisode, request_key: str | None = None, index: int = 0) -> NewEpisode:
     episode = NewEpisode(**item.model_dump())
     if request_key is not None and episode.idempotency_key is None:
-        return replace(episode, idempotency_key=f"{request_key}:{index}")
+        return replace(episode, idempotency_key=f"{HEADER_KEY_PREFIX}{request_key}:{index}")
     return episode
 
 
@@ -70,8 +72,9 @@ async def create_episode(
 
     With an ``Idempotency-Key`` header (1-200 printable characters; otherwise 400
     ``invalid_idempotency_key``) an episode without its own ``idempotency_key`` is keyed
-    ``<header>:0``: a retry of the same request answers 201 with the stored episode and
-    stores nothing new. A key in the body wins over the header.
+    ``$hdr:<header>:0``: a retry of the same request answers 201 with the stored episode
+    and stores nothing new. A key in the body wins over the header. A key that already
+    names different content is a 409 ``idempotency_conflict``.
     """
     key = _request_key(idempotency_key)
     stored = await record_episode(sessions, events, tenant_id, _new(body, key))
@@ -90,13 +93,15 @@ async def create_episodes_batch(
 
     With an ``Idempotency-Key`` header (1-200 printable characters; otherwise 400
     ``invalid_idempotency_key``) every episode without its own ``idempotency_key`` is keyed
-    ``<header>:<index>`` (its position in the batch), so a client that retries the
+    ``$hdr:<header>:<index>`` (its position in the batch), so a client that retries the
     identical batch after a timeout or a dropped connection gets 201 with the same
-    episodes and nothing is stored twice. Keys are unique per tenant and subject; reusing
-    a header for a different batch returns the episodes stored under it.
+    episodes and nothing is stored twice. Keys are unique per tenant and subject; a key
+    (header-derived or in the body, also twice in one batch) that names different
+    content is a 409 ``idempotency_conflict`` and nothing of the batch is stored.
+    ``episodes_created`` counts the new rows only.
     """
     key = _request_key(idempotency_key)
     new = [_new(e, key, index) for index, e in enumerate(body.episodes)]
-    stored = await record_batch(sessions, events, tenant_id, new)
-    episodes = [EpisodeResponse.model_validate(e) for e in stored]
-    return BatchCreateResponse(episodes_created=len(episodes), episodes=episodes)
+    recorded = await record_batch(sessions, events, tenant_id, new)
+    episodes = [EpisodeResponse.model_validate(e) for e in recorded.episodes]
+    return BatchCreateResponse(episodes_created=recorded.created, episodes=episodes)

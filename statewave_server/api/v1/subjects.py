@@ -72,4 +72,5 @@ async def delete_subject(
         subject_id=subject_id,
         episodes_deleted=counts.episodes,
         memories_deleted=counts.memories,
+        snapshots_deleted=counts.snapshots,
     )

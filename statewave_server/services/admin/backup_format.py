@@ -25,7 +25,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from statewave_server.db.admin_queries.subject_rows import SubjectRows
 from statewave_server.db.models import (
@@ -36,6 +36,7 @@ from statewave_server.db.models import (
     SubjectHealthCache,
 )
 from statewave_server.services.admin.errors import BadRequest
+from statewave_server.times import EventTime
 
 FORMAT = "statewave-backup"
 FORMAT_VERSION = "2.0"
@@ -58,10 +59,10 @@ class EpisodeRecord(_Record):
     metadata: dict[str, Any] = Field(default_factory=dict)
     provenance: dict[str, Any] = Field(default_factory=dict)
     session_id: str | None = Field(default=None, max_length=256)
-    occurred_at: AwareDatetime | None = None
+    occurred_at: EventTime | None = None
     idempotency_key: str | None = Field(default=None, max_length=256)
-    created_at: AwareDatetime
-    last_compiled_at: AwareDatetime | None = None
+    created_at: EventTime
+    last_compiled_at: EventTime | None = None
 
 
 class MemoryRecord(_Record):
@@ -70,8 +71,8 @@ class MemoryRecord(_Record):
     content: str
     summary: str = ""
     confidence: float = Field(default=1.0, allow_inf_nan=False)
-    valid_from: AwareDatetime
-    valid_to: AwareDatetime | None = None
+    valid_from: EventTime
+    valid_to: EventTime | None = None
     source_episode_ids: list[uuid.UUID] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     status: str = Field(default="active", max_length=32)
@@ -79,8 +80,8 @@ class MemoryRecord(_Record):
         default=None, min_length=1, max_length=16_000
     )
     embedding_model: str | None = Field(default=None, max_length=128)
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: EventTime
+    updated_at: EventTime
 
     @model_validator(mode="after")
     def _vector_needs_model(self) -> MemoryRecord:
@@ -94,17 +95,17 @@ class ResolutionRecord(_Record):
     session_id: str = Field(min_length=1, max_length=256)
     status: str = Field(default="open", max_length=32)
     resolution_summary: str | None = None
-    resolved_at: AwareDatetime | None = None
+    resolved_at: EventTime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: EventTime
+    updated_at: EventTime
 
 
 class HealthRecord(_Record):
     last_state: str = Field(max_length=32)
     last_score: int = Field(ge=-(2**31), le=2**31 - 1)
     factors: list[dict[str, Any]] = Field(default_factory=list)
-    updated_at: AwareDatetime
+    updated_at: EventTime
 
 
 class SubjectContent(_Record):

@@ -50,6 +50,7 @@ class Deleted:
     tenant_id: str
     episodes_deleted: int
     memories_deleted: int
+    snapshots_deleted: int
 
 
 @dataclass(frozen=True)
@@ -71,16 +72,24 @@ async def delete_subject(
 
 
 async def _erase(
-    session: AsyncSession, events: EventSink, tenant_id: str, subject_id: str
+    session: AsyncSession,
+    events: EventSink,
+    tenant_id: str,
+    subject_id: str,
+    *,
+    keep_snapshots: bool = False,
 ) -> Deleted:
-    counts = await subject_repo.delete_subject(session, tenant_id, subject_id)
+    counts = await subject_repo.delete_subject(
+        session, tenant_id, subject_id, keep_snapshots=keep_snapshots
+    )
     data = {
         "subject_id": subject_id,
         "episodes_deleted": counts.episodes,
         "memories_deleted": counts.memories,
+        "snapshots_deleted": counts.snapshots,
     }
     await events.emit(session, tenant_id, "subject.deleted", data)
-    return Deleted(subject_id, tenant_id, counts.episodes, counts.memories)
+    return Deleted(subject_id, tenant_id, counts.episodes, counts.memories, counts.snapshots)
 
 
 async def _matches(session: AsyncSession, selector: DeleteFilter) -> list[MatchRow]:
@@ -145,18 +154,27 @@ async def cleanup_inactive(
     events: EventSink,
     *,
     prefix: str,
+    scope_prefix: str,
     max_age_hours: float,
     tenant_id: str | None = None,
 ) -> int:
     """Delete subjects with ``prefix`` idle for ``max_age_hours`` (an explicit operator
-    action: nothing runs this automatically). Returns how many were removed."""
-    if not prefix:
-        raise BadRequest("cleanup needs a non-empty prefix")
+    action: nothing runs this automatically). Returns how many were removed.
+
+    Its scope is ephemeral subjects: ``prefix`` must start with ``scope_prefix``
+    (``STATEWAVE_CLEANUP_SUBJECT_PREFIX``), so a short prefix cannot sweep real ones.
+    """
+    if not prefix.startswith(scope_prefix):
+        raise BadRequest(
+            f"cleanup only deletes ephemeral subjects: the prefix must start with "
+            f"{scope_prefix!r} (STATEWAVE_CLEANUP_SUBJECT_PREFIX)",
+            code="prefix_out_of_scope",
+        )
     selector = DeleteFilter(
         subject_id_prefix=prefix, older_than_days=max_age_hours / 24, tenant_id=tenant_id
     )
     async with sessions.begin() as session:
         matches = await _matches(session, selector)
-        for m in matches:
-            await _erase(session, events, m.tenant_id, m.subject_id)
+        for m in matches:  # snapshots are deliberate copies: cleanup keeps them
+            await _erase(session, events, m.tenant_id, m.subject_id, keep_snapshots=True)
     return len(matches)

@@ -80,7 +80,10 @@ async def create_snapshot(
                 "source_subject_id": hidden,
                 "episode_count": len(content.episodes),
                 "memory_count": len(content.memories),
-                "metadata_": {**(metadata or {}), "copied_from_subject_id": source_subject_id},
+                "metadata_": {
+                    **(metadata or {}),
+                    subject_repo.SNAPSHOT_SOURCE_KEY: source_subject_id,
+                },
             },
         )
     return Created("created" if row else "exists", row, name, version)

@@ -74,40 +74,49 @@ def find_supersessions(
     """Which memories the compile of ``new`` retires, oldest decision first.
 
     ``existing`` are the subject's active memories before this compile; ``new`` are the
-    memories it created, in compile order. Age order, deterministic on ties: every new
-    memory is newer than every existing one; existing ones are ordered by ``created_at``,
-    then ``valid_from``, then id; new ones keep their given order (later = newer).
+    memories it created, in compile order. Age is **event time** (``valid_from``, when
+    the statement was made), so a backfilled or late-compiled older statement never
+    retires a newer one: it is retired by it instead. Ties are deterministic: on equal
+    ``valid_from`` existing memories come first (by ``created_at``, then id) and new ones
+    keep their given order (later = newer).
 
     Each memory is compared with the newer memories of its kind; the first one it
     conflicts with supersedes it. Pairs of two existing memories are not compared: they
     were settled when the newer of them was compiled. ``valid_to`` is the superseding
-    memory's ``valid_from`` (never earlier than the old memory's own ``valid_from``).
+    memory's ``valid_from``.
     """
-    ordered = sorted(existing, key=lambda m: (m.created_at, m.valid_from, str(m.id)))
-    ordered_new = list(new)
+    timeline = sorted(
+        [(_age(m, None), m, False) for m in existing]
+        + [(_age(m, index), m, True) for index, m in enumerate(new)],
+        key=lambda entry: entry[0],
+    )
     result: list[Supersession] = []
-    for kind in _kinds_in_order(ordered_new):
-        old_group = [m for m in ordered if m.kind == kind]
-        new_group = [m for m in ordered_new if m.kind == kind]
-        result.extend(_resolve_group(old_group, new_group))
+    for kind in _kinds_in_order(new):
+        group = [(m, is_new) for _, m, is_new in timeline if m.kind == kind]
+        result.extend(_resolve_group(group))
     return result
+
+
+def _age(memory: MemoryRecord, new_index: int | None) -> tuple[datetime, int, datetime, str, int]:
+    """Sort key: event time, then existing before new, then insertion order."""
+    if new_index is None:
+        return (memory.valid_from, 0, memory.created_at, str(memory.id), 0)
+    return (memory.valid_from, 1, memory.created_at, "", new_index)
 
 
 def _kinds_in_order(memories: Iterable[MemoryRecord]) -> list[str]:
     return list(dict.fromkeys(m.kind for m in memories))
 
 
-def _resolve_group(
-    old_group: Sequence[MemoryRecord], new_group: Sequence[MemoryRecord]
-) -> Iterable[Supersession]:
-    timeline = [*old_group, *new_group]
-    first_new = len(old_group)
-    token_sets = [tokens(m.content) for m in timeline]
-    threshold = threshold_for(timeline[0].kind) if timeline else DEFAULT_THRESHOLD
-    for i, older in enumerate(timeline):
-        for j in range(max(i + 1, first_new), len(timeline)):
+def _resolve_group(group: Sequence[tuple[MemoryRecord, bool]]) -> Iterable[Supersession]:
+    token_sets = [tokens(m.content) for m, _ in group]
+    threshold = threshold_for(group[0][0].kind) if group else DEFAULT_THRESHOLD
+    for i, (older, older_is_new) in enumerate(group):
+        for j in range(i + 1, len(group)):
+            newer, newer_is_new = group[j]
+            if not (older_is_new or newer_is_new):
+                continue  # two existing memories: settled by an earlier compile
             if jaccard(token_sets[i], token_sets[j]) >= threshold:
-                newer = timeline[j]
                 yield Supersession(
                     memory_id=older.id,
                     superseded_by=newer.id,
