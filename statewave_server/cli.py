@@ -10,7 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from statewave_server import __version__
 from statewave_server.cli_admin import register as register_admin_cli
+from statewave_server.cli_data import register as register_data_cli
+from statewave_server.cli_memories import memories_app
 from statewave_server.cli_ops import register as register_ops_cli
 from statewave_server.settings import get_settings
 
@@ -30,9 +33,33 @@ db_app = typer.Typer(help="Database helpers for scripts such as ./start.sh.", no
 app.add_typer(db_app, name="db")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"statewave {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _setup(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Logs (the embedded database's start-up included) go to stderr, never stdout."""
+    from statewave_server.cli_setup import send_logs_to_stderr
+
+    send_logs_to_stderr(get_settings())
+
+
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Bind address (default: 127.0.0.1, or 0.0.0.0 with an API key)."),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8100).")] = None,
 ) -> None:
     """Run the API server (embedded PostgreSQL when no database URL is configured)."""
@@ -65,7 +92,6 @@ def preflight(
     ] = None,
 ) -> None:
     """Check the database against this version before an upgrade (exit 0 = go, 1 = no-go)."""
-    from statewave_server import __version__
     from statewave_server.ops.preflight import run_preflight
 
     raise typer.Exit(
@@ -103,6 +129,23 @@ def jobs_rescue(
 
     raise typer.Exit(
         asyncio.run(rescue_jobs_command(get_settings(), older_than_minutes, json_output))
+    )
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[
+        list[str] | None,
+        typer.Option("--job-id", help="A dead job to retry (repeatable)."),
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead job.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Return dead jobs to pending with fresh attempts (exit 1 if a given id is not dead)."""
+    from statewave_server.worker.commands import retry_jobs_command
+
+    raise typer.Exit(
+        asyncio.run(retry_jobs_command(get_settings(), job_id or [], all_dead, json_output))
     )
 
 
@@ -302,6 +345,8 @@ def bench(
 
 register_admin_cli(app)
 register_ops_cli(app)
+app.add_typer(memories_app, name="memories")
+register_data_cli(app)
 
 
 def main() -> None:

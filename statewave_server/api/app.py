@@ -18,10 +18,15 @@ from statewave_server.api.limits import BodyLimitMiddleware
 from statewave_server.api.middleware import RequestContextMiddleware
 from statewave_server.api.schema_gate import SchemaGateMiddleware
 from statewave_server.api.schema_gate import gate_for as schema_gate_for
-from statewave_server.api.security import RateLimiter, SecuritySettings, install_security
+from statewave_server.api.security import (
+    RateLimiter,
+    SecuritySettings,
+    announce_exposure,
+    install_security,
+)
 from statewave_server.api.v1 import context, episodes, memories, subjects, support
 from statewave_server.console.routes import router as console_router
-from statewave_server.db.engine import Database, resolve_database_url
+from statewave_server.db.engine import Database, release_database, resolve_database_url
 from statewave_server.logging import configure_logging
 from statewave_server.ops.startup import enforce_schema_guard
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
@@ -42,6 +47,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.callback(shutdown_tracing)
         if getattr(app.state, "database", None) is None:
             url = await asyncio.to_thread(resolve_database_url, settings)
+            stack.callback(release_database, settings)  # after the engine is disposed
             app.state.database = Database.from_settings(settings, url)
             stack.push_async_callback(app.state.database.dispose)
         guard = await enforce_schema_guard(settings, app.state.database)
@@ -63,6 +69,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()
         log.info("app_startup", version=__version__, worker=settings.run_worker_in_process)
+        announce_exposure(app.state.security)
         yield
         log.info("app_shutdown")
 
@@ -83,13 +90,17 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.runtime = runtime
+    app.state.security = security or SecuritySettings.from_settings(settings)
     install_error_handlers(app)
     app.add_middleware(SchemaGateMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
-    install_security(
-        app, security or SecuritySettings.from_settings(settings), limiter=rate_limiter
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+        max_uploads=settings.max_concurrent_uploads,
     )
+    app.add_middleware(RequestContextMiddleware)
+    install_security(app, app.state.security, limiter=rate_limiter)
     app.include_router(ops.router)
     app.include_router(admin_webhooks.router)
     app.include_router(admin_router)

@@ -38,7 +38,7 @@ async def api(
     # Memory indexes are reused (as in the served app) only while changes are heard.
     async with (
         local_runtime.memory_index.following(database.listen_url),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
     ):
         yield client
     await database.dispose()

@@ -66,7 +66,7 @@ async def app_client(url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncCli
     database = Database.from_settings(settings, url)
     transport = httpx.ASGITransport(app=create_app(settings, database), raise_app_exceptions=False)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield http
     finally:
         await database.dispose()
