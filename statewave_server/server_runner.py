@@ -14,6 +14,7 @@ from statewave_server.db.migrate import upgrade_to_head
 from statewave_server.http_protocol import HeaderTimeoutProtocol
 from statewave_server.logging import configure_logging
 from statewave_server.ops.wait import wait_for_database
+from statewave_server.serve_banner import print_banner
 from statewave_server.settings import Settings
 
 log = structlog.get_logger("statewave.serve")
@@ -41,11 +42,13 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         raise SystemExit("database unreachable; see `statewave preflight`")
     if settings.database_url is None:
         log.info("embedded_database_migrate")
-        upgrade_to_head()
+        upgrade_to_head(url)
+    host, port = host or settings.bind_host, port or settings.port
+    print_banner(settings, host=host, port=port, database_url=url)
     uvicorn.run(
         "statewave_server.api.app:app",
-        host=host or settings.bind_host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         proxy_headers=False,
         http=HeaderTimeoutProtocol,
         log_config=None,

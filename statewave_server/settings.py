@@ -122,6 +122,8 @@ class Settings(BaseSettings):
 
     # Schema safety
     strict_schema: bool = False
+    # ./start.sh migrates an external database only when this is set (the embedded one always).
+    migrate_on_start: bool = False
 
     # Migrations (alembic/env.py)
     migration_lock_timeout_ms: int = 5_000

@@ -16,6 +16,8 @@ from statewave_server.api.admin import router as admin_router
 from statewave_server.api.errors import install_error_handlers
 from statewave_server.api.limits import BodyLimitMiddleware
 from statewave_server.api.middleware import RequestContextMiddleware
+from statewave_server.api.schema_gate import SchemaGateMiddleware
+from statewave_server.api.schema_gate import gate_for as schema_gate_for
 from statewave_server.api.security import (
     RateLimiter,
     SecuritySettings,
@@ -49,7 +51,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             stack.callback(release_database, settings)  # after the engine is disposed
             app.state.database = Database.from_settings(settings, url)
             stack.push_async_callback(app.state.database.dispose)
-        await enforce_schema_guard(settings, app.state.database)
+        guard = await enforce_schema_guard(settings, app.state.database)
+        gate = schema_gate_for(app)
+        if gate is not None:
+            gate.record(guard.status)
         if getattr(app.state, "runtime", None) is None:
             app.state.runtime = await asyncio.to_thread(build_runtime, settings)
             if app.state.runtime.embedder is not None:
@@ -58,7 +63,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await stack.enter_async_context(app.state.runtime.memory_index.following(listen_url))
         if settings.run_worker_in_process:
             handlers = {**default_handlers(), **memory_handlers(app.state.runtime)}
-            worker = in_process_worker(app.state.database, settings, handlers)
+            worker = in_process_worker(app.state.database, settings, handlers, gate=gate)
             await stack.enter_async_context(worker)
         await stack.enter_async_context(app.state.mcp.run())
         # Everything loaded so far lives as long as the process: moved out of the cyclic
@@ -89,6 +94,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.security = security or SecuritySettings.from_settings(settings)
     install_error_handlers(app)
+    app.add_middleware(SchemaGateMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -46,7 +46,20 @@ log = structlog.get_logger("statewave.security")
 
 _REQUEST_CONTEXT: Any = RequestContextMiddleware
 HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/health", "/ready"})
-PUBLIC_PATHS = HEALTH_PATHS | {"/docs", "/redoc", "/openapi.json"}
+PUBLIC_PATHS = HEALTH_PATHS | {"/", "/docs", "/redoc", "/openapi.json"}
+# The runbook's plain ``curl …/ops/migrations``: its seven keys reveal only revision ids.
+# ``?verbose=true`` (history, lock holder's address, checksums) still needs the key.
+MIGRATIONS_PATH = "/ops/migrations"
+
+
+def is_public(scope: Scope) -> bool:
+    """Paths served without ``X-API-Key``."""
+    path = scope["path"]
+    if path == MIGRATIONS_PATH:
+        return b"verbose" not in scope.get("query_string", b"")
+    return path in PUBLIC_PATHS
+
+
 API_KEY_HEADER = b"x-api-key"
 MAX_TENANT_LENGTH = 256
 
@@ -105,7 +118,7 @@ class APIKeyMiddleware:
         self._failures = MemoryRateLimiter(failure_limit) if failure_limit > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._expected is None or scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if self._expected is None or scope["type"] != "http" or is_public(scope):
             await self.app(scope, receive, send)
             return
         provided = header(scope, API_KEY_HEADER)

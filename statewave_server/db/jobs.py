@@ -187,11 +187,15 @@ async def claim_next(
 
 
 async def heartbeat(session: AsyncSession, job_id: str, worker_id: str) -> bool:
-    """Refresh ``heartbeat_at``; False means the job is no longer ours (rescued or finished)."""
+    """Refresh ``heartbeat_at`` and ``claimed_at``; False means the job is no longer ours.
+
+    ``claimed_at`` is the claim's lease, renewed with every beat: the runbook's manual reset
+    (``… claimed_at < NOW() - INTERVAL '30 minutes'``) then only matches silent workers.
+    """
     stmt = (
         update(CompilationJob)
         .where(_owned_by(job_id, worker_id))
-        .values(heartbeat_at=func.now())
+        .values(heartbeat_at=func.now(), claimed_at=func.now())
         .returning(CompilationJob.id)
     )
     return (await session.scalar(stmt)) is not None

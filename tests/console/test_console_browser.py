@@ -3,7 +3,9 @@
 Walks the acceptance path: sign in, load the dashboard, open a subject from the explorer,
 follow a memory's provenance link to its source episode, and rescue an orphaned job.
 Screenshots of every step land in ``test-artifacts/console/`` at the repository root.
-Skipped, with a message, only when no Chromium binary is installed.
+Skipped, with a message, only when no Chromium binary is installed, and never under
+``CI=true`` (there a missing browser fails the test). ``TEST_ARTIFACTS_DIR`` moves
+the screenshots; the session summary prints where they are.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.console.conftest import (
     ConsoleServer,
     job_status,
 )
+from tests.support.ci import require_real_part
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -51,11 +54,12 @@ def chromium_binary() -> str | None:
 @pytest.fixture(scope="module")
 def browser_page() -> Iterator[object]:
     binary = chromium_binary()
-    if binary is None:
-        pytest.skip(
-            "no Chromium binary: install Debian's `chromium` package "
-            "(apt-get install -y chromium) or set STATEWAVE_TEST_CHROMIUM"
-        )
+    require_real_part(
+        binary is not None,
+        "no Chromium binary: install Debian's `chromium` package "
+        "(apt-get install -y chromium) or set STATEWAVE_TEST_CHROMIUM",
+    )
+    assert binary is not None
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
