@@ -1,10 +1,11 @@
 """Alembic environment for Statewave.
 
 Reads the same settings as the server (``STATEWAVE_DATABASE_URL`` / ``DATABASE_URL`` /
-``.env``, else the embedded PostgreSQL). Online runs are serialised by a session advisory
-lock, bounded by ``lock_timeout``/``statement_timeout``, retried on lock timeouts, run one
-transaction per revision and audited (one row per applied or reverted revision). Offline
-runs (``--sql``) only print SQL and never connect.
+``.env``); the embedded PostgreSQL only when asked (``-x embedded=1``), never by default.
+Online runs are serialised by a session advisory lock, bounded by
+``lock_timeout``/``statement_timeout``, retried on lock timeouts, run one transaction per
+revision and audited (one row per applied or reverted revision). Offline runs (``--sql``)
+only print SQL; they read the current revision to print just what is pending.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
 from statewave_server import __version__
-from statewave_server.db.engine import session_url
+from statewave_server.db.engine import resolve_database_url, session_url
 from statewave_server.db.migration_audit import (
     AUDIT_TABLE,
     CREATE_AUDIT_TABLE,
@@ -31,6 +32,8 @@ from statewave_server.db.migration_audit import (
     file_checksum,
 )
 from statewave_server.db.models import Base
+from statewave_server.db.urls import describe as describe_url
+from statewave_server.db.urls import to_async_url
 from statewave_server.ops.adoption import AdoptionReport, adopt, embedding_note
 from statewave_server.ops.schema_shape import SchemaFamily, detect_schema_family_sync
 from statewave_server.settings import Settings, get_settings
@@ -41,6 +44,9 @@ MAX_BACKOFF_SECONDS = 10.0
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+elif config.config_file_name is None:  # an installed wheel: alembic.ini's logging, in code
+    logging.basicConfig(format="%(levelname)-5.5s [%(name)s] %(message)s")
+    logging.getLogger("alembic").setLevel(logging.INFO)
 log = logging.getLogger("alembic.env")
 
 target_metadata = Base.metadata
@@ -67,17 +73,87 @@ def _common_options() -> dict[str, Any]:
 
 
 def run_migrations_offline() -> None:
-    """Print the SQL; only the dialect is needed, so no database is started or touched."""
+    """Print the SQL; only the dialect is needed, so no database is started or changed.
+
+    ``alembic upgrade head --sql`` (the runbook's dry run) starts from the configured
+    database's current revision, read-only, so it prints just the pending revisions; with no
+    database it says, in the output, that it starts from an empty one.
+    """
+    settings = get_settings()
+    starting, note = _dry_run_start(settings)
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
+        starting_rev=starting,
         **_common_options(),
     )
-    settings = get_settings()
+    if note:
+        log.warning(note)
+        context.get_context().impl.static_output(f"-- {note}\n")
     context.execute(f"SET lock_timeout = {int(settings.migration_lock_timeout_ms)}")
     context.execute(f"SET statement_timeout = {int(settings.migration_statement_timeout_ms)}")
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _dry_run_start(settings: Settings) -> tuple[str | None, str | None]:
+    """The revision a ``--sql`` run starts from (None = empty) and a note saying why."""
+    if context.get_starting_revision_argument() is not None:  # an explicit ``from:to``
+        return None, None
+    url = _configured_url(settings)
+    if url is None:
+        return None, (
+            "No database configured: this SQL starts from an empty database (every "
+            "revision). Set STATEWAVE_DATABASE_URL to print only what it still needs."
+        )
+    try:
+        current = asyncio.run(_read_current(url))
+    except (OSError, DBAPIError) as exc:
+        return None, (
+            f"Database {describe_url(url)} unreachable ({type(exc).__name__}): this SQL starts "
+            "from an empty database (every revision)"
+        )
+    if current is None:
+        return None, f"Database {describe_url(url)} is empty: this SQL applies every revision"
+    if current not in {script.revision for script in context.script.walk_revisions()}:
+        raise CommandError(  # e.g. the original's '0008', which would match ours by prefix
+            f"Database revision {current!r} is not one of this release's revisions: run "
+            "`python scripts/preflight.py` to see what it is"
+        )
+    return current, f"Database {describe_url(url)} is at {current}: only later revisions follow"
+
+
+async def _read_current(url: str) -> str | None:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+            if not found:
+                return None
+            value = await conn.scalar(text("SELECT version_num FROM alembic_version LIMIT 1"))
+            return None if value is None else str(value)
+    finally:
+        await engine.dispose()
+
+
+def _embedded_requested() -> bool:
+    """``alembic -x embedded=1 …`` (or the CLI's ``--embedded``): use the embedded database."""
+    flag = context.get_x_argument(as_dictionary=True).get("embedded", "")
+    return bool(config.attributes.get("embedded")) or flag.lower() in {"1", "true", "yes"}
+
+
+def _configured_url(settings: Settings) -> str | None:
+    """The URL given by the caller or the settings; the embedded one only when asked for."""
+    given = (
+        config.attributes.get("database_url")
+        or settings.database_url
+        or settings.direct_database_url
+    )
+    if given:
+        return to_async_url(str(given))
+    if _embedded_requested():
+        return resolve_database_url(settings)
+    return None
 
 
 # --- online ----------------------------------------------------------------------------
@@ -276,11 +352,23 @@ def run_migrations_online() -> None:
     if connection is not None:  # programmatic use with a caller-owned sync connection
         _migrate(connection, settings)
         return
+    configured = _configured_url(settings)
+    if configured is None:
+        raise CommandError(
+            "No database configured: set STATEWAVE_DATABASE_URL (or DATABASE_URL, or a .env "
+            "file in the working directory), or run `alembic -x embedded=1 …` to migrate the "
+            "embedded database"
+        )
     # The advisory lock and SETs need one session: never through a transaction pooler.
-    url = config.attributes.get("database_url") or session_url(settings)
+    given = config.attributes.get("database_url")
+    url = configured if given else session_url(settings, configured)
     if url is None:
         raise SystemExit("STATEWAVE_DATABASE_POOLED is set: set STATEWAVE_DIRECT_DATABASE_URL")
-    asyncio.run(_migrate_async(url, settings))
+    log.info("Database: %s", describe_url(url))
+    try:
+        asyncio.run(_migrate_async(url, settings))
+    except OSError as exc:  # refused, no such socket, DNS: one line, not a driver traceback
+        raise CommandError(f"Database {describe_url(url)} unreachable: {exc}") from None
 
 
 if context.is_offline_mode():

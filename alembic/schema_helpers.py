@@ -11,6 +11,7 @@ from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql
 
 from alembic import context, op
+from statewave_server.db.extensions import PGVECTOR_SQL, pgvector_state
 
 PGVECTOR_MISSING = (
     "pgvector is not available on this PostgreSQL server: the 'vector' extension is missing "
@@ -31,12 +32,14 @@ def require_pgvector() -> None:
         )
         return
     bind = op.get_bind()
-    found = bind.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"))
-    if found.first() is None:
+    state = pgvector_state(bind.execute(PGVECTOR_SQL).first())
+    if state is None:
         major = bind.execute(
             sa.text("SELECT current_setting('server_version_num')::int / 10000")
         ).scalar()
         raise CommandError(PGVECTOR_MISSING.format(package=f"postgresql-{major}-pgvector"))
+    if not state.creatable:
+        raise CommandError(state.not_creatable_message())
 
 
 def tenant_id() -> sa.Column[str]:

@@ -31,8 +31,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common, workload
+from bench.compile import raw_model_rate
 from statewave_server.services.compiler.drafts import episode_text
-from statewave_server.services.embeddings.local import LocalMiniLMProvider
 
 PROBE_INTERVAL_S = 0.05
 PROBE_GIVE_UP_S = 60.0
@@ -54,16 +54,6 @@ class Run:
     probes: list[Probe] = field(default_factory=list)
     backlog: list[tuple[float, int]] = field(default_factory=list)
     sent: int = 0
-
-
-def model_rate(texts: list[str]) -> float:
-    provider = LocalMiniLMProvider()
-    provider.embed_sync(texts[:64])
-    began = time.perf_counter()
-    provider.embed_sync(texts)
-    rate = len(texts) / (time.perf_counter() - began)
-    provider.close()
-    return rate
 
 
 async def produce(
@@ -220,7 +210,7 @@ def main() -> None:
     ]
     texts = [episode_text(e["payload"]) for e in sample]
     raw_load = common.loadavg()
-    raw = model_rate(texts)
+    raw = raw_model_rate(texts)
     rate = args.load * raw
     common.log(f"model alone {raw:.1f} texts/s; ingest at {rate:.1f} episodes/s")
     with common.embedded_postgres() as pg:

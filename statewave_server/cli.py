@@ -10,7 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
+from statewave_server import __version__
 from statewave_server.cli_admin import register as register_admin_cli
+from statewave_server.cli_data import register as register_data_cli
+from statewave_server.cli_mcp import register as register_mcp_cli
+from statewave_server.cli_memories import memories_app
+from statewave_server.cli_ops import register as register_ops_cli
 from statewave_server.settings import get_settings
 
 app = typer.Typer(
@@ -29,9 +34,33 @@ db_app = typer.Typer(help="Database helpers for scripts such as ./start.sh.", no
 app.add_typer(db_app, name="db")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"statewave {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _setup(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Logs (the embedded database's start-up included) go to stderr, never stdout."""
+    from statewave_server.cli_setup import send_logs_to_stderr
+
+    send_logs_to_stderr(get_settings())
+
+
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Bind address (default: 127.0.0.1, or 0.0.0.0 with an API key)."),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8100).")] = None,
 ) -> None:
     """Run the API server (embedded PostgreSQL when no database URL is configured)."""
@@ -48,14 +77,32 @@ def worker() -> None:
     asyncio.run(run_worker_process(get_settings()))
 
 
+EmbeddedOption = Annotated[
+    bool,
+    typer.Option("--embedded", help="With no database URL configured, use the embedded database."),
+]
+
+
 @app.command()
 def preflight(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    embedded: EmbeddedOption = False,
+    app_version: Annotated[
+        str | None,
+        typer.Option(help="Judge the database for this app version (e.g. a rollback target)."),
+    ] = None,
 ) -> None:
     """Check the database against this version before an upgrade (exit 0 = go, 1 = no-go)."""
     from statewave_server.ops.preflight import run_preflight
 
-    raise typer.Exit(run_preflight(get_settings(), as_json=json_output))
+    raise typer.Exit(
+        run_preflight(
+            get_settings(),
+            as_json=json_output,
+            embedded=embedded,
+            app_version=app_version or __version__,
+        )
+    )
 
 
 @jobs_app.command("list")
@@ -83,6 +130,23 @@ def jobs_rescue(
 
     raise typer.Exit(
         asyncio.run(rescue_jobs_command(get_settings(), older_than_minutes, json_output))
+    )
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[
+        list[str] | None,
+        typer.Option("--job-id", help="A dead job to retry (repeatable)."),
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead job.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Return dead jobs to pending with fresh attempts (exit 1 if a given id is not dead)."""
+    from statewave_server.worker.commands import retry_jobs_command
+
+    raise typer.Exit(
+        asyncio.run(retry_jobs_command(get_settings(), job_id or [], all_dead, json_output))
     )
 
 
@@ -135,6 +199,18 @@ def db_wait(
     raise typer.Exit(0 if asyncio.run(wait_for_database(settings, url, attempts=attempts)) else 1)
 
 
+@db_app.command("migrate-on-start")
+def db_migrate_on_start() -> None:
+    """What ./start.sh runs: migrate the embedded database, or an external one only when
+    STATEWAVE_MIGRATE_ON_START is set (a restart must not undo a rollback)."""
+    from statewave_server.logging import configure_logging
+    from statewave_server.ops.start_migration import migrate_on_start
+
+    settings = get_settings()
+    configure_logging(settings)
+    raise typer.Exit(migrate_on_start(settings))
+
+
 embeddings_app = typer.Typer(help="Embedding maintenance.", no_args_is_help=True)
 app.add_typer(embeddings_app, name="embeddings")
 
@@ -159,15 +235,22 @@ migrate_app = typer.Typer(
 app.add_typer(migrate_app, name="migrate")
 
 
-def _run_alembic(name: str, *args: Any, **kwargs: Any) -> None:
+@migrate_app.callback()
+def migrate_options(ctx: typer.Context, embedded: EmbeddedOption = False) -> None:
+    """Schema migrations on the configured database (``--embedded``: the embedded one)."""
+    ctx.obj = {"embedded": embedded}
+
+
+def _run_alembic(ctx: typer.Context, name: str, *args: Any, **kwargs: Any) -> None:
     """Run ``alembic.command.<name>`` with the packaged config; exit 1 on failure."""
     from alembic.util import CommandError
 
     from alembic import command
     from statewave_server.db.migrate import alembic_config
 
+    embedded = isinstance(ctx.obj, dict) and bool(ctx.obj.get("embedded"))  # migrate_options
     try:
-        getattr(command, name)(alembic_config(), *args, **kwargs)
+        getattr(command, name)(alembic_config(embedded=embedded), *args, **kwargs)
     except CommandError as exc:
         typer.echo(f"Migration error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -183,40 +266,44 @@ SqlOption = Annotated[
 
 @migrate_app.command("upgrade")
 def migrate_upgrade(
+    ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     sql: SqlOption = False,
 ) -> None:
     """Upgrade the schema to REVISION (default: head)."""
-    _run_alembic("upgrade", revision, sql=sql)
+    _run_alembic(ctx, "upgrade", revision, sql=sql)
 
 
 # ``ignore_unknown_options`` lets relative targets such as ``-1`` pass as the argument.
 @migrate_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 def migrate_downgrade(
+    ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
     sql: SqlOption = False,
 ) -> None:
     """Downgrade the schema to REVISION (may drop data; take a backup first)."""
-    _run_alembic("downgrade", revision, sql=sql)
+    _run_alembic(ctx, "downgrade", revision, sql=sql)
 
 
 @migrate_app.command("current")
 def migrate_current(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Show the database's current revision."""
-    _run_alembic("current", verbose=verbose)
+    _run_alembic(ctx, "current", verbose=verbose)
 
 
 @migrate_app.command("history")
 def migrate_history(
+    ctx: typer.Context,
     rev_range: Annotated[
         str | None, typer.Option("--rev-range", "-r", help="e.g. base:head")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """List the revisions (no database needed)."""
-    _run_alembic("history", rev_range=rev_range, verbose=verbose)
+    _run_alembic(ctx, "history", rev_range=rev_range, verbose=verbose)
 
 
 @app.command()
@@ -258,6 +345,10 @@ def bench(
 
 
 register_admin_cli(app)
+register_ops_cli(app)
+app.add_typer(memories_app, name="memories")
+register_data_cli(app)
+register_mcp_cli(app)
 
 
 def main() -> None:

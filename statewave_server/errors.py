@@ -34,3 +34,15 @@ class Unavailable(StatewaveError):
 
     code = "service_unavailable"
     status_code = 503
+
+
+# Where SQLAlchemy appends the statement, its parameters or its help link to a message.
+_SQL_MARKERS = ("[SQL:", "[parameters:", "(Background on this error")
+
+
+def without_sql(message: str, max_chars: int = 500) -> str:
+    """``message`` cut before any SQL text, on one line: what clients may see of an error
+    (a job's ``error`` is shown by ``GET /v1/memories/compile/{id}``)."""
+    for marker in _SQL_MARKERS:
+        message = message.split(marker, 1)[0]
+    return " ".join(message.split())[:max_chars]

@@ -11,12 +11,17 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("statewave", appauthor=False))
+
+
+def blank_key_is_none(value: SecretStr | None) -> SecretStr | None:
+    """``STATEWAVE_API_KEY=`` (empty) means no key, everywhere it is checked."""
+    return value if value is not None and value.get_secret_value() else None
 
 
 class Settings(BaseSettings):
@@ -43,6 +48,9 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = 10.0
     db_connect_timeout_seconds: float = 5.0
     db_statement_timeout_ms: int = 30_000
+    # Client-side bound on every database round trip: a frozen server (which cannot time
+    # out its own statements) then costs a request this long and answers 503.
+    db_command_timeout_seconds: float = 35.0
 
     # Connection pooler (db/engine.py). database_pooled: database_url goes through a
     # transaction-mode pooler (PgBouncer), so no prepared statements are kept and nothing
@@ -52,12 +60,20 @@ class Settings(BaseSettings):
     direct_database_url: str | None = None
 
     # HTTP server and logging
-    host: str = "0.0.0.0"
+    host: str | None = Field(
+        default=None, description="Bind address; unset = 0.0.0.0 with an API key, else 127.0.0.1."
+    )
     port: int = 8100
     debug: bool = False
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     max_body_bytes: int = 10 * 1024 * 1024
+    # A request body must arrive within this time (408 otherwise), and only so many bodies
+    # may be on their way at once (503 beyond): stalled uploads cannot pile up.
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Request headers must be complete this soon (statewave serve / ./start.sh only).
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_concurrent_uploads: int = Field(default=32, ge=1)
 
     # Security: API key, tenants, rate limiting, CORS
     api_key: SecretStr | None = None
@@ -66,7 +82,13 @@ class Settings(BaseSettings):
     rate_limit_rpm: int = 0
     rate_limit_strategy: Literal["memory", "distributed"] = "memory"
     trusted_proxies: list[str] = Field(default_factory=list)
-    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    cors_origins: list[str] = Field(default_factory=list)
+    # Host header names served (DNS rebinding); empty = any with an API key, else loopback.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # Wrong API keys (and failed console logins) per client IP and minute before 429.
+    auth_failure_limit: int = Field(default=10, ge=0)
+    # Force the console cookies' Secure flag (behind a TLS proxy); unset = when https.
+    console_secure_cookie: bool | None = None
     tracing_enabled: bool = True
 
     # Compilation
@@ -96,9 +118,12 @@ class Settings(BaseSettings):
 
     # Operator features
     enable_snapshots: bool = False
+    mcp_allow_delete: bool = False  # offer the delete_subject tool on /mcp
 
     # Schema safety
     strict_schema: bool = False
+    # ./start.sh migrates an external database only when this is set (the embedded one always).
+    migrate_on_start: bool = False
 
     # Migrations (alembic/env.py)
     migration_lock_timeout_ms: int = 5_000
@@ -133,6 +158,16 @@ class Settings(BaseSettings):
     # ranges unless allowed; loopback (a receiver on the same host) unless disallowed.
     webhook_allow_private: bool = False
     webhook_allow_loopback: bool = True
+
+    _no_blank_key = field_validator("api_key")(blank_key_is_none)
+
+    @property
+    def bind_host(self) -> str:
+        """Where ``statewave serve`` and ``./start.sh`` listen: all interfaces only when an
+        API key protects the server (without one it answers loopback clients only anyway)."""
+        if self.host:
+            return self.host
+        return "0.0.0.0" if self.api_key is not None else "127.0.0.1"
 
 
 @lru_cache(maxsize=1)

@@ -98,7 +98,8 @@ def test_failures_exit_1_with_a_message(empty_db_url: str) -> None:
     assert "Migration error" in unknown.stderr
     unreachable = migrate("postgresql+asyncpg://nobody@127.0.0.1:1/none", "current")
     assert unreachable.returncode == 1
-    assert "Migration failed" in unreachable.stderr
+    assert "Migration error: Database none on 127.0.0.1:1 as nobody" in unreachable.stderr
+    assert "unreachable" in unreachable.stderr and "Traceback" not in unreachable.stderr
 
 
 def test_upgrade_waits_for_the_migration_lock(pg: PgServer, empty_db_url: str) -> None:

@@ -75,6 +75,7 @@ def test_start_sh_migrates_then_serves(empty_db_url: str, tmp_path: Path) -> Non
     port = free_port()
     env = clean_env(
         STATEWAVE_DATABASE_URL=empty_db_url,
+        STATEWAVE_MIGRATE_ON_START="1",
         STATEWAVE_PORT=str(port),
         STATEWAVE_HOST="127.0.0.1",
         STATEWAVE_RUN_WORKER_IN_PROCESS="false",

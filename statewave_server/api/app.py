@@ -16,11 +16,19 @@ from statewave_server.api.admin import router as admin_router
 from statewave_server.api.errors import install_error_handlers
 from statewave_server.api.limits import BodyLimitMiddleware
 from statewave_server.api.middleware import RequestContextMiddleware
-from statewave_server.api.security import RateLimiter, SecuritySettings, install_security
+from statewave_server.api.schema_gate import SchemaGateMiddleware
+from statewave_server.api.schema_gate import gate_for as schema_gate_for
+from statewave_server.api.security import (
+    RateLimiter,
+    SecuritySettings,
+    announce_exposure,
+    install_security,
+)
 from statewave_server.api.v1 import context, episodes, memories, subjects, support
 from statewave_server.console.routes import router as console_router
-from statewave_server.db.engine import Database, resolve_database_url
+from statewave_server.db.engine import Database, release_database, resolve_database_url
 from statewave_server.logging import configure_logging
+from statewave_server.mcp.http import mount_mcp
 from statewave_server.ops.startup import enforce_schema_guard
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
 from statewave_server.settings import Settings, get_settings
@@ -40,9 +48,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.callback(shutdown_tracing)
         if getattr(app.state, "database", None) is None:
             url = await asyncio.to_thread(resolve_database_url, settings)
+            stack.callback(release_database, settings)  # after the engine is disposed
             app.state.database = Database.from_settings(settings, url)
             stack.push_async_callback(app.state.database.dispose)
-        await enforce_schema_guard(settings, app.state.database)
+        guard = await enforce_schema_guard(settings, app.state.database)
+        gate = schema_gate_for(app)
+        if gate is not None:
+            gate.record(guard.status)
         if getattr(app.state, "runtime", None) is None:
             app.state.runtime = await asyncio.to_thread(build_runtime, settings)
             if app.state.runtime.embedder is not None:
@@ -51,13 +63,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await stack.enter_async_context(app.state.runtime.memory_index.following(listen_url))
         if settings.run_worker_in_process:
             handlers = {**default_handlers(), **memory_handlers(app.state.runtime)}
-            worker = in_process_worker(app.state.database, settings, handlers)
+            worker = in_process_worker(app.state.database, settings, handlers, gate=gate)
             await stack.enter_async_context(worker)
+        await stack.enter_async_context(app.state.mcp.run())
         # Everything loaded so far lives as long as the process: moved out of the cyclic
         # collector's sight, full collections stop adding tens of ms to random requests.
         gc.collect()
         gc.freeze()
         log.info("app_startup", version=__version__, worker=settings.run_worker_in_process)
+        announce_exposure(app.state.security)
         yield
         log.info("app_shutdown")
 
@@ -78,12 +92,17 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.runtime = runtime
+    app.state.security = security or SecuritySettings.from_settings(settings)
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
-    install_security(
-        app, security or SecuritySettings.from_settings(settings), limiter=rate_limiter
+    app.add_middleware(SchemaGateMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+        max_uploads=settings.max_concurrent_uploads,
     )
+    app.add_middleware(RequestContextMiddleware)
+    install_security(app, app.state.security, limiter=rate_limiter)
     app.include_router(ops.router)
     app.include_router(admin_webhooks.router)
     app.include_router(admin_router)
@@ -96,6 +115,7 @@ def create_app(
         support.router,
     ):
         app.include_router(router)
+    app.state.mcp = mount_mcp(app, settings)
     return app
 
 

@@ -8,19 +8,25 @@ content type, as FastAPI parses them) are read here, checked for nesting deeper 
 parser's recursion limit) or holding a lone UTF-16 surrogate escape such as ``"\\ud800"``
 (422: such text can be neither stored nor echoed back as UTF-8), and replayed to the
 application unchanged.
+
+Bodies must also arrive in time and not too many at once: a body not complete within
+``timeout`` seconds gets 408 ``request_timeout``, and a body that does not arrive in one
+piece needs one of ``max_uploads`` slots while it streams in (503 ``too_many_uploads``
+otherwise). Both answers close the connection, so stalled uploads cannot pile up and pin
+memory, while requests whose body is already there are served as usual.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
 
 from fastapi import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statewave_server.api.errors import error_body
+from statewave_server.api.network import header, reject
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 # Whole documents: far below the parser's recursion limit, yet roomy enough that a
@@ -31,16 +37,48 @@ MAX_FIELD_DEPTH = 64
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class PayloadTooLarge(HTTPException):
-    """The streamed body went past the limit (raised from the wrapped ``receive``).
+DEFAULT_BODY_TIMEOUT_SECONDS = 60.0
+DEFAULT_MAX_UPLOADS = 32
+
+
+class BodyRefused(HTTPException):
+    """A refusal raised from the wrapped ``receive``.
 
     An ``HTTPException`` so that FastAPI's body reading lets it through to the error
-    handlers (413 envelope) instead of turning it into a 400 parse error.
+    handlers (envelope) instead of turning it into a 400 parse error. Each one closes the
+    connection: the rest of the body is never read.
     """
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        detail = {"code": code, "message": message}
+        super().__init__(status, detail=detail, headers={"Connection": "close", **(headers or {})})
+        self.code, self.message = code, message
+
+
+class PayloadTooLarge(BodyRefused):
+    """The body is, or went past, the size limit."""
 
     def __init__(self, max_bytes: int) -> None:
         message = f"Request body exceeds the limit of {max_bytes} bytes."
-        super().__init__(413, detail={"code": "payload_too_large", "message": message})
+        super().__init__(413, "payload_too_large", message)
+
+
+class BodyTimeout(BodyRefused):
+    """The body did not arrive within the time allowed."""
+
+    def __init__(self, seconds: float) -> None:
+        message = f"The request body did not arrive within {seconds:g} seconds."
+        super().__init__(408, "request_timeout", message)
+
+
+class TooManyUploads(BodyRefused):
+    """Every upload slot is taken by a body still streaming in."""
+
+    def __init__(self) -> None:
+        message = "Too many request bodies are being uploaded at once; retry shortly."
+        super().__init__(503, "too_many_uploads", message, {"Retry-After": "1"})
 
 
 def json_depth(value: Any) -> int:
@@ -103,15 +141,8 @@ def json_has_lone_surrogate(body: bytes) -> bool:
     return False
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return bytes(value)
-    return None
-
-
 def _is_json(scope: Scope) -> bool:
-    raw = _header(scope, b"content-type")
+    raw = header(scope, b"content-type")
     if raw is None:
         return True
     media = raw.split(b";", 1)[0].strip().lower()
@@ -120,52 +151,104 @@ def _is_json(scope: Scope) -> bool:
     )
 
 
-async def _reject(
-    scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
-) -> None:
-    request_id = scope.get("state", {}).get("request_id")
-    body = error_body(code, message, request_id=request_id)
-    headers = {"Connection": "close"} if status == 413 else None
-    await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
+class _UploadSlots:
+    """A non-blocking counter of bodies being received (one event loop, no lock needed)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def take(self) -> None:
+        if self.in_use >= self.limit:
+            raise TooManyUploads()
+        self.in_use += 1
+
+    def give_back(self) -> None:
+        self.in_use -= 1
+
+
+class _BodyGate:
+    """One request's body reception: every ``receive`` until the body is complete must
+    answer before the deadline, and a body arriving in pieces holds an upload slot."""
+
+    def __init__(self, receive: Receive, slots: _UploadSlots, timeout: float) -> None:
+        self._receive = receive
+        self._slots = slots
+        self._timeout = timeout
+        self._deadline = asyncio.get_running_loop().time() + timeout
+        self._complete = False
+        self._holding = False
+
+    async def receive(self) -> Message:
+        if self._complete:
+            return await self._receive()  # e.g. waiting for a disconnect: not timed
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                message = await self._receive()
+        except TimeoutError:
+            self.release()
+            raise BodyTimeout(self._timeout) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._complete = True
+            self.release()
+        elif not self._holding:
+            self._slots.take()
+            self._holding = True
+        return message
+
+    def release(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._slots.give_back()
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` (413) and JSON nested over ``max_json_depth``
-    (422), with the standard error envelope."""
+    """Refuses bodies over ``max_bytes`` (413), JSON nested over ``max_json_depth`` (422),
+    bodies slower than ``timeout`` (408) and uploads beyond ``max_uploads`` (503), with the
+    standard error envelope."""
 
     def __init__(
         self,
         app: ASGIApp,
         max_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+        timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS,
+        max_uploads: int = DEFAULT_MAX_UPLOADS,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_json_depth = max_json_depth
-
-    def _too_large_message(self) -> str:
-        return f"Request body exceeds the limit of {self.max_bytes} bytes."
+        self.timeout = timeout
+        self._slots = _UploadSlots(max_uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         numeric = declared is not None and declared.strip().isdigit()
         if numeric and int(declared or b"0") > self.max_bytes:
-            await _reject(scope, receive, send, 413, "payload_too_large", self._too_large_message())
+            await _refuse(scope, receive, send, PayloadTooLarge(self.max_bytes))
             return
-        if scope["method"] not in _BODYLESS_METHODS and _is_json(scope):
-            await self._buffered(scope, receive, send)
-        else:
-            await self._streamed(scope, receive, send)
+        gate = _BodyGate(receive, self._slots, self.timeout)
+        try:
+            if scope["method"] not in _BODYLESS_METHODS and _is_json(scope):
+                await self._buffered(scope, gate.receive, send)
+            else:
+                await self._streamed(scope, gate.receive, send)
+        finally:
+            gate.release()
 
     async def _buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the whole (JSON) body, check size and depth, then replay it."""
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await receive()
+            except BodyRefused as exc:
+                await _refuse(scope, receive, send, exc)
+                return
             if message["type"] != "http.request":
                 # The client went away mid-body: let the application see the disconnect.
                 await self.app(scope, _replay([message], receive), send)
@@ -173,34 +256,22 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _reject(
-                    scope, receive, send, 413, "payload_too_large", self._too_large_message()
-                )
+                await _refuse(scope, receive, send, PayloadTooLarge(self.max_bytes))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         if json_too_deep(body, self.max_json_depth):
-            await _reject(
-                scope,
-                receive,
-                send,
-                422,
-                "validation_error",
-                f"JSON nested deeper than {self.max_json_depth} levels is not accepted.",
-            )
+            too_deep = f"JSON nested deeper than {self.max_json_depth} levels is not accepted."
+            await reject(scope, receive, send, 422, "validation_error", too_deep)
             return
         if json_has_lone_surrogate(body):
-            await _reject(
-                scope,
-                receive,
-                send,
-                422,
-                "validation_error",
+            lone = (
                 "Text must be valid Unicode: a lone surrogate escape (such as \\ud800) "
-                "is not accepted.",
+                "is not accepted."
             )
+            await reject(scope, receive, send, 422, "validation_error", lone)
             return
         replay: Message = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, _replay([replay], receive), send)
@@ -227,10 +298,15 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except PayloadTooLarge:
+        except BodyRefused as exc:
             if started:
                 raise
-            await _reject(scope, receive, send, 413, "payload_too_large", self._too_large_message())
+            await _refuse(scope, receive, send, exc)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, exc: BodyRefused) -> None:
+    """Answer a refusal with its envelope and headers (``Connection: close``)."""
+    await reject(scope, receive, send, exc.status_code, exc.code, exc.message, exc.headers)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

@@ -48,7 +48,13 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
-        log.info("request_started", method=scope["method"], path=scope["path"])
+        client = scope.get("client")
+        log.info(
+            "request_started",
+            method=scope["method"],
+            path=scope["path"],
+            client=str(client[0]) if client else None,
+        )
         try:
             await self.app(scope, receive, send_with_id)
         finally:

@@ -7,11 +7,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from statewave_server import __version__
 from statewave_server.api.deps import DatabaseDep, SettingsDep
 from statewave_server.ops.migrations import migration_report
 from statewave_server.ops.readiness import check_readiness
 
 router = APIRouter(tags=["ops"])
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> dict[str, str]:
+    """Where a browser or ``curl`` landing on the root should go next (not a 404)."""
+    return {
+        "name": "Statewave",
+        "version": __version__,
+        "console": "/console",
+        "docs": "/docs",
+        "health": "/healthz",
+        "readiness": "/readyz",
+        "migrations": "/ops/migrations",
+    }
 
 
 @router.get("/healthz")

@@ -1,8 +1,9 @@
-"""Edge security as pure ASGI middleware: CORS, API key, rate limiting, tenant resolution.
+"""Edge security as pure ASGI middleware: peer, CORS, hosts, API key, rate limits, tenant.
 
-:func:`install_security` puts them in the order CORS → request context → auth → rate limit
-→ tenant → routes, so unauthenticated requests are never counted by the limiter. Errors use
-the standard envelope (``api/errors.py``).
+:func:`install_security` puts them in the order peer → CORS → request context → allowed
+hosts → loopback-only (no API key) → auth → rate limit → tenant → routes, so requests
+refused at the edge are never counted by the limiter. Errors use the standard envelope
+(``api/errors.py``); the network policy itself lives in ``api/network.py``.
 """
 
 from __future__ import annotations
@@ -14,31 +15,51 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import cookie_parser
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statewave_server.api.errors import error_body
 from statewave_server.api.middleware import RequestContextMiddleware
+from statewave_server.api.network import (
+    LOOPBACK_HOSTS,
+    AllowedHostsMiddleware,
+    LoopbackOnlyMiddleware,
+    PeerMiddleware,
+    cors_middleware,
+    header,
+    peer_host,
+    reject,
+)
 from statewave_server.console import auth as console_auth
 from statewave_server.db import rate_limits
 from statewave_server.db.models import DEFAULT_TENANT
-from statewave_server.settings import Settings
+from statewave_server.settings import Settings, blank_key_is_none
 
 log = structlog.get_logger("statewave.security")
 
 _REQUEST_CONTEXT: Any = RequestContextMiddleware
 HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/health", "/ready"})
-PUBLIC_PATHS = HEALTH_PATHS | {"/docs", "/redoc", "/openapi.json"}
+PUBLIC_PATHS = HEALTH_PATHS | {"/", "/docs", "/redoc", "/openapi.json"}
+# The runbook's plain ``curl …/ops/migrations``: its seven keys reveal only revision ids.
+# ``?verbose=true`` (history, lock holder's address, checksums) still needs the key.
+MIGRATIONS_PATH = "/ops/migrations"
+
+
+def is_public(scope: Scope) -> bool:
+    """Paths served without ``X-API-Key``."""
+    path = scope["path"]
+    if path == MIGRATIONS_PATH:
+        return b"verbose" not in scope.get("query_string", b"")
+    return path in PUBLIC_PATHS
+
+
 API_KEY_HEADER = b"x-api-key"
 MAX_TENANT_LENGTH = 256
 
@@ -54,38 +75,28 @@ class SecuritySettings(BaseModel):
     rate_limit_rpm: int = Field(default=0, ge=0)
     rate_limit_strategy: Literal["memory", "distributed"] = "memory"
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
-    cors_origins: tuple[str, ...] = ("*",)
+    cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    auth_failure_limit: int = Field(default=10, ge=0)
+
+    _no_blank_key = field_validator("api_key")(blank_key_is_none)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecuritySettings:
         """Copy the matching fields of the main settings (absent ones keep their defaults)."""
         return cls.model_validate(settings.model_dump(include=set(cls.model_fields)))
 
+    @property
+    def effective_allowed_hosts(self) -> tuple[str, ...]:
+        """The configured hosts; unset: any with an API key, the loopback names without."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        return ("*",) if self.api_key is not None else LOOPBACK_HOSTS
+
 
 def api_key_matches(provided: bytes, expected: bytes) -> bool:
     """Constant-time comparison of a presented key with the configured one."""
     return hmac.compare_digest(provided, expected)
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return bytes(value)
-    return None
-
-
-async def _reject(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-) -> None:
-    request_id = scope.get("state", {}).get("request_id")
-    body = error_body(code, message, request_id=request_id)
-    await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
 
 
 class APIKeyMiddleware:
@@ -94,42 +105,86 @@ class APIKeyMiddleware:
     On ``/console`` paths only, a valid console session cookie (``console/auth.py``, issued
     by the console login form) stands in for a missing header; without either, console
     page loads are redirected to the login form.
+
+    Guessing is throttled per client IP: after ``failure_limit`` wrong keys (or failed
+    console logins) in a minute, every key attempt from that IP — right or wrong — gets
+    429 ``too_many_auth_failures`` until the minute has passed, so it reveals nothing.
     """
 
-    def __init__(self, app: ASGIApp, api_key: SecretStr | None) -> None:
+    def __init__(self, app: ASGIApp, api_key: SecretStr | None, failure_limit: int = 10) -> None:
         self.app = app
         secret = api_key.get_secret_value() if api_key is not None else ""
         self._expected = secret.encode("utf-8") if secret else None
+        self._failures = MemoryRateLimiter(failure_limit) if failure_limit > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._expected is None or scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if self._expected is None or scope["type"] != "http" or is_public(scope):
             await self.app(scope, receive, send)
             return
-        provided = _header(scope, API_KEY_HEADER)
+        provided = header(scope, API_KEY_HEADER)
+        login = scope["path"] == console_auth.LOGIN_PATH and scope["method"] == "POST"
+        if (provided or login) and await self._throttled(scope, receive, send):
+            return
+        if login:
+            await self.app(scope, receive, self._counting_failed_login(scope, send))
+            return
         if not provided and console_auth.is_console_path(scope["path"]):
             await self._console(scope, receive, send, self._expected)
             return
         if not provided:
-            await _reject(
+            await reject(
                 scope, receive, send, 401, "missing_api_key", "X-API-Key header is required."
             )
             return
         if not api_key_matches(provided, self._expected):
-            log.warning("auth_failed", path=scope["path"], client=_peer(scope))
-            await _reject(scope, receive, send, 403, "invalid_api_key", "Invalid API key.")
+            log.warning("auth_failed", path=scope["path"], client=peer_host(scope))
+            await self._count_failure(scope)
+            await reject(scope, receive, send, 403, "invalid_api_key", "Invalid API key.")
             return
         await self.app(scope, receive, send)
+
+    async def _throttled(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer 429 (and return True) while this client is over its failure limit."""
+        if self._failures is None:
+            return False
+        decision = self._failures.peek(f"auth:{peer_host(scope)}")
+        if decision.allowed:
+            return False
+        await reject(
+            scope,
+            receive,
+            send,
+            429,
+            "too_many_auth_failures",
+            "Too many failed authentication attempts from this address; retry later.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+        return True
+
+    async def _count_failure(self, scope: Scope) -> None:
+        if self._failures is not None:
+            await self._failures.hit(f"auth:{peer_host(scope)}")
+
+    def _counting_failed_login(self, scope: Scope, send: Send) -> Send:
+        """The console login form answers 401 to a wrong key: count it like one."""
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                await self._count_failure(scope)
+            await send(message)
+
+        return wrapped
 
     async def _console(self, scope: Scope, receive: Receive, send: Send, expected: bytes) -> None:
         """A console request without ``X-API-Key``: the session cookie or the login form."""
         path = scope["path"]
-        cookies = cookie_parser((_header(scope, b"cookie") or b"").decode("latin-1"))
+        cookies = cookie_parser((header(scope, b"cookie") or b"").decode("latin-1"))
         token = cookies.get(console_auth.SESSION_COOKIE)
         if console_auth.is_console_public(path) or console_auth.session_valid(token, expected):
             await self.app(scope, receive, send)
             return
         if token:
-            log.warning("console_session_rejected", path=path, client=_peer(scope))
+            log.warning("console_session_rejected", path=path, client=peer_host(scope))
         if scope.get("method") in ("GET", "HEAD"):
             target = path + (
                 f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
@@ -137,49 +192,9 @@ class APIKeyMiddleware:
             login = f"{console_auth.LOGIN_PATH}?{urlencode({'next': target})}"
             await RedirectResponse(login, status_code=303)(scope, receive, send)
             return
-        await _reject(
+        await reject(
             scope, receive, send, 401, "missing_api_key", "Console session or X-API-Key required."
         )
-
-
-def _peer(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
-
-
-def _parse_ip(value: str) -> IPv4Address | IPv6Address | None:
-    try:
-        return ip_address(value.strip())
-    except ValueError:
-        return None
-
-
-def client_ip(scope: Scope, trusted: tuple[IPvAnyNetwork, ...]) -> str:
-    """The client address: the direct peer, or — only when that peer is a trusted proxy —
-    the right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy."""
-    peer = _peer(scope)
-    peer_ip = _parse_ip(peer)
-    if not trusted or peer_ip is None or not _is_trusted(peer_ip, trusted):
-        return peer
-    hops = [
-        hop
-        for name, value in scope.get("headers", [])
-        if name == b"x-forwarded-for"
-        for hop in value.decode("latin-1").split(",")
-    ]
-    chosen = peer_ip
-    for hop in reversed(hops):
-        hop_ip = _parse_ip(hop)
-        if hop_ip is None:
-            break  # garbage before a trusted hop: keep the last address we can vouch for
-        chosen = hop_ip
-        if not _is_trusted(hop_ip, trusted):
-            break
-    return str(chosen)
-
-
-def _is_trusted(address: IPv4Address | IPv6Address, trusted: tuple[IPvAnyNetwork, ...]) -> bool:
-    return any(address.version == net.version and address in net for net in trusted)
 
 
 @dataclass(frozen=True)
@@ -209,14 +224,20 @@ class MemoryRateLimiter:
         self._next_sweep = 0.0
 
     async def hit(self, key: str) -> RateDecision:
+        decision = self.peek(key)
+        if decision.allowed:
+            self._hits.setdefault(key, deque()).append(self.clock())
+        return decision
+
+    def peek(self, key: str) -> RateDecision:
+        """Whether ``key`` may proceed now, without counting it."""
         now = self.clock()
         self._sweep(now)
-        hits = self._hits.setdefault(key, deque())
+        hits = self._hits.get(key)
         while hits and hits[0] <= now - self.window:
             hits.popleft()
-        if len(hits) >= self.rpm:
+        if hits is not None and len(hits) >= self.rpm:
             return RateDecision(False, int(self.window - (now - hits[0])) + 1)
-        hits.append(now)
         return RateDecision(True)
 
     def _sweep(self, now: float) -> None:
@@ -280,15 +301,13 @@ class DistributedRateLimiter:
 class RateLimitMiddleware:
     """Per-client-IP limit; health probes exempt; 429 ``rate_limited`` with ``Retry-After``.
 
-    Also closes the limiter when the application shuts down (lifespan).
+    The client is ``scope["client"]`` as :class:`PeerMiddleware` resolved it. Also closes
+    the limiter when the application shuts down (lifespan).
     """
 
-    def __init__(
-        self, app: ASGIApp, limiter: RateLimiter, trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
-    ) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
-        self.trusted = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -297,9 +316,9 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
             await self.app(scope, receive, send)
             return
-        decision = await self.limiter.hit(f"ip:{client_ip(scope, self.trusted)}"[:256])
+        decision = await self.limiter.hit(f"ip:{peer_host(scope)}"[:256])
         if not decision.allowed:
-            await _reject(
+            await reject(
                 scope,
                 receive,
                 send,
@@ -321,7 +340,11 @@ class RateLimitMiddleware:
 
 
 class TenantMiddleware:
-    """Resolves the tenant header into ``scope["state"]["tenant_id"]`` ('' when absent)."""
+    """Resolves the tenant header into ``scope["state"]["tenant_id"]`` ('' when absent).
+
+    The header must appear at most once: a gateway that appends the authenticated tenant
+    must not be overridden by a copy the client sent first.
+    """
 
     def __init__(self, app: ASGIApp, header: str = "X-Tenant-ID", required: bool = False) -> None:
         self.app = app
@@ -333,11 +356,21 @@ class TenantMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = _header(scope, self._name) or b""
+        raw = header(scope, self._name) or b""
         tenant = _valid_tenant(raw)
         if scope["path"] not in PUBLIC_PATHS:
+            if sum(1 for name, _ in scope["headers"] if name == self._name) > 1:
+                await reject(
+                    scope,
+                    receive,
+                    send,
+                    400,
+                    "duplicate_tenant",
+                    f"{self.header} must be sent once.",
+                )
+                return
             if not raw and self.required and not console_auth.is_console_path(scope["path"]):
-                await _reject(
+                await reject(
                     scope,
                     receive,
                     send,
@@ -347,7 +380,7 @@ class TenantMiddleware:
                 )
                 return
             if raw and tenant is None:
-                await _reject(
+                await reject(
                     scope,
                     receive,
                     send,
@@ -398,20 +431,26 @@ def _app_database_url(app: Any) -> Callable[[], str]:
 def install_security(
     app: Any, settings: SecuritySettings, *, limiter: RateLimiter | None = None
 ) -> RateLimiter | None:
-    """Add CORS, auth, rate limiting and tenant middleware around the request context.
+    """Add the peer, CORS, host, loopback, auth, rate-limit and tenant middleware around
+    the request context (see the module docstring for the order).
 
     The distributed limiter reaches the app's database URL lazily (after the lifespan has
     resolved it) through its own small engine. Returns the limiter in use (also on
     ``app.state.rate_limiter``).
     """
     limiter = limiter or build_rate_limiter(settings, _app_database_url(app))
-    inner = [Middleware(APIKeyMiddleware, api_key=settings.api_key)]
-    if limiter is not None:
-        inner.append(
-            Middleware(
-                RateLimitMiddleware, limiter=limiter, trusted_proxies=settings.trusted_proxies
-            )
+    inner = [Middleware(AllowedHostsMiddleware, allowed=settings.effective_allowed_hosts)]
+    if settings.api_key is None:
+        inner.append(Middleware(LoopbackOnlyMiddleware))
+    inner.append(
+        Middleware(
+            APIKeyMiddleware,
+            api_key=settings.api_key,
+            failure_limit=settings.auth_failure_limit,
         )
+    )
+    if limiter is not None:
+        inner.append(Middleware(RateLimitMiddleware, limiter=limiter))
     inner.append(
         Middleware(
             TenantMiddleware, header=settings.tenant_header, required=settings.require_tenant
@@ -421,18 +460,31 @@ def install_security(
     position = next((i + 1 for i, m in enumerate(stack) if m.cls is _REQUEST_CONTEXT), len(stack))
     stack[position:position] = inner
     if settings.cors_origins:
-        stack.insert(0, _cors(settings.cors_origins))
+        stack.insert(0, Middleware(cors_middleware, origins=settings.cors_origins))
+    stack.insert(0, Middleware(PeerMiddleware, trusted_proxies=settings.trusted_proxies))
     app.state.rate_limiter = limiter
     return limiter
 
 
-def _cors(origins: tuple[str, ...]) -> Middleware:
-    # Credentials only with explicit origins: a wildcard would reflect any site's origin.
-    return Middleware(
-        CORSMiddleware,
-        allow_origins=list(origins),
-        allow_credentials="*" not in origins,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["X-Request-ID", "Retry-After"],
-    )
+def announce_exposure(settings: SecuritySettings) -> None:
+    """Say at startup who this server answers, loudly when it has no API key."""
+    if settings.api_key is None:
+        log.warning(
+            "no_api_key_loopback_only",
+            message="No STATEWAVE_API_KEY is set: answering loopback clients only "
+            "(127.0.0.1, ::1), whatever address the server is bound to; set "
+            "STATEWAVE_API_KEY to serve the network.",
+            allowed_hosts=list(settings.effective_allowed_hosts),
+        )
+    else:
+        log.info(
+            "api_key_required",
+            allowed_hosts=list(settings.effective_allowed_hosts),
+            trusted_proxies=[str(net) for net in settings.trusted_proxies],
+        )
+    if "*" in settings.cors_origins:
+        log.warning(
+            "cors_wildcard",
+            message="STATEWAVE_CORS_ORIGINS contains '*': any web page may call /v1 "
+            "(never /admin, /ops or /console).",
+        )

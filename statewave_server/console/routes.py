@@ -12,38 +12,74 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any, Final
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import structlog
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from statewave_server import __version__
-from statewave_server.api.deps import DatabaseDep, EventsDep, SessionsDep, SettingsDep
+from statewave_server.api.deps import (
+    DatabaseDep,
+    EventsDep,
+    RuntimeDep,
+    SessionsDep,
+    SettingsDep,
+)
 from statewave_server.console import auth
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import jobs as job_repo
 from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey
-from statewave_server.db.models import Episode, Memory, Resolution
+from statewave_server.db.models import CompilationJob, Episode, Resolution
 from statewave_server.errors import StatewaveError
 from statewave_server.services import webhooks as webhook_service
 from statewave_server.services.admin import dashboard as dashboard_service
+from statewave_server.services.admin import knowledge as knowledge_service
+from statewave_server.services.admin import memory_edits as memory_edit_service
 from statewave_server.services.admin import subjects as subject_service
 from statewave_server.services.admin.dashboard import JobFilter
 from statewave_server.services.compiler.drafts import episode_text
+from statewave_server.services.events import EventSink
+from statewave_server.services.retrieval import ContextResult, build_context
+from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.services.support import resolutions as resolution_service
 from statewave_server.settings import Settings
 
 log = structlog.get_logger("statewave.console")
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+
+class HtmlErrorRoute(APIRoute):
+    """Console routes answer bad query strings and HTTP errors with an HTML error page
+    (the API's JSON envelope is for programs, not for a browser)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                fields = ", ".join(
+                    str(error["loc"][-1]) for error in exc.errors() if error.get("loc")
+                )
+                message = f"Check these values: {fields}." if fields else "Check the address."
+                return error_page(request, 422, "Invalid request", message)
+            except HTTPException as exc:
+                return error_page(request, exc.status_code, "Request refused", str(exc.detail))
+
+        return handle
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=HtmlErrorRoute)
 
 ALL_TENANTS: Final = "*"
 PAGE_SIZE: Final = 50
@@ -51,6 +87,9 @@ MAX_FORM_BYTES: Final = 16_384
 JOB_STATUSES: Final = ("pending", "running", "completed", "dead")
 WEBHOOK_STATUSES: Final = ("pending", "delivering", "delivered", "dead_letter")
 HEALTH_STATES: Final = ("healthy", "watch", "at_risk")
+MEMORY_STATUSES: Final = ("active", "superseded", "deleted")
+REASON_MAX: Final = 500
+CONTENT_MAX: Final = 10_000
 SORT_KEYS: Final[tuple[SortKey, ...]] = (
     "last_activity",
     "subject_id",
@@ -70,6 +109,7 @@ SECURITY_HEADERS: Final = {
 NOTICES: Final = {
     "rescued": "Rescue done: {count} job(s) back to pending, {extra} buried as dead.",
     "jobs_purged": "Purged {count} finished job(s).",
+    "retried": "Retried {count} dead job(s): back to pending with fresh attempts.",
     "redriven": "Redrove {count} dead-lettered webhook event(s).",
     "webhooks_purged": "Purged {count} webhook event(s).",
 }
@@ -87,6 +127,16 @@ def _dt(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(value: datetime | None) -> str:
+    """ "3 min ago" style age of a past timestamp (exact time goes in the title)."""
+    if value is None:
+        return "—"
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    return f"{_duration(seconds)} ago"
 
 
 def _duration(seconds: float | None) -> str:
@@ -137,6 +187,14 @@ def _page_url(path: str, params: Mapping[str, str | int | None], **changes: str 
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
+def _page_at(
+    path: str, params: Mapping[str, str | int | None], key: str, offset: int, anchor: str = ""
+) -> str:
+    """``path`` with ``params`` and ``key=offset`` (a pager link), then ``#anchor``."""
+    url = _page_url(path, params, **{key: offset or ""})
+    return f"{url}#{anchor}" if anchor else url
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     env = Environment(
@@ -148,6 +206,7 @@ def _environment() -> Environment:
     env.filters.update(
         dt=_dt,
         duration=_duration,
+        ago=_ago,
         tenant=_tenant_label,
         pretty_json=_pretty_json,
         episode_text=episode_text,
@@ -159,6 +218,7 @@ def _environment() -> Environment:
         memory_url=memory_url,
         session_url=session_url,
         page_url=_page_url,
+        page_at=_page_at,
         version=__version__,
         ALL_TENANTS=ALL_TENANTS,
     )
@@ -172,7 +232,10 @@ def _api_key(request: Request) -> bytes | None:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Cookies are Secure over https, or always when ``STATEWAVE_CONSOLE_SECURE_COOKIE`` says
+    so (a TLS proxy that is not a trusted proxy cannot tell the server it is https)."""
+    forced: bool | None = request.app.state.settings.console_secure_cookie
+    return request.url.scheme == "https" if forced is None else forced
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -225,7 +288,8 @@ def error_page(request: Request, status_code: int, title: str, message: str) -> 
 
 
 def _domain_error(request: Request, exc: StatewaveError) -> HTMLResponse:
-    return error_page(request, exc.status_code, type(exc).__name__, exc.message)
+    title = exc.code.replace("_", " ").capitalize()
+    return error_page(request, exc.status_code, title, exc.message)
 
 
 async def read_form(request: Request) -> dict[str, str] | HTMLResponse:
@@ -456,12 +520,6 @@ class TimelineItem:
     resolution: Resolution | None = None
 
 
-@dataclass(frozen=True)
-class MemoryChain:
-    kind: str
-    links: list[tuple[Memory, Memory | None]]  # (superseded memory, its successor)
-
-
 def _timeline(episodes: list[Episode], resolutions: list[Resolution]) -> list[TimelineItem]:
     """Episodes (when they occurred) and resolutions (when resolved, else last updated),
     newest first."""
@@ -470,37 +528,6 @@ def _timeline(episodes: list[Episode], resolutions: list[Resolution]) -> list[Ti
         TimelineItem(r.resolved_at or r.updated_at, "resolution", resolution=r) for r in resolutions
     ]
     return sorted(items, key=lambda item: item.at, reverse=True)
-
-
-def successor(memory: Memory, pool: list[Memory]) -> Memory | None:
-    """The memory that superseded ``memory``: the compiler ends the old one's validity at
-    the new one's ``valid_from`` (same kind, created later). None when not found."""
-    if memory.status == subject_service.ACTIVE or memory.valid_to is None:
-        return None
-    candidates = [
-        m
-        for m in pool
-        if m.kind == memory.kind
-        and m.id != memory.id
-        and m.valid_from == memory.valid_to
-        and m.created_at >= memory.created_at
-    ]
-    return min(candidates, key=lambda m: (m.created_at, str(m.id)), default=None)
-
-
-def predecessors(memory: Memory, pool: list[Memory]) -> list[Memory]:
-    """The memories ``memory`` superseded (the inverse of :func:`successor`)."""
-    return [m for m in pool if m.id != memory.id and successor(m, pool) is memory]
-
-
-def _chains(memories: list[Memory]) -> list[MemoryChain]:
-    """Superseded memories grouped by kind, newest first, each with its successor."""
-    kinds: dict[str, MemoryChain] = {}
-    for memory in sorted(memories, key=lambda m: m.created_at, reverse=True):
-        if memory.status != subject_service.ACTIVE:
-            chain = kinds.setdefault(memory.kind, MemoryChain(memory.kind, []))
-            chain.links.append((memory, successor(memory, memories)))
-    return list(kinds.values())
 
 
 @router.get("/subjects/{subject_id:path}/episodes/{episode_id}", response_class=HTMLResponse)
@@ -548,12 +575,7 @@ async def memory_page(
         related = await subject_service.related(sessions, tenant_id, subject_id, parsed)
     except StatewaveError as exc:
         return _domain_error(request, exc)
-    same_kind, _ = await subject_service.memories(
-        sessions, tenant_id, subject_id, kind=related.memory.kind, limit=200
-    )
-    pool = [related.memory, *(m for m in same_kind if m.id != related.memory.id)]
-    superseding = successor(related.memory, pool) or related.superseding
-    superseded = predecessors(related.memory, pool) or related.superseded
+    lineage = await knowledge_service.lineage(sessions, related.memory)
     sources = list(related.memory.source_episode_ids)
     async with sessions() as session:
         loaded = await episode_repo.episodes_by_ids(session, tenant_id, subject_id, sources)
@@ -565,9 +587,9 @@ async def memory_page(
         tenant_id=tenant_id,
         subject_id=subject_id,
         related=related,
-        superseding=superseding,
-        superseded=superseded,
+        lineage=lineage,
         memory=related.memory,
+        reasons_max=REASON_MAX,
         sources=[(source, by_id.get(source)) for source in sources],
     )
 
@@ -597,44 +619,208 @@ async def session_page(
     )
 
 
+@dataclass(frozen=True)
+class MemoryFilter:
+    """The subject page's memory-table filters (query parameters ``m_*``)."""
+
+    kind: str | None
+    status: str | None
+    search: str | None
+    session_id: str | None
+
+
+def _timeline_page(
+    episodes: list[Episode], resolutions: list[Resolution], offset: int, total: int
+) -> list[TimelineItem]:
+    """One page of episodes with the resolutions that fall in its time span (the first
+    page takes everything newer, the last everything older), newest first."""
+    if episodes:
+        newest = episodes[0].occurred_at if offset > 0 else None
+        oldest = episodes[-1].occurred_at if offset + len(episodes) < total else None
+        resolutions = [
+            r
+            for r in resolutions
+            if (newest is None or (r.resolved_at or r.updated_at) <= newest)
+            and (oldest is None or (r.resolved_at or r.updated_at) >= oldest)
+        ]
+    elif offset > 0:
+        resolutions = []
+    return _timeline(episodes, resolutions)
+
+
+async def _context_preview(
+    sessions: SessionsDep,
+    runtime: MemoryRuntime,
+    tenant_id: str,
+    subject_id: str,
+    task: str,
+    max_tokens: int,
+) -> ContextResult | None:
+    if not task:
+        return None
+    return await build_context(
+        sessions, runtime, tenant_id, subject_id, task=task, max_tokens=max_tokens, session_id=None
+    )
+
+
 @router.get("/subjects/{subject_id:path}", response_class=HTMLResponse)
 async def subject_page(
     request: Request,
     subject_id: SubjectPath,
     sessions: SessionsDep,
     events: EventsDep,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
     tenant_id: Text = "",
+    m_kind: Text = "",
+    m_status: Text = "",
+    m_q: Text = "",
+    m_session: Text = "",
+    m_offset: Offset = 0,
+    t_session: Text = "",
+    t_offset: Offset = 0,
+    task: Annotated[str, Query(max_length=2000)] = "",
+    max_tokens: Annotated[int | None, Query(ge=50, le=16_000)] = None,
 ) -> Response:
+    """What we know (facts, their history, open issues), a context preview, then every
+    memory and the timeline, each paged and filtered."""
     try:
         found = await subject_service.detail(sessions, events, tenant_id, subject_id)
     except StatewaveError as exc:
         return _domain_error(request, exc)
+    filters = MemoryFilter(
+        kind=m_kind or None,
+        status=m_status if m_status in MEMORY_STATUSES else None,
+        search=m_q.strip() or None,
+        session_id=m_session or None,
+    )
     memories, memory_total = await subject_service.memories(
-        sessions, tenant_id, subject_id, limit=200
+        sessions,
+        tenant_id,
+        subject_id,
+        kind=filters.kind,
+        status=filters.status,
+        search=filters.search,
+        session_id=filters.session_id,
+        limit=PAGE_SIZE,
+        offset=m_offset,
     )
     episodes, episode_total = await subject_service.episodes(
-        sessions, tenant_id, subject_id, limit=100
+        sessions,
+        tenant_id,
+        subject_id,
+        session_id=t_session or None,
+        limit=PAGE_SIZE,
+        offset=t_offset,
     )
     resolutions = await resolution_service.list_resolutions(
-        sessions, tenant_id, subject_id, status=None, limit=100, offset=0
+        sessions, tenant_id, subject_id, status=None, limit=200, offset=0
     )
-    episode_ids = {e.id for e in episodes}
+    if t_session:
+        resolutions = [r for r in resolutions if r.session_id == t_session]
+    budget = max_tokens or settings.default_max_context_tokens
+    preview = await _context_preview(sessions, runtime, tenant_id, subject_id, task.strip(), budget)
+    params: dict[str, str | int | None] = {
+        "tenant_id": tenant_id or None,
+        "m_kind": filters.kind,
+        "m_status": filters.status,
+        "m_q": filters.search,
+        "m_session": filters.session_id,
+        "m_offset": m_offset or None,
+        "t_session": t_session or None,
+        "t_offset": t_offset or None,
+    }
     return render(
         request,
         "subject.html",
         title=f"Subject {subject_id}",
         tenant_id=tenant_id,
         subject_id=subject_id,
+        path=f"/console/subjects/{_q(subject_id)}",
+        params=params,
+        page_size=PAGE_SIZE,
         found=found,
+        known=await knowledge_service.knowledge(sessions, tenant_id, subject_id),
         memories=memories,
         memory_total=memory_total,
+        memory_filter=filters,
+        memory_offset=m_offset,
+        kinds=await subject_service.memory_kinds(sessions, tenant_id, subject_id),
+        memory_statuses=MEMORY_STATUSES,
         episode_total=episode_total,
-        episode_ids=episode_ids,
-        timeline=_timeline(episodes, resolutions),
-        chains=_chains(memories),
+        timeline_offset=t_offset,
+        timeline_session=t_session,
+        timeline=_timeline_page(episodes, resolutions, t_offset, episode_total),
+        task=task,
+        max_tokens=budget,
+        preview=preview,
         health=found.health,
         sla=found.sla,
     )
+
+
+# --- one memory: retire or correct ------------------------------------------------------------
+
+
+async def _memory_edit(
+    request: Request,
+    memory_id: str,
+    action: str,
+    sessions: SessionsDep,
+    events: EventSink,
+    runtime: MemoryRuntime,
+) -> Response:
+    form = await read_form(request)
+    if isinstance(form, HTMLResponse):
+        return form
+    parsed = _uuid(memory_id)
+    tenant_id = form.get("tenant_id", "")
+    reason = form.get("reason", "").strip()
+    if parsed is None:
+        return error_page(request, 400, "Bad request", "Invalid memory id.")
+    if not reason or len(reason) > REASON_MAX:
+        return error_page(
+            request, 400, "Reason needed", f"Say why, in 1 to {REASON_MAX} characters."
+        )
+    try:
+        if action == "retire":
+            edit = await memory_edit_service.retire_memory(
+                sessions, events, tenant_id, parsed, reason=reason, actor="console"
+            )
+        else:
+            content = form.get("content", "")
+            if len(content) > CONTENT_MAX:
+                return error_page(request, 400, "Too long", "The corrected content is too long.")
+            edit = await memory_edit_service.correct_memory(
+                sessions,
+                events,
+                runtime.embedder,
+                tenant_id,
+                parsed,
+                content=content,
+                reason=reason,
+                actor="console",
+            )
+    except StatewaveError as exc:
+        return _domain_error(request, exc)
+    shown = edit.replacement or edit.memory
+    return _redirect(memory_url(tenant_id, shown.subject_id, shown.id))
+
+
+@router.post("/memories/{memory_id}/retire")
+async def retire_memory(
+    request: Request, memory_id: str, sessions: SessionsDep, events: EventsDep, runtime: RuntimeDep
+) -> Response:
+    """Take one wrong memory out of use (audited as ``console``; ``memory.retired``)."""
+    return await _memory_edit(request, memory_id, "retire", sessions, events, runtime)
+
+
+@router.post("/memories/{memory_id}/correct")
+async def correct_memory(
+    request: Request, memory_id: str, sessions: SessionsDep, events: EventsDep, runtime: RuntimeDep
+) -> Response:
+    """Supersede one memory with the operator's content (``memory.corrected``)."""
+    return await _memory_edit(request, memory_id, "correct", sessions, events, runtime)
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -664,7 +850,10 @@ async def jobs_page(
         tenant_id=_tenant_choice(tenant_id),
         kind=kind or None,
     )
-    page = await dashboard_service.list_jobs(sessions, selector, limit=PAGE_SIZE, offset=offset)
+    stuck_after = settings.job_orphan_after_seconds
+    page = await dashboard_service.list_jobs(
+        sessions, selector, limit=PAGE_SIZE, offset=offset, stuck_after_seconds=stuck_after
+    )
     params: dict[str, str | int | None] = {
         "status": selector.status,
         "tenant_id": tenant_id,
@@ -681,10 +870,58 @@ async def jobs_page(
         params=params,
         title="Jobs",
         jobs=page.jobs,
+        stuck_ids={j.id for j in page.jobs if _silent_for(j, datetime.now(UTC)) > stuck_after},
         stats=await dashboard_service.job_stats(sessions),
         **await _orphans(sessions, settings),
         statuses=JOB_STATUSES,
     )
+
+
+def _silent_for(job: CompilationJob, now: datetime) -> float:
+    """Seconds since a running job's last sign of life (0 for any other status)."""
+    last = job.heartbeat_at or job.claimed_at or job.started_at
+    if job.status != "running" or last is None:
+        return 0.0
+    return (now - last).total_seconds()
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job_page(
+    request: Request,
+    job_id: Annotated[str, Path(max_length=64)],
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> Response:
+    """One job: status, attempts, timings, worker, the full error, payload and result."""
+    try:
+        job = await dashboard_service.get_job(sessions, job_id)
+    except StatewaveError as exc:
+        return _domain_error(request, exc)
+    silent = _silent_for(job, datetime.now(UTC))
+    return render(
+        request,
+        "job.html",
+        title=f"Job {job_id[:8]}",
+        job=job,
+        silent_seconds=silent,
+        stuck=silent > settings.job_orphan_after_seconds,
+    )
+
+
+@router.post("/jobs/retry")
+async def retry_jobs(request: Request, sessions: SessionsDep) -> Response:
+    """One dead job (``job_id``) or every dead job back to pending, attempts reset."""
+    form = await read_form(request)
+    if isinstance(form, HTMLResponse):
+        return form
+    job_id = form.get("job_id") or None
+    retried = await dashboard_service.retry_dead_jobs(
+        sessions, [job_id] if job_id is not None else None
+    )
+    if job_id is not None and not retried:
+        return error_page(request, 409, "Not retried", f"Job {job_id} is not dead (or unknown).")
+    log.info("console_jobs_retried", count=len(retried))
+    return _notice_redirect("jobs", "retried", len(retried))
 
 
 @router.post("/jobs/rescue")
@@ -756,6 +993,41 @@ async def webhooks_page(
         stats=await webhook_service.stats(sessions),
         statuses=WEBHOOK_STATUSES,
         webhook_url_set=bool(settings.webhook_url),
+        endpoint=_endpoint(settings.webhook_url),
+    )
+
+
+def _endpoint(url: str | None) -> str | None:
+    """The webhook URL without credentials or query (safe to show on a page)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+@router.get("/webhooks/{event_id}", response_class=HTMLResponse)
+async def webhook_page(
+    request: Request, event_id: str, sessions: SessionsDep, settings: SettingsDep
+) -> Response:
+    """One outbox event: where it goes, what it says, and its delivery state."""
+    parsed = _uuid(event_id)
+    if parsed is None:
+        return error_page(request, 404, "Not found", "Invalid event id.")
+    try:
+        event = await webhook_service.get_event(sessions, parsed)
+    except StatewaveError as exc:
+        return _domain_error(request, exc)
+    data = event.payload.get("data") if isinstance(event.payload, dict) else None
+    subject_id = data.get("subject_id") if isinstance(data, dict) else None
+    return render(
+        request,
+        "webhook.html",
+        title=f"Webhook event {event_id[:8]}",
+        event=event,
+        subject_id=subject_id if isinstance(subject_id, str) else None,
+        endpoint=_endpoint(settings.webhook_url),
     )
 
 
@@ -795,3 +1067,9 @@ async def purge_webhooks(request: Request, sessions: SessionsDep) -> Response:
         return _domain_error(request, exc)
     log.info("console_webhooks_purged", deleted=deleted, hours=hours)
     return _notice_redirect("webhooks", "webhooks_purged", deleted)
+
+
+@router.get("/{unknown:path}", response_class=HTMLResponse)
+async def not_found(request: Request, unknown: str) -> Response:
+    """Any other console path: an HTML 404 with a way back."""
+    return error_page(request, 404, "Not found", f"No console page at /console/{unknown}.")

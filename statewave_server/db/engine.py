@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from statewave_server.db.embedded import start_embedded_postgres
+from statewave_server.db.embedded import release_embedded_postgres, start_embedded_postgres
 from statewave_server.db.urls import to_async_url
 from statewave_server.settings import Settings
 
@@ -42,6 +42,14 @@ def resolve_database_url(settings: Settings) -> str:
     if settings.database_url:
         return to_async_url(settings.database_url)
     return _embedded_url(str(settings.data_dir))
+
+
+def release_database(settings: Settings) -> None:
+    """Undo :func:`resolve_database_url`'s start of the embedded server, if it started one."""
+    if settings.database_url:
+        return
+    _embedded_url.cache_clear()
+    release_embedded_postgres(settings.data_dir)
 
 
 def session_url(settings: Settings, url: str | None = None) -> str | None:
@@ -63,6 +71,7 @@ def _connect_args(settings: Settings) -> dict[str, Any]:
     if settings.database_pooled:
         return {
             "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": settings.db_command_timeout_seconds,
             "statement_cache_size": 0,  # asyncpg's cache, and SQLAlchemy's below
             "prepared_statement_cache_size": 0,
             # A named statement outlives its transaction on a pooled server connection
@@ -72,6 +81,8 @@ def _connect_args(settings: Settings) -> dict[str, Any]:
         }
     return {
         "timeout": settings.db_connect_timeout_seconds,
+        # A frozen server never cancels its own statements: bound them client-side too.
+        "command_timeout": settings.db_command_timeout_seconds,
         "server_settings": {
             "application_name": APPLICATION_NAME,
             "statement_timeout": str(settings.db_statement_timeout_ms),

@@ -78,6 +78,27 @@ async def newest_episodes(
     return list((await session.scalars(statement)).all())
 
 
+async def newest_episode_facts(
+    session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int
+) -> list[Any]:
+    """Like :func:`newest_episodes`, but plain rows of the columns support analytics read
+    (id, source, type, payload, occurred_at, session_id): no ORM objects to build."""
+    statement = (
+        select(
+            Episode.id,
+            Episode.source,
+            Episode.type,
+            Episode.payload,
+            Episode.occurred_at,
+            Episode.session_id,
+        )
+        .where(Episode.tenant_id == tenant_id, Episode.subject_id == subject_id)
+        .order_by(Episode.occurred_at.desc(), Episode.created_at.desc(), Episode.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).all())
+
+
 async def claim_uncompiled(
     session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int
 ) -> list[Episode]:

@@ -34,7 +34,7 @@ class RecoveredJobs:
     dead: list[str]
 
 
-def _orphaned(orphan_after_seconds: float) -> ColumnElement[bool]:
+def orphaned(orphan_after_seconds: float) -> ColumnElement[bool]:
     """Running, and nothing heard from its worker (heartbeat, else claim) for the threshold.
 
     ``started_at`` is the last fallback so a row hand-edited to ``claimed_at = NULL`` while
@@ -65,7 +65,7 @@ def _owned_by(job_id: str, worker_id: str) -> ColumnElement[bool]:
 
 async def count_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float) -> int:
     """How many running jobs have shown no sign of life for ``orphan_after_seconds``."""
-    stmt = select(func.count()).select_from(CompilationJob).where(_orphaned(orphan_after_seconds))
+    stmt = select(func.count()).select_from(CompilationJob).where(orphaned(orphan_after_seconds))
     return int(await session.scalar(stmt) or 0)
 
 
@@ -78,7 +78,7 @@ async def rescue_orphaned_jobs(session: AsyncSession, orphan_after_seconds: floa
     exhausted = CompilationJob.attempts >= CompilationJob.max_attempts
     dead = await session.scalars(
         update(CompilationJob)
-        .where(_orphaned(orphan_after_seconds), exhausted)
+        .where(orphaned(orphan_after_seconds), exhausted)
         .values(
             status=DEAD,
             completed_at=func.now(),
@@ -89,7 +89,7 @@ async def rescue_orphaned_jobs(session: AsyncSession, orphan_after_seconds: floa
     dead_ids = list(dead)
     requeued = await session.scalars(
         update(CompilationJob)
-        .where(_orphaned(orphan_after_seconds), ~exhausted)
+        .where(orphaned(orphan_after_seconds), ~exhausted)
         .values(
             status=PENDING,
             claimed_at=None,
@@ -101,6 +101,27 @@ async def rescue_orphaned_jobs(session: AsyncSession, orphan_after_seconds: floa
         .returning(CompilationJob.id)
     )
     return RecoveredJobs(requeued=list(requeued), dead=dead_ids)
+
+
+async def retry_dead_jobs(session: AsyncSession, job_ids: Sequence[str] | None) -> list[str]:
+    """Dead jobs (the given ids, or all with None) back to ``pending`` with fresh attempts;
+    the ids actually retried (unknown or not-dead ids are not). The last error is kept
+    until the next attempt replaces it."""
+    statement = update(CompilationJob).where(CompilationJob.status == DEAD)
+    if job_ids is not None:
+        statement = statement.where(CompilationJob.id.in_(list(job_ids)))
+    retried = await session.scalars(
+        statement.values(
+            status=PENDING,
+            attempts=0,
+            run_after=func.now(),
+            claimed_at=None,
+            claimed_by=None,
+            heartbeat_at=None,
+            completed_at=None,
+        ).returning(CompilationJob.id)
+    )
+    return list(retried)
 
 
 async def recover_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float) -> list[str]:
@@ -166,11 +187,15 @@ async def claim_next(
 
 
 async def heartbeat(session: AsyncSession, job_id: str, worker_id: str) -> bool:
-    """Refresh ``heartbeat_at``; False means the job is no longer ours (rescued or finished)."""
+    """Refresh ``heartbeat_at`` and ``claimed_at``; False means the job is no longer ours.
+
+    ``claimed_at`` is the claim's lease, renewed with every beat: the runbook's manual reset
+    (``… claimed_at < NOW() - INTERVAL '30 minutes'``) then only matches silent workers.
+    """
     stmt = (
         update(CompilationJob)
         .where(_owned_by(job_id, worker_id))
-        .values(heartbeat_at=func.now())
+        .values(heartbeat_at=func.now(), claimed_at=func.now())
         .returning(CompilationJob.id)
     )
     return (await session.scalar(stmt)) is not None

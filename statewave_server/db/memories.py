@@ -16,11 +16,13 @@ from sqlalchemy import (
     Update,
     func,
     insert,
+    literal,
     or_,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -29,6 +31,8 @@ from statewave_server.db.models import Memory
 
 ACTIVE = "active"
 SUPERSEDED = "superseded"
+#: The metadata key naming the memory that superseded this one (written on supersede).
+SUPERSEDED_BY = "superseded_by"
 
 
 async def insert_memories(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Memory]:
@@ -90,17 +94,71 @@ async def supersede(
     session: AsyncSession,
     tenant_id: str,
     subject_id: str,
-    superseded: Sequence[tuple[uuid.UUID, datetime]],
+    superseded: Sequence[tuple[uuid.UUID, datetime, uuid.UUID | None]],
 ) -> None:
-    """Mark memories superseded, each with its own ``valid_to``."""
-    for memory_id, valid_to in superseded:
+    """Mark memories superseded, each with its own ``valid_to``, recording the memory that
+    replaced it (``metadata.superseded_by``) so lineage is read, never guessed."""
+    for memory_id, valid_to, successor in superseded:
         await session.execute(
             _update_one(tenant_id, subject_id, memory_id)
             # A Python timestamp (not now()) keeps loaded objects in sync instead of
             # expiring updated_at, which async code could not lazily reload.
             .values(status=SUPERSEDED, valid_to=valid_to, updated_at=datetime.now(UTC))
         )
-    await announce(session, tenant_id, subject_id, [memory_id for memory_id, _ in superseded])
+        if successor is not None:
+            await record_metadata(
+                session, tenant_id, subject_id, memory_id, {SUPERSEDED_BY: str(successor)}
+            )
+    await announce(session, tenant_id, subject_id, [memory_id for memory_id, _, _ in superseded])
+
+
+async def record_metadata(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    memory_id: uuid.UUID,
+    values: dict[str, Any],
+) -> None:
+    """Merge ``values`` into one memory's metadata in SQL (loaded copies are not synced:
+    the status update before it is the one callers read back)."""
+    merged = Memory.metadata_.op("||", return_type=JSONB)(literal(values, JSONB))
+    await session.execute(
+        _update_one(tenant_id, subject_id, memory_id)
+        .values(metadata_=merged, updated_at=Memory.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def lock_in_tenant(
+    session: AsyncSession, tenant_id: str, memory_id: uuid.UUID
+) -> Memory | None:
+    """One memory of the tenant by id, locked for an edit (None when absent)."""
+    statement = (
+        select(Memory)
+        .options(*_WITHOUT_VECTOR)
+        .where(Memory.tenant_id == tenant_id, Memory.id == memory_id)
+        .with_for_update()
+    )
+    return await session.scalar(statement)
+
+
+async def set_status(
+    session: AsyncSession,
+    memory: Memory,
+    status: str,
+    valid_to: datetime,
+    metadata: dict[str, Any],
+) -> None:
+    """End one memory's validity with ``status``, merging ``metadata`` into its own."""
+    await session.execute(
+        _update_one(memory.tenant_id, memory.subject_id, memory.id).values(
+            status=status,
+            valid_to=valid_to,
+            metadata_={**memory.metadata_, **metadata},
+            updated_at=datetime.now(UTC),
+        )
+    )
+    await announce(session, memory.tenant_id, memory.subject_id, [memory.id])
 
 
 async def set_embeddings(
@@ -111,9 +169,10 @@ async def set_embeddings(
     model: str,
 ) -> None:
     for memory_id, vector in vectors:
+        # Maintenance, not an edit: keep updated_at (the column's onupdate would bump it).
         await session.execute(
             _update_one(tenant_id, subject_id, memory_id).values(
-                embedding=list(vector), embedding_model=model
+                embedding=list(vector), embedding_model=model, updated_at=Memory.updated_at
             )
         )
     await announce(session, tenant_id, subject_id, [memory_id for memory_id, _ in vectors])

@@ -10,13 +10,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 import statewave_server
-
-REPO_ROOT = Path(statewave_server.__file__).resolve().parents[1]
-ALEMBIC_INI = REPO_ROOT / "alembic.ini"
+from statewave_server.db.migrate import alembic_config
 
 
 @dataclass(frozen=True)
@@ -90,9 +87,8 @@ class Chain:
 
 
 def script_directory() -> ScriptDirectory:
-    """Alembic's view of the scripts, configured by the repo's ``alembic.ini`` (its paths are
-    relative to the file, so this works from any working directory)."""
-    return ScriptDirectory.from_config(Config(str(ALEMBIC_INI)))
+    """Alembic's view of the scripts (checkout or installed wheel, any working directory)."""
+    return ScriptDirectory.from_config(alembic_config())
 
 
 @lru_cache(maxsize=1)

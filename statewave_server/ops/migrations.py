@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -24,6 +24,8 @@ from statewave_server import __version__
 from statewave_server.db.migration_audit import AUDIT_TABLE, MIGRATION_LOCK_KEY, file_checksum
 from statewave_server.db.urls import to_async_url
 from statewave_server.ops.matrix import Chain, MatrixRow, load_chain, release_introducing, row_for
+from statewave_server.ops.schema_check import describe as describe_shape
+from statewave_server.ops.schema_check import inspect_shape
 
 UP_TO_DATE = "Schema is up to date"
 UNREACHABLE = "Database unreachable"
@@ -46,10 +48,23 @@ class MigrationStatus(BaseModel):
     current_revision: str | None
     expected_head: str | None
     is_compatible: bool
-    pending_count: int
+    pending_count: int | None  # None: not known (database down, foreign schema)
     pending_revisions: list[str]
     error: str | None
     summary: str
+    # Not on the wire: below the minimum revision, or not our schema at all.
+    _unusable: bool = PrivateAttr(default=False)
+
+    @property
+    def unusable(self) -> bool:
+        """The data plane must not run on it (routes answer 503, workers claim nothing).
+
+        A database *ahead* of this version (a newer release migrated it) is incompatible
+        but not unusable: an additive newer schema still has everything this code uses (the
+        shape check verifies it), and the old version may be draining while the new one
+        starts. An unreachable database is an outage, not a schema problem.
+        """
+        return self._unusable
 
 
 class AuditEntry(BaseModel):
@@ -100,7 +115,7 @@ def evaluate(current: str | None, *, chain: Chain, row: MatrixRow) -> MigrationS
         )
     pending = ids[current_at + 1 : head_at + 1]
     compatible = current_at >= chain.index(chain.resolve(row.min_compatible))
-    return MigrationStatus(
+    status = MigrationStatus(
         current_revision=current,
         expected_head=head,
         is_compatible=compatible,
@@ -109,19 +124,29 @@ def evaluate(current: str | None, *, chain: Chain, row: MatrixRow) -> MigrationS
         error=None,
         summary=_summary(current, head, pending, compatible),
     )
+    status._unusable = not compatible
+    return status
 
 
-def failed(error: str, *, expected_head: str | None, current: str | None = None) -> MigrationStatus:
-    """A status carrying an error: never compatible, nothing known to be pending."""
-    return MigrationStatus(
+def failed(
+    error: str,
+    *,
+    expected_head: str | None,
+    current: str | None = None,
+    unusable: bool = False,
+) -> MigrationStatus:
+    """A status carrying an error: never compatible, what is pending is not known."""
+    status = MigrationStatus(
         current_revision=current,
         expected_head=expected_head,
         is_compatible=False,
-        pending_count=0,
+        pending_count=None,
         pending_revisions=[],
         error=error,
         summary=f"ERROR: {error}",
     )
+    status._unusable = unusable
+    return status
 
 
 def _summary(current: str | None, head: str, pending: list[str], compatible: bool) -> str:
@@ -183,12 +208,16 @@ async def _exists(conn: AsyncConnection, table: str) -> bool:
     return bool(found)
 
 
-async def read_revision(conn: AsyncConnection) -> str | None:
-    """The DB's ``alembic_version``; None for a fresh DB (no table or no row)."""
-    if not await _exists(conn, "alembic_version"):
-        return None
-    value = await conn.scalar(text("SELECT version_num FROM alembic_version LIMIT 1"))
-    return None if value is None else str(value)
+async def read_status(conn: AsyncConnection, *, chain: Chain, row: MatrixRow) -> MigrationStatus:
+    """The revision placed in ``row``'s window, unless the tables say the schema is not ours
+    (the original 0.6.1 writes our head id over a different schema)."""
+    known = frozenset(chain.ids)
+    shape = await conn.run_sync(lambda sync: inspect_shape(sync, head=chain.ids[-1], known=known))
+    foreign = describe_shape(shape)
+    if foreign is not None:
+        head = chain.resolve(row.expected_head)
+        return failed(foreign, expected_head=head, current=shape.revision, unusable=True)
+    return evaluate(shape.revision, chain=chain, row=row)
 
 
 async def read_details(
@@ -264,8 +293,9 @@ async def inspect_database(
     details = None
     try:
         async with asyncio.timeout(timeout_seconds), connect(target, timeout_seconds) as conn:
-            current = await read_revision(conn)
+            status = await read_status(conn, chain=chain, row=row)
             if verbose:
+                current = status.current_revision
                 details = await read_details(conn, current=current, chain=chain, row=row)
     except DB_ERRORS as exc:
         error = unreachable_message(exc, timeout_seconds)
@@ -274,7 +304,7 @@ async def inspect_database(
             history=[], matrix=row.resolved(chain), lock_holder=None, checksum_drift=[]
         )
         return status, empty if verbose else None
-    return evaluate(current, chain=chain, row=row), details
+    return status, details
 
 
 async def check_migration_status(

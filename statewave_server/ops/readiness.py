@@ -86,15 +86,19 @@ async def _queue_check(database: Database, settings: Settings, timeout_seconds: 
 
 
 async def _schema_check(database: Database, settings: Settings, timeout_seconds: float) -> Check:
-    """An incompatible schema fails readiness only in strict mode (it refuses to run then)."""
+    """Below the minimum (or not our schema at all) the data routes answer 503
+    ``schema_incompatible``, so the process is not ready whatever the strict setting; a
+    database ahead of this version fails only in strict mode; compatible with migrations
+    still pending is only ``degraded``."""
     status = await check_migration_status(database.engine, timeout_seconds=timeout_seconds)
-    if status.is_compatible:
-        return Check(name="schema", status="ok")
-    return Check(
-        name="schema",
-        status="fail" if settings.strict_schema else "degraded",
-        detail=status.summary,
-    )
+    if status.unusable:
+        return Check(name="schema", status="fail", detail=status.summary)
+    if not status.is_compatible:
+        verdict: CheckStatus = "fail" if settings.strict_schema else "degraded"
+        return Check(name="schema", status=verdict, detail=status.summary)
+    if status.pending_count:
+        return Check(name="schema", status="degraded", detail=status.summary)
+    return Check(name="schema", status="ok")
 
 
 def _overall(checks: list[Check]) -> ReadyStatus:

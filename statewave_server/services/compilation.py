@@ -147,7 +147,10 @@ async def _supersede_older(
     older = [_record(m) for m in existing if m.id not in new_ids]
     supersessions = find_supersessions(older, [_record(m) for m in new])
     await memory_repo.supersede(
-        session, tenant_id, subject_id, [(s.memory_id, s.valid_to) for s in supersessions]
+        session,
+        tenant_id,
+        subject_id,
+        [(s.memory_id, s.valid_to, s.superseded_by) for s in supersessions],
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.webhooks import record_event
+from statewave_server.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,11 @@ class EventSink:
 
     enabled: bool
     max_attempts: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EventSink:
+        """Enabled when a webhook URL is configured (the outbox has a destination)."""
+        return cls(enabled=bool(settings.webhook_url), max_attempts=settings.webhook_max_attempts)
 
     async def emit(
         self, session: AsyncSession, tenant_id: str, event: str, data: dict[str, Any]

@@ -59,9 +59,7 @@ def build_runtime(settings: Settings) -> MemoryRuntime:
             llm_max_concurrency=settings.llm_max_concurrency,
         ),
         embedder=embedder,
-        events=EventSink(
-            enabled=bool(settings.webhook_url), max_attempts=settings.webhook_max_attempts
-        ),
+        events=EventSink.from_settings(settings),
         memory_index=MemoryIndexCache(
             max_bytes=settings.memory_index_max_mb * 1024 * 1024,
             ttl_seconds=settings.memory_index_ttl_seconds,

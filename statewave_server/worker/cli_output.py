@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -39,15 +39,54 @@ def stamp(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+STATUS_STYLES = {
+    "completed": "green",
+    "delivered": "green",
+    "pending": "yellow",
+    "running": "cyan",
+    "delivering": "cyan",
+    "dead": "bold red",
+    "dead_letter": "bold red",
+}
+
+
+def age(value: datetime | str | None, now: datetime | None = None) -> str:
+    """A timestamp (or its ISO text) as a short relative age ("3d ago", "in 5m")."""
+    if not value:
+        return ""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    seconds = int(((now or datetime.now(UTC)) - at).total_seconds())
+    later, seconds = seconds < 0, abs(seconds)
+    amount = f"{seconds}s"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            amount = f"{seconds // size}{unit}"
+            break
+    return f"in {amount}" if later else f"{amount} ago"
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column.endswith("_at"):
+        return age(str(value))
+    if column == "status":
+        style = STATUS_STYLES.get(str(value))
+        return f"[{style}]{value}[/{style}]" if style else str(value)
+    return str(value)
+
+
 def rows_table(
     title: str, rows: list[dict[str, Any]], columns: Sequence[str], error_column: str
 ) -> Table:
-    """``columns`` of every row (``None`` shown blank), then ``error_column``, folded."""
+    """``columns`` of every row (ids whole, times relative, statuses coloured; ``None``
+    blank), then ``error_column``, folded: readable at 100-120 columns."""
     table = Table(title=title)
-    for column in (*columns, error_column):
-        table.add_column(column, overflow="fold")
+    for column in columns:
+        table.add_column(column.removesuffix("_at"), no_wrap=True)
+    table.add_column(error_column, overflow="fold", ratio=1)
     for row in rows:
-        cells = [str(row[c]) if row[c] is not None else "" for c in columns]
+        cells = [_cell(c, row[c]) for c in columns]
         table.add_row(*cells, row[error_column] or "")
     return table
 

@@ -1,4 +1,4 @@
-"""Bodies of ``statewave jobs list`` and ``statewave jobs rescue``.
+"""Bodies of ``statewave jobs list``, ``jobs rescue`` and ``jobs retry``.
 
 Exit codes and output as in :mod:`statewave_server.worker.cli_output`.
 """
@@ -105,4 +105,35 @@ async def rescue_jobs_command(
         console.print(f"{len(swept.dead)} job(s) had no attempts left and are now dead:")
         for job_id in swept.dead:
             console.print(f"  {job_id}")
+    return 0
+
+
+async def retry_jobs_command(
+    settings: Settings, job_ids: list[str], all_dead: bool, json_output: bool
+) -> int:
+    """Dead jobs back to ``pending`` with fresh attempts: the given ids, or ``--all-dead``.
+
+    Exit 1 when a given id was not retried (unknown, or not dead), so scripts notice.
+    """
+    if bool(job_ids) == all_dead:
+        return cli_output.usage_error("Give --job-id (one or more) or --all-dead, not both.")
+
+    async def retry(session: AsyncSession) -> list[str]:
+        return await jobs.retry_dead_jobs(session, None if all_dead else job_ids)
+
+    try:
+        retried = await cli_output.in_transaction(settings, retry)
+    except (SQLAlchemyError, OSError) as exc:
+        return cli_output.database_error(exc)
+    missed = [job_id for job_id in job_ids if job_id not in retried]
+    if json_output:
+        print(json.dumps({"retried": retried, "not_retried": missed}, indent=2))
+    else:
+        console = Console()
+        console.print(f"Retried {len(retried)} dead job(s): back to pending.")
+        for job_id in retried:
+            console.print(f"  {job_id}")
+    if missed:
+        Console(stderr=True).print(f"[red]Not dead or unknown:[/red] {', '.join(missed)}")
+        return 1
     return 0

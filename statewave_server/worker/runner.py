@@ -24,8 +24,10 @@ from statewave_server.db import jobs
 from statewave_server.db.engine import Database, resolve_database_url
 from statewave_server.db.models import CompilationJob
 from statewave_server.logging import configure_logging
+from statewave_server.ops.schema_gate import SchemaGate
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
+from statewave_server.worker.errors import job_error_text
 from statewave_server.worker.handlers import JobHandler, default_handlers, resolve
 from statewave_server.worker.memory_jobs import memory_handlers
 from statewave_server.worker.policy import RetryPolicy
@@ -65,9 +67,14 @@ class Worker:
         worker_id: str | None = None,
         *,
         maintenance_interval: float = MAINTENANCE_INTERVAL_SECONDS,
+        gate: SchemaGate | None = None,
     ) -> None:
         self.worker_id = worker_id or default_worker_id()
         self._db = database
+        self._gate = gate or SchemaGate(
+            database.engine, timeout_seconds=settings.db_connect_timeout_seconds
+        )
+        self._paused = False
         self._settings = settings
         self._handlers = dict(handlers)
         self._policy = RetryPolicy.from_settings(settings)
@@ -82,6 +89,9 @@ class Worker:
         idle = self._settings.job_poll_interval_seconds
         while not stop.is_set():
             try:
+                if await self._schema_blocks():
+                    await _wait(stop, max(idle, DB_ERROR_PAUSE_SECONDS))
+                    continue
                 if loop.time() >= next_sweep:
                     await self.recover_orphans()
                     next_sweep = loop.time() + self._maintenance_interval
@@ -94,6 +104,18 @@ class Worker:
                 pause = max(idle, DB_ERROR_PAUSE_SECONDS)
             await _wait(stop, pause)
         self._log.info("worker_stopped")
+
+    async def _schema_blocks(self) -> bool:
+        """True while the schema is incompatible: no job is claimed or swept, so the previous
+        version's in-flight jobs wait for the migration instead of dying on the old schema."""
+        status = await self._gate.blocked()
+        if (status is not None) != self._paused:
+            self._paused = status is not None
+            if status is not None:
+                self._log.warning("worker_paused_schema_incompatible", detail=status.summary)
+            else:
+                self._log.info("worker_resumed_schema_compatible")
+        return self._paused
 
     async def recover_orphans(self) -> list[str]:
         """Return jobs whose worker went silent to ``pending`` (and bury exhausted ones)."""
@@ -157,7 +179,7 @@ class Worker:
 
     async def _fail(self, job: CompilationJob, exc: Exception) -> None:
         delay = self._policy.delay(job.attempts)
-        error = f"{type(exc).__name__}: {exc}"
+        error = job_error_text(exc)
         async with self._db.sessions() as session, session.begin():
             status = await jobs.fail(session, job.id, self.worker_id, error, delay)
         if status == jobs.DEAD:
@@ -195,10 +217,12 @@ def start_in_process_worker(
     database: Database,
     settings: Settings,
     handlers: Mapping[str, JobHandler] | None = None,
+    gate: SchemaGate | None = None,
 ) -> tuple[asyncio.Task[None], asyncio.Event]:
     """Start a worker task in this event loop; set the event and await the task to stop it."""
     stop = asyncio.Event()
-    worker = Worker(database, settings, handlers if handlers is not None else default_handlers())
+    chosen = handlers if handlers is not None else default_handlers()
+    worker = Worker(database, settings, chosen, gate=gate)
     return asyncio.create_task(worker.run(stop), name="statewave-worker"), stop
 
 
@@ -207,12 +231,14 @@ async def in_process_worker(
     database: Database,
     settings: Settings,
     handlers: Mapping[str, JobHandler] | None = None,
+    *,
+    gate: SchemaGate | None = None,
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Run a worker alongside the API for the duration of the block (finishes its job on exit);
     with a webhook URL configured, the webhook dispatcher runs too."""
     from statewave_server.worker.webhooks import start_dispatcher
 
-    task, stop = start_in_process_worker(database, settings, handlers)
+    task, stop = start_in_process_worker(database, settings, handlers, gate)
     hooks = start_dispatcher(database, settings, stop) if settings.webhook_url else None
     try:
         yield task

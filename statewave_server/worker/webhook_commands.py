@@ -86,13 +86,22 @@ async def redrive_webhooks_command(
         done = await cli_output.in_transaction(settings, run)
     except (SQLAlchemyError, OSError) as exc:
         return cli_output.database_error(exc)
+    missed = [str(i) for i in ids if i not in set(done)]
     if json_output:
-        print(json.dumps({"redriven": len(done), "event_ids": [str(i) for i in done]}, indent=2))
-        return 0
-    console = Console()
-    console.print(f"Redrove {len(done)} dead-lettered webhook event(s) to pending.")
-    for event_id in done:
-        console.print(f"  {event_id}")
-    if not settings.webhook_url:
-        console.print("[yellow]STATEWAVE_WEBHOOK_URL is not set: nothing will deliver them.")
+        report = {
+            "redriven": len(done),
+            "event_ids": [str(i) for i in done],
+            "not_redriven": missed,
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        console = Console()
+        console.print(f"Redrove {len(done)} dead-lettered webhook event(s) to pending.")
+        for event_id in done:
+            console.print(f"  {event_id}")
+        if not settings.webhook_url:
+            console.print("[yellow]STATEWAVE_WEBHOOK_URL is not set: nothing will deliver them.")
+    if missed:
+        Console(stderr=True).print(f"[red]Not dead-lettered or unknown:[/red] {', '.join(missed)}")
+        return 1
     return 0

@@ -11,6 +11,7 @@ from statewave_server.api.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
 from statewave_server.settings import Settings
+from tests.api.admin_support import admin_client
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,27 @@ async def api(
     # Memory indexes are reused (as in the served app) only while changes are heard.
     async with (
         local_runtime.memory_index.following(database.listen_url),
-        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://localhost") as client,
     ):
         yield client
     await database.dispose()
+
+
+@pytest.fixture(scope="module")
+async def admin(
+    api_settings: Settings, local_runtime: MemoryRuntime
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The admin API (no key configured) over the module's database; modules that need
+    seeded data define their own ``admin``."""
+    async with admin_client(api_settings, local_runtime) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def snap_admin(
+    api_settings: Settings, local_runtime: MemoryRuntime
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The admin API with snapshots enabled."""
+    settings = api_settings.model_copy(update={"enable_snapshots": True})
+    async with admin_client(settings, local_runtime) as client:
+        yield client

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from statewave_server.services.runtime import MemoryRuntime
-from statewave_server.settings import Settings
-from tests.api.admin_support import admin_client, seed_subject
+from tests.api.admin_support import seed_subject
 
 ACME = {"X-Tenant-ID": "acme"}
 TABLE_QUERIES = {
@@ -27,14 +23,6 @@ TABLE_QUERIES = {
     "subject_health_cache": "SELECT tenant_id, subject_id, last_state, last_score, factors,"
     " updated_at FROM subject_health_cache",
 }
-
-
-@pytest.fixture(scope="module")
-async def admin(
-    api_settings: Settings, local_runtime: MemoryRuntime
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(api_settings, local_runtime) as client:
-        yield client
 
 
 async def _rows(engine: AsyncEngine, subject: str) -> dict[str, list[Any]]:

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from statewave_server.services.runtime import MemoryRuntime
-from statewave_server.settings import Settings
-from tests.api.admin_support import admin_client, seed_subject
-
-
-@pytest.fixture(scope="module")
-async def admin(
-    api_settings: Settings, local_runtime: MemoryRuntime
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with admin_client(api_settings, local_runtime) as client:
-        yield client
+from tests.api.admin_support import seed_subject
 
 
 async def _episodes(engine: AsyncEngine, prefix: str) -> int:

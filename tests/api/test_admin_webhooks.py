@@ -33,7 +33,7 @@ async def client(db_url: str, database: Database) -> AsyncIterator[httpx.AsyncCl
     settings = Settings(_env_file=None, database_url=db_url, run_worker_in_process=False)
     app = create_app(settings, database)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         yield http
 
 

@@ -39,7 +39,7 @@ async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
         raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         yield http
     await database.dispose()
 

@@ -1,4 +1,8 @@
-"""Edge security: API key, tenant header, rate limiting, trusted proxies, CORS, tracing."""
+"""Edge security: API key, tenant header, rate limiting, trusted proxies, CORS, tracing.
+
+In-process (ASGI transport, chosen peer address); the same rules over real sockets and a
+real uvicorn are in ``test_network_exposure.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import Field, SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -20,6 +24,7 @@ from statewave_server import telemetry
 from statewave_server.api.app import create_app
 from statewave_server.api.deps import TenantId
 from statewave_server.api.middleware import RequestContextMiddleware
+from statewave_server.api.network import PeerMiddleware, client_ip
 from statewave_server.api.security import (
     APIKeyMiddleware,
     DistributedRateLimiter,
@@ -29,7 +34,6 @@ from statewave_server.api.security import (
     SecuritySettings,
     TenantMiddleware,
     api_key_matches,
-    client_ip,
     install_security,
 )
 from statewave_server.db.engine import Database
@@ -45,10 +49,13 @@ async def serve(
     security: SecuritySettings,
     *,
     limiter: RateLimiter | None = None,
-    peer: str = "198.51.100.7",
+    peer: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The full app with the given edge security and a route echoing the tenant."""
-    settings = Settings(database_url=db_url, run_worker_in_process=False)
+    """The full app with the given edge security and a route echoing the tenant, seen
+    from ``peer`` (a non-loopback peer needs an API key, or it is refused)."""
+    settings = Settings(database_url=db_url, run_worker_in_process=False, **overrides)
     database = Database.from_settings(settings)
     app = create_app(settings, database, security=security, rate_limiter=limiter)
 
@@ -56,10 +63,19 @@ async def serve(
     async def echo_tenant(tenant: TenantId) -> dict[str, str]:
         return {"tenant": tenant}
 
+    @app.get("/test/peer")
+    async def echo_peer(request: Request) -> dict[str, str]:
+        return {
+            "client": request.client.host if request.client else "",
+            "scheme": request.url.scheme,
+        }
+
     installed: RateLimiter | None = app.state.rate_limiter
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 123))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost", headers=headers
+        ) as http:
             yield http
     finally:
         if installed is not None:
@@ -77,10 +93,68 @@ def test_key_check_helper() -> None:
     assert not api_key_matches(b"", b"abc")
 
 
-async def test_no_key_configured_means_open_access(db_url: str) -> None:
+async def test_no_key_configured_means_loopback_only(db_url: str) -> None:
     async with serve(db_url, SecuritySettings()) as http:
-        response = await http.get("/test/tenant")
-    assert response.status_code == 200
+        local = await http.get("/test/tenant")
+    assert local.status_code == 200
+    for peer in ("198.51.100.7", "10.0.0.5", "2001:db8::1", "::ffff:192.0.2.1"):
+        async with serve(db_url, SecuritySettings(), peer=peer) as http:
+            statuses = {p: (await http.get(p)).status_code for p in ("/test/tenant", "/healthz")}
+            admin = await http.get("/admin/subjects")
+            console = await http.get("/console")
+        assert statuses == {"/test/tenant": 403, "/healthz": 403}, peer
+        assert admin.status_code == console.status_code == 403
+        error = admin.json()["error"]
+        assert error["code"] == "loopback_only"
+        assert "STATEWAVE_API_KEY" in error["message"]
+    async with serve(db_url, SecuritySettings(), peer="::ffff:127.0.0.1") as http:
+        assert (await http.get("/test/tenant")).status_code == 200
+    keyed = SecuritySettings(api_key=SecretStr(KEY))
+    async with serve(db_url, keyed, peer="198.51.100.7", headers={"X-API-Key": KEY}) as http:
+        assert (await http.get("/test/tenant")).status_code == 200
+
+
+async def test_host_header_must_be_allowed(db_url: str) -> None:
+    """DNS rebinding: without a key only loopback names; with a key any unless configured."""
+    async with serve(db_url, SecuritySettings()) as http:
+        names = ("localhost", "127.0.0.1:8100", "[::1]:8100", "LOCALHOST.", "evil.example")
+        statuses = {
+            h: (await http.get("/admin/subjects", headers={"Host": h})).status_code for h in names
+        }
+        rebound = await http.get("/test/tenant", headers={"Host": "attacker.example:8100"})
+    assert statuses == {
+        "localhost": 200,
+        "127.0.0.1:8100": 200,
+        "[::1]:8100": 200,
+        "LOCALHOST.": 200,
+        "evil.example": 400,
+    }
+    assert rebound.json()["error"]["code"] == "invalid_host"
+    async with serve(
+        db_url, SecuritySettings(api_key=SecretStr(KEY)), headers={"X-API-Key": KEY}
+    ) as http:
+        assert (await http.get("/test/tenant", headers={"Host": "api.example"})).status_code == 200
+    configured = SecuritySettings(
+        api_key=SecretStr(KEY), allowed_hosts=("api.example", "*.corp.example")
+    )
+    async with serve(db_url, configured, headers={"X-API-Key": KEY}) as http:
+        hosts = ("api.example", "a.corp.example", "corp.example", "other.example")
+        got = {h: (await http.get("/test/tenant", headers={"Host": h})).status_code for h in hosts}
+    assert got == {
+        "api.example": 200,
+        "a.corp.example": 200,
+        "corp.example": 400,
+        "other.example": 400,
+    }
+
+
+def test_empty_api_key_means_no_key() -> None:
+    security = SecuritySettings.from_settings(Settings(api_key=SecretStr("")))
+    assert security.api_key is None
+    assert security.effective_allowed_hosts == ("localhost", "127.0.0.1", "::1")
+    assert Settings(api_key=SecretStr("")).bind_host == "127.0.0.1"
+    assert Settings(api_key=SecretStr("k")).bind_host == "0.0.0.0"
+    assert Settings(api_key=SecretStr("k"), host="10.1.2.3").bind_host == "10.1.2.3"
 
 
 async def test_api_key_enforced_except_on_public_paths(db_url: str) -> None:
@@ -90,6 +164,7 @@ async def test_api_key_enforced_except_on_public_paths(db_url: str) -> None:
         right = await http.get("/test/tenant", headers={"X-API-Key": KEY})
         in_query = await http.get("/test/tenant", params={"api_key": KEY})
         migrations = await http.get("/ops/migrations")
+        verbose = await http.get("/ops/migrations", params={"verbose": "true"})
         public = {p: (await http.get(p)).status_code for p in ("/healthz", "/health", "/docs")}
         schema = await http.get("/openapi.json")
 
@@ -101,7 +176,8 @@ async def test_api_key_enforced_except_on_public_paths(db_url: str) -> None:
     assert wrong.json()["error"]["code"] == "invalid_api_key"
     assert right.status_code == 200
     assert in_query.status_code == 401  # the key is never taken from the query string
-    assert migrations.status_code == 401
+    assert migrations.status_code == 200  # revision ids only: the runbook's plain curl
+    assert verbose.status_code == 401  # history and the lock holder's address need the key
     assert public == {"/healthz": 200, "/health": 200, "/docs": 200}
     assert schema.status_code == 200
 
@@ -143,6 +219,54 @@ async def test_invalid_tenant_is_rejected(db_url: str, value: bytes) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_tenant"
     assert longest.json() == {"tenant": "é" * 256}
+
+
+async def test_duplicate_tenant_header_is_rejected(db_url: str) -> None:
+    """A gateway appending the authenticated tenant must not lose to the client's copy."""
+    async with serve(db_url, SecuritySettings()) as http:
+        twice = await http.get("/test/tenant", headers=[("X-Tenant-ID", "b"), ("X-Tenant-ID", "a")])
+        same = await http.get("/test/tenant", headers=[("X-Tenant-ID", "a"), ("x-tenant-id", "a")])
+        once = await http.get("/test/tenant", headers={"X-Tenant-ID": "a"})
+    assert twice.status_code == same.status_code == 400
+    assert twice.json()["error"]["code"] == "duplicate_tenant"
+    assert twice.json()["error"]["message"] == "X-Tenant-ID must be sent once."
+    assert once.json() == {"tenant": "a"}
+
+
+# --- Guessing API keys ----------------------------------------------------------------
+
+
+async def test_wrong_api_keys_are_throttled_per_client(db_url: str) -> None:
+    security = SecuritySettings(api_key=SecretStr(KEY), auth_failure_limit=3)
+    async with serve(db_url, security, peer="198.51.100.20") as guesser:
+        guesses = [
+            (await guesser.get("/test/tenant", headers={"X-API-Key": f"guess{i}"})).status_code
+            for i in range(6)
+        ]
+        right_key = await guesser.get("/test/tenant", headers={"X-API-Key": KEY})
+        no_key = await guesser.get("/test/tenant")
+    assert guesses == [403, 403, 403, 429, 429, 429]
+    # Once blocked even the right key is refused, or the 429/200 difference would be an oracle.
+    assert right_key.status_code == 429
+    assert right_key.json()["error"]["code"] == "too_many_auth_failures"
+    assert 1 <= int(right_key.headers["Retry-After"]) <= 61
+    assert no_key.status_code == 401
+    async with serve(db_url, security, peer="198.51.100.21") as other:
+        assert (await other.get("/test/tenant", headers={"X-API-Key": KEY})).status_code == 200
+
+
+async def test_failed_console_logins_count_as_wrong_keys(db_url: str) -> None:
+    security = SecuritySettings(api_key=SecretStr(KEY), auth_failure_limit=2)
+    async with serve(db_url, security, peer="198.51.100.22", api_key=SecretStr(KEY)) as browser:
+        form = await browser.get("/console/login")
+        token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        fields = {"csrf_token": token, "api_key": "wrong", "next": "/console"}
+        statuses = [
+            (await browser.post("/console/login", data=fields)).status_code for _ in range(3)
+        ]
+        blocked_api = await browser.get("/test/tenant", headers={"X-API-Key": KEY})
+    assert statuses == [401, 401, 429]
+    assert blocked_api.status_code == 429
 
 
 # --- Memory rate limiter ---------------------------------------------------------------
@@ -198,10 +322,13 @@ async def test_distributed_limit_holds_across_two_app_instances(db_url: str) -> 
     rpm, at = 5, 1_699_999_990.0  # 10 s into a 60 s window
     first = DistributedRateLimiter(rpm, db_url, clock=_frozen(at))
     second = DistributedRateLimiter(rpm, db_url, clock=_frozen(at))
-    security = SecuritySettings(rate_limit_rpm=rpm, rate_limit_strategy="distributed")
+    security = SecuritySettings(
+        api_key=SecretStr(KEY), rate_limit_rpm=rpm, rate_limit_strategy="distributed"
+    )
+    remote = {"peer": "203.0.113.9", "headers": {"X-API-Key": KEY}}
     async with (
-        serve(db_url, security, limiter=first, peer="203.0.113.9") as a,
-        serve(db_url, security, limiter=second, peer="203.0.113.9") as b,
+        serve(db_url, security, limiter=first, **remote) as a,
+        serve(db_url, security, limiter=second, **remote) as b,
     ):
         responses = await asyncio.gather(
             *(client.get("/test/tenant") for _ in range(12) for client in (a, b))
@@ -222,13 +349,13 @@ async def test_distributed_limit_holds_across_two_app_instances(db_url: str) -> 
 
 async def test_distributed_strategy_uses_the_apps_database(db_url: str) -> None:
     security = SecuritySettings(rate_limit_rpm=100, rate_limit_strategy="distributed")
-    async with serve(db_url, security, peer="192.0.2.44") as http:
+    async with serve(db_url, security, peer="127.0.0.44") as http:
         response = await http.get("/test/tenant")
     assert response.status_code == 200
     engine = create_async_engine(db_url)
     async with engine.connect() as conn:
         count = await conn.scalar(
-            text("SELECT sum(hit_count) FROM rate_limit_hits WHERE key = 'ip:192.0.2.44'")
+            text("SELECT sum(hit_count) FROM rate_limit_hits WHERE key = 'ip:127.0.0.44'")
         )
     await engine.dispose()
     assert count == 1
@@ -281,8 +408,11 @@ def test_client_ip_resolution() -> None:
 
 
 async def test_forwarded_for_is_only_honoured_from_trusted_proxies(db_url: str) -> None:
-    security = SecuritySettings(rate_limit_rpm=1, trusted_proxies=("10.0.0.0/8",))
-    async with serve(db_url, security, peer="10.0.0.1") as proxy:
+    security = SecuritySettings(
+        api_key=SecretStr(KEY), rate_limit_rpm=1, trusted_proxies=("10.0.0.0/8",)
+    )
+    keyed = {"X-API-Key": KEY}
+    async with serve(db_url, security, peer="10.0.0.1", headers=keyed) as proxy:
         first = await proxy.get("/test/tenant", headers={"X-Forwarded-For": "5.5.5.5"})
         other_client = await proxy.get("/test/tenant", headers={"X-Forwarded-For": "6.6.6.6"})
         same_client = await proxy.get("/test/tenant", headers={"X-Forwarded-For": "5.5.5.5"})
@@ -291,7 +421,7 @@ async def test_forwarded_for_is_only_honoured_from_trusted_proxies(db_url: str) 
         200,
         429,
     ]
-    async with serve(db_url, security, peer="192.0.2.50") as direct:
+    async with serve(db_url, security, peer="192.0.2.50", headers=keyed) as direct:
         first = await direct.get("/test/tenant", headers={"X-Forwarded-For": "7.7.7.7"})
         spoofed = await direct.get("/test/tenant", headers={"X-Forwarded-For": "8.8.8.8"})
     assert [first.status_code, spoofed.status_code] == [200, 429]
@@ -318,19 +448,83 @@ async def test_cors_preflight_answers_the_configured_origin(db_url: str) -> None
     assert actual.headers["access-control-allow-origin"] == origin
 
 
+async def test_no_cors_unless_origins_are_configured(db_url: str) -> None:
+    evil = {"Origin": "https://evil.example"}
+    preflight = {**evil, "Access-Control-Request-Method": "DELETE"}
+    async with serve(db_url, SecuritySettings()) as http:
+        options = await http.options("/v1/subjects/s1", headers=preflight)
+        export = await http.get("/admin/subjects", headers=evil)
+    assert "access-control-allow-origin" not in options.headers
+    assert options.status_code == 405
+    assert export.status_code == 200
+    assert "access-control-allow-origin" not in export.headers
+
+
+async def test_wildcard_cors_never_covers_operator_routes(db_url: str) -> None:
+    origin = "https://app.example"
+    security = SecuritySettings(cors_origins=("*", origin))
+    preflight = {"Access-Control-Request-Method": "DELETE"}
+    async with serve(db_url, security) as http:
+        api = await http.get("/test/tenant", headers={"Origin": "https://any.example"})
+        evil = {"Origin": "https://evil.example"}
+        operator = {
+            path: await http.options(path, headers={**evil, **preflight})
+            for path in ("/admin/subjects", "/ops/migrations", "/console")
+        }
+        export = await http.get("/admin/subjects", headers=evil)
+        listed = await http.get("/admin/subjects", headers={"Origin": origin})
+    assert api.headers["access-control-allow-origin"] == "*"
+    assert {p: r.status_code for p, r in operator.items()} == dict.fromkeys(operator, 400)
+    assert all("access-control-allow-origin" not in r.headers for r in operator.values())
+    assert "access-control-allow-origin" not in export.headers
+    assert listed.headers["access-control-allow-origin"] == origin  # explicitly listed
+
+
+async def test_only_trusted_proxies_set_client_and_scheme(db_url: str) -> None:
+    forwarded = {"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}
+    untrusted = SecuritySettings()
+    async with serve(db_url, untrusted, headers=forwarded) as http:
+        direct = (await http.get("/test/peer")).json()
+    assert direct == {"client": "127.0.0.1", "scheme": "http"}
+    trusted = SecuritySettings(api_key=SecretStr(KEY), trusted_proxies=("127.0.0.1/32",))
+    async with serve(db_url, trusted, headers={**forwarded, "X-API-Key": KEY}) as http:
+        proxied = (await http.get("/test/peer")).json()
+    assert proxied == {"client": "203.0.113.5", "scheme": "https"}
+
+
+@pytest.mark.parametrize(("forced", "secure"), [(None, False), (True, True), (False, False)])
+async def test_console_secure_cookie_can_be_forced(
+    db_url: str, forced: bool | None, secure: bool
+) -> None:
+    async with serve(db_url, SecuritySettings(), console_secure_cookie=forced) as http:
+        page = await http.get("/console")
+    assert page.status_code == 200
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("statewave_console_csrf=")
+    assert ("secure" in cookie.lower().split("; ")) is secure
+
+
 def test_install_security_orders_the_middleware() -> None:
     app = FastAPI()
     app.add_middleware(RequestContextMiddleware)
     install_security(app, SecuritySettings(rate_limit_rpm=5, cors_origins=("*",)))
-    names = [m.cls.__name__ for m in app.user_middleware]
+    names = [getattr(m.cls, "__name__", "") for m in app.user_middleware]
     assert names == [
-        "CORSMiddleware",
+        PeerMiddleware.__name__,
+        "cors_middleware",
         RequestContextMiddleware.__name__,
+        "AllowedHostsMiddleware",
+        "LoopbackOnlyMiddleware",
         APIKeyMiddleware.__name__,
         RateLimitMiddleware.__name__,
         TenantMiddleware.__name__,
     ]
     assert isinstance(app.state.rate_limiter, MemoryRateLimiter)
+    keyed = FastAPI()
+    install_security(keyed, SecuritySettings(api_key=SecretStr(KEY)))
+    names = [getattr(m.cls, "__name__", "") for m in keyed.user_middleware]
+    assert "LoopbackOnlyMiddleware" not in names
+    assert "cors_middleware" not in names  # no CORS unless origins are configured
 
 
 def test_security_settings_from_main_settings() -> None:
@@ -341,7 +535,7 @@ def test_security_settings_from_main_settings() -> None:
         rate_limit_rpm: int = 0
         rate_limit_strategy: str = "memory"
         trusted_proxies: list[str] = Field(default_factory=list)
-        cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+        cors_origins: list[str] = Field(default_factory=list)
 
     settings = WithSecurity(
         api_key=SecretStr("k"),

@@ -1,7 +1,7 @@
 """Support endpoints end to end: resolutions, context repeat issues, handoff, health, SLA.
 
-Episode times are set by hand (``created_at`` updates) so health and SLA numbers can be
-worked out on paper in the comments and compared exactly.
+Episode times are set by hand (``created_at`` and ``occurred_at`` updates) so health and SLA
+numbers can be worked out on paper in the comments and compared exactly.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def _set_times(engine: AsyncEngine, ids: list[str], times: list[datetime])
     async with engine.begin() as conn:
         for episode_id, at in zip(ids, times, strict=True):
             await conn.execute(
-                text("UPDATE episodes SET created_at = :at WHERE id = :id"),
+                text("UPDATE episodes SET created_at = :at, occurred_at = :at WHERE id = :id"),
                 {"at": at, "id": uuid.UUID(episode_id)},
             )
 

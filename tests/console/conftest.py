@@ -8,18 +8,20 @@ at a closed port makes the API write outbox rows, which nothing delivers.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.conversation import message_batch
-from tests.support.postgres import PgServer
+from tests.support.postgres import REPO_ROOT, PgServer
 from tests.support.server import RunningServer, start_on_free_port, uvicorn_command
 
 API_KEY = "console-suite-key-0123456789"
@@ -155,4 +157,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+# Where CI collects files (``.ci/run`` prints it): test-artifacts/ at the repository root.
+ARTIFACTS = (
+    Path(os.environ.get("TEST_ARTIFACTS_DIR", "") or REPO_ROOT / "test-artifacts") / "console"
+)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say where the screenshots are, so a CI log points at them."""
+    shots = sorted(ARTIFACTS.glob("*.png")) if ARTIFACTS.is_dir() else []
+    if shots:
+        terminalreporter.write_line(f"console screenshots ({len(shots)}): {ARTIFACTS}")

@@ -3,7 +3,9 @@
 Walks the acceptance path: sign in, load the dashboard, open a subject from the explorer,
 follow a memory's provenance link to its source episode, and rescue an orphaned job.
 Screenshots of every step land in ``test-artifacts/console/`` at the repository root.
-Skipped, with a message, only when no Chromium binary is installed.
+Skipped, with a message, only when no Chromium binary is installed, and never under
+``CI=true`` (there a missing browser fails the test). ``TEST_ARTIFACTS_DIR`` moves
+the screenshots; the session summary prints where they are.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.console.conftest import (
     ConsoleServer,
     job_status,
 )
+from tests.support.ci import require_real_part
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -51,11 +54,12 @@ def chromium_binary() -> str | None:
 @pytest.fixture(scope="module")
 def browser_page() -> Iterator[object]:
     binary = chromium_binary()
-    if binary is None:
-        pytest.skip(
-            "no Chromium binary: install Debian's `chromium` package "
-            "(apt-get install -y chromium) or set STATEWAVE_TEST_CHROMIUM"
-        )
+    require_real_part(
+        binary is not None,
+        "no Chromium binary: install Debian's `chromium` package "
+        "(apt-get install -y chromium) or set STATEWAVE_TEST_CHROMIUM",
+    )
+    assert binary is not None
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -107,7 +111,7 @@ def test_console_walkthrough(
     # Subjects explorer: search, then open the subject.
     page.click("nav >> text=Subjects")
     expect(page.locator("h1")).to_contain_text("Subjects")
-    page.fill("input[name=search]", "dana")
+    page.fill("input[name=search]", "dana-w")
     page.click("form.filters button[type=submit]")
     expect(page.locator("#subjects a.subject-link")).to_have_count(1)
     _shot(page, "03-subjects")
@@ -115,7 +119,28 @@ def test_console_walkthrough(
     expect(page.locator("#subject-title")).to_have_text(SUBJECT)
     expect(page.locator("#memories")).to_be_visible()
     expect(page.locator("#timeline .event.resolution").first).to_be_visible()
+    expect(page.locator("#known details.replaced summary").first).to_have_text(
+        "replaced 1 earlier value(s)"
+    )
     _shot(page, "04-subject")
+
+    # Context preview: the bundle an agent would get for an operator-typed task.
+    page.fill("#preview-task", "Why does the CSV export fail?")
+    page.click("#context-preview button[type=submit]")
+    expect(page.locator("#assembled-context")).to_contain_text("CSV export")
+    expect(page.locator("#preview-budget-used")).to_contain_text("tokens")
+    _shot(page, "04b-context-preview")
+
+    # Retire one wrong memory from its page (CSRF form), then back on the subject page.
+    page.click("#known a.fact-link:has-text('Dana Whitfield')")
+    page.fill("#retire-reason", "test: wrong name")
+    page.click("#memory-actions button.danger")
+    expect(page.locator("h1 .badge-deleted")).to_be_visible()
+    _shot(page, "04c-memory-retired")
+    page.go_back()
+    page.go_back()
+    page.reload()
+    expect(page.locator("#known a.fact-link:has-text('Dana Whitfield')")).to_have_count(0)
 
     # Provenance: a memory's source-episode link lands on that episode.
     link = page.locator("#memories a.provenance-link").first
@@ -144,3 +169,33 @@ def test_console_walkthrough(
     page.click("nav >> text=Webhooks")
     expect(page.locator("h1")).to_contain_text("Webhooks")
     _shot(page, "08-webhooks")
+
+
+def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: object) -> None:
+    """No page scrolls sideways at 390 px (wide tables scroll inside their own box), and
+    no page repeats an element id."""
+    from playwright.sync_api import Page
+
+    page: Page = browser_page  # type: ignore[assignment]
+    base = console_server.base_url
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(f"{base}/console")  # the walkthrough's session cookie is still set
+        for name, path in (
+            ("dashboard", "/console"),
+            ("subjects", "/console/subjects"),
+            ("subject", f"/console/subjects/{SUBJECT}?tenant_id=acme"),
+            ("jobs", "/console/jobs"),
+            ("webhooks", "/console/webhooks"),
+        ):
+            page.goto(f"{base}{path}")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            _shot(page, f"m-{name}-390")
+            assert width <= 390, f"{path} is {width}px wide"
+            duplicated = page.evaluate(
+                "() => { const ids = [...document.querySelectorAll('[id]')].map(e => e.id);"
+                " return ids.filter((id, i) => ids.indexOf(id) !== i); }"
+            )
+            assert duplicated == [], f"{path} repeats element ids {duplicated}"
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})

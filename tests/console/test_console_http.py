@@ -134,8 +134,13 @@ def test_subjects_explorer_search_filter_sort(console: httpx.Client) -> None:
     everything = console.get("/console/subjects")
     assert everything.status_code == 200
     assert SUBJECT in everything.text and SLASH_SUBJECT in everything.text
-    found = console.get("/console/subjects", params={"search": "dana"})
+    found = console.get("/console/subjects", params={"search": "dana-w"})
     assert SUBJECT in found.text and SLASH_SUBJECT not in found.text
+    # Memory content matches too: a company name appears in no subject id.
+    by_content = console.get("/console/subjects", params={"search": "northwind"})
+    assert SUBJECT in by_content.text and SLASH_SUBJECT in by_content.text
+    nothing = console.get("/console/subjects", params={"search": "no-such-words-anywhere"})
+    assert SUBJECT not in nothing.text
     tenant = console.get("/console/subjects", params={"tenant_id": ""})
     assert SLASH_SUBJECT in tenant.text and SUBJECT not in tenant.text
     acme = console.get("/console/subjects", params={"tenant_id": TENANT})
@@ -158,13 +163,19 @@ def test_subject_page(console: httpx.Client) -> None:
     page = console.get(_subject_path(SUBJECT, TENANT))
     assert page.status_code == 200, page.text
     html = page.text
-    for text in ("Summary", "Health", "SLA", "Memories", "Superseded chains", "Timeline"):
+    for text in ("What we know", "Context preview", "Summary", "Health", "SLA", "Memories"):
         assert text in html
     assert "Introduced herself; nothing to fix." in html  # the resolution on the timeline
     assert "Northwind Traders" in html
-    chains = html[html.index('id="superseded"') : html.index('id="timeline"')]
-    assert "Enterprise plan" in chains and "Team plan" in chains
-    assert "badge-superseded" in chains and "badge-active" in chains
+    known = html[html.index('id="known"') : html.index('id="context-preview"')]
+    # The current fact first, the value it replaced folded under it (recorded lineage).
+    facts = known.split('<li class="fact">')[1:]
+    team = next(f for f in facts if "Team plan" in f.split("</a>")[0])
+    assert "replaced 1 earlier value(s)" in team
+    assert "Enterprise plan" in team and "badge-superseded" in team
+    assert not any("Enterprise plan" in f.split("</a>")[0] for f in facts)  # not current
+    issues = known[known.index('id="open-issues"') :]
+    assert "s-2" in issues.split("</ul>")[0] and "s-1" not in issues.split("</ul>")[0]
     assert _episode_links(html), "memories should link to their source episodes"
     missing = console.get(_subject_path("no-such-subject", TENANT))
     assert missing.status_code == 404
@@ -187,7 +198,7 @@ def test_memory_provenance_to_source_episode(console: httpx.Client) -> None:
     assert memory_link is not None
     memory = console.get(memory_link.group(1).replace("&amp;", "&"))
     assert memory.status_code == 200
-    assert "Provenance: source episodes" in memory.text and "Superseded chain" in memory.text
+    assert "Provenance: source episodes" in memory.text and "History" in memory.text
     superseded = re.search(r'badge-superseded">superseded</span> <a href="([^"]+)"', html)
     assert superseded is not None
     older = console.get(superseded.group(1).replace("&amp;", "&")).text

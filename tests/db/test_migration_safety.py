@@ -21,6 +21,7 @@ from tests.db.support import (
     terminate,
     wait_for,
 )
+from tests.support.ci import require_real_part
 from tests.support.debian_postgres import debian_postgres, find_bin_dir
 from tests.support.postgres import REPO_ROOT, PgServer, alembic, run_cli
 
@@ -138,10 +139,10 @@ def test_lock_timeout_gives_up_after_the_last_retry(pg: PgServer, empty_db_url: 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    find_bin_dir() is None, reason="needs Debian PostgreSQL binaries (/usr/lib/postgresql/*/bin)"
-)
 def test_missing_pgvector_fails_with_the_fix() -> None:
+    require_real_part(
+        find_bin_dir() is not None, "needs Debian PostgreSQL binaries (/usr/lib/postgresql/*/bin)"
+    )
     with debian_postgres() as cluster:
         cluster.psql("CREATE DATABASE novector")
         url = cluster.url("novector")

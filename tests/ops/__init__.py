@@ -6,9 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from statewave_server.api.app import create_app
+from statewave_server.db.engine import Database
 from statewave_server.settings import Settings
 from tests.support.postgres import REPO_ROOT, PgServer, alembic
 
@@ -51,3 +57,16 @@ def preflight_json(database_url: str) -> tuple[int, dict[str, Any]]:
     """``python scripts/preflight.py --json``: exit code and parsed report."""
     done = run_script(["scripts/preflight.py", "--json"], database_url)
     return done.returncode, json.loads(done.stdout)
+
+
+@asynccontextmanager
+async def app_client(url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of the real app on ``url`` (no lifespan, no in-process worker)."""
+    settings = settings_for(url, run_worker_in_process=False, **overrides)
+    database = Database.from_settings(settings, url)
+    transport = httpx.ASGITransport(app=create_app(settings, database), raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            yield http
+    finally:
+        await database.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server.db.migration_audit import MIGRATION_LOCK_KEY
 from tests.ops import database_at, no_server_url, preflight_json, run_script
+from tests.support.ci import require_real_part
 from tests.support.postgres import PgServer, alembic, run_cli
 from tests.support.runbook import HEAD, STATUS_KEYS
 
@@ -133,8 +134,9 @@ async def test_migration_in_progress_is_no_go(head_db_url: str) -> None:
 def test_server_without_pgvector_is_no_go() -> None:
     from tests.support.debian_postgres import debian_postgres, find_bin_dir
 
-    if find_bin_dir() is None:
-        pytest.skip("no Debian PostgreSQL (without pgvector) on this machine")
+    require_real_part(
+        find_bin_dir() is not None, "no Debian PostgreSQL (without pgvector) on this machine"
+    )
     with debian_postgres() as cluster:
         cluster.psql("CREATE DATABASE statewave")
         code, report = preflight_json(cluster.url("statewave"))

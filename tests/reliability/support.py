@@ -37,7 +37,7 @@ async def in_process_api(
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=headers or {}, timeout=30
+            transport=transport, base_url="http://localhost", headers=headers or {}, timeout=30
         ) as client:
             yield app, client
     finally:

@@ -94,7 +94,7 @@ async def test_reused_until_this_process_writes(cache: MemoryIndexCache, db: Dat
     second = await current(cache, db)  # read-your-writes: no waiting for NOTIFY
     assert ids_of(second) == {tea["id"], coffee["id"]}
     async with db.sessions.begin() as session:
-        await memory_repo.supersede(session, "", "alice", [(tea["id"], datetime.now(UTC))])
+        await memory_repo.supersede(session, "", "alice", [(tea["id"], datetime.now(UTC), None)])
     assert ids_of(await current(cache, db)) == {coffee["id"]}
     async with db.sessions.begin() as session:
         await delete_subject(session, "", "alice")

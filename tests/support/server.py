@@ -33,6 +33,13 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def api_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """:func:`clean_env` for an API process on ``database_url`` without its in-process worker."""
+    return clean_env(
+        STATEWAVE_DATABASE_URL=database_url, STATEWAVE_RUN_WORKER_IN_PROCESS="false", **overrides
+    )
+
+
 @dataclass
 class RunningServer:
     base_url: str

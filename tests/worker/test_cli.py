@@ -106,7 +106,7 @@ async def test_killed_worker_job_is_recovered_and_completed_by_another(
         job = await make_job(session, kind="sleep", payload={"seconds": 120})
     log = tmp_path / "workers.log"
     with worker_process(head_db_url, log) as first:
-        held = await _wait_for(db, job.id, "status = 'running' AND heartbeat_at > claimed_at")
+        held = await _wait_for(db, job.id, "status = 'running' AND heartbeat_at > started_at")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     stuck = await load_job(db, job.id)

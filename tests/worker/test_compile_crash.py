@@ -101,7 +101,7 @@ async def api(db: Database, head_db_url: str) -> AsyncIterator[httpx.AsyncClient
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     headers = {"X-Tenant-ID": TENANT}
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://test", headers=headers
+        transport=transport, base_url="http://localhost", headers=headers
     ) as client:
         yield client
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from statewave_server.api.admin import backup, memory, ops, snapshots, subjects
+from statewave_server.api.admin import backup, memory, memory_edits, ops, snapshots, subjects
 
 router = APIRouter()
-for _module in (ops, backup, snapshots, memory, subjects):
+for _module in (ops, backup, snapshots, memory, memory_edits, subjects):
     router.include_router(_module.router)
 
 __all__ = ["router"]

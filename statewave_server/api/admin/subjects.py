@@ -276,6 +276,7 @@ async def detail(
             "session_count": max(fp.episode_sessions, fp.resolution_sessions),
             "first_seen_at": fp.first_seen_at,
             "last_activity_at": fp.last_activity_at,
+            "last_recorded_at": fp.last_recorded_at,
         },
         "health": found.health,
         "sla": None

@@ -62,6 +62,25 @@ class MemoriesPage(Page):
     memories: list[AdminMemory]
 
 
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NO_NUL)]
+
+
+class RetireMemoryBody(BaseModel):
+    tenant_id: TenantField = ""
+    reason: Reason
+
+
+class CorrectMemoryBody(RetireMemoryBody):
+    content: Annotated[str, StringConstraints(min_length=1, max_length=10_000, pattern=NO_NUL)]
+
+
+class MemoryEditResponse(BaseModel):
+    """The edited memory and, for a correction, the memory that replaced it."""
+
+    memory: AdminMemory
+    replacement: AdminMemory | None = None
+
+
 class AdminEpisode(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -15,6 +15,7 @@ from statewave_server.api.schemas.compile import (
     CompileResponse,
 )
 from statewave_server.api.schemas.memories import MemoryResponse, SearchResponse
+from statewave_server.errors import without_sql
 from statewave_server.services import compilation
 from statewave_server.services.search import search_memories
 
@@ -62,7 +63,7 @@ async def get_compile_status(
         subject_id=job.subject_id,
         memories_created=job.memories_created,
         memories=[MemoryResponse.model_validate(m) for m in status.memories],
-        error=job.error if job.status == "dead" else None,
+        error=without_sql(job.error) if job.status == "dead" and job.error else None,
     )
 
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
 from statewave_server.db.subjects import HIDDEN_SUBJECT_PREFIXES
@@ -51,18 +52,28 @@ def _grouped(model: Any, tenant_id: str | None, *extra: ColumnElement[bool]) -> 
     return statement.group_by(model.tenant_id, model.subject_id).subquery()
 
 
+def _matches(search: str) -> ColumnElement[bool]:
+    """The subject id contains ``search``, or one of its memories does (a name, an e-mail)."""
+    in_memory = exists().where(
+        Memory.tenant_id == Episode.tenant_id,
+        Memory.subject_id == Episode.subject_id,
+        Memory.content.icontains(search, autoescape=True),
+    )
+    return or_(Episode.subject_id.icontains(search, autoescape=True), in_memory)
+
+
 def _explorer(filters: ExplorerFilter) -> Select[Any]:
     episodes = select(
         Episode.tenant_id,
         Episode.subject_id,
         func.count().label("episode_count"),
         func.count(func.distinct(Episode.session_id)).label("session_count"),
-        func.max(Episode.created_at).label("last_episode_at"),
+        func.max(Episode.occurred_at).label("last_episode_at"),
     ).where(*visible(Episode.subject_id))
     if filters.tenant_id is not None:
         episodes = episodes.where(Episode.tenant_id == filters.tenant_id)
     if filters.search:
-        episodes = episodes.where(Episode.subject_id.icontains(filters.search, autoescape=True))
+        episodes = episodes.where(_matches(filters.search))
     ep = episodes.group_by(Episode.tenant_id, Episode.subject_id).subquery()
     mem = _grouped(Memory, filters.tenant_id)
     opened = _grouped(Resolution, filters.tenant_id, Resolution.status == "open")
@@ -126,12 +137,18 @@ async def explore_subjects(
 
 @dataclass(frozen=True)
 class SubjectFootprint:
+    """Counts and times of one subject. ``first_seen_at``/``last_activity_at`` are event
+    times (episodes' ``occurred_at``; memories' ``valid_from`` for a subject with no
+    episodes); ``last_recorded_at`` is the newest write. Embedding backfills and other
+    maintenance touch neither."""
+
     episode_count: int
     memory_count: int
     episode_sessions: int
     resolution_sessions: int
     first_seen_at: datetime | None
     last_activity_at: datetime | None
+    last_recorded_at: datetime | None
 
 
 async def footprint(session: AsyncSession, tenant_id: str, subject_id: str) -> SubjectFootprint:
@@ -146,26 +163,33 @@ async def footprint(session: AsyncSession, tenant_id: str, subject_id: str) -> S
                 Episode,
                 func.count(),
                 func.count(func.distinct(Episode.session_id)),
-                func.min(Episode.created_at),
+                func.min(Episode.occurred_at),
+                func.max(Episode.occurred_at),
                 func.max(Episode.created_at),
             )
         )
     ).one()
     m = (
         await session.execute(
-            of(Memory, func.count(), func.min(Memory.created_at), func.max(Memory.updated_at))
+            of(
+                Memory,
+                func.count(),
+                func.min(Memory.valid_from),
+                func.max(Memory.valid_from),
+                func.max(Memory.created_at),
+            )
         )
     ).one()
     r = await session.scalar(of(Resolution, func.count(func.distinct(Resolution.session_id))))
-    firsts = [t for t in (e[2], m[1]) if t is not None]
-    lasts = [t for t in (e[3], m[2]) if t is not None]
+    recorded = [t for t in (e[4], m[3]) if t is not None]
     return SubjectFootprint(
         episode_count=int(e[0]),
         memory_count=int(m[0]),
         episode_sessions=int(e[1]),
         resolution_sessions=int(r or 0),
-        first_seen_at=min(firsts) if firsts else None,
-        last_activity_at=max(lasts) if lasts else None,
+        first_seen_at=e[2] if e[0] else m[1],
+        last_activity_at=e[3] if e[0] else m[2],
+        last_recorded_at=max(recorded) if recorded else None,
     )
 
 
@@ -177,8 +201,14 @@ async def page(
     return list(rows), int(total or 0)
 
 
-def _memories(tenant_id: str, subject_id: str) -> Select[Any]:
-    return select(Memory).where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+def _memories(tenant_id: str, subject_id: str) -> Select[Memory]:
+    """The subject's memories without their vectors (no page shows them; parsing hundreds
+    of them dominated the subject page's render time)."""
+    return (
+        select(Memory)
+        .options(defer(Memory.embedding, raiseload=True))
+        .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+    )
 
 
 _NEWEST_MEMORIES = (Memory.created_at.desc(), Memory.id)
@@ -194,9 +224,20 @@ async def memories_page(
     search: str | None,
     limit: int,
     offset: int,
+    session_id: str | None = None,
 ) -> tuple[list[Memory], int]:
-    """The subject's memories, newest first, filtered; and the filtered total."""
+    """The subject's memories, newest first, filtered (``session_id``: citing one of that
+    session's episodes); and the filtered total."""
     statement = _memories(tenant_id, subject_id)
+    if session_id is not None:
+        statement = statement.where(
+            exists().where(
+                Episode.tenant_id == tenant_id,
+                Episode.subject_id == subject_id,
+                Episode.session_id == session_id,
+                Episode.id == func.any(Memory.source_episode_ids),
+            )
+        )
     if status is not None:
         statement = statement.where(Memory.status == status)
     if kind is not None:
@@ -264,10 +305,7 @@ async def citing_memories(
 async def get_memory(
     session: AsyncSession, tenant_id: str, subject_id: str, memory_id: uuid.UUID
 ) -> Memory | None:
-    statement = select(Memory).where(
-        Memory.tenant_id == tenant_id, Memory.subject_id == subject_id, Memory.id == memory_id
-    )
-    return await session.scalar(statement)
+    return await session.scalar(_memories(tenant_id, subject_id).where(Memory.id == memory_id))
 
 
 async def memories_where(
@@ -279,6 +317,37 @@ async def memories_where(
     limit: int,
 ) -> list[Memory]:
     statement = _memories(tenant_id, subject_id).where(*clauses).order_by(*order).limit(limit)
+    return list(await session.scalars(statement))
+
+
+async def count_memories(
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    exclude_kind: str | None = None,
+) -> int:
+    statement = select(func.count()).select_from(Memory)
+    statement = statement.where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+    if status is not None:
+        statement = statement.where(Memory.status == status)
+    if kind is not None:
+        statement = statement.where(Memory.kind == kind)
+    if exclude_kind is not None:
+        statement = statement.where(Memory.kind != exclude_kind)
+    return int(await session.scalar(statement) or 0)
+
+
+async def memory_kinds(session: AsyncSession, tenant_id: str, subject_id: str) -> list[str]:
+    """The kinds the subject's memories have, alphabetically."""
+    statement = (
+        select(Memory.kind)
+        .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
+        .distinct()
+        .order_by(Memory.kind)
+    )
     return list(await session.scalars(statement))
 
 

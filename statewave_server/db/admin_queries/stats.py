@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, literal_column, select, union
+from sqlalchemy import ColumnElement, case, delete, func, literal_column, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.db.jobs import orphaned
 from statewave_server.db.models import (
     CompilationJob,
     Episode,
@@ -125,16 +127,17 @@ async def list_jobs(
     kind: str | None,
     limit: int,
     offset: int,
+    stuck_after_seconds: float | None = None,
 ) -> JobPage:
-    """Newest jobs first; ``total`` ignores paging."""
+    """Newest jobs first (running jobs silent for ``stuck_after_seconds`` before all
+    others, so the one to act on is on top); ``total`` ignores paging."""
     fields = {"subject_id": subject_id, "tenant_id": tenant_id, "kind": kind}
     clauses = _job_filters(status, None, fields)
+    order: list[Any] = [CompilationJob.created_at.desc(), CompilationJob.id]
+    if stuck_after_seconds is not None:
+        order.insert(0, case((orphaned(stuck_after_seconds), 0), else_=1))
     rows = await session.scalars(
-        select(CompilationJob)
-        .where(*clauses)
-        .order_by(CompilationJob.created_at.desc(), CompilationJob.id)
-        .limit(limit)
-        .offset(offset)
+        select(CompilationJob).where(*clauses).order_by(*order).limit(limit).offset(offset)
     )
     total = await session.scalar(select(func.count()).select_from(CompilationJob).where(*clauses))
     return JobPage(list(rows), int(total or 0))

@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from statewave_server.db import jobs as job_repo
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.admin_queries import stats as repo
 from statewave_server.db.engine import Database
@@ -138,7 +139,12 @@ class JobFilter:
 
 
 async def list_jobs(
-    sessions: async_sessionmaker[AsyncSession], selector: JobFilter, *, limit: int, offset: int
+    sessions: async_sessionmaker[AsyncSession],
+    selector: JobFilter,
+    *,
+    limit: int,
+    offset: int,
+    stuck_after_seconds: float | None = None,
 ) -> repo.JobPage:
     async with sessions() as session:
         return await repo.list_jobs(
@@ -149,7 +155,16 @@ async def list_jobs(
             kind=selector.kind,
             limit=limit,
             offset=offset,
+            stuck_after_seconds=stuck_after_seconds,
         )
+
+
+async def retry_dead_jobs(
+    sessions: async_sessionmaker[AsyncSession], job_ids: list[str] | None
+) -> list[str]:
+    """Dead jobs (these ids, or every one) back to pending with fresh attempts."""
+    async with sessions.begin() as session:
+        return await job_repo.retry_dead_jobs(session, job_ids)
 
 
 async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:

@@ -18,9 +18,21 @@ from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, 
 from statewave_server.db.models import Episode, Memory
 from statewave_server.errors import NotFound
 from statewave_server.services.events import EventSink
-from statewave_server.services.support.alerts import assess_health
-from statewave_server.services.support.records import SupportEpisode, SupportResolution
-from statewave_server.services.support.sla import SlaSummary, session_sla, subject_sla
+from statewave_server.services.support.alerts import lock_health, record_health
+from statewave_server.services.support.health import HEALTH_EPISODES, compute_health
+from statewave_server.services.support.records import (
+    SupportEpisode,
+    SupportResolution,
+    load_support_data,
+    window,
+)
+from statewave_server.services.support.sla import (
+    SLA_EPISODES,
+    SLA_RESOLUTIONS,
+    SlaSummary,
+    compute_sla,
+    session_sla,
+)
 
 ACTIVE = "active"
 SUPERSEDED = "superseded"
@@ -54,18 +66,28 @@ class SubjectDetail:
 async def detail(
     sessions: async_sessionmaker[AsyncSession], events: EventSink, tenant_id: str, subject_id: str
 ) -> SubjectDetail:
-    """Counts and activity, current health (cached, alerting on a transition) and SLA."""
+    """Counts and activity, current health (cached, alerting on a transition) and SLA.
+
+    One load serves both: SLA reads the newest ``SLA_EPISODES`` episodes, health the
+    newest ``HEALTH_EPISODES`` of them (the same rows ``assess_health`` would load).
+    """
+    now = datetime.now(UTC)
     async with sessions.begin() as session:
         footprint = await repo.footprint(session, tenant_id, subject_id)
         if not footprint.episode_count and not footprint.memory_count:
             raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
-        report = await assess_health(session, events, tenant_id, subject_id, datetime.now(UTC))
+        await lock_health(session, tenant_id, subject_id)
+        data = await load_support_data(
+            session, tenant_id, subject_id, episodes=SLA_EPISODES, resolutions=SLA_RESOLUTIONS
+        )
+        report = compute_health(window(data, HEALTH_EPISODES), now)
+        await record_health(session, events, tenant_id, subject_id, report, now)
     health = {
         "score": report.score,
         "state": report.state,
         "factors": [f.as_dict() for f in report.factors],
     }
-    sla = await subject_sla(sessions, tenant_id, subject_id)
+    sla = compute_sla(subject_id, data, now)
     return SubjectDetail(subject_id, tenant_id, footprint, health, sla)
 
 
@@ -77,6 +99,7 @@ async def memories(
     status: str | None = None,
     kind: str | None = None,
     search: str | None = None,
+    session_id: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Memory], int]:
@@ -88,9 +111,17 @@ async def memories(
             status=status,
             kind=kind,
             search=search,
+            session_id=session_id,
             limit=limit,
             offset=offset,
         )
+
+
+async def memory_kinds(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
+) -> list[str]:
+    async with sessions() as session:
+        return await repo.memory_kinds(session, tenant_id, subject_id)
 
 
 async def episodes(
@@ -230,7 +261,7 @@ async def session_timeline(
             "status": resolution.status,
         }
         at = next(
-            (i for i, e in enumerate(rows) if e.created_at > resolution.resolved_at), len(rows)
+            (i for i, e in enumerate(rows) if e.occurred_at > resolution.resolved_at), len(rows)
         )
         events.insert(at, marker)
     status = sla.status

@@ -131,7 +131,7 @@ def _idle_open(data: SupportData, now: datetime) -> HealthFactor | None:
         episodes = grouped.get(resolution.session_id)
         if resolution.status != OPEN or not episodes:
             continue
-        idle = (now - max(e.created_at for e in episodes)).days
+        idle = (now - max(e.occurred_at for e in episodes)).days
         if idle >= IDLE_DAYS:
             detail = f"Session {resolution.session_id} idle for {idle} days"
             return HealthFactor("idle_open_issue", -15, detail)

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import episodes as episode_repo
-from statewave_server.db.models import Episode, Resolution
+from statewave_server.db.models import Resolution
 from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.services.compiler import episode_text
 
@@ -30,13 +30,30 @@ OPEN = "open"
 RESOLVED = "resolved"
 
 
+class EpisodeFacts(Protocol):
+    """The episode columns support analytics read (an ``Episode`` or a plain row)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def session_id(self) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SupportEpisode:
     id: uuid.UUID
     source: str
     type: str
     payload: Mapping[str, Any]
-    created_at: datetime
+    occurred_at: datetime  # when it happened (the client's clock), not when it was stored
     session_id: str | None = None
 
     @property
@@ -58,8 +75,8 @@ class SupportEpisode:
         return self.text
 
     @classmethod
-    def from_row(cls, row: Episode) -> SupportEpisode:
-        return cls(row.id, row.source, row.type, row.payload, row.created_at, row.session_id)
+    def from_row(cls, row: EpisodeFacts) -> SupportEpisode:
+        return cls(row.id, row.source, row.type, row.payload, row.occurred_at, row.session_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +109,7 @@ async def load_support_data(
     resolutions: int,
 ) -> SupportData:
     """The newest ``episodes`` episodes (returned oldest first) and newest resolutions."""
-    rows = await episode_repo.newest_episodes(session, tenant_id, subject_id, limit=episodes)
+    rows = await episode_repo.newest_episode_facts(session, tenant_id, subject_id, limit=episodes)
     rows.reverse()
     records = await newest_resolutions(session, tenant_id, subject_id, limit=resolutions)
     return SupportData(

@@ -1,9 +1,11 @@
 """SLA tracking: first-response and resolution times per support session.
 
 A session is a distinct episode ``session_id`` (resolutions without episodes are not
-sessions). Its clock starts at the first customer message; the first response is the
-first responder episode at or after it (any responder episode when the customer never
-wrote); resolution time runs to the resolution's ``resolved_at``.
+sessions). Times are event times (episodes' ``occurred_at``), so imported or back-dated
+history is measured as it happened, not as it was ingested. Its clock starts at the first
+customer message; the first response is the first responder episode at or after it (any
+responder episode when the customer never wrote); resolution time runs to the resolution's
+``resolved_at``.
 """
 
 from __future__ import annotations
@@ -79,28 +81,28 @@ def session_sla(
     thresholds: SlaThresholds = SlaThresholds(),
 ) -> SessionSla:
     """Metrics of one session; ``episodes`` may be in any order."""
-    ordered = sorted(episodes, key=lambda e: e.created_at)
+    ordered = sorted(episodes, key=lambda e: e.occurred_at)
     customer = next((e for e in ordered if e.source in CUSTOMER_SOURCES), None)
-    after = customer.created_at if customer is not None else None
+    after = customer.occurred_at if customer is not None else None
     response = next(
         (
             e
             for e in ordered
-            if e.source in RESPONDER_SOURCES and (after is None or e.created_at >= after)
+            if e.source in RESPONDER_SOURCES and (after is None or e.occurred_at >= after)
         ),
         None,
     )
     status = resolution.status if resolution is not None else UNKNOWN
     resolved_at = resolution.resolved_at if resolution is not None else None
-    first_message_at = after or (ordered[0].created_at if ordered else None)
-    first_response_seconds = _seconds(response.created_at - after) if response and after else None
+    first_message_at = after or (ordered[0].occurred_at if ordered else None)
+    first_response_seconds = _seconds(response.occurred_at - after) if response and after else None
     resolution_seconds = _seconds(resolved_at - after) if resolved_at and after else None
     open_seconds = _seconds(now - first_message_at) if status == OPEN and first_message_at else None
     return SessionSla(
         session_id=session_id,
         status=status,
         first_message_at=first_message_at,
-        first_response_at=response.created_at if response else None,
+        first_response_at=response.occurred_at if response else None,
         resolved_at=resolved_at,
         first_response_seconds=first_response_seconds,
         resolution_seconds=resolution_seconds,

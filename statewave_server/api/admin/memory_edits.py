@@ -1,0 +1,67 @@
+"""``/admin/memories/{id}``: retire or correct one wrong memory (audited, announced)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+
+from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep
+from statewave_server.api.schemas.admin import (
+    AdminMemory,
+    CorrectMemoryBody,
+    MemoryEditResponse,
+    RetireMemoryBody,
+)
+from statewave_server.services.admin import memory_edits as service
+
+router = APIRouter(prefix="/admin/memories", tags=["admin"])
+
+Operator = Annotated[str | None, Header(alias="X-Statewave-Operator-Email", max_length=256)]
+
+
+def _response(edit: service.MemoryEdit) -> MemoryEditResponse:
+    replacement = edit.replacement
+    return MemoryEditResponse(
+        memory=AdminMemory.model_validate(edit.memory),
+        replacement=AdminMemory.model_validate(replacement) if replacement else None,
+    )
+
+
+@router.post("/{memory_id}/retire", response_model=MemoryEditResponse)
+async def retire(
+    memory_id: uuid.UUID,
+    body: RetireMemoryBody,
+    sessions: SessionsDep,
+    events: EventsDep,
+    operator: Operator = None,
+) -> MemoryEditResponse:
+    """404 unknown memory (in that tenant), 409 not active; emits ``memory.retired``."""
+    edit = await service.retire_memory(
+        sessions, events, body.tenant_id, memory_id, reason=body.reason, actor=operator or "api"
+    )
+    return _response(edit)
+
+
+@router.post("/{memory_id}/correct", response_model=MemoryEditResponse)
+async def correct(
+    memory_id: uuid.UUID,
+    body: CorrectMemoryBody,
+    sessions: SessionsDep,
+    events: EventsDep,
+    runtime: RuntimeDep,
+    operator: Operator = None,
+) -> MemoryEditResponse:
+    """Supersede with new content; 404 unknown, 409 not active; emits ``memory.corrected``."""
+    edit = await service.correct_memory(
+        sessions,
+        events,
+        runtime.embedder,
+        body.tenant_id,
+        memory_id,
+        content=body.content,
+        reason=body.reason,
+        actor=operator or "api",
+    )
+    return _response(edit)

@@ -1,0 +1,70 @@
+"""503 ``schema_incompatible`` on the data routes while the schema cannot serve them.
+
+Ops routes (``/healthz``, ``/readyz``, ``/ops/migrations``) and the console's login stay
+open so an operator can see what is wrong; everything that reads or writes data (the
+console's pages included) is refused with the envelope instead of a 500 with raw SQL.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from statewave_server import __version__
+from statewave_server.api.errors import error_body
+from statewave_server.ops.schema_gate import SchemaGate
+
+DATA_PREFIXES = ("/v1/", "/admin/", "/console/subjects", "/console/jobs", "/console/webhooks")
+CONSOLE_DASHBOARD = frozenset({"/console", "/console/"})
+SCHEMA_INCOMPATIBLE = "schema_incompatible"
+
+
+def gate_for(app: object) -> SchemaGate | None:
+    """The app's gate, created on first use once the app has a database."""
+    state = app.state  # type: ignore[attr-defined]
+    gate: SchemaGate | None = getattr(state, "schema_gate", None)
+    database = getattr(state, "database", None)
+    if gate is None and database is not None:
+        timeout = state.settings.db_connect_timeout_seconds
+        gate = state.schema_gate = SchemaGate(database.engine, timeout_seconds=timeout)
+    return gate
+
+
+def _reads_data(path: str) -> bool:
+    return path.startswith(DATA_PREFIXES) or path in CONSOLE_DASHBOARD
+
+
+class SchemaGateMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _reads_data(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        gate = gate_for(scope["app"])
+        status = None if gate is None else await gate.blocked()
+        if status is None:
+            await self.app(scope, receive, send)
+            return
+        message = (
+            f"The database schema cannot serve Statewave {__version__}: {status.summary}. "
+            "An operator must migrate it (see GET /ops/migrations and "
+            "`python scripts/preflight.py`)."
+        )
+        request_id = scope.get("state", {}).get("request_id")
+        body = error_body(
+            SCHEMA_INCOMPATIBLE,
+            message,
+            details={
+                "current_revision": status.current_revision,
+                "expected_head": status.expected_head,
+            },
+            request_id=request_id,
+        )
+        payload = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json"), (b"retry-after", b"30")]
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})

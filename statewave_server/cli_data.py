@@ -1,0 +1,149 @@
+"""Data commands for integrators: ``statewave subjects``, ``search`` and ``context``.
+
+They answer "what does Statewave hold, and what would my agent get for this task?" from a
+terminal, through the same services as ``/admin/subjects``, ``/v1/memories/search`` and
+``/v1/context`` (``context`` prints the exact ``assembled_context``). Exit codes: 0 done,
+1 database failure, 2 usage error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from statewave_server.cli_admin import _print_json, _run
+from statewave_server.settings import get_settings
+from statewave_server.worker.cli_output import age
+
+Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def subjects(
+    search: Annotated[
+        str | None, typer.Option(help="Id or memory content contains this (a name, an e-mail).")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    json_output: Json = False,
+) -> None:
+    """List subjects, the most recently active first."""
+    from statewave_server.db.admin_queries.explorer import ExplorerFilter
+    from statewave_server.services.admin.subjects import explore
+
+    filters = ExplorerFilter(search=search or None, tenant_id=tenant)
+    rows, total = _run(lambda sessions: explore(sessions, filters, limit=limit))
+    if json_output:
+        _print_json({"total": total, "subjects": [vars(row) for row in rows]})
+        return
+    table = Table(title=f"Subjects ({len(rows)} of {total})")
+    for column in ("subject", "tenant", "episodes", "memories", "open", "health", "last activity"):
+        table.add_column(column, no_wrap=column != "subject")
+    for row in rows:
+        table.add_row(
+            row.subject_id,
+            row.tenant_id or "(default)",
+            str(row.episode_count),
+            str(row.memory_count),
+            str(row.open_sessions),
+            row.health_state or "",
+            age(row.last_episode_at),
+        )
+    Console().print(table)
+
+
+def search(
+    subject_id: str,
+    query: str,
+    tenant: Tenant = "",
+    semantic: Annotated[bool, typer.Option(help="Add vector similarity.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    json_output: Json = False,
+) -> None:
+    """Search one subject's active memories, best first."""
+    from statewave_server.services.runtime import build_runtime
+    from statewave_server.services.search import search_memories
+
+    settings = get_settings()
+    runtime = build_runtime(settings)
+    found = _run(
+        lambda sessions: search_memories(
+            sessions,
+            runtime,
+            tenant,
+            subject_id,
+            kind=None,
+            query=query,
+            semantic=semantic,
+            limit=limit,
+        ),
+        settings,
+    )
+    if json_output:
+        fields = ("id", "kind", "content", "confidence", "valid_from", "source_episode_ids")
+        _print_json({"memories": [{f: getattr(m, f) for f in fields} for m in found]})
+        return
+    table = Table(title=f"{len(found)} memory(ies) for {query!r}")
+    for column in ("id", "kind", "content"):
+        table.add_column(column, no_wrap=column != "content")
+    for memory in found:
+        table.add_row(str(memory.id)[:8], memory.kind, memory.content)
+    Console().print(table)
+
+
+def context(
+    subject_id: str,
+    task: str,
+    tenant: Tenant = "",
+    max_tokens: Annotated[int | None, typer.Option(min=1, max=16_000)] = None,
+    session_id: Annotated[str | None, typer.Option("--session", help="Current session.")] = None,
+    json_output: Json = False,
+) -> None:
+    """Print the context an agent gets for TASK (the exact assembled_context)."""
+    from statewave_server.services.retrieval import build_context
+    from statewave_server.services.runtime import build_runtime
+
+    settings = get_settings()
+    runtime = build_runtime(settings)
+    budget = max_tokens or settings.default_max_context_tokens
+    result = _run(
+        lambda sessions: build_context(
+            sessions,
+            runtime,
+            tenant,
+            subject_id,
+            task=task,
+            max_tokens=budget,
+            session_id=session_id,
+        ),
+        settings,
+    )
+    bundle = result.bundle
+    if json_output:
+        provenance: dict[str, Any] = {
+            name: [str(i) for i in getattr(bundle.provenance, name)]
+            for name in ("fact_ids", "summary_ids", "procedure_ids", "episode_ids")
+        }
+        _print_json(
+            {
+                "subject_id": subject_id,
+                "task": task,
+                "assembled_context": bundle.assembled_context,
+                "token_estimate": bundle.token_estimate,
+                "max_tokens": budget,
+                "provenance": provenance,
+            }
+        )
+        return
+    typer.echo(bundle.assembled_context)
+    typer.echo(f"({bundle.token_estimate} of {budget} tokens)", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``subjects``, ``search`` and ``context`` to the ``statewave`` command."""
+    app.command("subjects")(subjects)
+    app.command("search")(search)
+    app.command("context")(context)

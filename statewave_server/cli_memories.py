@@ -1,0 +1,104 @@
+"""``statewave memories retire|correct``: fix one wrong memory from a terminal.
+
+The same service as ``POST /admin/memories/{id}/retire|correct`` and the console's forms:
+audited (actor ``cli:<user>``), announced as a webhook event. Exit codes: 0 done, 1
+unknown or not active memory (or a database failure), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from typing import Annotated
+
+import typer
+
+from statewave_server.api.schemas.admin import MemoryEditResponse
+from statewave_server.cli_admin import _embedder, _print_json, _run
+from statewave_server.services.admin import memory_edits
+from statewave_server.services.events import EventSink
+from statewave_server.settings import get_settings
+
+memories_app = typer.Typer(help="Retire or correct one memory (audited).", no_args_is_help=True)
+
+Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")]
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit).")]
+Json = Annotated[bool, typer.Option("--json", help="Print the edited memory as JSON.")]
+
+
+def _memory_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        typer.echo("MEMORY_ID must be a memory's full UUID.", err=True)
+        raise typer.Exit(2) from None
+
+
+def _reason(raw: str) -> str:
+    reason = raw.strip()
+    if not 1 <= len(reason) <= 500:
+        typer.echo("--reason must be 1 to 500 characters.", err=True)
+        raise typer.Exit(2)
+    return reason
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _report(edit: memory_edits.MemoryEdit, json_output: bool) -> None:
+    response = MemoryEditResponse.model_validate(
+        {"memory": edit.memory, "replacement": edit.replacement}, from_attributes=True
+    )
+    if json_output:
+        _print_json(response.model_dump(mode="json"))
+        return
+    memory = response.memory
+    typer.echo(f"Memory {memory.id} is now {memory.status}.")
+    if response.replacement is not None:
+        typer.echo(f"Replaced by {response.replacement.id}: {response.replacement.content}")
+
+
+@memories_app.command("retire")
+def retire(memory_id: str, reason: Reason, tenant: Tenant = "", json_output: Json = False) -> None:
+    """Take one memory out of use (context and search stop using it)."""
+    parsed, why = _memory_id(memory_id), _reason(reason)
+    settings = get_settings()
+    edit = _run(
+        lambda sessions: memory_edits.retire_memory(
+            sessions, EventSink.from_settings(settings), tenant, parsed, reason=why, actor=_actor()
+        ),
+        settings,
+    )
+    _report(edit, json_output)
+
+
+@memories_app.command("correct")
+def correct(
+    memory_id: str,
+    content: Annotated[str, typer.Argument(help="The corrected content.")],
+    reason: Reason,
+    tenant: Tenant = "",
+    json_output: Json = False,
+) -> None:
+    """Supersede one memory with new content (same kind and sources)."""
+    parsed, why = _memory_id(memory_id), _reason(reason)
+    settings = get_settings()
+    embedder = _embedder(settings)
+    edit = _run(
+        lambda sessions: memory_edits.correct_memory(
+            sessions,
+            EventSink.from_settings(settings),
+            embedder,
+            tenant,
+            parsed,
+            content=content,
+            reason=why,
+            actor=_actor(),
+        ),
+        settings,
+    )
+    _report(edit, json_output)
