@@ -77,7 +77,7 @@ async def api(head_db_url: str, llm: OpenAITestServer) -> AsyncIterator[httpx.As
     engine = create_async_engine(head_db_url)
     app = create_app(settings, database_for(engine), build_runtime(settings))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
     await engine.dispose()
 
