@@ -256,13 +256,15 @@ def embedding_note(count: int) -> str | None:
 async def count_awaiting_embedding(conn: AsyncConnection) -> int:
     """Memories the backfill will embed because of an adoption (for preflight to print).
 
-    On the original's schema (not adopted yet): all of its memories. On ours: those with
-    no vector, or still the original's. Anything else: 0.
+    On the original's schema (not adopted yet): all of its memories. On ours (from
+    ``0004``, where vectors got their model's name): those with no vector, or still the
+    original's. Anything else: 0.
     """
-    family = classify(await read_columns(conn))
+    columns = await read_columns(conn)
+    family = classify(columns)
     if family is SchemaFamily.ORIGINAL_0_6_1:
         sql = "SELECT count(*) FROM memories"
-    elif family is SchemaFamily.OURS:
+    elif family is SchemaFamily.OURS and "embedding_model" in columns.get("memories", ()):
         sql = (
             "SELECT count(*) FROM memories WHERE embedding IS NULL "
             f"OR embedding_model = '{ORIGINAL_EMBEDDING_MODEL}'"

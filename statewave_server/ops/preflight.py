@@ -20,6 +20,7 @@ from statewave_server import __version__
 from statewave_server.db.engine import resolve_database_url
 from statewave_server.db.extensions import PGVECTOR_SQL, pgvector_state
 from statewave_server.db.urls import describe as describe_url
+from statewave_server.ops.adoption import count_awaiting_embedding, embedding_note
 from statewave_server.ops.matrix import (
     COMPATIBILITY_MATRIX,
     Chain,
@@ -122,6 +123,7 @@ async def build_report(
             details = await read_details(conn, current=current, chain=chain, row=row)
             pgvector = await _pgvector_check(conn)
             jobs = await _running_jobs_check(conn, settings)
+            embeddings = _embeddings_check(await count_awaiting_embedding(conn))
     except DB_ERRORS as exc:
         error = unreachable_message(exc, timeout)
         checks = [Check("database", "fail", error), _heads_check(chain)]
@@ -134,6 +136,7 @@ async def build_report(
         _lock_check(details),
         _drift_check(details),
         jobs,
+        embeddings,
         *_rollback_checks(status, chain),
     ]
     return PreflightReport(database, status, checks, _commands(status, chain), app_version)
@@ -181,6 +184,14 @@ async def _pgvector_check(conn: AsyncConnection) -> Check:
     if not state.creatable:
         return Check("pgvector", "fail", state.not_creatable_message())
     return Check("pgvector", "ok", f"available ({state.default_version}), role may create it")
+
+
+def _embeddings_check(awaiting: int) -> Check:
+    """Adopted memories keep the original's vectors apart until the backfill re-embeds them."""
+    note = embedding_note(awaiting)
+    if note is None:
+        return Check("embeddings", "ok", "no memory awaits `statewave embeddings backfill`")
+    return Check("embeddings", "warn", note)
 
 
 def _lock_check(details: MigrationDetails) -> Check:

@@ -45,6 +45,10 @@ def test_preflight_on_the_original_0_6_1_schema_is_no_go_with_the_adoption_step(
     reason = report["reasons"][0]
     assert reason.startswith("original Statewave 0.6.1 schema")
     assert "compile_jobs" in reason and "run `alembic upgrade head` to adopt it" in reason
+    (embeddings,) = [c for c in report["checks"] if c["name"] == "embeddings"]
+    assert embeddings["status"] == "warn"
+    assert "queued for `statewave embeddings backfill`" in embeddings["detail"]
+    assert any("statewave embeddings backfill" in w for w in report["warnings"])
 
 
 async def test_guard_refuses_the_original_schema_in_strict_mode(pg: PgServer) -> None:
@@ -81,3 +85,13 @@ async def test_our_head_id_with_a_column_of_another_type_is_unknown(
     status = await check_migration_status(head_db_url)
     assert status.error is not None and status.error.startswith("unknown schema")
     assert "episodes.session_id is text, expected varchar" in status.error
+
+
+def test_preflight_counts_nothing_to_re_embed_on_our_revisions_before_model_names(
+    pg: PgServer,
+) -> None:
+    """Before ``0004`` our vectors had no model column: the count must not break preflight."""
+    _code, report = preflight_json(database_at(pg, "0003_add_embedding_index"))
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["database"]["status"] == "ok"
+    assert checks["embeddings"]["status"] == "ok"
