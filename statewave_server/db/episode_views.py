@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import DateTime, String, Text, column, text
+from sqlalchemy import String, Text, column, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import TextualSelect
+
+from statewave_server.db.models import Timestamp
 
 SMALL_PAYLOAD_BYTES: Final = 16_384
 MAX_MESSAGES: Final = 200
@@ -71,7 +73,8 @@ _SMALL = """
 _RESULT_COLUMNS: list[ColumnClause[Any]] = [
     column("id", UUID(as_uuid=True)),
     *(column(name, String) for name in ("subject_id", "source", "type", "session_id")),
-    *(column(name, DateTime(timezone=True)) for name in ("occurred_at", "created_at")),
+    # Timestamp clamps ±infinity rows (stored before the event-time bounds) like the ORM.
+    *(column(name, Timestamp()) for name in ("occurred_at", "created_at")),
     *(column(name, JSONB) for name in ("metadata", "provenance", "small_payload")),
     column("cut_text", Text),
 ]
