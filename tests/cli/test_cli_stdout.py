@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 SUBJECT = "cli-stdout-subject"
 JSON_COMMANDS = (
-    ["preflight", "--json"],
+    ["preflight", "--embedded", "--json"],
     ["jobs", "list", "--json"],
     ["jobs", "rescue", "--json"],
     ["jobs", "retry", "--all-dead", "--json"],
@@ -65,7 +65,7 @@ def data_dir() -> Iterator[Path]:
     """An embedded database at head holding one subject (a starter pack, via the CLI)."""
     with server_data_dir() as base:
         data = base / "data"
-        migrated = statewave(data, "migrate", "upgrade")
+        migrated = statewave(data, "migrate", "--embedded", "upgrade")
         assert migrated.returncode == 0, migrated.stderr
         imported = statewave(
             data, "packs", "import", "demo-support-agent", "--target-subject", SUBJECT
