@@ -52,7 +52,7 @@ def test_stopping_the_server_stops_its_embedded_postgres(
     pgdata = data / "pgdata"
     env = clean_env(STATEWAVE_DATA_DIR=str(data), STATEWAVE_PORT=str(port))
     if command is uvicorn_command:  # the runbook's command does not migrate: do it first
-        migrate = [sys.executable, "-m", "alembic", "upgrade", "head"]
+        migrate = [sys.executable, "-m", "alembic", "-x", "embedded=1", "upgrade", "head"]
         subprocess.run(migrate, env=env, check=True, capture_output=True, timeout=300)
     log_path = tmp_path / "server.log"
     with running_server(command(port), env, log_path, port, timeout=240) as server:
