@@ -192,7 +192,11 @@ async def test_permanent_500_dead_letters_then_cli_redrive_delivers(
         extra_env=env,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"redriven": 1, "event_ids": [event_id]}
+    assert json.loads(done.stdout) == {
+        "redriven": 1,
+        "event_ids": [event_id],
+        "not_redriven": [],
+    }
     [row] = await rows(db)
     assert (row.status, row.attempts) == (outbox.PENDING, 0)
 
