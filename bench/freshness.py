@@ -8,8 +8,8 @@ texts (texts/s, the project's batching); ingest then runs at ``--load`` × that 
 ``--seconds``: every second one batch spread over the subjects, then one async compile
 request per subject ("the client asks once per batch"). One episode per batch carries a
 unique marker; a prober asks B, without waiting for anything else, for that marker's memory
-through semantic search and then through ``/v1/context`` (cited in its provenance) until
-it is there. Reported: p50/p95/max of
+through semantic search (compiled memories only) and for the marker in the
+``/v1/context`` text the agent reads, until each has it. Reported: p50/p95/max of
 acknowledgement → visible (each path), the uncompiled backlog every second until it drains,
 and a plot of that curve (``bench/results/freshness.svg``).
 """
@@ -90,24 +90,23 @@ async def produce(
 
 
 async def watch(reader: httpx.AsyncClient, probe: Probe) -> None:
-    """Ask B until the marker's memory shows in semantic search, then in the context bundle.
+    """Ask B until the marker's memory shows in semantic search and the marker's turn in
+    the context text.
 
-    The context text also shows recent raw episodes, so the text alone would not prove
-    the memory exists: the bundle must cite the memory that search found.
+    Search answers from compiled memories only, so it times the compile path. The context
+    text is what the agent reads; it shows relevant turns from the episodes themselves,
+    so it can show a turn before its memories exist (that is the point of it).
     """
-    memory_id: str | None = None
     while time.perf_counter() - probe.acknowledged < PROBE_GIVE_UP_S:
-        if memory_id is None:
+        if probe.search_s is None:
             response = await reader.get(
                 "/v1/memories/search",
                 params={"subject_id": probe.subject_id, "q": probe.marker, "semantic": "true"},
             )
             response.raise_for_status()
-            found = [m for m in response.json()["memories"] if probe.marker in m["content"]]
-            if found:
-                memory_id = found[0]["id"]
+            if any(probe.marker in m["content"] for m in response.json()["memories"]):
                 probe.search_s = time.perf_counter() - probe.acknowledged
-        if memory_id is not None:
+        if probe.context_s is None:
             response = await reader.post(
                 "/v1/context",
                 json={
@@ -117,10 +116,10 @@ async def watch(reader: httpx.AsyncClient, probe: Probe) -> None:
                 },
             )
             response.raise_for_status()
-            provenance = response.json()["provenance"]
-            if memory_id in provenance["summary_ids"] + provenance["fact_ids"]:
+            if probe.marker in response.json()["assembled_context"]:
                 probe.context_s = time.perf_counter() - probe.acknowledged
-                return
+        if probe.search_s is not None and probe.context_s is not None:
+            return
         await asyncio.sleep(PROBE_INTERVAL_S)
 
 
