@@ -49,7 +49,8 @@ def render() -> str:
         lines += [
             "## Ingest",
             "",
-            f"`{ingest['command']}` — load {ingest['load_before']} → {ingest['load_after']}",
+            f"`{ingest['command']}` — code `{ingest['code']['git_head']}`, load "
+            f"{ingest['load_before']} → {ingest['load_after']}",
             "",
             "| episodes | clients | seconds | episodes/s | req p50 | req p95 | target |",
             "|---|---|---|---|---|---|---|",
@@ -63,8 +64,8 @@ def render() -> str:
         lines += [
             "## Compile (heuristic + local embeddings) against the model alone",
             "",
-            f"`{comp['command']}` — the model alone on {comp['raw_model_texts']} of the "
-            "same texts, right before and after each drain",
+            f"`{comp['command']}` — code `{comp['code']['git_head']}`; the model alone on "
+            f"{comp['raw_model_texts']} of the same texts, right before and after each drain",
             "",
             "| episodes | subjects | seconds | episodes/s | memories/s | texts embedded / "
             "episode | model alone texts/s | ratio | load |",
@@ -80,7 +81,7 @@ def render() -> str:
         lines.append("")
     ret = _load("retrieval")
     if ret:
-        lines += ["## Retrieval", "", f"`{ret['command']}`", ""]
+        lines += ["## Retrieval", "", f"`{ret['command']}` — code `{ret['code']['git_head']}`", ""]
         lines += [
             "| table | endpoint | clients | n | p50 ms | p95 ms | p99 ms | req/s | load |",
             "|---|---|---|---|---|---|---|---|---|",
