@@ -415,3 +415,19 @@ def test_row_07_preflight_tells_orphaned_jobs_from_live_ones(pg: PgServer) -> No
     [warning] = [w for w in report["warnings"] if "compilation job" in w]
     assert "1 compilation job(s) running would be orphaned" in warning
     assert "1 compilation job(s) already orphaned" in warning
+
+
+def test_row_40_preflight_names_the_embedding_backfill_after_upgrading_old_data(
+    pg: PgServer, head_db_url: str
+) -> None:
+    """A memory written without a vector (old data, embeddings off) is named by preflight."""
+    pg.psql_in(
+        pg.database_name(head_db_url),
+        "INSERT INTO memories (id, subject_id, kind, content, valid_from) "
+        "VALUES (gen_random_uuid(), 'old', 'profile_fact', 'I use Vim', now())",
+    )
+    _code, report = preflight_json(head_db_url)
+    (embeddings,) = [c for c in report["checks"] if c["name"] == "embeddings"]
+    assert embeddings["status"] == "warn"
+    assert embeddings["detail"].startswith("1 memories")
+    assert "statewave embeddings backfill" in embeddings["detail"]
