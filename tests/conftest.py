@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from tests.support.factories import new_id
 from tests.support.postgres import PgServer, alembic, server_data_dir
 
 # Tests must never read a developer's .env or environment configuration.
@@ -68,3 +69,15 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     eng = create_async_engine(db_url)
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A tenant of this test alone."""
+    return new_id("tenant")
+
+
+@pytest.fixture
+def subject() -> str:
+    """A subject of this test alone."""
+    return new_id("subject")

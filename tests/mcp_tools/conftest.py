@@ -20,7 +20,6 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
-from tests.sdk.conftest import new_id
 from tests.support.postgres import PgServer
 from tests.support.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
 
@@ -60,17 +59,6 @@ def mcp_server(
         STATEWAVE_MCP_ALLOW_DELETE="true",
     ) as server:
         yield server
-
-
-@pytest.fixture
-def tenant() -> str:
-    """A tenant of this test alone."""
-    return new_id("tenant")
-
-
-@pytest.fixture
-def subject() -> str:
-    return new_id("subject")
 
 
 def headers(api_key: str | None, tenant: str | None) -> dict[str, str]:

@@ -7,7 +7,6 @@ other's subjects (and ``list_subjects`` totals are exact).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -64,21 +63,6 @@ def limited_server(
 @pytest.fixture
 def base_url(sdk_server: RunningServer) -> str:
     return sdk_server.base_url
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def tenant() -> str:
-    """A tenant of this test alone."""
-    return new_id("tenant")
-
-
-@pytest.fixture
-def subject() -> str:
-    return new_id("subject")
 
 
 ClientFactory = Callable[..., StatewaveClient]

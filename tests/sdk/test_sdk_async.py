@@ -22,9 +22,9 @@ from tests.sdk.conftest import (
     SESSION,
     AsyncClientFactory,
     conversation_batch,
-    new_id,
     turn_payload,
 )
+from tests.support.factories import new_id
 
 pytestmark = pytest.mark.slow
 

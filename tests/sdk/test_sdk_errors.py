@@ -22,8 +22,8 @@ from tests.sdk.conftest import (
     RATE_LIMIT_RPM,
     AsyncClientFactory,
     ClientFactory,
-    new_id,
 )
+from tests.support.factories import new_id
 from tests.support.server import RunningServer, free_port
 
 pytestmark = pytest.mark.slow

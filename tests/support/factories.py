@@ -70,3 +70,8 @@ async def wait_until(check: Callable[[], Awaitable[bool]], within: float = 10.0)
             if await check():
                 return
             await asyncio.sleep(0.02)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id with a readable prefix, so tests never share tenants or subjects."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

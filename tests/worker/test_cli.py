@@ -7,17 +7,16 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob
-from tests.support.factories import database_for, load_job, make_job, make_orphan, wait_until
+from tests.support.factories import load_job, make_job, make_orphan, wait_until
 from tests.support.postgres import run_cli
 from tests.support.worker import worker_subprocess
 
@@ -25,13 +24,6 @@ FAST_ENV = {
     "STATEWAVE_JOB_POLL_INTERVAL_SECONDS": "0.05",
     "STATEWAVE_JOB_HEARTBEAT_SECONDS": "0.2",
 }
-
-
-@pytest.fixture
-async def db(head_db_url: str) -> AsyncIterator[Database]:
-    engine = create_async_engine(head_db_url)
-    yield database_for(engine)
-    await engine.dispose()
 
 
 async def _cli(args: list[str], url: str, **env: str) -> subprocess.CompletedProcess[str]:

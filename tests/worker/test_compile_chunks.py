@@ -4,11 +4,9 @@ episode compiled once, and what a crash leaves behind is resumed without duplica
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob, Episode, Memory
@@ -20,7 +18,6 @@ from statewave_server.settings import Settings
 from statewave_server.worker.handlers import default_handlers
 from statewave_server.worker.memory_jobs import memory_handlers
 from statewave_server.worker.runner import Worker
-from tests.support.factories import database_for
 
 SUBJECT = "backlog"
 TENANT = "chunks"
@@ -30,13 +27,6 @@ EPISODES = 10  # three chunks: 4 + 4 + 2
 
 def is_digest_row(memory: Memory) -> bool:
     return memory.metadata_.get("form") == DIGEST_FORM
-
-
-@pytest.fixture
-async def db(head_db_url: str) -> AsyncIterator[Database]:
-    engine = create_async_engine(head_db_url)
-    yield database_for(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -19,14 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server.api.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob, Episode, Memory
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
-from tests.support.factories import database_for, load_job, wait_until
+from tests.support.factories import load_job, wait_until
 from tests.support.openai_server import (
     OpenAITestServer,
     RecordedRequest,
@@ -79,13 +78,6 @@ def llm() -> Iterator[tuple[OpenAITestServer, ScriptedLLM]]:
     with running_openai_server() as server:
         server.responder = script
         yield server, script
-
-
-@pytest.fixture
-async def db(head_db_url: str) -> AsyncIterator[Database]:
-    engine = create_async_engine(head_db_url)
-    yield database_for(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

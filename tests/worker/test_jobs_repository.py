@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server.db import jobs
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob
 from tests.support.factories import (
-    database_for,
     load_job,
     make_job,
     make_orphan,
     minutes_ago,
 )
 from tests.support.runbook import RESET_STUCK_JOBS_SQL
-
-
-@pytest.fixture
-async def db(head_db_url: str) -> AsyncIterator[Database]:
-    engine = create_async_engine(head_db_url)
-    yield database_for(engine)
-    await engine.dispose()
 
 
 async def _claim(db: Database, worker: str) -> CompilationJob | None:

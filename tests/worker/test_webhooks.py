@@ -14,7 +14,7 @@ import subprocess
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,13 +49,6 @@ FAST: dict[str, Any] = {
 
 def hook_settings(url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, webhook_url=url, **{**FAST, **overrides})
-
-
-@pytest.fixture
-async def db(head_db_url: str) -> AsyncIterator[Database]:
-    engine = create_async_engine(head_db_url, pool_size=10)
-    yield database_for(engine)
-    await engine.dispose()
 
 
 @pytest.fixture
