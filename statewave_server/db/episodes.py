@@ -11,8 +11,8 @@ from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from statewave_server.db.ids import time_ordered_uuid
 from statewave_server.db.models import Episode
+from statewave_server.db.rows import NewEpisodeRow, attribute_values
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,14 @@ class Inserted:
     created: list[Episode]
 
 
-async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Inserted:
-    """Insert all rows (keys are attribute names) as one multi-row INSERT … RETURNING.
+async def insert_episodes(session: AsyncSession, rows: Sequence[NewEpisodeRow]) -> Inserted:
+    """Insert all rows as one multi-row INSERT … RETURNING.
 
     A row whose ``idempotency_key`` is already stored for its tenant and subject is not
     inserted again: the stored episode stands in its place.
     """
-    values = [{"id": time_ordered_uuid(), **row} for row in rows]
+    if not rows:
+        return Inserted([], [])
     statement = (
         pg_insert(Episode)
         .on_conflict_do_nothing(
@@ -39,20 +40,21 @@ async def insert_episodes(session: AsyncSession, rows: Sequence[dict[str, Any]])
         )
         .returning(Episode)
     )
+    values = [attribute_values(row) for row in rows]
     created = {e.id: e for e in (await session.scalars(statement, values)).all()}
-    if len(created) == len(values):
-        return Inserted([created[v["id"]] for v in values], list(created.values()))
-    stored = await _by_idempotency_key([v for v in values if v["id"] not in created], session)
-    episodes = [created.get(v["id"]) or stored[_key_of(v)] for v in values]
+    if len(created) == len(rows):
+        return Inserted([created[row.id] for row in rows], list(created.values()))
+    stored = await _by_idempotency_key([row for row in rows if row.id not in created], session)
+    episodes = [created.get(row.id) or stored[_key_of(row)] for row in rows]
     return Inserted(episodes, list(created.values()))
 
 
-def _key_of(row: dict[str, Any]) -> tuple[str, str, str]:
-    return (row["tenant_id"], row["subject_id"], row["idempotency_key"])
+def _key_of(row: NewEpisodeRow) -> tuple[str, str, str]:
+    return (row.tenant_id, row.subject_id, row.idempotency_key or "")
 
 
 async def _by_idempotency_key(
-    rows: Sequence[dict[str, Any]], session: AsyncSession
+    rows: Sequence[NewEpisodeRow], session: AsyncSession
 ) -> dict[tuple[str, str, str], Episode]:
     keys = {_key_of(row) for row in rows}
     statement = select(Episode).where(

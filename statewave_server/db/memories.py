@@ -28,6 +28,7 @@ from sqlalchemy.orm import defer
 
 from statewave_server.db.memory_changes import announce
 from statewave_server.db.models import Memory
+from statewave_server.db.rows import NewMemoryRow, attribute_values
 
 ACTIVE = "active"
 SUPERSEDED = "superseded"
@@ -35,12 +36,13 @@ SUPERSEDED = "superseded"
 SUPERSEDED_BY = "superseded_by"
 
 
-async def insert_memories(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Memory]:
-    """Insert rows (attribute-name keys, ``id`` included) in one statement, in order."""
+async def insert_memories(session: AsyncSession, rows: Sequence[NewMemoryRow]) -> list[Memory]:
+    """Insert rows in one statement; the stored memories come back in input order."""
     if not rows:
         return []
     statement = insert(Memory).returning(Memory, sort_by_parameter_order=True)
-    inserted = list((await session.scalars(statement, list(rows))).all())
+    values = [attribute_values(row) for row in rows]
+    inserted = list((await session.scalars(statement, values)).all())
     by_subject: dict[tuple[str, str], list[uuid.UUID]] = {}
     for memory in inserted:
         by_subject.setdefault((memory.tenant_id, memory.subject_id), []).append(memory.id)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +23,7 @@ from statewave_server.db import jobs
 from statewave_server.db import memories as memory_repo
 from statewave_server.db import subjects as subject_repo
 from statewave_server.db.models import CompilationJob, Episode, Memory
+from statewave_server.db.rows import NewMemoryRow
 from statewave_server.errors import Conflict, NotFound
 from statewave_server.services.compiler import (
     EpisodeInput,
@@ -104,34 +104,34 @@ async def _store(
     subject_id: str,
     drafts: Sequence[MemoryDraft],
 ) -> list[Memory]:
-    rows = [_row(tenant_id, subject_id, draft) for draft in drafts]
-    if rows and runtime.embedder is not None:
+    vectors: list[list[float] | None] = [None] * len(drafts)
+    model = None
+    if drafts and runtime.embedder is not None:
         embedded = await embed_drafts(runtime.embedder, drafts)
-        for row, vector in zip(rows, embedded.vectors, strict=True):
-            row["embedding"] = vector
-            row["embedding_model"] = runtime.embedder.model
+        vectors, model = list(embedded.vectors), runtime.embedder.model
         log.info(
             "memories_embedded",
             subject_id=subject_id,
-            memories=len(rows),
+            memories=len(drafts),
             texts_embedded=embedded.texts_embedded,
         )
+    rows = [
+        NewMemoryRow(
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            kind=draft.kind,
+            content=draft.content,
+            summary=draft.summary,
+            confidence=draft.confidence,
+            valid_from=draft.valid_from,
+            source_episode_ids=list(draft.source_episode_ids),
+            metadata=dict(draft.metadata),
+            embedding=vector,
+            embedding_model=model,
+        )
+        for draft, vector in zip(drafts, vectors, strict=True)
+    ]
     return await memory_repo.insert_memories(session, rows)
-
-
-def _row(tenant_id: str, subject_id: str, draft: MemoryDraft) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "tenant_id": tenant_id,
-        "subject_id": subject_id,
-        "kind": draft.kind,
-        "content": draft.content,
-        "summary": draft.summary,
-        "confidence": draft.confidence,
-        "valid_from": draft.valid_from,
-        "source_episode_ids": list(draft.source_episode_ids),
-        "metadata_": dict(draft.metadata),
-    }
 
 
 async def _supersede_older(

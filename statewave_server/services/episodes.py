@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db.episodes import insert_episodes
 from statewave_server.db.models import Episode
+from statewave_server.db.rows import NewEpisodeRow
 from statewave_server.errors import Conflict
 from statewave_server.services.events import EventSink
 
@@ -133,9 +134,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _row(tenant_id: str, episode: NewEpisode, now: datetime) -> dict[str, Any]:
-    row = asdict(episode)
-    row["metadata_"] = row.pop("metadata")
-    if row["occurred_at"] is None:
-        row["occurred_at"] = now  # no event time given: it happened now
-    return {"tenant_id": tenant_id, **row}
+def _row(tenant_id: str, episode: NewEpisode, now: datetime) -> NewEpisodeRow:
+    return NewEpisodeRow(
+        tenant_id=tenant_id,
+        subject_id=episode.subject_id,
+        source=episode.source,
+        type=episode.type,
+        payload=episode.payload,
+        metadata=episode.metadata,
+        provenance=episode.provenance,
+        session_id=episode.session_id,
+        occurred_at=episode.occurred_at or now,  # no event time given: it happened now
+        idempotency_key=episode.idempotency_key,
+    )

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Memory
+from statewave_server.db.rows import NewMemoryRow
 from statewave_server.services.embedding_backfill import (
     BackfillProgress,
     backfill_embeddings,
     run_backfill,
 )
 from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
-from tests.support.factories import database_for
+from tests.support.factories import database_for, memory_row
 from tests.support.postgres import run_cli
 
 CURRENT = HashEmbeddingProvider(384)  # model "hash-sha512-384"
@@ -35,19 +36,10 @@ async def db(head_db_url: str) -> AsyncIterator[Database]:
     await engine.dispose()
 
 
-def _row(tenant: str, subject: str, content: str, model: HashEmbeddingProvider | None) -> Any:
-    row: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "tenant_id": tenant,
-        "subject_id": subject,
-        "kind": "profile_fact",
-        "content": content,
-        "source_episode_ids": [],
-    }
-    if model is not None:
-        row["embedding"] = hash_embedding(content, model.dimensions)
-        row["embedding_model"] = model.model
-    return row
+def _row(
+    tenant: str, subject: str, content: str, model: HashEmbeddingProvider | None
+) -> NewMemoryRow:
+    return memory_row(content, subject=subject, tenant=tenant, model=model)
 
 
 async def _seed(db: Database) -> dict[str, list[uuid.UUID]]:
@@ -75,7 +67,7 @@ async def _seed(db: Database) -> dict[str, list[uuid.UUID]]:
         await session.execute(  # one superseded memory: it is filled as well
             text("UPDATE memories SET status = 'superseded' WHERE content = 'Bob likes tea'")
         )
-    return {name: [r["id"] for r in group] for name, group in rows.items()}
+    return {name: [r.id for r in group] for name, group in rows.items()}
 
 
 async def _state(db: Database) -> dict[uuid.UUID, tuple[str | None, list[float] | None, str]]:

@@ -23,11 +23,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.engine import Database
 from statewave_server.db.memory_change_listener import APPLICATION_NAME
+from statewave_server.db.rows import NewMemoryRow
 from statewave_server.db.subjects import delete_subject
-from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
+from statewave_server.services.embeddings import HashEmbeddingProvider
 from statewave_server.services.memory_index import MemoryIndexCache, SubjectIndex
 from statewave_server.services.memory_index.cache import BUILD_IN_THREAD_ROWS
 from tests.support.factories import database_for
+from tests.support.factories import memory_row as memory
 
 MODEL = HashEmbeddingProvider(384)
 REPO = Path(__file__).resolve().parents[2]
@@ -56,21 +58,7 @@ async def cache(db: Database) -> AsyncIterator[MemoryIndexCache]:
         yield index_cache
 
 
-def memory(content: str, subject: str = "alice", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "tenant_id": "",
-        "subject_id": subject,
-        "kind": "profile_fact",
-        "content": content,
-        "source_episode_ids": [],
-        "embedding": hash_embedding(content, MODEL.dimensions),
-        "embedding_model": MODEL.model,
-        **extra,
-    }
-
-
-async def insert(db: Database, *rows: dict[str, Any]) -> None:
+async def insert(db: Database, *rows: NewMemoryRow) -> None:
     async with db.sessions.begin() as session:
         await memory_repo.insert_memories(session, list(rows))
 
@@ -88,14 +76,14 @@ async def test_reused_until_this_process_writes(cache: MemoryIndexCache, db: Dat
     tea, coffee = memory("Likes tea"), memory("Likes coffee")
     await insert(db, tea, memory("Lives in Paris", subject="bob"))
     first = await current(cache, db)
-    assert ids_of(first) == {tea["id"]}
+    assert ids_of(first) == {tea.id}
     assert await current(cache, db) is first  # nothing changed: the same index
     await insert(db, coffee)
     second = await current(cache, db)  # read-your-writes: no waiting for NOTIFY
-    assert ids_of(second) == {tea["id"], coffee["id"]}
+    assert ids_of(second) == {tea.id, coffee.id}
     async with db.sessions.begin() as session:
-        await memory_repo.supersede(session, "", "alice", [(tea["id"], datetime.now(UTC), None)])
-    assert ids_of(await current(cache, db)) == {coffee["id"]}
+        await memory_repo.supersede(session, "", "alice", [(tea.id, datetime.now(UTC), None)])
+    assert ids_of(await current(cache, db)) == {coffee.id}
     async with db.sessions.begin() as session:
         await delete_subject(session, "", "alice")
     assert len(await current(cache, db)) == 0
@@ -118,19 +106,19 @@ async def test_hears_a_write_committed_by_another_process(
     assert len(first) == 1
     script = textwrap.dedent(
         f"""
-        import asyncio, uuid
+        import asyncio
         from sqlalchemy.ext.asyncio import create_async_engine
         from statewave_server.db import memories
+        from statewave_server.db.rows import NewMemoryRow
         from tests.support.factories import database_for
 
         async def main():
             engine = create_async_engine({head_db_url!r})
             async with database_for(engine).sessions.begin() as session:
-                await memories.insert_memories(session, [{{
-                    "id": uuid.uuid4(), "tenant_id": "", "subject_id": "alice",
-                    "kind": "profile_fact", "content": "Likes coffee",
-                    "source_episode_ids": [],
-                }}])
+                await memories.insert_memories(session, [NewMemoryRow(
+                    tenant_id="", subject_id="alice", kind="profile_fact",
+                    content="Likes coffee", source_episode_ids=[],
+                )])
             await engine.dispose()
 
         asyncio.run(main())
@@ -212,5 +200,5 @@ async def test_a_large_subject_is_built_off_the_event_loop(
     index = await current(cache, db)
     assert len(index) == len(rows)
     hits = index.lexical(["1042"], limit=5)
-    assert [h.id for h in hits] == [rows[1042]["id"]]
+    assert [h.id for h in hits] == [rows[1042].id]
     assert await current(cache, db) is index

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +16,9 @@ from statewave_server.db import episodes as episode_repo
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.engine import Database
 from statewave_server.db.index_rows import index_rows, query_lexemes
-from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
-from tests.support.factories import database_for
+from statewave_server.db.rows import NewEpisodeRow, NewMemoryRow
+from statewave_server.services.embeddings import HashEmbeddingProvider
+from tests.support.factories import database_for, memory_row
 
 MODEL = HashEmbeddingProvider(384)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -29,18 +31,19 @@ async def db(head_db_url: str) -> AsyncIterator[Database]:
     await engine.dispose()
 
 
-def _memory(subject: str, content: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "tenant_id": "",
-        "subject_id": subject,
-        "kind": "episode_summary",
-        "content": content,
-        "source_episode_ids": [],
-        "embedding": hash_embedding(content, MODEL.dimensions),
-        "embedding_model": MODEL.model,
-        **extra,
-    }
+def _memory(subject: str, content: str) -> NewMemoryRow:
+    return memory_row(content, subject=subject, kind="episode_summary", model=MODEL)
+
+
+def _episode(subject: str, source: str, payload: dict[str, Any], at: datetime) -> NewEpisodeRow:
+    return NewEpisodeRow(
+        tenant_id="",
+        subject_id=subject,
+        source=source,
+        type="message",
+        payload=payload,
+        occurred_at=at,
+    )
 
 
 async def test_index_rows_hold_active_memories_with_lexemes_and_own_model_vectors(
@@ -48,46 +51,39 @@ async def test_index_rows_hold_active_memories_with_lexemes_and_own_model_vector
 ) -> None:
     rows = [
         _memory("alice", "Alice painted a sunrise last year"),
-        _memory("alice", "Painting is relaxing", status="superseded"),
-        _memory("alice", "tea", embedding=[1.0] * 8, embedding_model="other"),
+        replace(_memory("alice", "Painting is relaxing"), status="superseded"),
+        replace(_memory("alice", "tea"), embedding=[1.0] * 8, embedding_model="other"),
         _memory("bob", "Bob painted his fence"),
     ]
     async with db.sessions.begin() as session:
         await memory_repo.insert_memories(session, rows)
     async with db.sessions() as session:
         found = {r.id: r for r in await index_rows(session, "", "alice", MODEL.model)}
-        some = await index_rows(session, "", "alice", None, ids=[rows[0]["id"], rows[1]["id"]])
+        some = await index_rows(session, "", "alice", None, ids=[rows[0].id, rows[1].id])
         terms = await query_lexemes(session, "Who paints the sunrises?")
         none = await query_lexemes(session, "the of and")
-    assert set(found) == {rows[0]["id"], rows[2]["id"]}  # active, alice's
-    painted = found[rows[0]["id"]]
+    assert set(found) == {rows[0].id, rows[2].id}  # active, alice's
+    painted = found[rows[0].id]
     assert "'paint':2" in painted.lexemes and painted.kind == "episode_summary"
     assert painted.vector is not None and len(painted.vector) == 4 + 4 * 384
-    assert found[rows[2]["id"]].vector is None  # another model's vector is never compared
-    assert [(r.id, r.vector) for r in some] == [(rows[0]["id"], None)]
+    assert found[rows[2].id].vector is None  # another model's vector is never compared
+    assert [(r.id, r.vector) for r in some] == [(rows[0].id, None)]
     assert terms == ("paint", "sunris") and none == ()
 
 
 async def test_active_by_ids_loads_active_rows_only(db: Database) -> None:
-    rows = [_memory("alice", "tea"), _memory("alice", "coffee", status="superseded")]
+    rows = [_memory("alice", "tea"), replace(_memory("alice", "coffee"), status="superseded")]
     async with db.sessions.begin() as session:
         await memory_repo.insert_memories(session, rows)
     async with db.sessions() as session:
-        loaded = await memory_repo.active_by_ids(session, "", "alice", [r["id"] for r in rows])
+        loaded = await memory_repo.active_by_ids(session, "", "alice", [r.id for r in rows])
     assert [m.content for m in loaded] == ["tea"]
 
 
 async def test_neighbour_ids_by_event_time(db: Database) -> None:
-    rows = [
-        {
-            "tenant_id": "",
-            "subject_id": "alice",
-            "source": "chat",
-            "type": "message",
-            "payload": {"text": f"turn {i}"},
-            "occurred_at": T0 + timedelta(minutes=i),
-        }
-        for i in (2, 0, 1, 3)  # inserted out of order: event time decides
+    rows = [  # inserted out of order: event time decides
+        _episode("alice", "chat", {"text": f"turn {i}"}, T0 + timedelta(minutes=i))
+        for i in (2, 0, 1, 3)
     ]
     async with db.sessions.begin() as session:
         inserted = await episode_repo.insert_episodes(session, rows)
@@ -104,17 +100,7 @@ async def test_neighbour_ids_by_event_time(db: Database) -> None:
 
 async def test_a_batch_with_one_event_time_keeps_its_order(db: Database) -> None:
     """Ids of a batch increase in input order, so equal ``occurred_at`` ties break by it."""
-    rows = [
-        {
-            "tenant_id": "",
-            "subject_id": "bob",
-            "source": "chat",
-            "type": "message",
-            "payload": {"text": f"turn {i}"},
-            "occurred_at": T0,
-        }
-        for i in range(40)
-    ]
+    rows = [_episode("bob", "chat", {"text": f"turn {i}"}, T0) for i in range(40)]
     async with db.sessions.begin() as session:
         first = await episode_repo.insert_episodes(session, rows[:20])
     async with db.sessions.begin() as session:
@@ -138,14 +124,7 @@ async def test_episode_views_bound_large_payloads(db: Database) -> None:
         "nothing": {"blob": huge},
     }
     rows = [
-        {
-            "tenant_id": "",
-            "subject_id": "carol",
-            "source": name,
-            "type": "message",
-            "payload": payload,
-            "occurred_at": T0 + timedelta(minutes=i),
-        }
+        _episode("carol", name, payload, T0 + timedelta(minutes=i))
         for i, (name, payload) in enumerate(payloads.items())
     ]
     async with db.sessions.begin() as session:

@@ -13,6 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob
+from statewave_server.db.rows import NewMemoryRow
+from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
+
+HASH_MODEL = HashEmbeddingProvider(384)
 
 
 def minutes_ago(minutes: float) -> datetime:
@@ -22,6 +26,26 @@ def minutes_ago(minutes: float) -> datetime:
 def database_for(engine: AsyncEngine) -> Database:
     """A ``Database`` over a test engine (same session settings as production)."""
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+
+def memory_row(
+    content: str,
+    *,
+    subject: str = "alice",
+    tenant: str = "",
+    kind: str = "profile_fact",
+    model: HashEmbeddingProvider | None = HASH_MODEL,
+) -> NewMemoryRow:
+    """An active memory row, with ``model``'s vector of its content (none when None)."""
+    return NewMemoryRow(
+        tenant_id=tenant,
+        subject_id=subject,
+        kind=kind,
+        content=content,
+        source_episode_ids=[],
+        embedding=hash_embedding(content, model.dimensions) if model is not None else None,
+        embedding_model=model.model if model is not None else None,
+    )
 
 
 async def make_job(session: AsyncSession, **fields: Any) -> CompilationJob:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
-from statewave_server.api.schemas.common import NO_NUL, JsonObject, UtcDatetime
+from statewave_server.api.schemas.common import NO_NUL, JsonObject, StoredMetadata, UtcDatetime
 
 TenantField = Annotated[str, StringConstraints(max_length=256, pattern=NO_NUL)]
 SubjectField = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
@@ -50,7 +50,7 @@ class AdminMemory(BaseModel):
     confidence: float
     status: str
     source_episode_ids: list[uuid.UUID]
-    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    metadata: StoredMetadata
     embedding_model: str | None
     valid_from: UtcDatetime
     valid_to: UtcDatetime | None
@@ -89,7 +89,7 @@ class AdminEpisode(BaseModel):
     source: str
     type: str
     payload: JsonObject
-    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    metadata: StoredMetadata
     provenance: JsonObject
     idempotency_key: str | None
     occurred_at: UtcDatetime
@@ -214,7 +214,7 @@ class SnapshotItem(BaseModel):
     source_subject_id: str
     episode_count: int
     memory_count: int
-    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    metadata: StoredMetadata
     created_at: UtcDatetime
 
 

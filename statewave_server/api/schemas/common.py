@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 # PostgreSQL text and jsonb cannot hold U+0000: such input is a 422, not a database error.
 NO_NUL = r"^[^\x00]*$"
@@ -31,6 +38,10 @@ def _reject_nul(value: Any) -> Any:
 SubjectId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
 SessionId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_reject_nul)]
+# A stored row's metadata, read from the ORM row (whose attribute is ``metadata_``) or a dict.
+StoredMetadata = Annotated[
+    JsonObject, Field(validation_alias=AliasChoices("metadata_", "metadata"))
+]
 
 
 def _empty_is_none(value: Any) -> Any:

@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated, Any
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +18,7 @@ from statewave_server.api.schemas.common import (
     NO_NUL,
     JsonObject,
     OptionalSessionId,
+    StoredMetadata,
     SubjectId,
     UtcDatetime,
 )
@@ -71,7 +71,7 @@ class EpisodeResponse(BaseModel):
     source: str
     type: str
     payload: JsonObject
-    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    metadata: StoredMetadata
     provenance: JsonObject
     session_id: str | None
     occurred_at: UtcDatetime

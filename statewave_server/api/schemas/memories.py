@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from statewave_server.api.schemas.common import JsonObject, UtcDatetime
+from statewave_server.api.schemas.common import StoredMetadata, UtcDatetime
 
 
 class MemoryResponse(BaseModel):
@@ -21,7 +21,7 @@ class MemoryResponse(BaseModel):
     valid_from: UtcDatetime
     valid_to: UtcDatetime | None
     source_episode_ids: list[uuid.UUID]
-    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    metadata: StoredMetadata
     status: str
     created_at: UtcDatetime
     updated_at: UtcDatetime

@@ -5,9 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from statewave_server.api.schemas.common import JsonObject, SessionId, SubjectId, UtcDatetime
+from statewave_server.api.schemas.common import (
+    JsonObject,
+    SessionId,
+    StoredMetadata,
+    SubjectId,
+    UtcDatetime,
+)
 
 ResolutionStatus = Literal["open", "resolved", "unresolved"]
 
@@ -31,7 +37,7 @@ class ResolutionResponse(BaseModel):
     status: str
     resolution_summary: str | None
     resolved_at: UtcDatetime | None
-    metadata: JsonObject = Field(validation_alias=AliasChoices("metadata_", "metadata"))
+    metadata: StoredMetadata
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

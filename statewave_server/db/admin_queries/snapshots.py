@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import SubjectSnapshot
+from statewave_server.db.rows import NewSnapshotRow, attribute_values
 
 
 async def list_snapshots(session: AsyncSession, tenant_id: str) -> list[SubjectSnapshot]:
@@ -43,11 +43,11 @@ async def find_snapshot(
     return await session.scalar(statement)
 
 
-async def insert_snapshot(session: AsyncSession, row: dict[str, Any]) -> SubjectSnapshot | None:
+async def insert_snapshot(session: AsyncSession, row: NewSnapshotRow) -> SubjectSnapshot | None:
     """Insert the snapshot row; None when (tenant, name, version) already exists."""
     statement = (
         pg_insert(SubjectSnapshot)
-        .values(**row)
+        .values(**attribute_values(row))
         .on_conflict_do_nothing(constraint="uq_snapshots_tenant_name_version")
         .returning(SubjectSnapshot)
     )

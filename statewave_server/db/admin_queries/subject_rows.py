@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.admin_queries.explorer import visible
 from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
+from statewave_server.db.rows import NewHealthRow, NewResolutionRow, attribute_values
 
 SubjectModel = type[Episode] | type[Memory] | type[Resolution]
 
@@ -91,7 +92,7 @@ async def ids_used_elsewhere(
     return int(await session.scalar(statement) or 0)
 
 
-async def insert_resolutions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+async def insert_resolutions(session: AsyncSession, rows: Sequence[NewResolutionRow]) -> int:
     """Insert resolutions; a session that already has one keeps it. The number inserted."""
     if not rows:
         return 0
@@ -102,15 +103,15 @@ async def insert_resolutions(session: AsyncSession, rows: Sequence[dict[str, Any
     )
     inserted = 0
     for row in rows:  # one by one: insertmanyvalues with RETURNING skips conflicting rows too
-        inserted += len(list(await session.scalars(statement, [row])))
+        inserted += len(list(await session.scalars(statement, [attribute_values(row)])))
     return inserted
 
 
-async def insert_health(session: AsyncSession, row: dict[str, Any]) -> bool:
+async def insert_health(session: AsyncSession, row: NewHealthRow) -> bool:
     """Store a cached health row unless the subject already has one."""
     statement = (
         pg_insert(SubjectHealthCache)
-        .values(**row)
+        .values(**attribute_values(row))
         .on_conflict_do_nothing(constraint="subject_health_cache_pkey")
         .returning(SubjectHealthCache.subject_id)
     )

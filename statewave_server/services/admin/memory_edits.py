@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.models import Memory
+from statewave_server.db.rows import NewMemoryRow
 from statewave_server.errors import Conflict, NotFound
 from statewave_server.services.admin.errors import BadRequest
 from statewave_server.services.embeddings import EmbeddingProvider
@@ -98,20 +99,18 @@ async def correct_memory(
     now = datetime.now(UTC)
     async with sessions.begin() as session:
         old = await _editable(session, tenant_id, memory_id)
-        row: dict[str, Any] = {
-            "id": uuid.uuid4(),
-            "tenant_id": tenant_id,
-            "subject_id": old.subject_id,
-            "kind": old.kind,
-            "content": content,
-            "summary": content[:200],
-            "confidence": 1.0,
-            "valid_from": now,
-            "source_episode_ids": list(old.source_episode_ids),
-            "metadata_": {"corrects": str(old.id), **_audit("corrected", actor, reason, now)},
-        }
-        if vector is not None and embedder is not None:
-            row.update(embedding=vector, embedding_model=embedder.model)
+        row = NewMemoryRow(
+            tenant_id=tenant_id,
+            subject_id=old.subject_id,
+            kind=old.kind,
+            content=content,
+            summary=content[:200],
+            valid_from=now,
+            source_episode_ids=list(old.source_episode_ids),
+            metadata={"corrects": str(old.id), **_audit("corrected", actor, reason, now)},
+            embedding=vector,
+            embedding_model=embedder.model if embedder is not None else None,
+        )
         (new,) = await memory_repo.insert_memories(session, [row])
         audit = {memory_repo.SUPERSEDED_BY: str(new.id), **_audit("corrected", actor, reason, now)}
         await memory_repo.set_status(session, old, memory_repo.SUPERSEDED, now, audit)

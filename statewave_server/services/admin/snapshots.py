@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from statewave_server.db import subjects as subject_repo
 from statewave_server.db.admin_queries import snapshots as repo
 from statewave_server.db.models import SubjectSnapshot
+from statewave_server.db.rows import NewSnapshotRow
 from statewave_server.errors import NotFound
 from statewave_server.services.admin.backup import read_content
 from statewave_server.services.admin.backup_format import SubjectContent
@@ -73,18 +74,15 @@ async def create_snapshot(
         )
         row = await repo.insert_snapshot(
             session,
-            {
-                "tenant_id": tenant_id,
-                "name": name,
-                "version": version,
-                "source_subject_id": hidden,
-                "episode_count": len(content.episodes),
-                "memory_count": len(content.memories),
-                "metadata_": {
-                    **(metadata or {}),
-                    subject_repo.SNAPSHOT_SOURCE_KEY: source_subject_id,
-                },
-            },
+            NewSnapshotRow(
+                tenant_id=tenant_id,
+                name=name,
+                version=version,
+                source_subject_id=hidden,
+                episode_count=len(content.episodes),
+                memory_count=len(content.memories),
+                metadata={**(metadata or {}), subject_repo.SNAPSHOT_SOURCE_KEY: source_subject_id},
+            ),
         )
     return Created("created" if row else "exists", row, name, version)
 
