@@ -91,7 +91,9 @@ def export_command(
     from statewave_server.services.admin.backup import export_subject
 
     document = _run(
-        lambda sessions: export_subject(sessions, tenant, subject_id, format_version.value)
+        lambda sessions: export_subject(
+            sessions, tenant_id=tenant, subject_id=subject_id, format_version=format_version.value
+        )
     )
     text = json.dumps(document, ensure_ascii=False) + "\n"
     if output is None:

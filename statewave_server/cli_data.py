@@ -73,8 +73,8 @@ def search(
         lambda sessions: search_memories(
             sessions,
             runtime,
-            tenant,
-            subject_id,
+            tenant_id=tenant,
+            subject_id=subject_id,
             kind=None,
             query=query,
             semantic=semantic,
@@ -113,8 +113,8 @@ def context(
         lambda sessions: build_context(
             sessions,
             runtime,
-            tenant,
-            subject_id,
+            tenant_id=tenant,
+            subject_id=subject_id,
             task=task,
             max_tokens=budget,
             session_id=session_id,

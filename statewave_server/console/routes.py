@@ -542,11 +542,13 @@ async def episode_page(
     if parsed is None:
         return error_page(request, 404, "Not found", "Invalid episode id.")
     async with sessions() as session:
-        found = await episode_repo.episodes_by_ids(session, tenant_id, subject_id, [parsed])
+        found = await episode_repo.episodes_by_ids(
+            session, tenant_id=tenant_id, subject_id=subject_id, ids=[parsed]
+        )
     if not found:
         return error_page(request, 404, "Not found", f"Episode {episode_id} not found.")
     citing, citing_total = await subject_service.citing_memories(
-        sessions, tenant_id, subject_id, parsed, limit=100
+        sessions, tenant_id=tenant_id, subject_id=subject_id, episode_id=parsed, limit=100
     )
     return render(
         request,
@@ -572,13 +574,17 @@ async def memory_page(
     if parsed is None:
         return error_page(request, 404, "Not found", "Invalid memory id.")
     try:
-        related = await subject_service.related(sessions, tenant_id, subject_id, parsed)
+        related = await subject_service.related(
+            sessions, tenant_id=tenant_id, subject_id=subject_id, memory_id=parsed
+        )
     except StatewaveError as exc:
         return _domain_error(request, exc)
     lineage = await knowledge_service.lineage(sessions, related.memory)
     sources = list(related.memory.source_episode_ids)
     async with sessions() as session:
-        loaded = await episode_repo.episodes_by_ids(session, tenant_id, subject_id, sources)
+        loaded = await episode_repo.episodes_by_ids(
+            session, tenant_id=tenant_id, subject_id=subject_id, ids=sources
+        )
     by_id = {e.id: e for e in loaded}
     return render(
         request,
@@ -604,7 +610,9 @@ async def session_page(
 ) -> Response:
     """One support session: its episodes oldest first, the resolution, and SLA metrics."""
     try:
-        data = await subject_service.session_timeline(sessions, tenant_id, subject_id, session_id)
+        data = await subject_service.session_timeline(
+            sessions, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id
+        )
     except StatewaveError as exc:
         return _domain_error(request, exc)
     return render(
@@ -659,7 +667,13 @@ async def _context_preview(
     if not task:
         return None
     return await build_context(
-        sessions, runtime, tenant_id, subject_id, task=task, max_tokens=max_tokens, session_id=None
+        sessions,
+        runtime,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        task=task,
+        max_tokens=max_tokens,
+        session_id=None,
     )
 
 
@@ -685,7 +699,9 @@ async def subject_page(
     """What we know (facts, their history, open issues), a context preview, then every
     memory and the timeline, each paged and filtered."""
     try:
-        found = await subject_service.detail(sessions, events, tenant_id, subject_id)
+        found = await subject_service.detail(
+            sessions, events, tenant_id=tenant_id, subject_id=subject_id
+        )
     except StatewaveError as exc:
         return _domain_error(request, exc)
     filters = MemoryFilter(
@@ -696,8 +712,8 @@ async def subject_page(
     )
     memories, memory_total = await subject_service.memories(
         sessions,
-        tenant_id,
-        subject_id,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
         kind=filters.kind,
         status=filters.status,
         search=filters.search,
@@ -707,14 +723,14 @@ async def subject_page(
     )
     episodes, episode_total = await subject_service.episodes(
         sessions,
-        tenant_id,
-        subject_id,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
         session_id=t_session or None,
         limit=PAGE_SIZE,
         offset=t_offset,
     )
     resolutions = await resolution_service.list_resolutions(
-        sessions, tenant_id, subject_id, status=None, limit=200, offset=0
+        sessions, tenant_id=tenant_id, subject_id=subject_id, status=None, limit=200, offset=0
     )
     if t_session:
         resolutions = [r for r in resolutions if r.session_id == t_session]
@@ -740,12 +756,16 @@ async def subject_page(
         params=params,
         page_size=PAGE_SIZE,
         found=found,
-        known=await knowledge_service.knowledge(sessions, tenant_id, subject_id),
+        known=await knowledge_service.knowledge(
+            sessions, tenant_id=tenant_id, subject_id=subject_id
+        ),
         memories=memories,
         memory_total=memory_total,
         memory_filter=filters,
         memory_offset=m_offset,
-        kinds=await subject_service.memory_kinds(sessions, tenant_id, subject_id),
+        kinds=await subject_service.memory_kinds(
+            sessions, tenant_id=tenant_id, subject_id=subject_id
+        ),
         memory_statuses=MEMORY_STATUSES,
         episode_total=episode_total,
         timeline_offset=t_offset,

@@ -92,7 +92,7 @@ _BY_IDS = _query("WHERE e.tenant_id = :tenant AND e.subject_id = :subject AND e.
 
 
 async def newest_views(
-    session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int, text_chars: int
+    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int, text_chars: int
 ) -> list[EpisodeView]:
     """The newest ``limit`` episodes by event time, newest first (see module doc)."""
     params = {"tenant": tenant_id, "subject": subject_id, "limit": limit}
@@ -101,10 +101,10 @@ async def newest_views(
 
 async def views_by_ids(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     ids: Sequence[uuid.UUID],
-    *,
     text_chars: int,
 ) -> list[EpisodeView]:
     """The subject's episodes among ``ids`` (any order; unknown ids are left out)."""

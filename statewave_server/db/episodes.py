@@ -67,7 +67,7 @@ async def _by_idempotency_key(
 
 
 async def newest_episodes(
-    session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int, offset: int = 0
+    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int, offset: int = 0
 ) -> list[Episode]:
     """The newest ``limit`` episodes (by event time) after skipping ``offset``, newest first."""
     statement = (
@@ -81,7 +81,7 @@ async def newest_episodes(
 
 
 async def newest_episode_facts(
-    session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int
+    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int
 ) -> list[Any]:
     """Like :func:`newest_episodes`, but plain rows of the columns support analytics read
     (id, source, type, payload, occurred_at, session_id): no ORM objects to build."""
@@ -102,7 +102,7 @@ async def newest_episode_facts(
 
 
 async def claim_uncompiled(
-    session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int
+    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int
 ) -> list[Episode]:
     """Lock up to ``limit`` uncompiled episodes, oldest first, skipping ones another
     compile holds: two concurrent compiles of a subject never process one episode twice."""
@@ -120,7 +120,7 @@ async def claim_uncompiled(
     return list((await session.scalars(statement)).all())
 
 
-async def has_uncompiled(session: AsyncSession, tenant_id: str, subject_id: str) -> bool:
+async def has_uncompiled(session: AsyncSession, *, tenant_id: str, subject_id: str) -> bool:
     """Whether the subject has an episode no compile has taken yet (locked ones count)."""
     statement = select(
         select(Episode.id)
@@ -135,7 +135,7 @@ async def has_uncompiled(session: AsyncSession, tenant_id: str, subject_id: str)
 
 
 async def mark_compiled(
-    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+    session: AsyncSession, *, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> None:
     if not ids:
         return
@@ -151,7 +151,7 @@ async def mark_compiled(
 
 
 async def episodes_by_ids(
-    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+    session: AsyncSession, *, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> list[Episode]:
     if not ids:
         return []
@@ -182,7 +182,7 @@ _NEIGHBOURS_SQL = text(
 
 
 async def neighbour_ids(
-    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+    session: AsyncSession, *, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
     """Per given episode, the ids of the episodes just before and after it (event time)."""
     if not ids:
@@ -199,7 +199,7 @@ async def neighbour_ids(
 
 
 async def session_ids(
-    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+    session: AsyncSession, *, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, str | None]:
     """The session of each listed episode of the subject (missing episodes are absent)."""
     if not ids:

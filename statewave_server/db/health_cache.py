@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from statewave_server.db.models import SubjectHealthCache
 
 
-async def lock_subject_health(session: AsyncSession, tenant_id: str, subject_id: str) -> None:
+async def lock_subject_health(session: AsyncSession, *, tenant_id: str, subject_id: str) -> None:
     """Serialise health updates of one subject until the transaction ends.
 
     A transaction-scoped advisory lock (also when no cache row exists yet), so two
@@ -24,7 +24,7 @@ async def lock_subject_health(session: AsyncSession, tenant_id: str, subject_id:
 
 
 async def cached_health(
-    session: AsyncSession, tenant_id: str, subject_id: str
+    session: AsyncSession, *, tenant_id: str, subject_id: str
 ) -> SubjectHealthCache | None:
     statement = select(SubjectHealthCache).where(
         SubjectHealthCache.tenant_id == tenant_id, SubjectHealthCache.subject_id == subject_id
@@ -34,9 +34,9 @@ async def cached_health(
 
 async def store_health(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     state: str,
     score: int,
     factors: list[dict[str, Any]],

@@ -46,6 +46,7 @@ class IndexRow:
 
 async def index_rows(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     model: str | None,

@@ -47,7 +47,7 @@ async def insert_memories(session: AsyncSession, rows: Sequence[NewMemoryRow]) -
     for memory in inserted:
         by_subject.setdefault((memory.tenant_id, memory.subject_id), []).append(memory.id)
     for (tenant_id, subject_id), ids in by_subject.items():
-        await announce(session, tenant_id, subject_id, ids)
+        await announce(session, tenant_id=tenant_id, subject_id=subject_id, ids=ids)
     return inserted
 
 
@@ -59,7 +59,7 @@ _WITHOUT_VECTOR = (
 )
 
 
-def _active(tenant_id: str, subject_id: str) -> Select[Memory]:
+def _active(*, tenant_id: str, subject_id: str) -> Select[Memory]:
     return (
         select(Memory)
         .options(*_WITHOUT_VECTOR)
@@ -73,20 +73,20 @@ def _active(tenant_id: str, subject_id: str) -> Select[Memory]:
 
 async def newest_active(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     kind: str | None = None,
     limit: int,
 ) -> list[Memory]:
-    statement = _active(tenant_id, subject_id)
+    statement = _active(tenant_id=tenant_id, subject_id=subject_id)
     if kind is not None:
         statement = statement.where(Memory.kind == kind)
     statement = statement.order_by(Memory.created_at.desc(), Memory.id).limit(limit)
     return list((await session.scalars(statement)).all())
 
 
-def _update_one(tenant_id: str, subject_id: str, memory_id: uuid.UUID) -> Update:
+def _update_one(*, tenant_id: str, subject_id: str, memory_id: uuid.UUID) -> Update:
     return update(Memory).where(
         Memory.tenant_id == tenant_id, Memory.subject_id == subject_id, Memory.id == memory_id
     )
@@ -94,6 +94,7 @@ def _update_one(tenant_id: str, subject_id: str, memory_id: uuid.UUID) -> Update
 
 async def supersede(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     superseded: Sequence[tuple[uuid.UUID, datetime, uuid.UUID | None]],
@@ -102,20 +103,30 @@ async def supersede(
     replaced it (``metadata.superseded_by``) so lineage is read, never guessed."""
     for memory_id, valid_to, successor in superseded:
         await session.execute(
-            _update_one(tenant_id, subject_id, memory_id)
+            _update_one(tenant_id=tenant_id, subject_id=subject_id, memory_id=memory_id)
             # A Python timestamp (not now()) keeps loaded objects in sync instead of
             # expiring updated_at, which async code could not lazily reload.
             .values(status=SUPERSEDED, valid_to=valid_to, updated_at=datetime.now(UTC))
         )
         if successor is not None:
             await record_metadata(
-                session, tenant_id, subject_id, memory_id, {SUPERSEDED_BY: str(successor)}
+                session,
+                tenant_id=tenant_id,
+                subject_id=subject_id,
+                memory_id=memory_id,
+                values={SUPERSEDED_BY: str(successor)},
             )
-    await announce(session, tenant_id, subject_id, [memory_id for memory_id, _, _ in superseded])
+    await announce(
+        session,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        ids=[memory_id for memory_id, _, _ in superseded],
+    )
 
 
 async def record_metadata(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     memory_id: uuid.UUID,
@@ -125,7 +136,7 @@ async def record_metadata(
     the status update before it is the one callers read back)."""
     merged = Memory.metadata_.op("||", return_type=JSONB)(literal(values, JSONB))
     await session.execute(
-        _update_one(tenant_id, subject_id, memory_id)
+        _update_one(tenant_id=tenant_id, subject_id=subject_id, memory_id=memory_id)
         .values(metadata_=merged, updated_at=Memory.updated_at)
         .execution_options(synchronize_session=False)
     )
@@ -153,18 +164,23 @@ async def set_status(
 ) -> None:
     """End one memory's validity with ``status``, merging ``metadata`` into its own."""
     await session.execute(
-        _update_one(memory.tenant_id, memory.subject_id, memory.id).values(
+        _update_one(
+            tenant_id=memory.tenant_id, subject_id=memory.subject_id, memory_id=memory.id
+        ).values(
             status=status,
             valid_to=valid_to,
             metadata_={**memory.metadata_, **metadata},
             updated_at=datetime.now(UTC),
         )
     )
-    await announce(session, memory.tenant_id, memory.subject_id, [memory.id])
+    await announce(
+        session, tenant_id=memory.tenant_id, subject_id=memory.subject_id, ids=[memory.id]
+    )
 
 
 async def set_embeddings(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     vectors: Sequence[tuple[uuid.UUID, Sequence[float]]],
@@ -173,25 +189,30 @@ async def set_embeddings(
     for memory_id, vector in vectors:
         # Maintenance, not an edit: keep updated_at (the column's onupdate would bump it).
         await session.execute(
-            _update_one(tenant_id, subject_id, memory_id).values(
+            _update_one(tenant_id=tenant_id, subject_id=subject_id, memory_id=memory_id).values(
                 embedding=list(vector), embedding_model=model, updated_at=Memory.updated_at
             )
         )
-    await announce(session, tenant_id, subject_id, [memory_id for memory_id, _ in vectors])
+    await announce(
+        session,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        ids=[memory_id for memory_id, _ in vectors],
+    )
 
 
 async def active_by_ids(
-    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+    session: AsyncSession, *, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> list[Memory]:
     """The given memories that are still active, in no particular order."""
     if not ids:
         return []
-    statement = _active(tenant_id, subject_id).where(Memory.id.in_(list(ids)))
+    statement = _active(tenant_id=tenant_id, subject_id=subject_id).where(Memory.id.in_(list(ids)))
     return list((await session.scalars(statement)).all())
 
 
 async def by_ids(
-    session: AsyncSession, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
+    session: AsyncSession, *, tenant_id: str, subject_id: str, ids: Sequence[uuid.UUID]
 ) -> list[Memory]:
     """The given memories (any status), in creation order."""
     if not ids:

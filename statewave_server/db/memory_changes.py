@@ -83,6 +83,7 @@ def subscribe(subscriber: ChangeSubscriber) -> None:
 
 async def announce(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     ids: Iterable[uuid.UUID] | None = None,

@@ -16,9 +16,9 @@ RESOLVED = "resolved"
 
 async def newest_resolutions(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     limit: int,
     offset: int = 0,
     status: str | None = None,
@@ -37,10 +37,10 @@ async def newest_resolutions(
 
 async def upsert_resolution(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     session_id: str,
-    *,
     status: str,
     summary: str | None,
     metadata: dict[str, Any],

@@ -40,7 +40,7 @@ _TRY_LOCK_SUBJECT_SQL = text(
 
 
 async def lock_subject(
-    session: AsyncSession, tenant_id: str, subject_id: str, *, wait_seconds: float
+    session: AsyncSession, *, tenant_id: str, subject_id: str, wait_seconds: float
 ) -> bool:
     """Take the subject's write lock, held until the transaction ends; False when another
     transaction still holds it after ``wait_seconds``.
@@ -66,9 +66,9 @@ async def lock_subject(
 async def subject_page(
     session: AsyncSession,
     model: type[Row],
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     limit: int,
     offset: int,
     newest_first: bool,
@@ -125,16 +125,20 @@ async def list_subjects(
             select(visible.c.subject_id).order_by(visible.c.subject_id).limit(limit).offset(offset)
         )
     ).all()
-    return [await _summary(session, tenant_id, subject) for subject in page], total
+    return [
+        await _summary(session, tenant_id=tenant_id, subject_id=subject) for subject in page
+    ], total
 
 
-async def _summary(session: AsyncSession, tenant_id: str, subject_id: str) -> SubjectSummary:
-    episodes = await _count(session, Episode, tenant_id, subject_id)
-    memories = await _count(session, Memory, tenant_id, subject_id)
+async def _summary(session: AsyncSession, *, tenant_id: str, subject_id: str) -> SubjectSummary:
+    episodes = await _count(session, Episode, tenant_id=tenant_id, subject_id=subject_id)
+    memories = await _count(session, Memory, tenant_id=tenant_id, subject_id=subject_id)
     return SubjectSummary(subject_id, episodes, memories)
 
 
-async def _count(session: AsyncSession, model: type[Row], tenant_id: str, subject_id: str) -> int:
+async def _count(
+    session: AsyncSession, model: type[Row], *, tenant_id: str, subject_id: str
+) -> int:
     statement = select(func.count()).where(
         model.tenant_id == tenant_id, model.subject_id == subject_id
     )
@@ -149,25 +153,29 @@ class DeletedCounts:
 
 
 async def delete_subject(
-    session: AsyncSession, tenant_id: str, subject_id: str, *, keep_snapshots: bool = False
+    session: AsyncSession, *, tenant_id: str, subject_id: str, keep_snapshots: bool = False
 ) -> DeletedCounts:
     """Remove the subject from every table that holds its data (in the caller's
     transaction): episodes, memories, resolutions, health cache, jobs, its snapshot copies
     (unless ``keep_snapshots``: housekeeping, not erasure), and its mentions in outbox
     events (an event that also concerns other subjects is kept for them, without it)."""
-    episodes = await _delete(session, Episode, tenant_id, subject_id)
-    memories = await _delete(session, Memory, tenant_id, subject_id)
-    await announce(session, tenant_id, subject_id)
+    episodes = await _delete(session, Episode, tenant_id=tenant_id, subject_id=subject_id)
+    memories = await _delete(session, Memory, tenant_id=tenant_id, subject_id=subject_id)
+    await announce(session, tenant_id=tenant_id, subject_id=subject_id)
     for model in (Resolution, SubjectHealthCache, CompilationJob):
         await session.execute(
             delete(model).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
         )
-    await _forget_in_outbox(session, tenant_id, subject_id)
-    snapshots = 0 if keep_snapshots else await _delete_snapshots_of(session, tenant_id, subject_id)
+    await _forget_in_outbox(session, tenant_id=tenant_id, subject_id=subject_id)
+    snapshots = (
+        0
+        if keep_snapshots
+        else await _delete_snapshots_of(session, tenant_id=tenant_id, subject_id=subject_id)
+    )
     return DeletedCounts(episodes, memories, snapshots)
 
 
-async def _delete_snapshots_of(session: AsyncSession, tenant_id: str, subject_id: str) -> int:
+async def _delete_snapshots_of(session: AsyncSession, *, tenant_id: str, subject_id: str) -> int:
     """Delete the snapshots copied from the subject (rows and hidden copies)."""
     copied_from = SubjectSnapshot.metadata_[SNAPSHOT_SOURCE_KEY].astext
     rows = await session.execute(
@@ -177,7 +185,7 @@ async def _delete_snapshots_of(session: AsyncSession, tenant_id: str, subject_id
     )
     hidden = list(rows.scalars())
     for copy in hidden:  # rows are gone first, so a snapshot of a snapshot ends too
-        await delete_subject(session, tenant_id, copy)
+        await delete_subject(session, tenant_id=tenant_id, subject_id=copy)
     return len(hidden)
 
 
@@ -195,7 +203,7 @@ _FORGET_IN_BATCH_EVENTS_SQL = text(
 )
 
 
-async def _forget_in_outbox(session: AsyncSession, tenant_id: str, subject_id: str) -> None:
+async def _forget_in_outbox(session: AsyncSession, *, tenant_id: str, subject_id: str) -> None:
     """Events about the subject alone are deleted; multi-subject events lose its id."""
     data = WebhookEvent.payload["data"]
     await session.execute(
@@ -210,7 +218,9 @@ async def _forget_in_outbox(session: AsyncSession, tenant_id: str, subject_id: s
     await session.execute(_FORGET_IN_BATCH_EVENTS_SQL, {"tenant": tenant_id, "subject": subject_id})
 
 
-async def _delete(session: AsyncSession, model: type[Row], tenant_id: str, subject_id: str) -> int:
+async def _delete(
+    session: AsyncSession, model: type[Row], *, tenant_id: str, subject_id: str
+) -> int:
     result = await session.execute(
         delete(model).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
     )

@@ -65,7 +65,7 @@ async def _record_episodes(args: a.RecordEpisodes, ctx: ToolContext) -> r.Record
 
 async def _compile(args: a.SubjectArgs, ctx: ToolContext) -> r.Compiled:
     memories = await compilation.compile_now(
-        ctx.sessions, ctx.runtime, ctx.tenant_id, args.subject_id
+        ctx.sessions, ctx.runtime, tenant_id=ctx.tenant_id, subject_id=args.subject_id
     )
     return r.Compiled(
         subject_id=args.subject_id,
@@ -78,8 +78,8 @@ async def _context(args: a.ContextArgs, ctx: ToolContext) -> r.Context:
     built = await build_context(
         ctx.sessions,
         ctx.runtime,
-        ctx.tenant_id,
-        args.subject_id,
+        tenant_id=ctx.tenant_id,
+        subject_id=args.subject_id,
         task=args.task,
         max_tokens=args.max_tokens,
         session_id=args.session_id,
@@ -96,8 +96,8 @@ async def _search(args: a.SearchArgs, ctx: ToolContext) -> r.Memories:
     memories = await search_memories(
         ctx.sessions,
         ctx.runtime,
-        ctx.tenant_id,
-        args.subject_id,
+        tenant_id=ctx.tenant_id,
+        subject_id=args.subject_id,
         kind=args.kind,
         query=args.query,
         semantic=args.semantic,
@@ -109,8 +109,8 @@ async def _search(args: a.SearchArgs, ctx: ToolContext) -> r.Memories:
 async def _timeline(args: a.TimelineArgs, ctx: ToolContext) -> r.Timeline:
     page = await subject_service.timeline(
         ctx.sessions,
-        ctx.tenant_id,
-        args.subject_id,
+        tenant_id=ctx.tenant_id,
+        subject_id=args.subject_id,
         limit=args.limit,
         offset=args.offset,
         newest_first=args.newest_first,
@@ -127,9 +127,9 @@ async def _timeline(args: a.TimelineArgs, ctx: ToolContext) -> r.Timeline:
 async def _resolution(args: a.ResolutionArgs, ctx: ToolContext) -> ResolutionResponse:
     row = await record_resolution(
         ctx.sessions,
-        ctx.tenant_id,
-        args.subject_id,
-        args.session_id,
+        tenant_id=ctx.tenant_id,
+        subject_id=args.subject_id,
+        session_id=args.session_id,
         status=args.status,
         summary=args.resolution_summary,
         metadata=args.metadata,
@@ -141,9 +141,9 @@ async def _handoff(args: a.HandoffArgs, ctx: ToolContext) -> r.Handoff:
     pack = await create_handoff(
         ctx.sessions,
         ctx.runtime.events,
-        ctx.tenant_id,
-        args.subject_id,
-        args.session_id,
+        tenant_id=ctx.tenant_id,
+        subject_id=args.subject_id,
+        session_id=args.session_id,
         reason=args.reason,
         max_tokens=args.max_tokens,
     )
@@ -160,7 +160,7 @@ async def _handoff(args: a.HandoffArgs, ctx: ToolContext) -> r.Handoff:
 
 async def _delete(args: a.SubjectArgs, ctx: ToolContext) -> r.Deleted:
     counts = await subject_service.delete_subject(
-        ctx.sessions, ctx.runtime.events, ctx.tenant_id, args.subject_id
+        ctx.sessions, ctx.runtime.events, tenant_id=ctx.tenant_id, subject_id=args.subject_id
     )
     return r.Deleted(
         subject_id=args.subject_id,

@@ -54,9 +54,9 @@ class CompileInProgress(Conflict):
 async def compile_subject(
     session: AsyncSession,
     runtime: MemoryRuntime,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     lock_wait_seconds: float = COMPILE_LOCK_WAIT_SECONDS,
 ) -> list[Memory]:
     """Compile up to 500 uncompiled episodes; return the memories created.
@@ -64,22 +64,24 @@ async def compile_subject(
     :class:`CompileInProgress` when another compile of the subject holds it longer than
     ``lock_wait_seconds``."""
     if not await subject_repo.lock_subject(
-        session, tenant_id, subject_id, wait_seconds=lock_wait_seconds
+        session, tenant_id=tenant_id, subject_id=subject_id, wait_seconds=lock_wait_seconds
     ):
         raise CompileInProgress(
             f"Another compile of '{subject_id}' is still running; retry shortly.",
         )
     episodes = await episode_repo.claim_uncompiled(
-        session, tenant_id, subject_id, limit=MAX_EPISODES_PER_COMPILE
+        session, tenant_id=tenant_id, subject_id=subject_id, limit=MAX_EPISODES_PER_COMPILE
     )
     if not episodes:
         return []
     result = await runtime.compiler.compile([_as_input(e) for e in episodes])
-    memories = await _store(session, runtime, tenant_id, subject_id, result.drafts)
-    await _supersede_older(session, tenant_id, subject_id, memories)
+    memories = await _store(
+        session, runtime, tenant_id=tenant_id, subject_id=subject_id, drafts=result.drafts
+    )
+    await _supersede_older(session, tenant_id=tenant_id, subject_id=subject_id, new=memories)
     failed = set(result.failed_episode_ids)
     done = [e.id for e in episodes if e.id not in failed]
-    await episode_repo.mark_compiled(session, tenant_id, subject_id, done)
+    await episode_repo.mark_compiled(session, tenant_id=tenant_id, subject_id=subject_id, ids=done)
     data = {"subject_id": subject_id, "memories_created": len(memories)}
     await runtime.events.emit(session, tenant_id, "memories.compiled", data)
     return memories
@@ -100,6 +102,7 @@ def _as_input(episode: Episode) -> EpisodeInput:
 async def _store(
     session: AsyncSession,
     runtime: MemoryRuntime,
+    *,
     tenant_id: str,
     subject_id: str,
     drafts: Sequence[MemoryDraft],
@@ -135,22 +138,22 @@ async def _store(
 
 
 async def _supersede_older(
-    session: AsyncSession, tenant_id: str, subject_id: str, new: Sequence[Memory]
+    session: AsyncSession, *, tenant_id: str, subject_id: str, new: Sequence[Memory]
 ) -> None:
     """Older memories of this tenant's subject that the new ones restate are superseded."""
     if not new:
         return
     new_ids = {m.id for m in new}
     existing = await memory_repo.newest_active(
-        session, tenant_id, subject_id, limit=CONFLICT_WINDOW + len(new)
+        session, tenant_id=tenant_id, subject_id=subject_id, limit=CONFLICT_WINDOW + len(new)
     )
     older = [_record(m) for m in existing if m.id not in new_ids]
     supersessions = find_supersessions(older, [_record(m) for m in new])
     await memory_repo.supersede(
         session,
-        tenant_id,
-        subject_id,
-        [(s.memory_id, s.valid_to, s.superseded_by) for s in supersessions],
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        superseded=[(s.memory_id, s.valid_to, s.superseded_by) for s in supersessions],
     )
 
 
@@ -167,16 +170,21 @@ def _record(memory: Memory) -> MemoryRecord:
 async def compile_now(
     sessions: async_sessionmaker[AsyncSession],
     runtime: MemoryRuntime,
+    *,
     tenant_id: str,
     subject_id: str,
 ) -> list[Memory]:
     """The synchronous compile: one transaction, committed before returning."""
     async with sessions.begin() as session:
-        return await compile_subject(session, runtime, tenant_id, subject_id)
+        return await compile_subject(session, runtime, tenant_id=tenant_id, subject_id=subject_id)
 
 
 async def submit_compile(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str, max_attempts: int
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    tenant_id: str,
+    subject_id: str,
+    max_attempts: int,
 ) -> CompilationJob:
     """Queue an async compile; any worker (in-process or ``statewave worker``) runs it."""
     async with sessions.begin() as session:
@@ -204,5 +212,7 @@ async def compile_status(
         if job is None or job.kind != COMPILE_KIND:
             raise NotFound("Job not found or expired", code="job_not_found")
         ids = [uuid.UUID(i) for i in job.result.get("memory_ids", [])]
-        memories = await memory_repo.by_ids(session, tenant_id, job.subject_id, ids)
+        memories = await memory_repo.by_ids(
+            session, tenant_id=tenant_id, subject_id=job.subject_id, ids=ids
+        )
     return CompileStatus(job, memories)

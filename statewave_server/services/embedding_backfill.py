@@ -95,7 +95,9 @@ async def backfill_embeddings(
         vectors = await embedder.embed_texts([memory.content for memory in page])
         async with sessions.begin() as session:
             for (tenant_id, subject_id), pairs in _by_subject(page, vectors).items():
-                await memory_repo.set_embeddings(session, tenant_id, subject_id, pairs, model)
+                await memory_repo.set_embeddings(
+                    session, tenant_id=tenant_id, subject_id=subject_id, vectors=pairs, model=model
+                )
         progress = BackfillProgress(
             model=model,
             total=max(total, progress.processed + len(page)),

@@ -74,9 +74,9 @@ class ContextResult:
 async def build_context(
     sessions: async_sessionmaker[AsyncSession],
     runtime: MemoryRuntime,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     task: str,
     max_tokens: int,
     session_id: str | None,
@@ -85,20 +85,35 @@ async def build_context(
     vector = asyncio.create_task(_task_vector(runtime, task))
     try:
         async with sessions() as session:
-            pool = await _memory_pool(session, runtime, tenant_id, subject_id, task, vector)
-            pool = await _with_sessions(session, tenant_id, subject_id, pool)
-            turns = await _relevant_turns(session, tenant_id, subject_id, pool)
+            pool = await _memory_pool(
+                session,
+                runtime,
+                tenant_id=tenant_id,
+                subject_id=subject_id,
+                task=task,
+                pending_vector=vector,
+            )
+            pool = await _with_sessions(
+                session, tenant_id=tenant_id, subject_id=subject_id, pool=pool
+            )
+            turns = await _relevant_turns(
+                session, tenant_id=tenant_id, subject_id=subject_id, pool=pool
+            )
             relevant = await episode_views.views_by_ids(
-                session, tenant_id, subject_id, list(turns), text_chars=EPISODE_TEXT_CHARS
+                session,
+                tenant_id=tenant_id,
+                subject_id=subject_id,
+                ids=list(turns),
+                text_chars=EPISODE_TEXT_CHARS,
             )
             newest = await episode_views.newest_views(
                 session,
-                tenant_id,
-                subject_id,
+                tenant_id=tenant_id,
+                subject_id=subject_id,
                 limit=RECENT_EPISODES,
                 text_chars=EPISODE_TEXT_CHARS,
             )
-            state = await _session_state(session, tenant_id, subject_id)
+            state = await _session_state(session, tenant_id=tenant_id, subject_id=subject_id)
     finally:
         vector.cancel()  # no-op once awaited; stops a failed request's embedding
     relevant.sort(key=lambda view: -turns[view.id])
@@ -150,6 +165,7 @@ async def _task_vector(runtime: MemoryRuntime, task: str) -> list[float] | None:
 async def _memory_pool(
     session: AsyncSession,
     runtime: MemoryRuntime,
+    *,
     tenant_id: str,
     subject_id: str,
     task: str,
@@ -163,7 +179,10 @@ async def _memory_pool(
     """
     embedder = runtime.embedder if runtime.embedder and runtime.embedder.semantic else None
     index = await runtime.memory_index.get(
-        session, tenant_id, subject_id, embedder.model if embedder else None
+        session,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        model=embedder.model if embedder else None,
     )
     recent = [i for kind, n in RECENT_PER_KIND.items() for i in index.newest(kind, limit=n)]
     terms = await query_lexemes(session, task)
@@ -171,13 +190,17 @@ async def _memory_pool(
     text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
     # Rows of the recency window and text hits load while the task is being embedded.
     wanted = list(dict.fromkeys([*recent, *lexical_ranking]))
-    found = await memory_repo.active_by_ids(session, tenant_id, subject_id, wanted)
+    found = await memory_repo.active_by_ids(
+        session, tenant_id=tenant_id, subject_id=subject_id, ids=wanted
+    )
     vector = await pending_vector
     hits = index.nearest(vector, limit=SEMANTIC_HITS) if vector is not None else []
     similarity = {hit.id: max(0.0, hit.score) for hit in hits}
     loading = set(wanted)
     more = [i for i in similarity if i not in loading]
-    found += await memory_repo.active_by_ids(session, tenant_id, subject_id, more)
+    found += await memory_repo.active_by_ids(
+        session, tenant_id=tenant_id, subject_id=subject_id, ids=more
+    )
     by_id = {m.id: m for m in found}  # still active (the index may be a moment behind)
     rows = {i: by_id[i] for i in [*recent, *similarity, *lexical_ranking] if i in by_id}
     semantic = [hit.id for hit in hits if hit.id in rows]
@@ -204,6 +227,7 @@ async def _memory_pool(
 
 async def _relevant_turns(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     pool: list[tuple[MemoryCandidate, Memory]],
@@ -222,7 +246,9 @@ async def _relevant_turns(
         share = 1.0 if len(sources) == 1 else SPREAD_SHARE
         _lend(lent, sources, share * (candidate.relevance or 0.0))
     anchors = _best(lent, NEIGHBOUR_ANCHORS)
-    around = await episode_repo.neighbour_ids(session, tenant_id, subject_id, list(anchors))
+    around = await episode_repo.neighbour_ids(
+        session, tenant_id=tenant_id, subject_id=subject_id, ids=list(anchors)
+    )
     for anchor, neighbours in around.items():
         _lend(lent, neighbours, NEIGHBOUR_SHARE * anchors[anchor])
     return _best(lent, RELEVANT_TURNS)
@@ -243,6 +269,7 @@ def _best(relevance: Mapping[uuid.UUID, float], limit: int) -> dict[uuid.UUID, f
 
 async def _with_sessions(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     pool: list[tuple[MemoryCandidate, Memory]],
@@ -250,7 +277,9 @@ async def _with_sessions(
     """Each memory's session (the one its source episodes share, if they share one), so
     compiled messages keep the session signals their raw episodes had."""
     sources = list({e for candidate, _ in pool for e in candidate.source_episode_ids})
-    session_of = await episode_repo.session_ids(session, tenant_id, subject_id, sources)
+    session_of = await episode_repo.session_ids(
+        session, tenant_id=tenant_id, subject_id=subject_id, ids=sources
+    )
     updated = []
     for candidate, memory in pool:
         found = {session_of.get(e) for e in candidate.source_episode_ids}
@@ -295,8 +324,10 @@ def _episode_candidate(view: EpisodeView, relevance: float | None) -> EpisodeCan
     )
 
 
-async def _session_state(session: AsyncSession, tenant_id: str, subject_id: str) -> SessionState:
-    resolutions = await newest_resolutions(session, tenant_id, subject_id, limit=RESOLUTIONS)
+async def _session_state(session: AsyncSession, *, tenant_id: str, subject_id: str) -> SessionState:
+    resolutions = await newest_resolutions(
+        session, tenant_id=tenant_id, subject_id=subject_id, limit=RESOLUTIONS
+    )
     return SessionState(
         resolved_session_ids=frozenset(r.session_id for r in resolutions if r.status == "resolved"),
         open_session_ids=frozenset(r.session_id for r in resolutions if r.status == "open"),

@@ -36,9 +36,9 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[uuid.UUID]]) -> list[uuid
 async def search_memories(
     sessions: async_sessionmaker[AsyncSession],
     runtime: MemoryRuntime,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     kind: str | None,
     query: str | None,
     semantic: bool,
@@ -50,12 +50,17 @@ async def search_memories(
     embedder = runtime.embedder if semantic else None
     async with sessions() as session:
         if not query:
-            return await repo.newest_active(session, tenant_id, subject_id, kind=kind, limit=limit)
+            return await repo.newest_active(
+                session, tenant_id=tenant_id, subject_id=subject_id, kind=kind, limit=limit
+            )
         # The query's embedding is computed (in the model's thread) while the database works.
         vector = asyncio.create_task(embedder.embed_query(query)) if embedder else None
         try:
             index = await runtime.memory_index.get(
-                session, tenant_id, subject_id, embedder.model if embedder else None
+                session,
+                tenant_id=tenant_id,
+                subject_id=subject_id,
+                model=embedder.model if embedder else None,
             )
             rankings = [await _text_ranking(session, index, query, kind=kind, limit=limit)]
             if vector is not None:
@@ -65,7 +70,12 @@ async def search_memories(
             if vector is not None:
                 vector.cancel()  # no-op once awaited; stops a failed request's embedding
         ordered = reciprocal_rank_fusion(rankings)
-        rows = {m.id: m for m in await repo.active_by_ids(session, tenant_id, subject_id, ordered)}
+        rows = {
+            m.id: m
+            for m in await repo.active_by_ids(
+                session, tenant_id=tenant_id, subject_id=subject_id, ids=ordered
+            )
+        }
     return [rows[memory_id] for memory_id in ordered if memory_id in rows][:limit]
 
 

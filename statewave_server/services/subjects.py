@@ -21,9 +21,9 @@ class Timeline:
 
 async def timeline(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     limit: int,
     offset: int,
     newest_first: bool,
@@ -33,8 +33,8 @@ async def timeline(
         episodes, more_episodes = await repo.subject_page(
             session,
             Episode,
-            tenant_id,
-            subject_id,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
             limit=limit,
             offset=offset,
             newest_first=newest_first,
@@ -42,8 +42,8 @@ async def timeline(
         memories, more_memories = await repo.subject_page(
             session,
             Memory,
-            tenant_id,
-            subject_id,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
             limit=limit,
             offset=offset,
             newest_first=newest_first,
@@ -59,11 +59,15 @@ async def list_subjects(
 
 
 async def delete_subject(
-    sessions: async_sessionmaker[AsyncSession], events: EventSink, tenant_id: str, subject_id: str
+    sessions: async_sessionmaker[AsyncSession],
+    events: EventSink,
+    *,
+    tenant_id: str,
+    subject_id: str,
 ) -> repo.DeletedCounts:
     """Erase the subject everywhere in one transaction and announce ``subject.deleted``."""
     async with sessions.begin() as session:
-        counts = await repo.delete_subject(session, tenant_id, subject_id)
+        counts = await repo.delete_subject(session, tenant_id=tenant_id, subject_id=subject_id)
         data = {
             "subject_id": subject_id,
             "episodes_deleted": counts.episodes,

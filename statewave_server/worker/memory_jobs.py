@@ -22,12 +22,16 @@ def memory_handlers(runtime: MemoryRuntime) -> dict[str, JobHandler]:
         # completion, and already compiled episodes are never picked up again. One job is
         # one bounded chunk; what is left goes to a follow-up job committed with it, so a
         # large backlog never holds one long transaction and a crash loses one chunk at most.
-        memories = await compile_subject(session, runtime, job.tenant_id, job.subject_id)
+        memories = await compile_subject(
+            session, runtime, tenant_id=job.tenant_id, subject_id=job.subject_id
+        )
         result: dict[str, Any] = {
             "memories_created": len(memories),
             "memory_ids": [str(m.id) for m in memories],
         }
-        if memories and await has_uncompiled(session, job.tenant_id, job.subject_id):
+        if memories and await has_uncompiled(
+            session, tenant_id=job.tenant_id, subject_id=job.subject_id
+        ):
             follow_up = await enqueue(
                 session,
                 kind=COMPILE_KIND,

@@ -111,7 +111,11 @@ async def test_embedding_backfill_is_not_activity(
             assert memory is not None
             edited_at = memory.updated_at
             await memory_repo.set_embeddings(
-                session, "", "history-old", [(memory.id, [0.1, 0.2, 0.3])], f"m-{uuid.uuid4()}"
+                session,
+                tenant_id="",
+                subject_id="history-old",
+                vectors=[(memory.id, [0.1, 0.2, 0.3])],
+                model=f"m-{uuid.uuid4()}",
             )
         async with database.sessions() as session:
             reread = await session.get(Memory, ("", "history-old", memory.id))

@@ -19,7 +19,6 @@ from statewave.models import Handoff, Health, Resolution, SLASummary
 A = {"X-Tenant-ID": "support-a"}
 B = {"X-Tenant-ID": "support-b"}
 SUBJECT = "cust-jordan"
-T0 = datetime.now(UTC).replace(microsecond=0)
 
 
 def _msg(role: str, content: str, session: str, subject: str = SUBJECT) -> dict[str, Any]:
@@ -32,20 +31,20 @@ def _msg(role: str, content: str, session: str, subject: str = SUBJECT) -> dict[
     }
 
 
-# (session, role, content, created_at)
+# (session, role, content, how long before the story is written it was created)
 STORY = [
     ("s1", "user", "Hi, my name is Jordan Lee and I work at Acme Corp. Our CSV export "
-     "fails with a timeout error.", T0 - timedelta(hours=30)),
+     "fails with a timeout error.", timedelta(hours=30)),
     ("s1", "assistant", "I cleared the export cache and restarted the export worker.",
-     T0 - timedelta(hours=30) + timedelta(minutes=20)),
-    ("s1", "user", "Thanks, the CSV export works now.", T0 - timedelta(hours=29)),
+     timedelta(hours=30) - timedelta(minutes=20)),
+    ("s1", "user", "Thanks, the CSV export works now.", timedelta(hours=29)),
     ("s0", "user", "Can you update the billing address on my invoices?",
-     T0 - timedelta(hours=2)),
+     timedelta(hours=2)),
     ("s0", "assistant", "Done, the billing address on your invoices is updated.",
-     T0 - timedelta(hours=2) + timedelta(minutes=3)),
+     timedelta(hours=2) - timedelta(minutes=3)),
     ("s2", "user", "The CSV export fails again with a timeout error, this is urgent!",
-     T0 - timedelta(minutes=10)),
-    ("s2", "assistant", "Checking the export worker logs now.", T0 - timedelta(minutes=8)),
+     timedelta(minutes=10)),
+    ("s2", "assistant", "Checking the export worker logs now.", timedelta(minutes=8)),
 ]  # fmt: skip
 S1_SUMMARY = "Cleared the export cache and restarted the export worker (CSV export timeout)"
 
@@ -82,7 +81,14 @@ async def _resolve(api: httpx.AsyncClient, session: str, status: str, **extra: A
 
 
 @pytest.fixture(scope="module")
-async def story(api: httpx.AsyncClient, engine: AsyncEngine) -> dict[str, list[str]]:
+def t0() -> datetime:
+    """When the story is written: its times are relative to it, so the ages the handoff
+    reports do not depend on how long the run took to reach this module."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(scope="module")
+async def story(api: httpx.AsyncClient, engine: AsyncEngine, t0: datetime) -> dict[str, list[str]]:
     """Session s1 (CSV export timeout, resolved with a summary), s0 (billing, resolved),
     s2 (the same CSV problem again, open, urgent). Not compiled yet: compiled episodes
     are covered by their summaries and leave the raw-episode part of the context."""
@@ -90,12 +96,12 @@ async def story(api: httpx.AsyncClient, engine: AsyncEngine) -> dict[str, list[s
     created = await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=A)
     assert created.status_code == 201
     ids = [e["id"] for e in created.json()["episodes"]]
-    await _set_times(engine, ids, [at for *_, at in STORY])
+    await _set_times(engine, ids, [t0 - ago for *_, ago in STORY])
     await _resolve(api, "s1", "resolved", resolution_summary=S1_SUMMARY)
     await _resolve(api, "s0", "resolved", resolution_summary="Billing address updated")
     await _resolve(api, "s2", "open")
     async with engine.begin() as conn:  # resolved 25 h after s1's first message; s0 after 1 h
-        for sid, at in (("s1", T0 - timedelta(hours=5)), ("s0", T0 - timedelta(hours=1))):
+        for sid, at in (("s1", t0 - timedelta(hours=5)), ("s0", t0 - timedelta(hours=1))):
             await conn.execute(
                 text("UPDATE resolutions SET resolved_at = :at WHERE session_id = :s"),
                 {"at": at, "s": sid},
@@ -221,7 +227,9 @@ async def test_handoff_budget_cuts_the_notes(
     assert "## Key Facts" not in pack["handoff_notes"]
 
 
-async def test_sla_numbers(api: httpx.AsyncClient, story: dict[str, list[str]]) -> None:
+async def test_sla_numbers(
+    api: httpx.AsyncClient, story: dict[str, list[str]], t0: datetime
+) -> None:
     response = await api.get(f"/v1/subjects/{SUBJECT}/sla", headers=A)
     assert response.status_code == 200
     sla = response.json()
@@ -236,7 +244,7 @@ async def test_sla_numbers(api: httpx.AsyncClient, story: dict[str, list[str]]) 
     s1, s0, s2 = sla["sessions"]
     assert (s1["first_response_seconds"], s1["resolution_seconds"]) == (1200, 25 * 3600)
     assert s1["first_response_breached"] and s1["resolution_breached"]
-    assert s1["first_message_at"] == (T0 - timedelta(hours=30)).isoformat().replace("+00:00", "Z")
+    assert s1["first_message_at"] == (t0 - timedelta(hours=30)).isoformat().replace("+00:00", "Z")
     assert s0["status"] == "resolved" and not s0["first_response_breached"]
     assert s2["status"] == "open" and s2["resolution_seconds"] is None
     assert 600 <= s2["open_duration_seconds"] < 900

@@ -62,7 +62,9 @@ async def test_eight_concurrent_compiles_keep_the_newest_statement(engine: Async
             )
             await record_episode(database.sessions, runtime.events, "", episode)
             compiles.append(
-                asyncio.create_task(compile_now(database.sessions, runtime, "", subject))
+                asyncio.create_task(
+                    compile_now(database.sessions, runtime, tenant_id="", subject_id=subject)
+                )
             )
         await asyncio.gather(*compiles)
         homes = await _active_homes(engine, subject)
@@ -81,8 +83,12 @@ async def test_a_compile_that_cannot_get_the_subject_in_time_is_refused(
     )
     await record_episode(database.sessions, runtime.events, "", episode)
     async with database.sessions.begin() as holder:
-        assert await lock_subject(holder, "", "busy", wait_seconds=0)
+        assert await lock_subject(holder, tenant_id="", subject_id="busy", wait_seconds=0)
         with pytest.raises(CompileInProgress):
             async with database.sessions.begin() as session:
-                await compile_subject(session, runtime, "", "busy", lock_wait_seconds=0.3)
-    assert await compile_now(database.sessions, runtime, "", "busy") != []  # free again
+                await compile_subject(
+                    session, runtime, tenant_id="", subject_id="busy", lock_wait_seconds=0.3
+                )
+    assert (
+        await compile_now(database.sessions, runtime, tenant_id="", subject_id="busy") != []
+    )  # free again

@@ -65,7 +65,7 @@ async def insert(db: Database, *rows: NewMemoryRow) -> None:
 
 async def current(cache: MemoryIndexCache, db: Database, subject: str = "alice") -> SubjectIndex:
     async with db.sessions() as session:
-        return await cache.get(session, "", subject, MODEL.model)
+        return await cache.get(session, tenant_id="", subject_id=subject, model=MODEL.model)
 
 
 def ids_of(index: SubjectIndex) -> set[uuid.UUID]:
@@ -82,10 +82,15 @@ async def test_reused_until_this_process_writes(cache: MemoryIndexCache, db: Dat
     second = await current(cache, db)  # read-your-writes: no waiting for NOTIFY
     assert ids_of(second) == {tea.id, coffee.id}
     async with db.sessions.begin() as session:
-        await memory_repo.supersede(session, "", "alice", [(tea.id, datetime.now(UTC), None)])
+        await memory_repo.supersede(
+            session,
+            tenant_id="",
+            subject_id="alice",
+            superseded=[(tea.id, datetime.now(UTC), None)],
+        )
     assert ids_of(await current(cache, db)) == {coffee.id}
     async with db.sessions.begin() as session:
-        await delete_subject(session, "", "alice")
+        await delete_subject(session, tenant_id="", subject_id="alice")
     assert len(await current(cache, db)) == 0
 
 

@@ -58,8 +58,13 @@ async def test_index_rows_hold_active_memories_with_lexemes_and_own_model_vector
     async with db.sessions.begin() as session:
         await memory_repo.insert_memories(session, rows)
     async with db.sessions() as session:
-        found = {r.id: r for r in await index_rows(session, "", "alice", MODEL.model)}
-        some = await index_rows(session, "", "alice", None, ids=[rows[0].id, rows[1].id])
+        found = {
+            r.id: r
+            for r in await index_rows(session, tenant_id="", subject_id="alice", model=MODEL.model)
+        }
+        some = await index_rows(
+            session, tenant_id="", subject_id="alice", model=None, ids=[rows[0].id, rows[1].id]
+        )
         terms = await query_lexemes(session, "Who paints the sunrises?")
         none = await query_lexemes(session, "the of and")
     assert set(found) == {rows[0].id, rows[2].id}  # active, alice's
@@ -76,7 +81,9 @@ async def test_active_by_ids_loads_active_rows_only(db: Database) -> None:
     async with db.sessions.begin() as session:
         await memory_repo.insert_memories(session, rows)
     async with db.sessions() as session:
-        loaded = await memory_repo.active_by_ids(session, "", "alice", [r.id for r in rows])
+        loaded = await memory_repo.active_by_ids(
+            session, tenant_id="", subject_id="alice", ids=[r.id for r in rows]
+        )
     assert [m.content for m in loaded] == ["tea"]
 
 
@@ -90,9 +97,9 @@ async def test_neighbour_ids_by_event_time(db: Database) -> None:
     by_text = {e.payload["text"]: e.id for e in inserted.episodes}
     async with db.sessions() as session:
         around = await episode_repo.neighbour_ids(
-            session, "", "alice", [by_text["turn 1"], by_text["turn 3"]]
+            session, tenant_id="", subject_id="alice", ids=[by_text["turn 1"], by_text["turn 3"]]
         )
-        empty = await episode_repo.neighbour_ids(session, "", "alice", [])
+        empty = await episode_repo.neighbour_ids(session, tenant_id="", subject_id="alice", ids=[])
     assert set(around[by_text["turn 1"]]) == {by_text["turn 0"], by_text["turn 2"]}
     assert around[by_text["turn 3"]] == [by_text["turn 2"]]
     assert empty == {}
@@ -109,7 +116,9 @@ async def test_a_batch_with_one_event_time_keeps_its_order(db: Database) -> None
     assert ids == sorted(ids)
     assert all(i.version == 7 for i in ids)
     async with db.sessions() as session:
-        around = await episode_repo.neighbour_ids(session, "", "bob", [ids[5], ids[20]])
+        around = await episode_repo.neighbour_ids(
+            session, tenant_id="", subject_id="bob", ids=[ids[5], ids[20]]
+        )
     assert set(around[ids[5]]) == {ids[4], ids[6]}
     assert set(around[ids[20]]) == {ids[19], ids[21]}
 
@@ -130,9 +139,15 @@ async def test_episode_views_bound_large_payloads(db: Database) -> None:
     async with db.sessions.begin() as session:
         inserted = await episode_repo.insert_episodes(session, rows)
     async with db.sessions() as session:
-        newest = await episode_views.newest_views(session, "", "carol", limit=10, text_chars=50)
+        newest = await episode_views.newest_views(
+            session, tenant_id="", subject_id="carol", limit=10, text_chars=50
+        )
         some = await episode_views.views_by_ids(
-            session, "", "carol", [inserted.episodes[0].id, uuid.uuid4()], text_chars=50
+            session,
+            tenant_id="",
+            subject_id="carol",
+            ids=[inserted.episodes[0].id, uuid.uuid4()],
+            text_chars=50,
         )
     views = {v.source: v for v in newest}
     assert [v.source for v in newest] == ["nothing", "text", "messages", "small"]

@@ -33,7 +33,9 @@ def report(state: str, score: int) -> HealthReport:
 async def _record(database: Database, tenant: str, subject: str, state: str) -> str | None:
     score = {"healthy": 90, "watch": 50, "at_risk": 10}[state]
     async with database.sessions.begin() as session:
-        return await record_health(session, ON, tenant, subject, report(state, score), NOW)
+        return await record_health(
+            session, ON, tenant_id=tenant, subject_id=subject, report=report(state, score), now=NOW
+        )
 
 
 async def _events(engine: AsyncEngine, subject: str) -> list[tuple[str, str, str, str]]:
@@ -88,7 +90,14 @@ async def test_a_rolled_back_transaction_leaves_neither_cache_nor_alert(
 ) -> None:
     with pytest.raises(RuntimeError):
         async with database.sessions.begin() as session:
-            await record_health(session, ON, "t", "undone", report("at_risk", 5), NOW)
+            await record_health(
+                session,
+                ON,
+                tenant_id="t",
+                subject_id="undone",
+                report=report("at_risk", 5),
+                now=NOW,
+            )
             raise RuntimeError("boom")
     assert await _events(engine, "undone") == []
     async with engine.connect() as conn:
@@ -112,7 +121,9 @@ async def test_concurrent_assessments_announce_a_transition_once(
 
     async def assess() -> HealthReport:
         async with database.sessions.begin() as session:
-            return await assess_health(session, ON, "t", "race", datetime.now(UTC))
+            return await assess_health(
+                session, ON, tenant_id="t", subject_id="race", now=datetime.now(UTC)
+            )
 
     reports = await asyncio.gather(*(assess() for _ in range(6)))
     assert {(r.score, r.state) for r in reports} == {(55, "watch")}
@@ -122,7 +133,9 @@ async def test_concurrent_assessments_announce_a_transition_once(
 async def test_disabled_sink_still_caches(database: Database, engine: AsyncEngine) -> None:
     async with database.sessions.begin() as session:
         off = EventSink(enabled=False)
-        fired = await record_health(session, off, "t", "quiet", report("at_risk", 5), NOW)
+        fired = await record_health(
+            session, off, tenant_id="t", subject_id="quiet", report=report("at_risk", 5), now=NOW
+        )
     assert fired == "subject.health_degraded"  # the transition happened; no outbox row
     assert await _events(engine, "quiet") == []
     async with engine.connect() as conn:

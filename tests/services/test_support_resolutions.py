@@ -14,7 +14,13 @@ async def test_upsert_overwrites_and_manages_resolved_at(engine: AsyncEngine) ->
 
     async def upsert(status: str, summary: str | None = None, **metadata: object) -> Resolution:
         return await service.record_resolution(
-            sessions, "t", "subj", "s1", status=status, summary=summary, metadata=metadata
+            sessions,
+            tenant_id="t",
+            subject_id="subj",
+            session_id="s1",
+            status=status,
+            summary=summary,
+            metadata=metadata,
         )
 
     created = await upsert("open", k=1)
@@ -27,8 +33,13 @@ async def test_upsert_overwrites_and_manages_resolved_at(engine: AsyncEngine) ->
     assert again.resolved_at == resolved.resolved_at
     unresolved = await upsert("unresolved")
     assert (unresolved.resolved_at, unresolved.resolution_summary) == (None, None)
-    rows = await service.list_resolutions(sessions, "t", "subj", status=None, limit=10, offset=0)
+    rows = await service.list_resolutions(
+        sessions, tenant_id="t", subject_id="subj", status=None, limit=10, offset=0
+    )
     assert [r.id for r in rows] == [created.id]
     assert (
-        await service.list_resolutions(sessions, "u", "subj", status=None, limit=10, offset=0) == []
+        await service.list_resolutions(
+            sessions, tenant_id="u", subject_id="subj", status=None, limit=10, offset=0
+        )
+        == []
     )

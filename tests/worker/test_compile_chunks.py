@@ -47,7 +47,9 @@ async def test_one_async_request_drains_the_backlog_chunk_by_chunk(
 ) -> None:
     monkeypatch.setattr(compilation, "MAX_EPISODES_PER_COMPILE", CHUNK)
     await _backlog(db, runtime)
-    await compilation.submit_compile(db.sessions, TENANT, SUBJECT, max_attempts=3)
+    await compilation.submit_compile(
+        db.sessions, tenant_id=TENANT, subject_id=SUBJECT, max_attempts=3
+    )
     settings = Settings(_env_file=None)
     worker = Worker(db, settings, {**default_handlers(), **memory_handlers(runtime)})
 
@@ -79,14 +81,18 @@ async def test_a_chunk_that_failed_is_redone_alone(
     monkeypatch.setattr(compilation, "MAX_EPISODES_PER_COMPILE", CHUNK)
     await _backlog(db, runtime)
     async with db.sessions.begin() as session:
-        await compilation.compile_subject(session, runtime, TENANT, SUBJECT)
+        await compilation.compile_subject(session, runtime, tenant_id=TENANT, subject_id=SUBJECT)
     with pytest.raises(RuntimeError):
         async with db.sessions.begin() as session:
-            await compilation.compile_subject(session, runtime, TENANT, SUBJECT)
+            await compilation.compile_subject(
+                session, runtime, tenant_id=TENANT, subject_id=SUBJECT
+            )
             raise RuntimeError("worker died before commit")
     while True:
         async with db.sessions.begin() as session:
-            if not await compilation.compile_subject(session, runtime, TENANT, SUBJECT):
+            if not await compilation.compile_subject(
+                session, runtime, tenant_id=TENANT, subject_id=SUBJECT
+            ):
                 break
 
     async with db.sessions() as session:

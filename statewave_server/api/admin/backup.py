@@ -23,7 +23,9 @@ async def export_subject(
 ) -> dict[str, Any]:
     """The subject's export document (404 when it has no episodes and no memories);
     ``format_version=1.0`` writes the original Statewave's format, which it can import."""
-    return await service.export_subject(sessions, tenant_id, subject_id, format_version)
+    return await service.export_subject(
+        sessions, tenant_id=tenant_id, subject_id=subject_id, format_version=format_version
+    )
 
 
 @router.post("/import", response_model=ImportResponse)

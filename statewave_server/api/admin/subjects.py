@@ -119,7 +119,12 @@ async def bulk_delete(
 async def related(
     subject_id: SubjectPath, memory_id: str, sessions: SessionsDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
-    found = await service.related(sessions, tenant_id, subject_id, _uuid(memory_id, "memory_id"))
+    found = await service.related(
+        sessions,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        memory_id=_uuid(memory_id, "memory_id"),
+    )
 
     def item(memory: Any, relationship: str) -> dict[str, Any]:
         return {**AdminMemory.model_validate(memory).model_dump(), "relationship": relationship}
@@ -146,9 +151,9 @@ async def citing_memories(
 ) -> MemoriesPage:
     rows, total = await service.citing_memories(
         sessions,
-        tenant_id,
-        subject_id,
-        _uuid(episode_id, "episode_id"),
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        episode_id=_uuid(episode_id, "episode_id"),
         limit=limit,
         offset=offset,
     )
@@ -164,7 +169,9 @@ async def session_timeline(
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> dict[str, Any]:
     """The session's episodes oldest first, the resolution in place, and SLA metrics."""
-    data = await service.session_timeline(sessions, tenant_id, subject_id, session_id, limit=limit)
+    data = await service.session_timeline(
+        sessions, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id, limit=limit
+    )
     sla = data["sla"]
     events = [
         {
@@ -202,11 +209,13 @@ async def sla(
     """Per-session first-response and resolution metrics with breach counts; 404 when
     the subject has no episodes in this tenant."""
     async with sessions() as session:
-        found = await footprint(session, tenant_id, subject_id)
+        found = await footprint(session, tenant_id=tenant_id, subject_id=subject_id)
     if not found.episode_count:
         raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
     thresholds = SlaThresholds.of(first_response_threshold_minutes, resolution_threshold_hours)
-    summary = await subject_sla(sessions, tenant_id, subject_id, thresholds)
+    summary = await subject_sla(
+        sessions, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds
+    )
     return SlaSummaryResponse.model_validate(summary)
 
 
@@ -223,8 +232,8 @@ async def memories(
 ) -> MemoriesPage:
     rows, total = await service.memories(
         sessions,
-        tenant_id,
-        subject_id,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
         status=None if status == "all" else status,
         kind=kind,
         search=search,
@@ -247,8 +256,8 @@ async def episodes(
 ) -> EpisodesPage:
     rows, total = await service.episodes(
         sessions,
-        tenant_id,
-        subject_id,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
         session_id=session_id,
         type_=type,
         search=search,
@@ -264,7 +273,7 @@ async def detail(
     subject_id: SubjectPath, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
     """Counts, first/last activity, health (refreshed; alerts on a change) and SLA totals."""
-    found = await service.detail(sessions, events, tenant_id, subject_id)
+    found = await service.detail(sessions, events, tenant_id=tenant_id, subject_id=subject_id)
     fp = found.footprint
     sla = found.sla
     return {
@@ -298,7 +307,9 @@ async def delete_subject(
     subject_id: SubjectPath, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
 ) -> DeletedSubject:
     """Erase one (tenant, subject) from every table; 404 when it holds nothing."""
-    done = await deletion.delete_subject(sessions, events, tenant_id, subject_id)
+    done = await deletion.delete_subject(
+        sessions, events, tenant_id=tenant_id, subject_id=subject_id
+    )
     return DeletedSubject.model_validate(done)
 
 

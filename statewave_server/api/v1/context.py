@@ -30,8 +30,8 @@ async def get_context(
     result = await build_context(
         sessions,
         runtime,
-        tenant_id,
-        body.subject_id,
+        tenant_id=tenant_id,
+        subject_id=body.subject_id,
         task=body.task,
         max_tokens=body.max_tokens or settings.default_max_context_tokens,
         session_id=body.session_id,

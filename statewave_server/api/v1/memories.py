@@ -39,11 +39,16 @@ async def compile_memories(
 ) -> CompileResponse | JSONResponse:
     if body.run_async:
         job = await compilation.submit_compile(
-            sessions, tenant_id, body.subject_id, settings.job_max_attempts
+            sessions,
+            tenant_id=tenant_id,
+            subject_id=body.subject_id,
+            max_attempts=settings.job_max_attempts,
         )
         queued = CompileJobResponse(job_id=job.id, status="pending", subject_id=job.subject_id)
         return JSONResponse(queued.model_dump(), status_code=202)
-    memories = await compilation.compile_now(sessions, runtime, tenant_id, body.subject_id)
+    memories = await compilation.compile_now(
+        sessions, runtime, tenant_id=tenant_id, subject_id=body.subject_id
+    )
     return CompileResponse(
         subject_id=body.subject_id,
         memories_created=len(memories),
@@ -83,8 +88,8 @@ async def search(
     memories = await search_memories(
         sessions,
         runtime,
-        tenant_id,
-        subject_id,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
         kind=kind,
         query=q,
         semantic=semantic,

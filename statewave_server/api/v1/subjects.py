@@ -35,7 +35,12 @@ async def get_timeline(
     """Newest ``limit`` episodes and memories by default; each page ascending in time.
     An empty ``subject_id`` (no subject has it) or ``limit=0`` answers an empty page."""
     page = await service.timeline(
-        sessions, tenant_id, subject_id, limit=limit, offset=offset, newest_first=newest_first
+        sessions,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        limit=limit,
+        offset=offset,
+        newest_first=newest_first,
     )
     return TimelineResponse(
         subject_id=subject_id,
@@ -67,7 +72,9 @@ async def delete_subject(
     sessions: SessionsDep,
     events: EventsDep,
 ) -> DeleteSubjectResponse:
-    counts = await service.delete_subject(sessions, events, tenant_id, subject_id)
+    counts = await service.delete_subject(
+        sessions, events, tenant_id=tenant_id, subject_id=subject_id
+    )
     return DeleteSubjectResponse(
         subject_id=subject_id,
         episodes_deleted=counts.episodes,

@@ -43,9 +43,9 @@ async def upsert_resolution(
     """Create or update the session's resolution: 200 with the stored values either way."""
     row = await resolution_service.record_resolution(
         sessions,
-        tenant_id,
-        body.subject_id,
-        body.session_id,
+        tenant_id=tenant_id,
+        subject_id=body.subject_id,
+        session_id=body.session_id,
         status=body.status,
         summary=body.resolution_summary,
         metadata=body.metadata,
@@ -64,7 +64,12 @@ async def list_resolutions(
 ) -> list[ResolutionResponse]:
     """The subject's resolutions, most recently updated first (a bare JSON array)."""
     rows = await resolution_service.list_resolutions(
-        sessions, tenant_id, subject_id, status=status, limit=limit, offset=offset
+        sessions,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        status=status,
+        limit=limit,
+        offset=offset,
     )
     return [ResolutionResponse.model_validate(r) for r in rows]
 
@@ -76,9 +81,9 @@ async def handoff(
     pack = await create_handoff(
         sessions,
         events,
-        tenant_id,
-        body.subject_id,
-        body.session_id,
+        tenant_id=tenant_id,
+        subject_id=body.subject_id,
+        session_id=body.session_id,
         reason=body.reason,
         max_tokens=body.max_tokens,
     )
@@ -115,7 +120,7 @@ async def get_health(
     subject_id: SubjectPath, tenant_id: TenantId, sessions: SessionsDep, events: EventsDep
 ) -> HealthResponse:
     """Compute health now; the cache update and any transition alert are committed."""
-    report = await subject_health(sessions, events, tenant_id, subject_id)
+    report = await subject_health(sessions, events, tenant_id=tenant_id, subject_id=subject_id)
     return HealthResponse(
         subject_id=subject_id,
         score=report.score,
@@ -133,5 +138,7 @@ async def get_sla(
     resolution_threshold_hours: Threshold = DEFAULT_RESOLUTION_HOURS,
 ) -> SlaSummaryResponse:
     thresholds = SlaThresholds.of(first_response_threshold_minutes, resolution_threshold_hours)
-    summary = await subject_sla(sessions, tenant_id, subject_id, thresholds)
+    summary = await subject_sla(
+        sessions, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds
+    )
     return SlaSummaryResponse.model_validate(summary)

@@ -151,7 +151,7 @@ class SubjectFootprint:
     last_recorded_at: datetime | None
 
 
-async def footprint(session: AsyncSession, tenant_id: str, subject_id: str) -> SubjectFootprint:
+async def footprint(session: AsyncSession, *, tenant_id: str, subject_id: str) -> SubjectFootprint:
     """Counts and first/last activity of one subject (all zero/None when it is empty)."""
 
     def of(model: Any, *columns: Any) -> Select[Any]:
@@ -201,7 +201,7 @@ async def page(
     return list(rows), int(total or 0)
 
 
-def _memories(tenant_id: str, subject_id: str) -> Select[Memory]:
+def _memories(*, tenant_id: str, subject_id: str) -> Select[Memory]:
     """The subject's memories without their vectors (no page shows them; parsing hundreds
     of them dominated the subject page's render time)."""
     return (
@@ -216,9 +216,9 @@ _NEWEST_MEMORIES = (Memory.created_at.desc(), Memory.id)
 
 async def memories_page(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     status: str | None,
     kind: str | None,
     search: str | None,
@@ -228,7 +228,7 @@ async def memories_page(
 ) -> tuple[list[Memory], int]:
     """The subject's memories, newest first, filtered (``session_id``: citing one of that
     session's episodes); and the filtered total."""
-    statement = _memories(tenant_id, subject_id)
+    statement = _memories(tenant_id=tenant_id, subject_id=subject_id)
     if session_id is not None:
         statement = statement.where(
             exists().where(
@@ -256,9 +256,9 @@ async def memories_page(
 
 async def episodes_page(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     session_id: str | None,
     type_: str | None,
     search: str | None,
@@ -291,40 +291,47 @@ def _cites(ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
 
 async def citing_memories(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     episode_id: uuid.UUID,
-    *,
     limit: int,
     offset: int,
 ) -> tuple[list[Memory], int]:
-    statement = _memories(tenant_id, subject_id).where(_cites([episode_id]))
+    statement = _memories(tenant_id=tenant_id, subject_id=subject_id).where(_cites([episode_id]))
     return await page(session, statement, _NEWEST_MEMORIES, limit, offset)
 
 
 async def get_memory(
-    session: AsyncSession, tenant_id: str, subject_id: str, memory_id: uuid.UUID
+    session: AsyncSession, *, tenant_id: str, subject_id: str, memory_id: uuid.UUID
 ) -> Memory | None:
-    return await session.scalar(_memories(tenant_id, subject_id).where(Memory.id == memory_id))
+    return await session.scalar(
+        _memories(tenant_id=tenant_id, subject_id=subject_id).where(Memory.id == memory_id)
+    )
 
 
 async def memories_where(
     session: AsyncSession,
+    *clauses: ColumnElement[bool],
     tenant_id: str,
     subject_id: str,
-    *clauses: ColumnElement[bool],
     order: Sequence[Any],
     limit: int,
 ) -> list[Memory]:
-    statement = _memories(tenant_id, subject_id).where(*clauses).order_by(*order).limit(limit)
+    statement = (
+        _memories(tenant_id=tenant_id, subject_id=subject_id)
+        .where(*clauses)
+        .order_by(*order)
+        .limit(limit)
+    )
     return list(await session.scalars(statement))
 
 
 async def count_memories(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     status: str | None = None,
     kind: str | None = None,
     exclude_kind: str | None = None,
@@ -340,7 +347,7 @@ async def count_memories(
     return int(await session.scalar(statement) or 0)
 
 
-async def memory_kinds(session: AsyncSession, tenant_id: str, subject_id: str) -> list[str]:
+async def memory_kinds(session: AsyncSession, *, tenant_id: str, subject_id: str) -> list[str]:
     """The kinds the subject's memories have, alphabetically."""
     statement = (
         select(Memory.kind)

@@ -29,7 +29,7 @@ class SubjectRows:
     health: SubjectHealthCache | None
 
 
-async def read_subject(session: AsyncSession, tenant_id: str, subject_id: str) -> SubjectRows:
+async def read_subject(session: AsyncSession, *, tenant_id: str, subject_id: str) -> SubjectRows:
     def of(model: Any) -> Any:
         return (
             select(model)
@@ -50,7 +50,7 @@ async def read_subject(session: AsyncSession, tenant_id: str, subject_id: str) -
     )
 
 
-async def has_data(session: AsyncSession, tenant_id: str, subject_id: str) -> bool:
+async def has_data(session: AsyncSession, *, tenant_id: str, subject_id: str) -> bool:
     """True when the subject has at least one episode or memory."""
     clauses = [
         exists().where(model.tenant_id == tenant_id, model.subject_id == subject_id)
@@ -62,6 +62,7 @@ async def has_data(session: AsyncSession, tenant_id: str, subject_id: str) -> bo
 async def existing_ids(
     session: AsyncSession,
     model: SubjectModel,
+    *,
     tenant_id: str,
     subject_id: str,
     ids: Sequence[uuid.UUID],
@@ -80,6 +81,7 @@ async def existing_ids(
 async def ids_used_elsewhere(
     session: AsyncSession,
     model: SubjectModel,
+    *,
     tenant_id: str,
     subject_id: str,
     ids: Sequence[uuid.UUID],

@@ -13,7 +13,7 @@ from statewave_server.db.models import Episode, Memory, Resolution
 
 
 async def citing_counts(
-    session: AsyncSession, tenant_id: str, subject_id: str, episode_ids: Sequence[uuid.UUID]
+    session: AsyncSession, *, tenant_id: str, subject_id: str, episode_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
     """How many of the subject's memories cite each of ``episode_ids``."""
     if not episode_ids:
@@ -34,7 +34,7 @@ async def citing_counts(
 
 
 async def session_episodes(
-    session: AsyncSession, tenant_id: str, subject_id: str, session_id: str, *, limit: int
+    session: AsyncSession, *, tenant_id: str, subject_id: str, session_id: str, limit: int
 ) -> tuple[list[Episode], int]:
     """The session's first ``limit`` episodes oldest first, and how many it has."""
     statement = select(Episode).where(
@@ -47,7 +47,7 @@ async def session_episodes(
 
 
 async def session_resolution(
-    session: AsyncSession, tenant_id: str, subject_id: str, session_id: str
+    session: AsyncSession, *, tenant_id: str, subject_id: str, session_id: str
 ) -> Resolution | None:
     statement = select(Resolution).where(
         Resolution.tenant_id == tenant_id,

@@ -27,18 +27,18 @@ from statewave_server.services.admin.ingest import IngestResult, embed_missing, 
 from statewave_server.services.embeddings import EmbeddingProvider
 
 
-async def read_content(session: AsyncSession, tenant_id: str, subject_id: str) -> SubjectContent:
+async def read_content(session: AsyncSession, *, tenant_id: str, subject_id: str) -> SubjectContent:
     """Everything stored about the subject (empty lists when it has nothing)."""
-    rows = await rows_repo.read_subject(session, tenant_id, subject_id)
-    return content_of(subject_id, tenant_id, rows)
+    rows = await rows_repo.read_subject(session, tenant_id=tenant_id, subject_id=subject_id)
+    return content_of(subject_id=subject_id, tenant_id=tenant_id, rows=rows)
 
 
 async def load_subject(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
+    sessions: async_sessionmaker[AsyncSession], *, tenant_id: str, subject_id: str
 ) -> SubjectContent:
     """The subject's content, or :class:`NotFound` when it has no episodes and no memories."""
     async with sessions() as session:
-        content = await read_content(session, tenant_id, subject_id)
+        content = await read_content(session, tenant_id=tenant_id, subject_id=subject_id)
     if not content.episodes and not content.memories:
         raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
     return content
@@ -46,13 +46,14 @@ async def load_subject(
 
 async def export_subject(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
     format_version: str = "2.0",
 ) -> dict[str, Any]:
     """The checksummed export document of one (tenant, subject); ``format_version`` 1.0
     is the original Statewave's format (for a move back to it)."""
-    content = await load_subject(sessions, tenant_id, subject_id)
+    content = await load_subject(sessions, tenant_id=tenant_id, subject_id=subject_id)
     return to_legacy_document(content) if format_version == LEGACY_VERSION else to_document(content)
 
 
@@ -73,7 +74,12 @@ async def import_content(
     content, embedded = await embed_missing(content, embedder)
     async with sessions.begin() as session:
         return await write_content(
-            session, content, tenant_id, subject_id, preserve_ids=preserve_ids, embedded=embedded
+            session,
+            content,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            preserve_ids=preserve_ids,
+            embedded=embedded,
         )
 
 

@@ -131,7 +131,7 @@ class SubjectContent(_Record):
         return self
 
 
-def content_of(subject_id: str, tenant_id: str, rows: SubjectRows) -> SubjectContent:
+def content_of(*, subject_id: str, tenant_id: str, rows: SubjectRows) -> SubjectContent:
     """The stored rows as records (embeddings as plain float lists)."""
     return SubjectContent(
         subject_id=subject_id,

@@ -85,7 +85,9 @@ async def clone_subject(
     if display_name:
         extras["display_name"] = display_name
     async with sessions.begin() as session:
-        content = await read_content(session, source_tenant_id, source_subject_id)
+        content = await read_content(
+            session, tenant_id=source_tenant_id, subject_id=source_subject_id
+        )
         if not content.episodes and not content.memories:
             raise NotFound(f"Subject '{source_subject_id}' not found", code="subject_not_found")
         target = await resolve_target(
@@ -96,7 +98,11 @@ async def clone_subject(
             strategy="cancel" if target_subject_id else "create_copy",
         )
         result = await write_content(
-            session, _scoped(content, clone_scope, extras), tenant, target, preserve_ids=False
+            session,
+            _scoped(content, clone_scope, extras),
+            tenant_id=tenant,
+            subject_id=target,
+            preserve_ids=False,
         )
     return Cloned(source_subject_id, target, clone_scope, result, now)
 
@@ -117,7 +123,11 @@ async def export_payload(
     subjects = []
     async with sessions() as session:
         for subject_id in dict.fromkeys(subject_ids):
-            content = _scoped(await read_content(session, tenant_id, subject_id), export_scope, {})
+            content = _scoped(
+                await read_content(session, tenant_id=tenant_id, subject_id=subject_id),
+                export_scope,
+                {},
+            )
             for memory in content.memories:
                 memory.embedding = memory.embedding_model = None
             subjects.append(content.model_dump(mode="json", exclude={"tenant_id", "health"}))
@@ -174,8 +184,8 @@ async def import_payload(
                 await write_content(
                     session,
                     content,
-                    target_tenant_id,
-                    target,
+                    tenant_id=target_tenant_id,
+                    subject_id=target,
                     preserve_ids=False,
                     embedded=embedded,
                 )

@@ -62,25 +62,29 @@ class BulkDeleted:
 
 
 async def delete_subject(
-    sessions: async_sessionmaker[AsyncSession], events: EventSink, tenant_id: str, subject_id: str
+    sessions: async_sessionmaker[AsyncSession],
+    events: EventSink,
+    *,
+    tenant_id: str,
+    subject_id: str,
 ) -> Deleted:
     """Erase one (tenant, subject) everywhere; :class:`NotFound` when it holds nothing."""
     async with sessions.begin() as session:
-        if not await rows_repo.has_data(session, tenant_id, subject_id):
+        if not await rows_repo.has_data(session, tenant_id=tenant_id, subject_id=subject_id):
             raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
-        return await _erase(session, events, tenant_id, subject_id)
+        return await _erase(session, events, tenant_id=tenant_id, subject_id=subject_id)
 
 
 async def _erase(
     session: AsyncSession,
     events: EventSink,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     keep_snapshots: bool = False,
 ) -> Deleted:
     counts = await subject_repo.delete_subject(
-        session, tenant_id, subject_id, keep_snapshots=keep_snapshots
+        session, tenant_id=tenant_id, subject_id=subject_id, keep_snapshots=keep_snapshots
     )
     data = {
         "subject_id": subject_id,
@@ -140,7 +144,10 @@ async def bulk_delete(
                 code="expected_count_mismatch",
                 details={"matched": len(matches), "expected_count": expected_count},
             )
-        done = [await _erase(session, events, m.tenant_id, m.subject_id) for m in matches]
+        done = [
+            await _erase(session, events, tenant_id=m.tenant_id, subject_id=m.subject_id)
+            for m in matches
+        ]
     return BulkDeleted(
         deleted_subjects=len(done),
         deleted_episodes=sum(d.episodes_deleted for d in done),
@@ -176,5 +183,7 @@ async def cleanup_inactive(
     async with sessions.begin() as session:
         matches = await _matches(session, selector)
         for m in matches:  # snapshots are deliberate copies: cleanup keeps them
-            await _erase(session, events, m.tenant_id, m.subject_id, keep_snapshots=True)
+            await _erase(
+                session, events, tenant_id=m.tenant_id, subject_id=m.subject_id, keep_snapshots=True
+            )
     return len(matches)

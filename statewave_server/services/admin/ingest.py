@@ -65,9 +65,9 @@ async def embed_missing(
 async def write_content(
     session: AsyncSession,
     content: SubjectContent,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     preserve_ids: bool,
     embedded: int = 0,
 ) -> IngestResult:
@@ -124,10 +124,18 @@ class _Stored:
 async def _already_stored(session: AsyncSession, content: SubjectContent, to: _Target) -> _Stored:
     episode_ids = [e.id for e in content.episodes]
     memory_ids = [m.id for m in content.memories]
-    await _refuse_foreign_ids(session, to.tenant_id, to.subject_id, episode_ids, memory_ids)
+    await _refuse_foreign_ids(
+        session,
+        tenant_id=to.tenant_id,
+        subject_id=to.subject_id,
+        episode_ids=episode_ids,
+        memory_ids=memory_ids,
+    )
 
     async def held(model: rows_repo.SubjectModel, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        return await rows_repo.existing_ids(session, model, to.tenant_id, to.subject_id, ids)
+        return await rows_repo.existing_ids(
+            session, model, tenant_id=to.tenant_id, subject_id=to.subject_id, ids=ids
+        )
 
     return _Stored(
         episodes=await held(Episode, episode_ids),
@@ -204,6 +212,7 @@ def _health(h: HealthRecord, to: _Target) -> NewHealthRow:
 
 async def _refuse_foreign_ids(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
     episode_ids: list[uuid.UUID],
@@ -211,7 +220,9 @@ async def _refuse_foreign_ids(
 ) -> None:
     """Preserved ids must not already name another subject's rows (use remapping)."""
     for model, ids in ((Episode, episode_ids), (Memory, memory_ids)):
-        taken = await rows_repo.ids_used_elsewhere(session, model, tenant_id, subject_id, ids)
+        taken = await rows_repo.ids_used_elsewhere(
+            session, model, tenant_id=tenant_id, subject_id=subject_id, ids=ids
+        )
         if taken:
             name = model.__tablename__
             raise Conflict(

@@ -72,36 +72,46 @@ def _chain(head: uuid.UUID, replaced_by: dict[uuid.UUID, list[Memory]]) -> list[
 
 
 async def knowledge(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
+    sessions: async_sessionmaker[AsyncSession], *, tenant_id: str, subject_id: str
 ) -> Knowledge:
     """Current non-summary facts (profile facts first) with the values they replaced."""
     newest = (Memory.created_at.desc(), Memory.id)
     async with sessions() as session:
         active = await repo.memories_where(
             session,
-            tenant_id,
-            subject_id,
             Memory.status == memory_repo.ACTIVE,
             Memory.kind != SUMMARY_KIND,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
             order=newest,
             limit=MAX_FACTS,
         )
         fact_total = await repo.count_memories(
-            session, tenant_id, subject_id, status=memory_repo.ACTIVE, exclude_kind=SUMMARY_KIND
+            session,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            status=memory_repo.ACTIVE,
+            exclude_kind=SUMMARY_KIND,
         )
         summaries = await repo.count_memories(
-            session, tenant_id, subject_id, status=memory_repo.ACTIVE, kind=SUMMARY_KIND
+            session,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            status=memory_repo.ACTIVE,
+            kind=SUMMARY_KIND,
         )
         history = await repo.memories_where(
             session,
-            tenant_id,
-            subject_id,
             Memory.status != memory_repo.ACTIVE,
             Memory.kind != SUMMARY_KIND,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
             order=newest,
             limit=MAX_HISTORY,
         )
-        resolutions = await newest_resolutions(session, tenant_id, subject_id, limit=100)
+        resolutions = await newest_resolutions(
+            session, tenant_id=tenant_id, subject_id=subject_id, limit=100
+        )
     replaced_by: dict[uuid.UUID, list[Memory]] = {}
     unlinked = []
     for memory in history:
@@ -132,15 +142,17 @@ async def lineage(sessions: async_sessionmaker[AsyncSession], memory: Memory) ->
     successor = successor_id(memory)
     async with sessions() as session:
         found = (
-            await memory_repo.by_ids(session, memory.tenant_id, memory.subject_id, [successor])
+            await memory_repo.by_ids(
+                session, tenant_id=memory.tenant_id, subject_id=memory.subject_id, ids=[successor]
+            )
             if successor is not None
             else []
         )
         replaced = await repo.memories_where(
             session,
-            memory.tenant_id,
-            memory.subject_id,
             Memory.metadata_[memory_repo.SUPERSEDED_BY].astext == str(memory.id),
+            tenant_id=memory.tenant_id,
+            subject_id=memory.subject_id,
             order=(Memory.created_at.desc(), Memory.id),
             limit=50,
         )

@@ -132,5 +132,7 @@ def _event(memory: Memory, reason: str, actor: str) -> dict[str, Any]:
 
 
 async def _reload(session: AsyncSession, memory: Memory) -> Memory:
-    (found,) = await memory_repo.by_ids(session, memory.tenant_id, memory.subject_id, [memory.id])
+    (found,) = await memory_repo.by_ids(
+        session, tenant_id=memory.tenant_id, subject_id=memory.subject_id, ids=[memory.id]
+    )
     return found

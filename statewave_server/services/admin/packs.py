@@ -169,6 +169,11 @@ async def import_pack(
             allow_reserved=allow_reserved_target,
         )
         result = await write_content(
-            session, content, target_tenant_id, target, preserve_ids=True, embedded=embedded
+            session,
+            content,
+            tenant_id=target_tenant_id,
+            subject_id=target,
+            preserve_ids=True,
+            embedded=embedded,
         )
     return PackImport(pack_id, result, conflict_strategy, now)

@@ -60,16 +60,16 @@ async def create_snapshot(
     async with sessions.begin() as session:
         if await repo.find_snapshot(session, tenant_id, name, version) is not None:
             return Created("exists", None, name, version)
-        content = await read_content(session, tenant_id, source_subject_id)
+        content = await read_content(session, tenant_id=tenant_id, subject_id=source_subject_id)
         if not content.episodes:
             raise BadRequest(f"Subject '{source_subject_id}' has no episodes to snapshot")
         hidden = hidden_subject(name, version)
-        await subject_repo.delete_subject(session, tenant_id, hidden)
+        await subject_repo.delete_subject(session, tenant_id=tenant_id, subject_id=hidden)
         await write_content(
             session,
             content.model_copy(update={"health": None}),
-            tenant_id,
-            hidden,
+            tenant_id=tenant_id,
+            subject_id=hidden,
             preserve_ids=False,
         )
         row = await repo.insert_snapshot(
@@ -112,10 +112,12 @@ async def restore_snapshot(
             snapshot = await repo.find_snapshot(session, tenant_id, name or "", version)
         if snapshot is None:
             raise NotFound("Snapshot not found", code="snapshot_not_found")
-        content = await read_content(session, tenant_id, snapshot.source_subject_id)
+        content = await read_content(
+            session, tenant_id=tenant_id, subject_id=snapshot.source_subject_id
+        )
         shifted = _shift(content, str(snapshot.id), datetime.now(UTC))
         result = await write_content(
-            session, shifted, tenant_id, target_subject_id, preserve_ids=False
+            session, shifted, tenant_id=tenant_id, subject_id=target_subject_id, preserve_ids=False
         )
     return Restored(
         target_subject_id,
@@ -132,7 +134,9 @@ async def delete_snapshot(
         snapshot = await repo.get_snapshot(session, tenant_id, snapshot_id)
         if snapshot is None:
             raise NotFound("Snapshot not found", code="snapshot_not_found")
-        await subject_repo.delete_subject(session, tenant_id, snapshot.source_subject_id)
+        await subject_repo.delete_subject(
+            session, tenant_id=tenant_id, subject_id=snapshot.source_subject_id
+        )
         await repo.delete_snapshot_row(session, tenant_id, snapshot_id)
 
 

@@ -64,7 +64,11 @@ class SubjectDetail:
 
 
 async def detail(
-    sessions: async_sessionmaker[AsyncSession], events: EventSink, tenant_id: str, subject_id: str
+    sessions: async_sessionmaker[AsyncSession],
+    events: EventSink,
+    *,
+    tenant_id: str,
+    subject_id: str,
 ) -> SubjectDetail:
     """Counts and activity, current health (cached, alerting on a transition) and SLA.
 
@@ -73,15 +77,21 @@ async def detail(
     """
     now = datetime.now(UTC)
     async with sessions.begin() as session:
-        footprint = await repo.footprint(session, tenant_id, subject_id)
+        footprint = await repo.footprint(session, tenant_id=tenant_id, subject_id=subject_id)
         if not footprint.episode_count and not footprint.memory_count:
             raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
-        await lock_health(session, tenant_id, subject_id)
+        await lock_health(session, tenant_id=tenant_id, subject_id=subject_id)
         data = await load_support_data(
-            session, tenant_id, subject_id, episodes=SLA_EPISODES, resolutions=SLA_RESOLUTIONS
+            session,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            episodes=SLA_EPISODES,
+            resolutions=SLA_RESOLUTIONS,
         )
         report = compute_health(window(data, HEALTH_EPISODES), now)
-        await record_health(session, events, tenant_id, subject_id, report, now)
+        await record_health(
+            session, events, tenant_id=tenant_id, subject_id=subject_id, report=report, now=now
+        )
     health = {
         "score": report.score,
         "state": report.state,
@@ -93,9 +103,9 @@ async def detail(
 
 async def memories(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     status: str | None = None,
     kind: str | None = None,
     search: str | None = None,
@@ -106,8 +116,8 @@ async def memories(
     async with sessions() as session:
         return await repo.memories_page(
             session,
-            tenant_id,
-            subject_id,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
             status=status,
             kind=kind,
             search=search,
@@ -118,17 +128,17 @@ async def memories(
 
 
 async def memory_kinds(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
+    sessions: async_sessionmaker[AsyncSession], *, tenant_id: str, subject_id: str
 ) -> list[str]:
     async with sessions() as session:
-        return await repo.memory_kinds(session, tenant_id, subject_id)
+        return await repo.memory_kinds(session, tenant_id=tenant_id, subject_id=subject_id)
 
 
 async def episodes(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     session_id: str | None = None,
     type_: str | None = None,
     search: str | None = None,
@@ -138,8 +148,8 @@ async def episodes(
     async with sessions() as session:
         return await repo.episodes_page(
             session,
-            tenant_id,
-            subject_id,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
             session_id=session_id,
             type_=type_,
             search=search,
@@ -150,17 +160,22 @@ async def episodes(
 
 async def citing_memories(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
     episode_id: uuid.UUID,
-    *,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Memory], int]:
     """The subject's memories whose sources include the episode, newest first."""
     async with sessions() as session:
         return await repo.citing_memories(
-            session, tenant_id, subject_id, episode_id, limit=limit, offset=offset
+            session,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            episode_id=episode_id,
+            limit=limit,
+            offset=offset,
         )
 
 
@@ -174,6 +189,7 @@ class Related:
 
 async def related(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
     memory_id: uuid.UUID,
@@ -181,7 +197,9 @@ async def related(
     """Heuristic neighbours: the active same-kind memory that replaced a superseded one,
     the superseded ones an active memory replaced, and memories sharing its sources."""
     async with sessions() as session:
-        target = await repo.get_memory(session, tenant_id, subject_id, memory_id)
+        target = await repo.get_memory(
+            session, tenant_id=tenant_id, subject_id=subject_id, memory_id=memory_id
+        )
         if target is None:
             raise NotFound("Memory not found", code="memory_not_found")
         same_kind = (Memory.kind == target.kind, Memory.id != target.id)
@@ -190,11 +208,11 @@ async def related(
         if target.status == SUPERSEDED:
             found = await repo.memories_where(
                 session,
-                tenant_id,
-                subject_id,
                 *same_kind,
                 Memory.status == ACTIVE,
                 Memory.created_at >= target.created_at,
+                tenant_id=tenant_id,
+                subject_id=subject_id,
                 order=(Memory.created_at, Memory.id),
                 limit=1,
             )
@@ -202,11 +220,11 @@ async def related(
         elif target.status == ACTIVE:
             superseded = await repo.memories_where(
                 session,
-                tenant_id,
-                subject_id,
                 *same_kind,
                 Memory.status == SUPERSEDED,
                 Memory.created_at <= target.created_at,
+                tenant_id=tenant_id,
+                subject_id=subject_id,
                 order=(Memory.created_at.desc(), Memory.id),
                 limit=5,
             )
@@ -215,10 +233,10 @@ async def related(
             seen.add(superseding.id)
         siblings = await repo.memories_where(
             session,
-            tenant_id,
-            subject_id,
             repo.cites_any(list(target.source_episode_ids)[:5]),
             Memory.id.not_in(seen),
+            tenant_id=tenant_id,
+            subject_id=subject_id,
             order=(Memory.created_at.desc(), Memory.id),
             limit=10,
         )
@@ -227,23 +245,23 @@ async def related(
 
 async def session_timeline(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
     session_id: str,
-    *,
     limit: int = 200,
 ) -> dict[str, Any]:
     """The session's episodes oldest first with citing-memory counts, the resolution
     placed where it happened, and the session's SLA metrics."""
     async with sessions() as session:
         rows, total = await timeline_repo.session_episodes(
-            session, tenant_id, subject_id, session_id, limit=limit
+            session, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id, limit=limit
         )
         resolution = await timeline_repo.session_resolution(
-            session, tenant_id, subject_id, session_id
+            session, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id
         )
         cited = await timeline_repo.citing_counts(
-            session, tenant_id, subject_id, [e.id for e in rows]
+            session, tenant_id=tenant_id, subject_id=subject_id, episode_ids=[e.id for e in rows]
         )
     if not rows and resolution is None:
         raise NotFound(f"Session '{session_id}' not found", code="session_not_found")

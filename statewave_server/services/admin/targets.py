@@ -48,7 +48,7 @@ async def resolve_target(
     populated, ``create_copy`` → a fresh suffixed id), else the suggestion if empty."""
     if explicit:
         check_subject_id(explicit, allow_reserved=allow_reserved)
-        if not await has_data(session, tenant_id, explicit):
+        if not await has_data(session, tenant_id=tenant_id, subject_id=explicit):
             return explicit
         if strategy == "merge":
             return explicit
@@ -56,7 +56,7 @@ async def resolve_target(
             raise Conflict(f"Subject '{explicit}' already has data", code="target_not_empty")
         return suffixed(explicit)
     base_ok = SUBJECT_ID.match(suggestion) and not suggestion.startswith(RESERVED_PREFIX)
-    if base_ok and not await has_data(session, tenant_id, suggestion):
+    if base_ok and not await has_data(session, tenant_id=tenant_id, subject_id=suggestion):
         return suggestion
     if base_ok and strategy == "merge":
         return suggestion

@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import memory_changes
-from statewave_server.db.index_rows import index_rows
+from statewave_server.db.index_rows import IndexRow, index_rows
 from statewave_server.db.memory_change_listener import MemoryChangeListener
 from statewave_server.db.memory_changes import MemoryChange
 from statewave_server.services.memory_index.subject_index import SubjectIndex
@@ -67,7 +67,7 @@ class MemoryIndexCache:
         return sum(s.index.nbytes for s in self._slots.values() if s.index is not None)
 
     async def get(
-        self, session: AsyncSession, tenant_id: str, subject_id: str, model: str | None
+        self, session: AsyncSession, *, tenant_id: str, subject_id: str, model: str | None
     ) -> SubjectIndex:
         """The subject's index of active memories (vectors of ``model`` only)."""
         key = (tenant_id, subject_id, model)
@@ -99,7 +99,7 @@ class MemoryIndexCache:
         if len(slot.stale_ids) > len(index) // 4 + 10:
             return None
         ids, slot.stale_ids = slot.stale_ids, set()
-        rows = await index_rows(session, *key, ids=list(ids))
+        rows = await _read(session, key, ids=list(ids))
         slot.index = index.changed(ids, rows)
         return slot.index
 
@@ -109,7 +109,7 @@ class MemoryIndexCache:
         if self.live:
             self._slots[key] = slot
             self._slots.move_to_end(key)
-        rows = await index_rows(session, *key)
+        rows = await _read(session, key)
         # Parsing 10,000 rows takes ~0.1 s of CPU: off the event loop, so other requests
         # keep being served meanwhile (small subjects are not worth the thread hop).
         if len(rows) > BUILD_IN_THREAD_ROWS:
@@ -164,3 +164,12 @@ class MemoryIndexCache:
         while total > self.max_bytes and self._slots:
             _, slot = self._slots.popitem(last=False)
             total -= slot.index.nbytes if slot.index is not None else 0
+
+
+async def _read(
+    session: AsyncSession, key: Key, ids: list[uuid.UUID] | None = None
+) -> list[IndexRow]:
+    tenant_id, subject_id, model = key
+    return await index_rows(
+        session, tenant_id=tenant_id, subject_id=subject_id, model=model, ids=ids
+    )

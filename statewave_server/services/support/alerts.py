@@ -30,14 +30,15 @@ DEGRADED = "subject.health_degraded"
 IMPROVED = "subject.health_improved"
 
 
-async def lock_health(session: AsyncSession, tenant_id: str, subject_id: str) -> None:
+async def lock_health(session: AsyncSession, *, tenant_id: str, subject_id: str) -> None:
     """Take the subject's health lock; call before loading the data health is computed on."""
-    await lock_subject_health(session, tenant_id, subject_id)
+    await lock_subject_health(session, tenant_id=tenant_id, subject_id=subject_id)
 
 
 async def record_health(
     session: AsyncSession,
     events: EventSink,
+    *,
     tenant_id: str,
     subject_id: str,
     report: HealthReport,
@@ -48,12 +49,12 @@ async def record_health(
     No cache row counts as ``healthy``: a first unhealthy computation is a degradation,
     a first healthy one announces nothing. Equal severity announces nothing.
     """
-    cached = await cached_health(session, tenant_id, subject_id)
+    cached = await cached_health(session, tenant_id=tenant_id, subject_id=subject_id)
     previous = cached.last_state if cached is not None else HEALTHY
     await store_health(
         session,
-        tenant_id,
-        subject_id,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
         state=report.state,
         score=report.score,
         factors=[f.as_dict() for f in report.factors],
@@ -67,27 +68,36 @@ async def record_health(
 
 
 async def assess_health(
-    session: AsyncSession, events: EventSink, tenant_id: str, subject_id: str, now: datetime
+    session: AsyncSession, events: EventSink, *, tenant_id: str, subject_id: str, now: datetime
 ) -> HealthReport:
     """Lock, load the newest data, compute, cache and alert — in the caller's transaction."""
-    await lock_health(session, tenant_id, subject_id)
+    await lock_health(session, tenant_id=tenant_id, subject_id=subject_id)
     data = await load_support_data(
-        session, tenant_id, subject_id, episodes=HEALTH_EPISODES, resolutions=HEALTH_RESOLUTIONS
+        session,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        episodes=HEALTH_EPISODES,
+        resolutions=HEALTH_RESOLUTIONS,
     )
     report = compute_health(data, now)
-    await record_health(session, events, tenant_id, subject_id, report, now)
+    await record_health(
+        session, events, tenant_id=tenant_id, subject_id=subject_id, report=report, now=now
+    )
     return report
 
 
 async def subject_health(
     sessions: async_sessionmaker[AsyncSession],
     events: EventSink,
+    *,
     tenant_id: str,
     subject_id: str,
 ) -> HealthReport:
     """``assess_health`` in its own transaction, committed before returning."""
     async with sessions.begin() as session:
-        return await assess_health(session, events, tenant_id, subject_id, datetime.now(UTC))
+        return await assess_health(
+            session, events, tenant_id=tenant_id, subject_id=subject_id, now=datetime.now(UTC)
+        )
 
 
 def _payload(subject_id: str, previous: str, report: HealthReport, now: datetime) -> dict[str, Any]:

@@ -170,23 +170,29 @@ def render_notes(pack: HandoffPack) -> str:
 async def create_handoff(
     sessions: async_sessionmaker[AsyncSession],
     events: EventSink,
+    *,
     tenant_id: str,
     subject_id: str,
     session_id: str,
-    *,
     reason: str,
     max_tokens: int,
 ) -> HandoffPack:
     """Load, check health (cache + alert committed with this transaction), build."""
     now = datetime.now(UTC)
     async with sessions.begin() as session:
-        await lock_health(session, tenant_id, subject_id)
+        await lock_health(session, tenant_id=tenant_id, subject_id=subject_id)
         data = await load_support_data(
-            session, tenant_id, subject_id, episodes=SLA_EPISODES, resolutions=SLA_RESOLUTIONS
+            session,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            episodes=SLA_EPISODES,
+            resolutions=SLA_RESOLUTIONS,
         )
-        facts = await _facts(session, tenant_id, subject_id)
+        facts = await _facts(session, tenant_id=tenant_id, subject_id=subject_id)
         health = compute_health(window(data, HEALTH_EPISODES), now)
-        await record_health(session, events, tenant_id, subject_id, health, now)
+        await record_health(
+            session, events, tenant_id=tenant_id, subject_id=subject_id, report=health, now=now
+        )
     sla = compute_sla(subject_id, data, now)
     return build_handoff(
         subject_id,
@@ -201,9 +207,9 @@ async def create_handoff(
     )
 
 
-async def _facts(session: AsyncSession, tenant_id: str, subject_id: str) -> list[Fact]:
+async def _facts(session: AsyncSession, *, tenant_id: str, subject_id: str) -> list[Fact]:
     rows = await memory_repo.newest_active(
-        session, tenant_id, subject_id, kind="profile_fact", limit=FACTS
+        session, tenant_id=tenant_id, subject_id=subject_id, kind="profile_fact", limit=FACTS
     )
     return [Fact(m.id, m.content) for m in rows]
 

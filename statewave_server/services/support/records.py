@@ -102,16 +102,20 @@ class SupportData:
 
 async def load_support_data(
     session: AsyncSession,
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     episodes: int,
     resolutions: int,
 ) -> SupportData:
     """The newest ``episodes`` episodes (returned oldest first) and newest resolutions."""
-    rows = await episode_repo.newest_episode_facts(session, tenant_id, subject_id, limit=episodes)
+    rows = await episode_repo.newest_episode_facts(
+        session, tenant_id=tenant_id, subject_id=subject_id, limit=episodes
+    )
     rows.reverse()
-    records = await newest_resolutions(session, tenant_id, subject_id, limit=resolutions)
+    records = await newest_resolutions(
+        session, tenant_id=tenant_id, subject_id=subject_id, limit=resolutions
+    )
     return SupportData(
         tuple(SupportEpisode.from_row(e) for e in rows),
         tuple(SupportResolution.from_row(r) for r in records),

@@ -14,10 +14,10 @@ STATUSES = ("open", "resolved", "unresolved")
 
 async def record_resolution(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
     session_id: str,
-    *,
     status: str,
     summary: str | None,
     metadata: dict[str, Any],
@@ -27,9 +27,9 @@ async def record_resolution(
     async with sessions.begin() as session:
         return await repo.upsert_resolution(
             session,
-            tenant_id,
-            subject_id,
-            session_id,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            session_id=session_id,
             status=status,
             summary=summary,
             metadata=metadata,
@@ -38,9 +38,9 @@ async def record_resolution(
 
 async def list_resolutions(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
-    *,
     status: str | None,
     limit: int,
     offset: int,
@@ -48,5 +48,10 @@ async def list_resolutions(
     """A page of the subject's resolutions, most recently updated first."""
     async with sessions() as session:
         return await repo.newest_resolutions(
-            session, tenant_id, subject_id, limit=limit, offset=offset, status=status
+            session,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            limit=limit,
+            offset=offset,
+            status=status,
         )

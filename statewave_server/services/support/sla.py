@@ -139,6 +139,7 @@ def compute_sla(
 
 async def subject_sla(
     sessions: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
     thresholds: SlaThresholds = SlaThresholds(),
@@ -146,7 +147,11 @@ async def subject_sla(
     """SLA metrics over the subject's newest episodes (read-only)."""
     async with sessions() as session:
         data = await load_support_data(
-            session, tenant_id, subject_id, episodes=SLA_EPISODES, resolutions=SLA_RESOLUTIONS
+            session,
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            episodes=SLA_EPISODES,
+            resolutions=SLA_RESOLUTIONS,
         )
     return compute_sla(subject_id, data, datetime.now(UTC), thresholds)
 
