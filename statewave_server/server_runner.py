@@ -46,7 +46,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     host, port = host or settings.bind_host, port or settings.port
     print_banner(settings, host=host, port=port, database_url=url)
     uvicorn.run(
-        "statewave_server.api.app:app",
+        "statewave_server.app:app",
         host=host,
         port=port,
         proxy_headers=False,

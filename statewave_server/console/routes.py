@@ -3,9 +3,9 @@
 Every page reads through the same service calls as the ``/admin`` API; the three actions
 (job rescue and purge, webhook redrive and purge) are form POSTs carrying a CSRF token
 that redirect back to the page they came from (POST/redirect/GET). Authentication is the
-API key middleware's (``api/security.py``): the header, or on these paths the session
-cookie issued by the login form here. No JavaScript and no external assets: one local
-stylesheet, served below.
+API key (``api/security.py``), or on these paths the session cookie issued by the login
+form here and checked by the console's gate (``console/gate.py``). No JavaScript and no
+external assets: one local stylesheet, served below.
 """
 
 from __future__ import annotations

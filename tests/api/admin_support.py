@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings

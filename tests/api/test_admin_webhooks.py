@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, select, update
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent

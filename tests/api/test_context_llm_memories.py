@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
 from tests.support.factories import database_for

@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import build_runtime
 from tests.mcp_tools.test_security import INITIALIZE, MCP_HEADERS

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob, Episode, Memory
 from statewave_server.services.runtime import build_runtime
