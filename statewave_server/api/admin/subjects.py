@@ -29,17 +29,15 @@ from statewave_server.api.schemas.admin import (
 )
 from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
 from statewave_server.api.schemas.support import SlaSummaryResponse
-from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, footprint
 from statewave_server.db.models import Memory
-from statewave_server.errors import NotFound
 from statewave_server.services.admin import deletion
 from statewave_server.services.admin import subjects as service
 from statewave_server.services.admin.errors import BadRequest
+from statewave_server.services.admin.subjects import ExplorerFilter, SortKey
 from statewave_server.services.support.sla import (
     DEFAULT_FIRST_RESPONSE_MINUTES,
     DEFAULT_RESOLUTION_HOURS,
     SlaThresholds,
-    subject_sla,
 )
 
 router = APIRouter(prefix="/admin/subjects", tags=["admin"])
@@ -201,12 +199,8 @@ async def sla(
 ) -> SlaSummaryResponse:
     """Per-session first-response and resolution metrics with breach counts; 404 when
     the subject has no episodes in this tenant."""
-    async with sessions() as session:
-        found = await footprint(session, tenant_id, subject_id)
-    if not found.episode_count:
-        raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
     thresholds = SlaThresholds.of(first_response_threshold_minutes, resolution_threshold_hours)
-    summary = await subject_sla(sessions, tenant_id, subject_id, thresholds)
+    summary = await service.sla(sessions, tenant_id, subject_id, thresholds)
     return SlaSummaryResponse.model_validate(summary)
 
 

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db.admin_queries import explorer as repo
 from statewave_server.db.admin_queries import timeline as timeline_repo
-from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, SubjectRow
+from statewave_server.db.admin_queries.explorer import ExplorerFilter as ExplorerFilter
+from statewave_server.db.admin_queries.explorer import SortKey as SortKey
+from statewave_server.db.admin_queries.explorer import SubjectRow
 from statewave_server.db.models import Episode, Memory
 from statewave_server.errors import NotFound
 from statewave_server.services.events import EventSink
@@ -30,8 +32,10 @@ from statewave_server.services.support.sla import (
     SLA_EPISODES,
     SLA_RESOLUTIONS,
     SlaSummary,
+    SlaThresholds,
     compute_sla,
     session_sla,
+    subject_sla,
 )
 
 ACTIVE = "active"
@@ -89,6 +93,20 @@ async def detail(
     }
     sla = compute_sla(subject_id, data, now)
     return SubjectDetail(subject_id, tenant_id, footprint, health, sla)
+
+
+async def sla(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: str,
+    subject_id: str,
+    thresholds: SlaThresholds,
+) -> SlaSummary:
+    """The subject's SLA metrics (read-only); NotFound when it has no episodes here."""
+    async with sessions() as session:
+        found = await repo.footprint(session, tenant_id, subject_id)
+    if not found.episode_count:
+        raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
+    return await subject_sla(sessions, tenant_id, subject_id, thresholds)
 
 
 async def memories(
