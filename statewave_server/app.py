@@ -49,8 +49,7 @@ from statewave_server.ops.startup import enforce_schema_guard
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
 from statewave_server.settings import Settings, get_settings
 from statewave_server.telemetry import setup_tracing, shutdown_tracing
-from statewave_server.worker.handlers import default_handlers
-from statewave_server.worker.memory_jobs import memory_handlers
+from statewave_server.worker.handlers import build_handlers
 from statewave_server.worker.runner import in_process_worker
 
 log = structlog.get_logger("statewave.app")
@@ -78,7 +77,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         listen_url = app.state.database.listen_url
         await stack.enter_async_context(app.state.runtime.memory_index.following(listen_url))
         if settings.run_worker_in_process:
-            handlers = {**default_handlers(), **memory_handlers(app.state.runtime)}
+            handlers = build_handlers(app.state.runtime)
             worker = in_process_worker(app.state.database, settings, handlers, gate=gate)
             await stack.enter_async_context(worker)
         await stack.enter_async_context(app.state.mcp.run())

@@ -7,6 +7,13 @@ uncompiled episodes are also locked with ``SKIP LOCKED``, so no episode is proce
 Idempotent: episodes are stamped ``last_compiled_at`` in the same transaction as the
 memories they produced, so a crash rolls back both. Episodes of a failed LLM batch stay
 uncompiled for the next run.
+
+Trade-off, chosen on purpose: the model calls (the LLM compiler, the embedder) run inside
+the transaction that holds the episodes' row locks and a pooled connection. That is what
+makes a crash roll everything back with no half-compiled state, but under the ``llm``
+compiler one compile holds a connection for up to the LLM timeout times its batches. If
+pool pressure ever shows, the alternative is to claim in one short transaction, call the
+model outside any transaction, and write in a second one (re-checking the claim).
 """
 
 from __future__ import annotations
@@ -187,6 +194,33 @@ async def submit_compile(
             subject_id=subject_id,
             max_attempts=max_attempts,
         )
+
+
+async def run_compile_job(
+    session: AsyncSession, runtime: MemoryRuntime, job: CompilationJob
+) -> dict[str, Any]:
+    """The ``compile`` job kind: one bounded chunk, and a follow-up job for what is left.
+
+    Safe to re-run: the worker commits these memories together with the job's completion,
+    and already compiled episodes are never picked up again. The follow-up is committed
+    with this chunk, so a large backlog never holds one long transaction and a crash loses
+    one chunk at most.
+    """
+    memories = await compile_subject(session, runtime, job.tenant_id, job.subject_id)
+    result: dict[str, Any] = {
+        "memories_created": len(memories),
+        "memory_ids": [str(m.id) for m in memories],
+    }
+    if memories and await episode_repo.has_uncompiled(session, job.tenant_id, job.subject_id):
+        follow_up = await jobs.enqueue(
+            session,
+            kind=COMPILE_KIND,
+            tenant_id=job.tenant_id,
+            subject_id=job.subject_id,
+            max_attempts=job.max_attempts,
+        )
+        result["continued_by"] = follow_up.id
+    return result
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,8 @@ from statewave_server.ops.schema_gate import SchemaGate
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
 from statewave_server.worker.errors import job_error_text
-from statewave_server.worker.handlers import JobHandler, default_handlers, resolve
-from statewave_server.worker.memory_jobs import memory_handlers
-from statewave_server.worker.policy import RetryPolicy
+from statewave_server.worker.handlers import JobHandler, build_handlers, resolve
+from statewave_server.worker.policy import job_retry
 
 # How often each worker sweeps for orphaned jobs (also once at start).
 MAINTENANCE_INTERVAL_SECONDS: Final = 60.0
@@ -77,7 +76,7 @@ class Worker:
         self._paused = False
         self._settings = settings
         self._handlers = dict(handlers)
-        self._policy = RetryPolicy.from_settings(settings)
+        self._policy = job_retry(settings)
         self._maintenance_interval = maintenance_interval
         self._log = log.bind(worker_id=self.worker_id)
 
@@ -221,7 +220,7 @@ def start_in_process_worker(
 ) -> tuple[asyncio.Task[None], asyncio.Event]:
     """Start a worker task in this event loop; set the event and await the task to stop it."""
     stop = asyncio.Event()
-    chosen = handlers if handlers is not None else default_handlers()
+    chosen = handlers if handlers is not None else build_handlers(None)
     worker = Worker(database, settings, chosen, gate=gate)
     return asyncio.create_task(worker.run(stop), name="statewave-worker"), stop
 
@@ -262,7 +261,7 @@ async def run_worker_process(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         runtime = await asyncio.to_thread(build_runtime, settings)
-        handlers = {**default_handlers(), **memory_handlers(runtime)}
+        handlers = build_handlers(runtime)
         work = Worker(database, settings, handlers).run(stop)
         if not settings.webhook_url:
             await work

@@ -15,8 +15,7 @@ from statewave_server.services.compiler.drafts import DIGEST_FORM
 from statewave_server.services.episodes import NewEpisode, record_batch
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
 from statewave_server.settings import Settings
-from statewave_server.worker.handlers import default_handlers
-from statewave_server.worker.memory_jobs import memory_handlers
+from statewave_server.worker.handlers import build_handlers
 from statewave_server.worker.runner import Worker
 
 SUBJECT = "backlog"
@@ -49,7 +48,7 @@ async def test_one_async_request_drains_the_backlog_chunk_by_chunk(
     await _backlog(db, runtime)
     await compilation.submit_compile(db.sessions, TENANT, SUBJECT, max_attempts=3)
     settings = Settings(_env_file=None)
-    worker = Worker(db, settings, {**default_handlers(), **memory_handlers(runtime)})
+    worker = Worker(db, settings, build_handlers(runtime))
 
     runs = 0
     while await worker.run_once():
