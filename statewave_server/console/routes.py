@@ -39,7 +39,7 @@ from statewave_server.console import auth
 from statewave_server.db import episodes as episode_repo
 from statewave_server.db import jobs as job_repo
 from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey
-from statewave_server.db.models import CompilationJob, Episode, Resolution
+from statewave_server.db.models import Episode, Job, Resolution
 from statewave_server.errors import StatewaveError
 from statewave_server.services import webhooks as webhook_service
 from statewave_server.services.admin import dashboard as dashboard_service
@@ -877,7 +877,7 @@ async def jobs_page(
     )
 
 
-def _silent_for(job: CompilationJob, now: datetime) -> float:
+def _silent_for(job: Job, now: datetime) -> float:
     """Seconds since a running job's last sign of life (0 for any other status)."""
     last = job.heartbeat_at or job.claimed_at or job.started_at
     if job.status != "running" or last is None:

@@ -18,7 +18,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, and_, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 
 PENDING: Final = "pending"
 RUNNING: Final = "running"
@@ -41,32 +41,30 @@ def orphaned(orphan_after_seconds: float) -> ColumnElement[bool]:
     ``started_at`` is the last fallback so a row hand-edited to ``claimed_at = NULL`` while
     still ``running`` is not stuck forever.
     """
-    last_sign_of_life = func.coalesce(
-        CompilationJob.heartbeat_at, CompilationJob.claimed_at, CompilationJob.started_at
-    )
+    last_sign_of_life = func.coalesce(Job.heartbeat_at, Job.claimed_at, Job.started_at)
     return and_(
-        CompilationJob.status == RUNNING,
+        Job.status == RUNNING,
         last_sign_of_life < func.now() - timedelta(seconds=orphan_after_seconds),
     )
 
 
 def _lost_message(outcome: str) -> ColumnElement[str]:
     """The error kept on a rescued job, naming the worker that went silent."""
-    worker = func.coalesce(CompilationJob.claimed_by, "?")
+    worker = func.coalesce(Job.claimed_by, "?")
     return func.concat("worker ", worker, f" stopped heartbeating; {outcome}")
 
 
 def _owned_by(job_id: str, worker_id: str) -> ColumnElement[bool]:
     return and_(
-        CompilationJob.id == job_id,
-        CompilationJob.claimed_by == worker_id,
-        CompilationJob.status == RUNNING,
+        Job.id == job_id,
+        Job.claimed_by == worker_id,
+        Job.status == RUNNING,
     )
 
 
 async def count_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float) -> int:
     """How many running jobs have shown no sign of life for ``orphan_after_seconds``."""
-    stmt = select(func.count()).select_from(CompilationJob).where(orphaned(orphan_after_seconds))
+    stmt = select(func.count()).select_from(Job).where(orphaned(orphan_after_seconds))
     return int(await session.scalar(stmt) or 0)
 
 
@@ -76,20 +74,20 @@ async def rescue_orphaned_jobs(session: AsyncSession, orphan_after_seconds: floa
     Burying exhausted orphans stops a job that kills its worker (OOM, segfault) from
     taking down every worker in turn.
     """
-    exhausted = CompilationJob.attempts >= CompilationJob.max_attempts
+    exhausted = Job.attempts >= Job.max_attempts
     dead = await session.scalars(
-        update(CompilationJob)
+        update(Job)
         .where(orphaned(orphan_after_seconds), exhausted)
         .values(
             status=DEAD,
             completed_at=func.now(),
             error=_lost_message("no attempts left"),
         )
-        .returning(CompilationJob.id)
+        .returning(Job.id)
     )
     dead_ids = list(dead)
     requeued = await session.scalars(
-        update(CompilationJob)
+        update(Job)
         .where(orphaned(orphan_after_seconds), ~exhausted)
         .values(
             status=PENDING,
@@ -99,7 +97,7 @@ async def rescue_orphaned_jobs(session: AsyncSession, orphan_after_seconds: floa
             run_after=func.now(),
             error=_lost_message("returned to pending"),
         )
-        .returning(CompilationJob.id)
+        .returning(Job.id)
     )
     return RecoveredJobs(requeued=list(requeued), dead=dead_ids)
 
@@ -108,9 +106,9 @@ async def retry_dead_jobs(session: AsyncSession, job_ids: Sequence[str] | None) 
     """Dead jobs (the given ids, or all with None) back to ``pending`` with fresh attempts;
     the ids actually retried (unknown or not-dead ids are not). The last error is kept
     until the next attempt replaces it."""
-    statement = update(CompilationJob).where(CompilationJob.status == DEAD)
+    statement = update(Job).where(Job.status == DEAD)
     if job_ids is not None:
-        statement = statement.where(CompilationJob.id.in_(list(job_ids)))
+        statement = statement.where(Job.id.in_(list(job_ids)))
     retried = await session.scalars(
         statement.values(
             status=PENDING,
@@ -120,7 +118,7 @@ async def retry_dead_jobs(session: AsyncSession, job_ids: Sequence[str] | None) 
             claimed_by=None,
             heartbeat_at=None,
             completed_at=None,
-        ).returning(CompilationJob.id)
+        ).returning(Job.id)
     )
     return list(retried)
 
@@ -133,10 +131,10 @@ async def enqueue(
     tenant_id: str,
     payload: dict[str, Any] | None = None,
     max_attempts: int = 3,
-) -> CompilationJob:
+) -> Job:
     """Insert a ``pending`` job runnable now; visible to workers once the caller commits."""
     stmt = (
-        insert(CompilationJob)
+        insert(Job)
         .values(
             id=uuid.uuid4().hex,
             kind=kind,
@@ -145,38 +143,36 @@ async def enqueue(
             payload=payload or {},
             max_attempts=max_attempts,
         )
-        .returning(CompilationJob)
+        .returning(Job)
     )
     return (await session.scalars(stmt)).one()
 
 
 async def claim_next(
     session: AsyncSession, worker_id: str, kinds: Collection[str] | None = None
-) -> CompilationJob | None:
+) -> Job | None:
     """Atomically take the oldest runnable job (``SKIP LOCKED``: claimers never collide)."""
-    candidate = select(CompilationJob.id).where(
-        CompilationJob.status == PENDING, CompilationJob.run_after <= func.now()
-    )
+    candidate = select(Job.id).where(Job.status == PENDING, Job.run_after <= func.now())
     if kinds is not None:
-        candidate = candidate.where(CompilationJob.kind.in_(list(kinds)))
+        candidate = candidate.where(Job.kind.in_(list(kinds)))
     next_id = (
-        candidate.order_by(CompilationJob.run_after, CompilationJob.created_at)
+        candidate.order_by(Job.run_after, Job.created_at)
         .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     stmt = (
-        update(CompilationJob)
-        .where(CompilationJob.id == next_id)
+        update(Job)
+        .where(Job.id == next_id)
         .values(
             status=RUNNING,
             claimed_at=func.now(),
             claimed_by=worker_id,
             heartbeat_at=func.now(),
             started_at=func.now(),
-            attempts=CompilationJob.attempts + 1,
+            attempts=Job.attempts + 1,
         )
-        .returning(CompilationJob)
+        .returning(Job)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     return (await session.scalars(stmt)).one_or_none()
@@ -189,10 +185,10 @@ async def heartbeat(session: AsyncSession, job_id: str, worker_id: str) -> bool:
     (``… claimed_at < NOW() - INTERVAL '30 minutes'``) then only matches silent workers.
     """
     stmt = (
-        update(CompilationJob)
+        update(Job)
         .where(_owned_by(job_id, worker_id))
         .values(heartbeat_at=func.now(), claimed_at=func.now())
-        .returning(CompilationJob.id)
+        .returning(Job.id)
     )
     return (await session.scalar(stmt)) is not None
 
@@ -203,7 +199,7 @@ async def complete(
     """Mark our job ``completed`` with its result; False (no change) if we no longer own it."""
     created = result.get("memories_created", 0)
     stmt = (
-        update(CompilationJob)
+        update(Job)
         .where(_owned_by(job_id, worker_id))
         .values(
             status=COMPLETED,
@@ -212,7 +208,7 @@ async def complete(
             error=None,
             completed_at=func.now(),
         )
-        .returning(CompilationJob.id)
+        .returning(Job.id)
     )
     return (await session.scalar(stmt)) is not None
 
@@ -224,9 +220,7 @@ async def fail(
 
     Returns the new status, or None when the job is no longer ours (nothing changed).
     """
-    job = await session.scalar(
-        select(CompilationJob).where(_owned_by(job_id, worker_id)).with_for_update()
-    )
+    job = await session.scalar(select(Job).where(_owned_by(job_id, worker_id)).with_for_update())
     if job is None:
         return None
     job.error = error
@@ -250,18 +244,18 @@ def _job_filters(
 ) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if status is not None:
-        clauses.append(CompilationJob.status == status)
+        clauses.append(Job.status == status)
     if statuses is not None:
-        clauses.append(CompilationJob.status.in_(list(statuses)))
+        clauses.append(Job.status.in_(list(statuses)))
     for name, value in fields.items():
         if value is not None:
-            clauses.append(getattr(CompilationJob, name) == value)
+            clauses.append(getattr(Job, name) == value)
     return clauses
 
 
 @dataclass(frozen=True)
 class JobPage:
-    jobs: list[CompilationJob]
+    jobs: list[Job]
     total: int
 
 
@@ -281,24 +275,22 @@ async def list_jobs(
     before all others, so the one to act on is on top. ``total`` ignores paging."""
     fields = {"subject_id": subject_id, "tenant_id": tenant_id, "kind": kind}
     clauses = _job_filters(status, None, fields)
-    order: list[Any] = [CompilationJob.created_at.desc(), CompilationJob.id]
+    order: list[Any] = [Job.created_at.desc(), Job.id]
     if stuck_after_seconds is not None:
         order.insert(0, case((orphaned(stuck_after_seconds), 0), else_=1))
     rows = await session.scalars(
-        select(CompilationJob).where(*clauses).order_by(*order).limit(limit).offset(offset)
+        select(Job).where(*clauses).order_by(*order).limit(limit).offset(offset)
     )
-    total = await session.scalar(select(func.count()).select_from(CompilationJob).where(*clauses))
+    total = await session.scalar(select(func.count()).select_from(Job).where(*clauses))
     return JobPage(list(rows), int(total or 0))
 
 
-async def get_job(
-    session: AsyncSession, job_id: str, *, tenant_id: str | None
-) -> CompilationJob | None:
+async def get_job(session: AsyncSession, job_id: str, *, tenant_id: str | None) -> Job | None:
     """One job; with a ``tenant_id``, only if it belongs to that tenant (another tenant's id
     reads as missing); ``None`` is the operator's lookup across tenants."""
-    stmt = select(CompilationJob).where(CompilationJob.id == job_id)
+    stmt = select(Job).where(Job.id == job_id)
     if tenant_id is not None:
-        stmt = stmt.where(CompilationJob.tenant_id == tenant_id)
+        stmt = stmt.where(Job.tenant_id == tenant_id)
     return await session.scalar(stmt)
 
 
@@ -315,6 +307,6 @@ async def purge_jobs(
     fields = {"subject_id": subject_id, "tenant_id": tenant_id, "kind": kind}
     clauses = _job_filters(None, statuses, fields)
     if older_than is not None:
-        clauses.append(CompilationJob.created_at < older_than)
-    result = await session.execute(delete(CompilationJob).where(*clauses))
+        clauses.append(Job.created_at < older_than)
+    result = await session.execute(delete(Job).where(*clauses))
     return int(result.rowcount)  # type: ignore[attr-defined]

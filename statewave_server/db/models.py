@@ -221,8 +221,9 @@ class SubjectSnapshot(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
-class CompilationJob(Base):
-    """A durable job row: claimed by workers with ``FOR UPDATE SKIP LOCKED``.
+class Job(Base):
+    """A durable job row (any kind: ``compile``, ``noop``, ``sleep``) in the table the
+    0.6.1 schema names ``compilation_jobs``; claimed with ``FOR UPDATE SKIP LOCKED``.
 
     Status: ``pending`` → ``running`` → ``completed``; a failure goes back to ``pending``
     (with backoff) until ``max_attempts``, then ``dead``. A ``running`` job whose

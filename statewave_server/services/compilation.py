@@ -30,7 +30,7 @@ from statewave_server.db import episodes as episode_repo
 from statewave_server.db import jobs
 from statewave_server.db import memories as memory_repo
 from statewave_server.db import subjects as subject_repo
-from statewave_server.db.models import CompilationJob, Episode, Memory
+from statewave_server.db.models import Episode, Job, Memory
 from statewave_server.errors import Conflict, NotFound
 from statewave_server.services.compiler import (
     EpisodeInput,
@@ -184,7 +184,7 @@ async def compile_now(
 
 async def submit_compile(
     sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str, max_attempts: int
-) -> CompilationJob:
+) -> Job:
     """Queue an async compile; any worker (in-process or ``statewave worker``) runs it."""
     async with sessions.begin() as session:
         return await jobs.enqueue(
@@ -197,7 +197,7 @@ async def submit_compile(
 
 
 async def run_compile_job(
-    session: AsyncSession, runtime: MemoryRuntime, job: CompilationJob
+    session: AsyncSession, runtime: MemoryRuntime, job: Job
 ) -> dict[str, Any]:
     """The ``compile`` job kind: one bounded chunk, and a follow-up job for what is left.
 
@@ -225,7 +225,7 @@ async def run_compile_job(
 
 @dataclass(frozen=True)
 class CompileStatus:
-    job: CompilationJob
+    job: Job
     memories: list[Memory]
 
 

@@ -14,14 +14,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import jobs
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from statewave_server.settings import Settings
 from statewave_server.worker import cli_output
 
 _COLUMNS = ("id", "kind", "subject_id", "status", "attempts", "claimed_at", "heartbeat_at")
 
 
-def _job_dict(job: CompilationJob) -> dict[str, Any]:
+def _job_dict(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "tenant_id": job.tenant_id,

@@ -18,11 +18,11 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from statewave_server.services.compilation import COMPILE_KIND, run_compile_job
 from statewave_server.services.runtime import MemoryRuntime
 
-JobHandler = Callable[[AsyncSession, CompilationJob], Awaitable[dict[str, Any]]]
+JobHandler = Callable[[AsyncSession, Job], Awaitable[dict[str, Any]]]
 
 # The longest the diagnostics ``sleep`` kind will wait, so a typo cannot park a worker.
 MAX_SLEEP_SECONDS: Final = 3600.0
@@ -38,7 +38,7 @@ def build_handlers(runtime: MemoryRuntime | None) -> dict[str, JobHandler]:
     handlers: dict[str, JobHandler] = {"noop": noop, "sleep": sleep}
     if runtime is not None:
 
-        async def compile_job(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+        async def compile_job(session: AsyncSession, job: Job) -> dict[str, Any]:
             return await run_compile_job(session, runtime, job)
 
         handlers[COMPILE_KIND] = compile_job
@@ -54,12 +54,12 @@ def resolve(handlers: dict[str, JobHandler], kind: str) -> JobHandler:
         raise UnknownJobKind(f"no handler for job kind {kind!r} (known: {known})") from None
 
 
-async def noop(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+async def noop(session: AsyncSession, job: Job) -> dict[str, Any]:
     """Does nothing: proves a worker claims and completes jobs (tests, smoke checks)."""
     return {"ok": True}
 
 
-async def sleep(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+async def sleep(session: AsyncSession, job: Job) -> dict[str, Any]:
     """Diagnostics: holds the job for ``payload["seconds"]`` to exercise heartbeats/rescue."""
     seconds = min(float(job.payload.get("seconds", 0)), MAX_SLEEP_SECONDS)
     await asyncio.sleep(max(seconds, 0.0))

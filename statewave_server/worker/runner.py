@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from statewave_server.db import jobs
 from statewave_server.db.engine import Database, resolve_database_url
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from statewave_server.logging import configure_logging
 from statewave_server.ops.schema_gate import SchemaGate
 from statewave_server.services.runtime import build_runtime
@@ -136,7 +136,7 @@ class Worker:
         await self._process(job)
         return True
 
-    async def _process(self, job: CompilationJob) -> None:
+    async def _process(self, job: Job) -> None:
         """Run the handler while heartbeating; abandon it if the job is taken from us."""
         lost, done = asyncio.Event(), asyncio.Event()
         beating = asyncio.create_task(self._heartbeat(job.id, lost, done))
@@ -152,7 +152,7 @@ class Worker:
             await asyncio.gather(beating, work, lost_wait, return_exceptions=True)
         await self._record(job, work)
 
-    async def _record(self, job: CompilationJob, work: asyncio.Task[dict[str, Any]]) -> None:
+    async def _record(self, job: Job, work: asyncio.Task[dict[str, Any]]) -> None:
         if work.cancelled():
             self._log.warning("job_abandoned", job_id=job.id, reason="job no longer ours")
             return
@@ -167,7 +167,7 @@ class Worker:
             created = work.result().get("memories_created")
             self._log.info("job_completed", job_id=job.id, kind=job.kind, memories_created=created)
 
-    async def _execute(self, job: CompilationJob) -> dict[str, Any]:
+    async def _execute(self, job: Job) -> dict[str, Any]:
         """Handler and completion in one transaction: its writes commit only if we still own it."""
         handler = resolve(self._handlers, job.kind)
         async with self._db.sessions() as session, session.begin():
@@ -176,7 +176,7 @@ class Worker:
                 raise _JobLost(job.id)
         return result
 
-    async def _fail(self, job: CompilationJob, exc: Exception) -> None:
+    async def _fail(self, job: Job, exc: Exception) -> None:
         delay = self._policy.delay(job.attempts)
         error = job_error_text(exc)
         async with self._db.sessions() as session, session.begin():

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from tests.support.factories import load_job, make_job, make_orphan, wait_until
 from tests.support.postgres import run_cli
 from tests.support.worker import worker_subprocess
@@ -78,7 +78,7 @@ def worker_process(url: str, log: Path, **env: str) -> Iterator[subprocess.Popen
         yield proc
 
 
-async def _wait_for(db: Database, job_id: str, condition: str) -> CompilationJob:
+async def _wait_for(db: Database, job_id: str, condition: str) -> Job:
     """Poll until the job satisfies a SQL condition on ``compilation_jobs``; return it."""
     sql = text(f"SELECT count(*) FROM compilation_jobs WHERE id = :id AND {condition}")
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob, Episode, Memory
+from statewave_server.db.models import Episode, Job, Memory
 from statewave_server.services import compilation
 from statewave_server.services.compiler.drafts import DIGEST_FORM
 from statewave_server.services.episodes import NewEpisode, record_batch
@@ -55,7 +55,7 @@ async def test_one_async_request_drains_the_backlog_chunk_by_chunk(
         runs += 1
 
     async with db.sessions() as session:
-        jobs = (await session.scalars(select(CompilationJob))).all()
+        jobs = (await session.scalars(select(Job))).all()
         episodes = (await session.scalars(select(Episode))).all()
         sources = Counter(
             source

@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 
 from statewave_server.app import create_app
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob, Episode, Memory
+from statewave_server.db.models import Episode, Job, Memory
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
 from tests.support.factories import load_job, wait_until
@@ -108,7 +108,7 @@ def worker_process(url: str, log: Path, **env: str) -> Iterator[subprocess.Popen
         yield proc
 
 
-async def _job(db: Database, job_id: str) -> CompilationJob:
+async def _job(db: Database, job_id: str) -> Job:
     return await load_job(db, job_id)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from statewave_server.db import jobs
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from tests.support.factories import (
     load_job,
     make_job,
@@ -18,7 +18,7 @@ from tests.support.factories import (
 from tests.support.runbook import RESET_STUCK_JOBS_SQL
 
 
-async def _claim(db: Database, worker: str) -> CompilationJob | None:
+async def _claim(db: Database, worker: str) -> Job | None:
     async with db.sessions() as session, session.begin():
         return await jobs.claim_next(session, worker)
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from statewave_server.db import jobs
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from statewave_server.settings import Settings
 from statewave_server.worker.handlers import JobHandler, build_handlers
 from statewave_server.worker.runner import Worker, in_process_worker
@@ -60,14 +60,14 @@ async def _run_until(workers: list[Worker], done: Callable[[], Awaitable[bool]])
 
 async def _all_finished(db: Database) -> bool:
     async with db.sessions() as session:
-        stmt = select(func.count()).where(CompilationJob.status.in_(["pending", "running"]))
+        stmt = select(func.count()).where(Job.status.in_(["pending", "running"]))
         return await session.scalar(stmt) == 0
 
 
 def recording(calls: Counter[str], delay: float = 0.0, tag: str = "") -> JobHandler:
     """A handler that counts its runs and writes one ``effects`` row in its transaction."""
 
-    async def handler(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+    async def handler(session: AsyncSession, job: Job) -> dict[str, Any]:
         calls[job.id] += 1
         await session.execute(text("INSERT INTO effects VALUES (:j, :w)"), {"j": job.id, "w": tag})
         await asyncio.sleep(delay)
@@ -104,9 +104,7 @@ async def test_three_workers_complete_each_job_exactly_once(db: Database) -> Non
     await _run_until(workers, lambda: _all_finished(db))
     assert calls == Counter({job_id: 1 for job_id in ids})
     async with db.sessions() as session:
-        rows = (
-            await session.execute(select(CompilationJob.status, CompilationJob.claimed_by))
-        ).all()
+        rows = (await session.execute(select(Job.status, Job.claimed_by))).all()
     assert {status for status, _ in rows} == {"completed"}
     assert len({worker for _, worker in rows}) >= 2  # the work really was shared
 
@@ -114,7 +112,7 @@ async def test_three_workers_complete_each_job_exactly_once(db: Database) -> Non
 async def test_failures_back_off_then_the_job_dies_with_its_error(db: Database) -> None:
     attempts: list[str] = []
 
-    async def flaky(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+    async def flaky(session: AsyncSession, job: Job) -> dict[str, Any]:
         attempts.append(job.id)
         raise RuntimeError(f"provider down (attempt {job.attempts})")
 

@@ -8,14 +8,14 @@ from sqlalchemy import func, literal_column, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import (
-    CompilationJob,
     Episode,
+    Job,
     Memory,
     SubjectHealthCache,
     WebhookEvent,
 )
 
-CountedModel = type[Episode] | type[Memory] | type[CompilationJob] | type[WebhookEvent]
+CountedModel = type[Episode] | type[Memory] | type[Job] | type[WebhookEvent]
 
 
 async def count_rows(
@@ -47,9 +47,7 @@ async def count_active_subjects(
 
 
 async def job_status_counts(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(
-        select(CompilationJob.status, func.count()).group_by(CompilationJob.status)
-    )
+    rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
     return {str(status): int(n) for status, n in rows}
 
 
@@ -85,7 +83,7 @@ async def default_tenant_counts(session: AsyncSession) -> dict[str, int]:
         for name, model in (
             ("episodes", Episode),
             ("memories", Memory),
-            ("compile_jobs", CompilationJob),
+            ("compile_jobs", Job),
             ("webhook_events", WebhookEvent),
         )
     }

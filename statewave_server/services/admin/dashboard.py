@@ -14,7 +14,7 @@ from statewave_server.db import jobs as job_repo
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.admin_queries import counts as repo
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob, Episode, Memory, WebhookEvent
+from statewave_server.db.models import Episode, Job, Memory, WebhookEvent
 from statewave_server.errors import NotFound
 from statewave_server.ops.migrations import check_migration_status
 from statewave_server.ops.readiness import check_readiness
@@ -108,7 +108,7 @@ async def usage(
     tables: dict[str, repo.CountedModel] = {
         "episodes": Episode,
         "memories": Memory,
-        "compile_jobs": CompilationJob,
+        "compile_jobs": Job,
         "webhooks": WebhookEvent,
     }
     report: dict[str, Any] = {
@@ -175,7 +175,7 @@ async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int
     return {**base, "total": sum(base.values())}
 
 
-async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: str) -> CompilationJob:
+async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: str) -> Job:
     async with sessions() as session:
         job = await job_repo.get_job(session, job_id, tenant_id=None)
     if job is None:
