@@ -168,18 +168,16 @@ async def _memory_pool(
     recent = [i for kind, n in RECENT_PER_KIND.items() for i in index.newest(kind, limit=n)]
     terms = await query_lexemes(session, task)
     lexical_ranking = [hit.id for hit in index.lexical(terms, limit=TEXT_HITS)]
-    text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
     # Rows of the recency window and text hits load while the task is being embedded.
     wanted = list(dict.fromkeys([*recent, *lexical_ranking]))
     found = await memory_repo.active_by_ids(session, tenant_id, subject_id, wanted)
     vector = await pending_vector
     hits = index.nearest(vector, limit=SEMANTIC_HITS) if vector is not None else []
-    similarity = {hit.id: max(0.0, hit.score) for hit in hits}
     loading = set(wanted)
-    more = [i for i in similarity if i not in loading]
+    more = [hit.id for hit in hits if hit.id not in loading]
     found += await memory_repo.active_by_ids(session, tenant_id, subject_id, more)
     by_id = {m.id: m for m in found}  # still active (the index may be a moment behind)
-    rows = {i: by_id[i] for i in [*recent, *similarity, *lexical_ranking] if i in by_id}
+    rows = {i: by_id[i] for i in [*recent, *(h.id for h in hits), *lexical_ranking] if i in by_id}
     semantic = [hit.id for hit in hits if hit.id in rows]
     relevance = fusion.fuse(
         task,
@@ -191,15 +189,7 @@ async def _memory_pool(
     # Once the search found anything, a memory it did not find is not relevant (0), so
     # the recency window fills only what the hits leave over.
     missed = 0.0 if relevance else None
-    return [
-        (
-            _memory_candidate(
-                m, similarity.get(m.id), text_rank.get(m.id), relevance.get(m.id, missed)
-            ),
-            m,
-        )
-        for m in rows.values()
-    ]
+    return [(_memory_candidate(m, relevance.get(m.id, missed)), m) for m in rows.values()]
 
 
 async def _relevant_turns(
@@ -260,12 +250,7 @@ async def _with_sessions(
     return updated
 
 
-def _memory_candidate(
-    memory: Memory,
-    similarity: float | None,
-    text_rank: int | None,
-    relevance: float | None = None,
-) -> MemoryCandidate:
+def _memory_candidate(memory: Memory, relevance: float | None) -> MemoryCandidate:
     return MemoryCandidate(
         id=memory.id,
         kind=memory.kind,
@@ -276,8 +261,6 @@ def _memory_candidate(
         valid_to=memory.valid_to,
         source_episode_ids=tuple(memory.source_episode_ids),
         metadata=memory.metadata_,
-        semantic_similarity=similarity,
-        text_rank=text_rank,
         relevance=relevance,
     )
 
