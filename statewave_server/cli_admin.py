@@ -30,10 +30,8 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 def _embedder(settings: Settings) -> EmbeddingProvider | None:
-    from statewave_server.services.embedding_backfill import (
-        EmbeddingsDisabled,
-        embedder_from_settings,
-    )
+    from statewave_server.errors import EmbeddingsDisabled
+    from statewave_server.services.embedding_backfill import embedder_from_settings
 
     try:
         return embedder_from_settings(settings)

@@ -31,7 +31,7 @@ from statewave_server.db import jobs
 from statewave_server.db import memories as memory_repo
 from statewave_server.db import subjects as subject_repo
 from statewave_server.db.models import Episode, Job, Memory
-from statewave_server.errors import Conflict, NotFound
+from statewave_server.errors import CompileInProgress, NotFound
 from statewave_server.services.compiler import (
     EpisodeInput,
     MemoryDraft,
@@ -50,12 +50,6 @@ CONFLICT_WINDOW = 2000
 # How long a compile waits for the one already running on its subject (below the default
 # 30 s statement timeout, so a sync compile answers instead of hanging).
 COMPILE_LOCK_WAIT_SECONDS = 20.0
-
-
-class CompileInProgress(Conflict):
-    """The subject's previous compile did not finish in time (409; the caller retries)."""
-
-    code = "compile_in_progress"
 
 
 async def compile_subject(

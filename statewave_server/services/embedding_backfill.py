@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.engine import Database, resolve_database_url
 from statewave_server.db.models import Memory
-from statewave_server.errors import StatewaveError
+from statewave_server.errors import EmbeddingsDisabled, StatewaveError
 from statewave_server.services.embeddings import EmbeddingProvider, build_embedding_provider
 from statewave_server.settings import Settings
 
@@ -41,12 +41,6 @@ class BackfillProgress:
     processed: int
     updated: int
     batches: int
-
-
-class EmbeddingsDisabled(StatewaveError):
-    """``STATEWAVE_EMBEDDING_PROVIDER=none``: there is no model to backfill with."""
-
-    code = "embeddings_disabled"
 
 
 def embedder_from_settings(settings: Settings) -> EmbeddingProvider:

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from statewave_server.data import MINILM_TOKENIZER_PATH, MINILM_TOKENIZER_SHA256
+from statewave_server.errors import EmbeddingError
 from statewave_server.services.embeddings import (
     PROVIDER_NAMES,
     CachedEmbeddingProvider,
-    EmbeddingError,
     EmbeddingProvider,
     HashEmbeddingProvider,
     LiteLLMEmbeddingProvider,

@@ -30,9 +30,9 @@ from statewave_server.api.schemas.admin import (
 from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
 from statewave_server.api.schemas.support import SlaSummaryResponse
 from statewave_server.db.models import Memory
+from statewave_server.errors import BadRequest
 from statewave_server.services.admin import deletion
 from statewave_server.services.admin import subjects as service
-from statewave_server.services.admin.errors import BadRequest
 from statewave_server.services.admin.subjects import ExplorerFilter, SortKey
 from statewave_server.services.support.sla import (
     DEFAULT_FIRST_RESPONSE_MINUTES,

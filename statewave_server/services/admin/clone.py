@@ -13,10 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from statewave_server.errors import NotFound
+from statewave_server.errors import BadRequest, NotFound, PayloadTooLarge
 from statewave_server.services.admin.backup import read_content
 from statewave_server.services.admin.backup_format import SubjectContent
-from statewave_server.services.admin.errors import BadRequest, PayloadTooLarge
 from statewave_server.services.admin.ingest import IngestResult, embed_missing, write_content
 from statewave_server.services.admin.targets import (
     ConflictStrategy,

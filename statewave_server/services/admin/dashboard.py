@@ -15,10 +15,9 @@ from statewave_server.db import webhooks as outbox
 from statewave_server.db.admin_queries import counts as repo
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Episode, Job, Memory, WebhookEvent
-from statewave_server.errors import NotFound
+from statewave_server.errors import BadRequest, NotFound
 from statewave_server.ops.migrations import check_migration_status
 from statewave_server.ops.readiness import check_readiness
-from statewave_server.services.admin.errors import BadRequest
 from statewave_server.settings import Settings
 
 log = structlog.get_logger("statewave.admin")

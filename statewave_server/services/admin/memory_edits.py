@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.models import Memory
-from statewave_server.errors import Conflict, NotFound
-from statewave_server.services.admin.errors import BadRequest
+from statewave_server.errors import BadRequest, Conflict, NotFound
 from statewave_server.services.embeddings import EmbeddingProvider
 from statewave_server.services.events import EventSink
 
