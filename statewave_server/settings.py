@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     # ./start.sh migrates an external database only when this is set (the embedded one always).
     migrate_on_start: bool = False
 
-    # Migrations (alembic/env.py)
+    # Migrations (ops/migration_env.py, run by alembic/env.py)
     migration_lock_timeout_ms: int = 5_000
     migration_statement_timeout_ms: int = 600_000
     migration_lock_retries: int = 5
