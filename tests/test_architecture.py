@@ -245,6 +245,37 @@ def test_the_walker_sees_real_edges() -> None:
     assert "console.gate -> api.asgi" in broken
 
 
+def _roots_imported_under(directory: str) -> dict[str, set[str]]:
+    """Top-level names imported by each ``.py`` file under ``directory`` (relative path)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / directory).rglob("*.py")):
+        roots = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                roots.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                roots.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = roots
+    return found
+
+
+def test_harness_and_benchmarks_stand_on_devtools_not_on_tests() -> None:
+    """``bench/`` and ``devtools/`` never import ``tests/``; the package imports none of
+    ``tests/``, ``devtools/``, ``bench/`` (none of them ships in the wheel)."""
+    broken = [
+        f"{path} -> {root}"
+        for directory, banned in (
+            ("bench", {"tests"}),
+            ("devtools", {"tests", "bench"}),
+            (PACKAGE, {"tests", "devtools", "bench"}),
+        )
+        for path, roots in _roots_imported_under(directory).items()
+        for root in sorted(roots & banned)
+    ]
+    assert not broken, "\n".join(broken)
+    assert "devtools" in _roots_imported_under("bench")["bench/common.py"]
+
+
 def test_the_server_shim_only_re_exports_the_app() -> None:
     shim = (ROOT / "server" / "app.py").read_text(encoding="utf-8")
     code = [line for line in shim.splitlines() if line.strip() and not line.startswith("#")]

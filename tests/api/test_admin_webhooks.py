@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, select, update
 
+from devtools.receiver import running_receiver
 from statewave_server.app import create_app
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.engine import Database
@@ -18,7 +19,6 @@ from statewave_server.db.models import WebhookEvent
 from statewave_server.settings import Settings
 from statewave_server.worker.webhooks import Dispatcher
 from tests.support.factories import wait_until
-from tests.support.receiver import running_receiver
 
 
 @pytest.fixture(scope="module")

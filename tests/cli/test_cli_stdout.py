@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.postgres import REPO_ROOT, server_data_dir
+from devtools.postgres import REPO_ROOT, server_data_dir
 
 pytestmark = pytest.mark.slow
 

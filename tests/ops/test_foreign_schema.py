@@ -5,11 +5,11 @@ Preflight, the startup guard, ``/ops/migrations``, ``/readyz`` and the data rout
 
 from __future__ import annotations
 
+from devtools.postgres import PgServer
 from statewave_server.ops.guard import check_schema
 from statewave_server.ops.migrations import UP_TO_DATE, check_migration_status
 from tests.ops import app_client, database_at, preflight_json, settings_for
 from tests.support.original_db import build_original
-from tests.support.postgres import PgServer
 
 
 def original_database(pg: PgServer) -> str:

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import PgServer, alembic, run_cli
 from statewave_server.db.migration_audit import MIGRATION_LOCK_KEY
 from tests.ops import database_at, no_server_url, preflight_json, run_script
 from tests.support.ci import require_real_part
-from tests.support.postgres import PgServer, alembic, run_cli
 from tests.support.runbook import HEAD, STATUS_KEYS
 
 UP_TO_DATE_LINE = "✅ Schema is up to date. No migration needed."

@@ -20,19 +20,19 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from devtools.openai_server import (
+    OpenAITestServer,
+    RecordedRequest,
+    Reply,
+    running_openai_server,
+)
+from devtools.worker import worker_subprocess
 from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Episode, Job, Memory
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
 from tests.support.factories import load_job, wait_until
-from tests.support.openai_server import (
-    OpenAITestServer,
-    RecordedRequest,
-    Reply,
-    running_openai_server,
-)
-from tests.support.worker import worker_subprocess
 
 SUBJECT = "crash-subject"
 TENANT = "crash-tenant"

@@ -22,6 +22,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import run_cli
+from devtools.receiver import Receiver, running_receiver
+from devtools.worker import worker_subprocess
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
@@ -32,10 +35,7 @@ from statewave_server.worker.policy import Backoff
 from statewave_server.worker.runner import in_process_worker
 from statewave_server.worker.webhooks import Dispatcher, classify
 from tests.support.factories import database_for, wait_until
-from tests.support.postgres import run_cli
 from tests.support.readme import readme_blocks
-from tests.support.receiver import Receiver, running_receiver
-from tests.support.worker import worker_subprocess
 
 SECRET = "whsec-test-1"
 FAST: dict[str, Any] = {

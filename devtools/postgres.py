@@ -19,7 +19,7 @@ from typing import Any
 
 from statewave_server.db.urls import to_async_url
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _counter = itertools.count()
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.postgres import REPO_ROOT
+from devtools.postgres import REPO_ROOT
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.server import free_port
+from devtools.server import free_port
 
 
 @dataclass(frozen=True)

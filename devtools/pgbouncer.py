@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import free_port
+from devtools.server import free_port
 
 BINARY_PATHS = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
 STATEMENT_TIMEOUT_MS = 30_000

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.postgres import REPO_ROOT
+from devtools.postgres import REPO_ROOT
 
 
 def free_port() -> int:
