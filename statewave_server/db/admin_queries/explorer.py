@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from statewave_server.db.memories import ACTIVE, SUPERSEDED, SUPERSEDED_BY
 from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
 from statewave_server.db.subjects import HIDDEN_SUBJECT_PREFIXES
 
@@ -354,3 +355,62 @@ async def memory_kinds(session: AsyncSession, tenant_id: str, subject_id: str) -
 def cites_any(ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
     """Memories citing at least one of ``ids`` (false for no ids)."""
     return _cites(ids) if ids else literal(False)
+
+
+# --- lineage: which memory replaced which ---------------------------------------------------
+
+
+def _unrecorded() -> ColumnElement[bool]:
+    """Superseded before lineage was recorded (no ``superseded_by`` in its metadata)."""
+    return and_(Memory.status == SUPERSEDED, ~Memory.metadata_.has_key(SUPERSEDED_BY))
+
+
+async def recorded_predecessors(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, memory_id: uuid.UUID, limit: int
+) -> list[Memory]:
+    """The memories whose recorded ``superseded_by`` is ``memory_id``, newest first."""
+    statement = (
+        _memories(tenant_id, subject_id)
+        .where(Memory.metadata_[SUPERSEDED_BY].astext == str(memory_id))
+        .order_by(*_NEWEST_MEMORIES)
+        .limit(limit)
+    )
+    return list(await session.scalars(statement))
+
+
+async def inferred_successor(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, memory: Memory
+) -> Memory | None:
+    """For a memory superseded before lineage was recorded: the oldest active memory of
+    its kind created after it (the old rule; a guess)."""
+    statement = (
+        _memories(tenant_id, subject_id)
+        .where(
+            Memory.kind == memory.kind,
+            Memory.id != memory.id,
+            Memory.status == ACTIVE,
+            Memory.created_at >= memory.created_at,
+        )
+        .order_by(Memory.created_at, Memory.id)
+        .limit(1)
+    )
+    return await session.scalar(statement)
+
+
+async def inferred_predecessors(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, memory: Memory, limit: int
+) -> list[Memory]:
+    """For an active memory: same-kind memories superseded before lineage was recorded and
+    created no later than it (the old rule; a guess)."""
+    statement = (
+        _memories(tenant_id, subject_id)
+        .where(
+            Memory.kind == memory.kind,
+            Memory.id != memory.id,
+            _unrecorded(),
+            Memory.created_at <= memory.created_at,
+        )
+        .order_by(*_NEWEST_MEMORIES)
+        .limit(limit)
+    )
+    return list(await session.scalars(statement))

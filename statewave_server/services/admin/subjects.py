@@ -12,11 +12,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from statewave_server.db import episodes as episode_repo
 from statewave_server.db.admin_queries import explorer as repo
 from statewave_server.db.admin_queries import timeline as timeline_repo
-from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, SubjectRow
+
+# Re-exported: the console builds these filters without importing db/ query modules.
+from statewave_server.db.admin_queries.explorer import ExplorerFilter as ExplorerFilter
+from statewave_server.db.admin_queries.explorer import SortKey as SortKey
+from statewave_server.db.admin_queries.explorer import SubjectRow
 from statewave_server.db.models import Episode, Memory
 from statewave_server.errors import NotFound
+from statewave_server.services.admin.lineage import Lineage, lineage
 from statewave_server.services.events import EventSink
 from statewave_server.services.support.alerts import lock_health, record_health
 from statewave_server.services.support.health import HEALTH_EPISODES, compute_health
@@ -33,9 +39,6 @@ from statewave_server.services.support.sla import (
     compute_sla,
     session_sla,
 )
-
-ACTIVE = "active"
-SUPERSEDED = "superseded"
 
 
 async def explore(
@@ -148,6 +151,18 @@ async def episodes(
         )
 
 
+async def episodes_by_ids(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: str,
+    subject_id: str,
+    ids: list[uuid.UUID],
+) -> dict[uuid.UUID, Episode]:
+    """The subject's episodes with these ids (unknown ids are simply absent)."""
+    async with sessions() as session:
+        found = await episode_repo.episodes_by_ids(session, tenant_id, subject_id, ids)
+    return {e.id: e for e in found}
+
+
 async def citing_memories(
     sessions: async_sessionmaker[AsyncSession],
     tenant_id: str,
@@ -167,8 +182,7 @@ async def citing_memories(
 @dataclass(frozen=True)
 class Related:
     memory: Memory
-    superseding: Memory | None
-    superseded: list[Memory]
+    lineage: Lineage
     siblings: list[Memory]
 
 
@@ -178,41 +192,16 @@ async def related(
     subject_id: str,
     memory_id: uuid.UUID,
 ) -> Related:
-    """Heuristic neighbours: the active same-kind memory that replaced a superseded one,
-    the superseded ones an active memory replaced, and memories sharing its sources."""
+    """The memory's lineage (recorded; see ``lineage.py``) and the memories sharing its
+    sources."""
     async with sessions() as session:
         target = await repo.get_memory(session, tenant_id, subject_id, memory_id)
         if target is None:
             raise NotFound("Memory not found", code="memory_not_found")
-        same_kind = (Memory.kind == target.kind, Memory.id != target.id)
-        superseding: Memory | None = None
-        superseded: list[Memory] = []
-        if target.status == SUPERSEDED:
-            found = await repo.memories_where(
-                session,
-                tenant_id,
-                subject_id,
-                *same_kind,
-                Memory.status == ACTIVE,
-                Memory.created_at >= target.created_at,
-                order=(Memory.created_at, Memory.id),
-                limit=1,
-            )
-            superseding = found[0] if found else None
-        elif target.status == ACTIVE:
-            superseded = await repo.memories_where(
-                session,
-                tenant_id,
-                subject_id,
-                *same_kind,
-                Memory.status == SUPERSEDED,
-                Memory.created_at <= target.created_at,
-                order=(Memory.created_at.desc(), Memory.id),
-                limit=5,
-            )
-        seen = {target.id, *(m.id for m in superseded)}
-        if superseding is not None:
-            seen.add(superseding.id)
+        found = await lineage(session, target)
+        seen = {target.id, *(m.id for m in found.replaced)}
+        if found.superseded_by is not None:
+            seen.add(found.superseded_by.id)
         siblings = await repo.memories_where(
             session,
             tenant_id,
@@ -222,7 +211,7 @@ async def related(
             order=(Memory.created_at.desc(), Memory.id),
             limit=10,
         )
-    return Related(target, superseding, superseded, siblings)
+    return Related(target, found, siblings)
 
 
 async def session_timeline(
