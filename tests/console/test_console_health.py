@@ -1,0 +1,36 @@
+"""The subject page explains health from what was said: the phrase, when, which session,
+and a link to the episode where the customer said it."""
+
+from __future__ import annotations
+
+import html as html_lib
+from urllib.parse import quote
+
+from tests.console.conftest import ConsoleServer
+from tests.support.conversation import message_batch
+
+AT_RISK = "bob-marsh"  # default tenant
+LINES = [
+    ("t-1", "user", "Our Salesforce sync failed again, third time this month."),
+    ("t-1", "assistant", "Sorry for the trouble, I'm looking at the sync logs now."),
+    ("t-2", "user", "Still not fixed. If it isn't solved by Friday we will cancel."),
+]
+
+
+def test_health_factors_quote_what_the_customer_said(console_server: ConsoleServer) -> None:
+    with console_server.api() as api:
+        created = api.post("/v1/episodes/batch", json={"episodes": message_batch(AT_RISK, LINES)})
+        assert created.status_code == 201, created.text
+        threat_id = created.json()["episodes"][-1]["id"]
+        body = {"subject_id": AT_RISK, "session_id": "t-2", "status": "unresolved"}
+        assert api.post("/v1/resolutions", json=body).status_code == 200
+    with console_server.console() as console:
+        page = console.get(f"/console/subjects/{quote(AT_RISK, safe='')}")
+    assert page.status_code == 200, page.text
+    start = page.text.index('id="health"')
+    health = html_lib.unescape(page.text[start : page.text.index("</section>", start)])
+    assert "churn threat" in health and "-35" in health
+    assert "we will cancel" in health and "session t-2" in health
+    assert f"/episodes/{threat_id}" in health
+    assert "repeat contact" in health and "still unresolved" in health
+    assert "healthy" not in health.split("</h2>")[0]
