@@ -25,11 +25,9 @@ from statewave_server.console.web import (
     tenant_choice,
 )
 from statewave_server.db.models import Episode, Resolution
-from statewave_server.services.admin import knowledge as knowledge_service
 from statewave_server.services.admin import subjects as subject_service
 from statewave_server.services.retrieval import ContextResult, build_context
 from statewave_server.services.runtime import MemoryRuntime
-from statewave_server.services.support import resolutions as resolution_service
 
 router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute)
 
@@ -121,16 +119,6 @@ def _timeline_page(
     return sorted(items, key=lambda item: item.at, reverse=True)
 
 
-@dataclass(frozen=True)
-class MemoryFilter:
-    """The subject page's memory-table filters (query parameters ``m_*``)."""
-
-    kind: str | None
-    status: str | None
-    search: str | None
-    session_id: str | None
-
-
 async def _context_preview(
     sessions: SessionsDep,
     runtime: MemoryRuntime,
@@ -165,45 +153,28 @@ async def subject_page(
     task: Annotated[str, Query(max_length=2000)] = "",
     max_tokens: Annotated[int | None, Query(ge=50, le=16_000)] = None,
 ) -> Response:
-    found = await subject_service.detail(sessions, events, tenant_id, subject_id)
-    filters = MemoryFilter(
-        kind=m_kind or None,
-        status=m_status if m_status in MEMORY_STATUSES else None,
-        search=m_q.strip() or None,
-        session_id=m_session or None,
-    )
-    memories, memory_total = await subject_service.memories(
-        sessions,
-        tenant_id,
-        subject_id,
-        kind=filters.kind,
-        status=filters.status,
-        search=filters.search,
-        session_id=filters.session_id,
+    query = subject_service.PageQuery(
+        memory_kind=m_kind or None,
+        memory_status=m_status if m_status in MEMORY_STATUSES else None,
+        memory_search=m_q.strip() or None,
+        memory_session=m_session or None,
+        memory_offset=m_offset,
+        timeline_session=t_session or None,
+        timeline_offset=t_offset,
         limit=PAGE_SIZE,
-        offset=m_offset,
     )
-    episodes, episode_total = await subject_service.episodes(
-        sessions,
-        tenant_id,
-        subject_id,
-        session_id=t_session or None,
-        limit=PAGE_SIZE,
-        offset=t_offset,
-    )
-    resolutions = await resolution_service.list_resolutions(
-        sessions, tenant_id, subject_id, status=None, limit=200, offset=0
-    )
+    shown = await subject_service.subject_page(sessions, events, tenant_id, subject_id, query)
+    resolutions = shown.resolutions
     if t_session:
         resolutions = [r for r in resolutions if r.session_id == t_session]
     budget = max_tokens or settings.default_max_context_tokens
     preview = await _context_preview(sessions, runtime, tenant_id, subject_id, task.strip(), budget)
     params: dict[str, str | int | None] = {
         "tenant_id": tenant_id or None,
-        "m_kind": filters.kind,
-        "m_status": filters.status,
-        "m_q": filters.search,
-        "m_session": filters.session_id,
+        "m_kind": query.memory_kind,
+        "m_status": query.memory_status,
+        "m_q": query.memory_search,
+        "m_session": query.memory_session,
         "m_offset": m_offset or None,
         "t_session": t_session or None,
         "t_offset": t_offset or None,
@@ -217,21 +188,21 @@ async def subject_page(
         path=f"/console/subjects/{quote_segment(subject_id)}",
         params=params,
         page_size=PAGE_SIZE,
-        found=found,
-        known=await knowledge_service.knowledge(sessions, tenant_id, subject_id),
-        memories=memories,
-        memory_total=memory_total,
-        memory_filter=filters,
+        found=shown.detail,
+        known=shown.knowledge,
+        memories=shown.memories,
+        memory_total=shown.memory_total,
+        query=query,
         memory_offset=m_offset,
-        kinds=await subject_service.memory_kinds(sessions, tenant_id, subject_id),
+        kinds=list(shown.active_by_kind),
         memory_statuses=MEMORY_STATUSES,
-        episode_total=episode_total,
+        episode_total=shown.episode_total,
         timeline_offset=t_offset,
         timeline_session=t_session,
-        timeline=_timeline_page(episodes, resolutions, t_offset, episode_total),
+        timeline=_timeline_page(shown.episodes, resolutions, t_offset, shown.episode_total),
         task=task,
         max_tokens=budget,
         preview=preview,
-        health=found.health,
-        sla=found.sla,
+        health=shown.detail.health,
+        sla=shown.detail.sla,
     )

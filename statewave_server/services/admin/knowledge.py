@@ -7,14 +7,14 @@ is listed as "replacement not recorded" rather than attached to a guess.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.admin_queries import explorer as repo
 from statewave_server.db.models import Memory, Resolution
-from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.services.admin.lineage import chain, recorded_chains, successor_id
 
 SUMMARY_KIND = "episode_summary"
@@ -47,36 +47,37 @@ def _kind_rank(kind: str) -> tuple[int, str]:
 
 
 async def knowledge(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
+    session: AsyncSession,
+    tenant_id: str,
+    subject_id: str,
+    *,
+    active_by_kind: Mapping[str, int],
+    resolutions: Sequence[Resolution],
 ) -> Knowledge:
-    """Current non-summary facts (profile facts first) with the values they replaced."""
+    """Current non-summary facts (profile facts first) with the values they replaced.
+
+    Runs in the caller's session (the subject page reads everything in one transaction);
+    ``active_by_kind`` and ``resolutions`` are what the page has already loaded.
+    """
     newest = (Memory.created_at.desc(), Memory.id)
-    async with sessions() as session:
-        active = await repo.memories_where(
-            session,
-            tenant_id,
-            subject_id,
-            Memory.status == memory_repo.ACTIVE,
-            Memory.kind != SUMMARY_KIND,
-            order=newest,
-            limit=MAX_FACTS,
-        )
-        fact_total = await repo.count_memories(
-            session, tenant_id, subject_id, status=memory_repo.ACTIVE, exclude_kind=SUMMARY_KIND
-        )
-        summaries = await repo.count_memories(
-            session, tenant_id, subject_id, status=memory_repo.ACTIVE, kind=SUMMARY_KIND
-        )
-        history = await repo.memories_where(
-            session,
-            tenant_id,
-            subject_id,
-            Memory.status != memory_repo.ACTIVE,
-            Memory.kind != SUMMARY_KIND,
-            order=newest,
-            limit=MAX_HISTORY,
-        )
-        resolutions = await newest_resolutions(session, tenant_id, subject_id, limit=100)
+    active = await repo.memories_where(
+        session,
+        tenant_id,
+        subject_id,
+        Memory.status == memory_repo.ACTIVE,
+        Memory.kind != SUMMARY_KIND,
+        order=newest,
+        limit=MAX_FACTS,
+    )
+    history = await repo.memories_where(
+        session,
+        tenant_id,
+        subject_id,
+        Memory.status != memory_repo.ACTIVE,
+        Memory.kind != SUMMARY_KIND,
+        order=newest,
+        limit=MAX_HISTORY,
+    )
     replaced_by = recorded_chains(history)
     unlinked = [
         m for m in history if m.status == memory_repo.SUPERSEDED and successor_id(m) is None
@@ -85,8 +86,8 @@ async def knowledge(
     facts.sort(key=lambda f: _kind_rank(f.memory.kind))  # stable: newest first within a kind
     return Knowledge(
         facts=facts,
-        fact_total=fact_total,
-        summary_count=summaries,
+        fact_total=sum(n for kind, n in active_by_kind.items() if kind != SUMMARY_KIND),
+        summary_count=active_by_kind.get(SUMMARY_KIND, 0),
         unlinked=unlinked,
         open_issues=[r for r in resolutions if r.status in OPEN_STATUSES],
     )

@@ -20,16 +20,20 @@ from statewave_server.db.admin_queries import timeline as timeline_repo
 from statewave_server.db.admin_queries.explorer import ExplorerFilter as ExplorerFilter
 from statewave_server.db.admin_queries.explorer import SortKey as SortKey
 from statewave_server.db.admin_queries.explorer import SubjectRow
-from statewave_server.db.models import Episode, Memory
+from statewave_server.db.health_cache import cached_health
+from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
+from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.errors import NotFound
+from statewave_server.services.admin.knowledge import Knowledge, knowledge
 from statewave_server.services.admin.lineage import Lineage, lineage
 from statewave_server.services.events import EventSink
 from statewave_server.services.support.alerts import lock_health, record_health
 from statewave_server.services.support.health import HEALTH_EPISODES, compute_health
 from statewave_server.services.support.records import (
+    SupportData,
     SupportEpisode,
     SupportResolution,
-    load_support_data,
+    load_episodes,
     window,
 )
 from statewave_server.services.support.sla import (
@@ -57,6 +61,11 @@ async def explore(
         )
 
 
+#: How long a cached health report stays good for a page view when nothing was written
+#: since it was computed (time-driven signals, like an idle open issue, move slowly).
+HEALTH_FRESH_SECONDS = 300
+
+
 @dataclass(frozen=True)
 class SubjectDetail:
     subject_id: str
@@ -69,29 +78,121 @@ class SubjectDetail:
 async def detail(
     sessions: async_sessionmaker[AsyncSession], events: EventSink, tenant_id: str, subject_id: str
 ) -> SubjectDetail:
-    """Counts and activity, current health (cached, alerting on a transition) and SLA.
+    """Counts and activity, current health (cached, alerting on a transition) and SLA."""
+    async with sessions.begin() as session:
+        found, _ = await _detail(session, events, tenant_id, subject_id)
+    return found
 
-    One load serves both: SLA reads the newest ``SLA_EPISODES`` episodes, health the
-    newest ``HEALTH_EPISODES`` of them (the same rows ``assess_health`` would load).
+
+async def _detail(
+    session: AsyncSession, events: EventSink, tenant_id: str, subject_id: str
+) -> tuple[SubjectDetail, list[Resolution]]:
+    """:func:`detail` in the caller's transaction, with the resolutions it loaded.
+
+    Health comes from the cache when it was computed after the subject's last write and
+    less than :data:`HEALTH_FRESH_SECONDS` ago; otherwise it is computed (locked, cached,
+    alerting) over the newest ``HEALTH_EPISODES`` of the ``SLA_EPISODES`` SLA reads.
     """
     now = datetime.now(UTC)
-    async with sessions.begin() as session:
-        footprint = await repo.footprint(session, tenant_id, subject_id)
-        if not footprint.episode_count and not footprint.memory_count:
-            raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
+    footprint = await repo.footprint(session, tenant_id, subject_id)
+    if not footprint.episode_count and not footprint.memory_count:
+        raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
+    health = _fresh_health(await cached_health(session, tenant_id, subject_id), footprint, now)
+    if health is None:
         await lock_health(session, tenant_id, subject_id)
-        data = await load_support_data(
-            session, tenant_id, subject_id, episodes=SLA_EPISODES, resolutions=SLA_RESOLUTIONS
-        )
+    episodes = await load_episodes(
+        session, tenant_id, subject_id, limit=SLA_EPISODES, texts=health is None
+    )
+    rows = await newest_resolutions(session, tenant_id, subject_id, limit=SLA_RESOLUTIONS)
+    data = SupportData(episodes, tuple(SupportResolution.from_row(r) for r in rows))
+    if health is None:
         report = compute_health(window(data, HEALTH_EPISODES), now)
         await record_health(session, events, tenant_id, subject_id, report, now)
-    health = {
-        "score": report.score,
-        "state": report.state,
-        "factors": [f.as_dict() for f in report.factors],
-    }
+        health = {
+            "score": report.score,
+            "state": report.state,
+            "factors": [f.as_dict() for f in report.factors],
+        }
     sla = compute_sla(subject_id, data, now)
-    return SubjectDetail(subject_id, tenant_id, footprint, health, sla)
+    return SubjectDetail(subject_id, tenant_id, footprint, health, sla), rows
+
+
+def _fresh_health(
+    cached: SubjectHealthCache | None, footprint: repo.SubjectFootprint, now: datetime
+) -> dict[str, Any] | None:
+    """The cached report when nothing was written since and it is recent, else None."""
+    if cached is None or (now - cached.updated_at).total_seconds() > HEALTH_FRESH_SECONDS:
+        return None
+    writes = [t for t in (footprint.last_recorded_at, footprint.last_resolution_at) if t]
+    if writes and max(writes) > cached.updated_at:
+        return None
+    return {"score": cached.last_score, "state": cached.last_state, "factors": cached.factors}
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """What the subject page shows of its memory table and timeline."""
+
+    memory_kind: str | None = None
+    memory_status: str | None = None
+    memory_search: str | None = None
+    memory_session: str | None = None
+    memory_offset: int = 0
+    timeline_session: str | None = None
+    timeline_offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class SubjectPage:
+    detail: SubjectDetail
+    knowledge: Knowledge
+    active_by_kind: dict[str, int]
+    memories: list[Memory]
+    memory_total: int
+    episodes: list[Episode]
+    episode_total: int
+    resolutions: list[Resolution]
+
+
+async def subject_page(
+    sessions: async_sessionmaker[AsyncSession],
+    events: EventSink,
+    tenant_id: str,
+    subject_id: str,
+    query: PageQuery,
+) -> SubjectPage:
+    """Everything the console's subject page shows, read in one transaction."""
+    async with sessions.begin() as session:
+        found, resolutions = await _detail(session, events, tenant_id, subject_id)
+        by_kind = await repo.active_counts_by_kind(session, tenant_id, subject_id)
+        known = await knowledge(
+            session, tenant_id, subject_id, active_by_kind=by_kind, resolutions=resolutions
+        )
+        memories, memory_total = await repo.memories_page(
+            session,
+            tenant_id,
+            subject_id,
+            status=query.memory_status,
+            kind=query.memory_kind,
+            search=query.memory_search,
+            session_id=query.memory_session,
+            limit=query.limit,
+            offset=query.memory_offset,
+        )
+        episodes, episode_total = await repo.episodes_page(
+            session,
+            tenant_id,
+            subject_id,
+            session_id=query.timeline_session,
+            type_=None,
+            search=None,
+            limit=query.limit,
+            offset=query.timeline_offset,
+        )
+    return SubjectPage(
+        found, known, by_kind, memories, memory_total, episodes, episode_total, resolutions
+    )
 
 
 async def memories(
@@ -118,13 +219,6 @@ async def memories(
             limit=limit,
             offset=offset,
         )
-
-
-async def memory_kinds(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
-) -> list[str]:
-    async with sessions() as session:
-        return await repo.memory_kinds(session, tenant_id, subject_id)
 
 
 async def episodes(
