@@ -23,7 +23,11 @@ router = APIRouter(include_in_schema=False)
 _fallback = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute)
 
 
-@_fallback.get("/{unknown:path}", response_class=HTMLResponse)
+@_fallback.api_route(
+    "/{unknown:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+    response_class=HTMLResponse,
+)
 async def not_found(request: Request, unknown: str) -> Response:
     """Any other console path: an HTML 404 with a way back."""
     return error_page(request, 404, "Not found", f"No console page at /console/{unknown}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import quote, urlencode
 
 
@@ -13,9 +14,16 @@ def quote_segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def subject_url(tenant_id: str, subject_id: str, suffix: str = "") -> str:
+@lru_cache(maxsize=1024)
+def _subject_parts(tenant_id: str, subject_id: str) -> tuple[str, str]:
+    """The subject's path and tenant query, encoded once (a page links hundreds of times)."""
     query = f"?{urlencode({'tenant_id': tenant_id})}" if tenant_id else ""
-    return f"/console/subjects/{quote_segment(subject_id)}{suffix}{query}"
+    return f"/console/subjects/{quote_segment(subject_id)}", query
+
+
+def subject_url(tenant_id: str, subject_id: str, suffix: str = "") -> str:
+    path, query = _subject_parts(tenant_id, subject_id)
+    return f"{path}{suffix}{query}"
 
 
 def episode_url(tenant_id: str, subject_id: str, episode_id: uuid.UUID | str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Final
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 import structlog
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -33,6 +33,8 @@ from statewave_server.console.urls import (
     subject_url,
 )
 from statewave_server.errors import StatewaveError
+from statewave_server.failures import failure_of
+from statewave_server.ops.schema_gate import gate_for, refusal
 from statewave_server.services.admin import dashboard as dashboard_service
 from statewave_server.services.compiler.drafts import episode_text
 from statewave_server.settings import Settings
@@ -52,6 +54,7 @@ SECURITY_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+NOTICE_COOKIE: Final = "statewave_console_notice"
 NOTICES: Final = {
     "rescued": "Rescue done: {count} job(s) back to pending, {extra} buried as dead.",
     "jobs_purged": "Purged {count} finished job(s).",
@@ -76,9 +79,18 @@ class PageError(Exception):
         self.message = message
 
 
+#: Page titles of the failures ``failures.failure_of`` classifies (by status).
+FAILURE_TITLES: Final = {
+    503: "Database unavailable",
+    500: "Something went wrong",
+    422: "Invalid value",
+}
+
+
 class HtmlErrorRoute(APIRoute):
-    """Console routes answer domain errors, bad query strings and HTTP errors with an HTML
-    error page (the API's JSON envelope is for programs, not for a browser)."""
+    """Console routes answer every failure with an HTML error page (the API's JSON envelope
+    is for programs, not for a browser): domain errors, bad query strings, HTTP errors, an
+    unreachable database (503) and anything unexpected (500, logged)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -88,9 +100,6 @@ class HtmlErrorRoute(APIRoute):
                 return await handler(request)
             except PageError as exc:
                 return error_page(request, exc.status_code, exc.title, exc.message)
-            except StatewaveError as exc:
-                title = exc.code.replace("_", " ").capitalize()
-                return error_page(request, exc.status_code, title, exc.message)
             except RequestValidationError as exc:
                 fields = ", ".join(
                     str(error["loc"][-1]) for error in exc.errors() if error.get("loc")
@@ -99,8 +108,28 @@ class HtmlErrorRoute(APIRoute):
                 return error_page(request, 422, "Invalid request", message)
             except HTTPException as exc:
                 return error_page(request, exc.status_code, "Request refused", str(exc.detail))
+            except StatewaveError as exc:
+                title = exc.code.replace("_", " ").capitalize()
+                return error_page(request, exc.status_code, title, exc.message)
+            except Exception as exc:
+                failure = failure_of(exc)
+                title = FAILURE_TITLES.get(failure.status, "Request failed")
+                return error_page(request, failure.status, title, failure.message)
 
         return handle
+
+
+async def schema_usable(request: Request) -> None:
+    """Data pages refuse (HTML 503) while the schema cannot serve this version; the login
+    page and the stylesheet stay up, and ``/ops/migrations`` says what to do."""
+    gate = gate_for(request.app)
+    status = None if gate is None else await gate.blocked()
+    if status is not None:
+        raise PageError(503, "Schema incompatible", refusal(status))
+
+
+#: The dependency of every page router that reads data.
+DATA_PAGE = [Depends(schema_usable)]
 
 
 # --- formatting -----------------------------------------------------------------------------
@@ -207,6 +236,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         )
     )
     response = HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    if NOTICE_COOKIE in request.cookies:  # shown once: a reload does not repeat it
+        response.delete_cookie(NOTICE_COOKIE, path=auth.CONSOLE_PREFIX)
     if fresh:
         response.set_cookie(
             auth.CSRF_COOKIE,
@@ -220,19 +251,21 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 
 def _notice(request: Request) -> str | None:
-    template = NOTICES.get(request.query_params.get("notice", ""))
+    """The one-shot notice the last POST left in :data:`NOTICE_COOKIE` (``key:count:extra``)."""
+    key, _, numbers = request.cookies.get(NOTICE_COOKIE, "").partition(":")
+    template = NOTICES.get(key)
     if template is None:
         return None
-
-    def number(name: str) -> int:
-        raw = request.query_params.get(name, "0")
-        return int(raw) if raw.isdigit() and len(raw) < 10 else 0
-
-    return template.format(count=number("count"), extra=number("extra"))
+    counts = [int(n) if n.isdigit() and len(n) < 10 else 0 for n in numbers.split(":")]
+    count, extra = [*counts, 0, 0][:2]
+    return template.format(count=count, extra=extra)
 
 
 def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
-    return render(request, "error.html", status_code, title=title, message=message)
+    response = render(request, "error.html", status_code, title=title, message=message)
+    if status_code == 503:
+        response.headers["Retry-After"] = "30"
+    return response
 
 
 async def list_page(
@@ -295,13 +328,23 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def notice_redirect(
-    page: str, notice: str, count: int, extra: int | None = None
+    request: Request, page: str, notice: str, count: int, extra: int | None = None
 ) -> RedirectResponse:
-    """Back to ``/console/{page}`` with a :data:`NOTICES` message (POST/redirect/GET)."""
-    query: dict[str, str | int] = {"notice": notice, "count": count}
-    if extra is not None:
-        query["extra"] = extra
-    return redirect(f"/console/{page}?{urlencode(query)}")
+    """Back to ``/console/{page}`` (POST/redirect/GET) with a :data:`NOTICES` message in a
+    one-shot cookie: the next page shows it and deletes it, so a reload does not repeat it
+    and the address stays clean."""
+    response = redirect(f"/console/{page}")
+    value = f"{notice}:{count}" + (f":{extra}" if extra is not None else "")
+    response.set_cookie(
+        NOTICE_COOKIE,
+        value,
+        max_age=60,
+        path=auth.CONSOLE_PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+    )
+    return response
 
 
 def number(raw: str | None, default: float, *, low: float = 0, high: float = 876_000) -> float:

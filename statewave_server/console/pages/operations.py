@@ -13,6 +13,7 @@ from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.pages.subjects import HEALTH_STATES
 from statewave_server.console.pages.webhooks import WEBHOOK_STATUSES
 from statewave_server.console.web import (
+    DATA_PAGE,
     PAGE_SIZE,
     FormDep,
     HtmlErrorRoute,
@@ -32,7 +33,7 @@ from statewave_server.services.admin import dashboard as dashboard_service
 from statewave_server.services.admin.dashboard import JobFilter
 from statewave_server.settings import Settings
 
-router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute)
+router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependencies=DATA_PAGE)
 
 JOB_STATUSES: Final = ("pending", "running", "completed", "dead")
 
@@ -139,7 +140,7 @@ async def job_page(
 
 
 @router.post("/jobs/retry")
-async def retry_jobs(form: FormDep, sessions: SessionsDep) -> Response:
+async def retry_jobs(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
     """One dead job (``job_id``) or every dead job back to pending, attempts reset."""
     job_id = form.get("job_id") or None
     retried = await dashboard_service.retry_dead_jobs(
@@ -148,23 +149,25 @@ async def retry_jobs(form: FormDep, sessions: SessionsDep) -> Response:
     if job_id is not None and not retried:
         raise PageError(409, "Not retried", f"Job {job_id} is not dead (or unknown).")
     log.info("console_jobs_retried", count=len(retried))
-    return notice_redirect("jobs", "retried", len(retried))
+    return notice_redirect(request, "jobs", "retried", len(retried))
 
 
 @router.post("/jobs/rescue")
-async def rescue_jobs(form: FormDep, sessions: SessionsDep, settings: SettingsDep) -> Response:
+async def rescue_jobs(
+    request: Request, form: FormDep, sessions: SessionsDep, settings: SettingsDep
+) -> Response:
     """Running jobs silent for the threshold go back to pending (exhausted ones: dead)."""
     minutes = number(form.get("older_than_minutes"), settings.job_orphan_after_seconds / 60)
     swept = await dashboard_service.rescue_jobs(sessions, minutes * 60)
     log.info("console_jobs_rescued", requeued=swept.requeued, dead=swept.dead, minutes=minutes)
-    return notice_redirect("jobs", "rescued", len(swept.requeued), len(swept.dead))
+    return notice_redirect(request, "jobs", "rescued", len(swept.requeued), len(swept.dead))
 
 
 @router.post("/jobs/purge")
-async def purge_jobs(form: FormDep, sessions: SessionsDep) -> Response:
+async def purge_jobs(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
     status = form.get("status") or None
     selector = JobFilter(status=status, tenant_id=tenant_choice(form.get("tenant_id")))
     hours = number(form.get("older_than_hours"), 24.0)
     deleted = await dashboard_service.purge_jobs(sessions, selector, older_than_hours=hours)
     log.info("console_jobs_purged", deleted=deleted, status=status, hours=hours)
-    return notice_redirect("jobs", "jobs_purged", deleted)
+    return notice_redirect(request, "jobs", "jobs_purged", deleted)

@@ -12,6 +12,7 @@ from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.urls import memory_url
 from statewave_server.console.web import (
+    DATA_PAGE,
     FormDep,
     HtmlErrorRoute,
     PageError,
@@ -24,7 +25,7 @@ from statewave_server.console.web import (
 from statewave_server.services.admin import memory_edits as memory_edit_service
 from statewave_server.services.admin import subjects as subject_service
 
-router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute)
+router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependencies=DATA_PAGE)
 
 REASON_MAX: Final = 500
 CONTENT_MAX: Final = 10_000

@@ -14,6 +14,7 @@ from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep, Settin
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.urls import quote_segment
 from statewave_server.console.web import (
+    DATA_PAGE,
     PAGE_SIZE,
     HtmlErrorRoute,
     Offset,
@@ -29,7 +30,7 @@ from statewave_server.services.admin import subjects as subject_service
 from statewave_server.services.retrieval import ContextResult, build_context
 from statewave_server.services.runtime import MemoryRuntime
 
-router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute)
+router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependencies=DATA_PAGE)
 
 HEALTH_STATES: Final = ("healthy", "watch", "at_risk")
 MEMORY_STATUSES: Final = ("active", "superseded", "deleted")

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from statewave_server.api.deps import SessionsDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.web import (
+    DATA_PAGE,
     PAGE_SIZE,
     FormDep,
     HtmlErrorRoute,
@@ -29,7 +30,7 @@ from statewave_server.console.web import (
 from statewave_server.services import webhooks as webhook_service
 from statewave_server.services.admin import dashboard as dashboard_service
 
-router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute)
+router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependencies=DATA_PAGE)
 
 WEBHOOK_STATUSES: Final = ("pending", "delivering", "delivered", "dead_letter")
 
@@ -104,7 +105,7 @@ async def webhook_page(
 
 
 @router.post("/webhooks/redrive")
-async def redrive_webhooks(form: FormDep, sessions: SessionsDep) -> Response:
+async def redrive_webhooks(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
     """One dead letter (``event_id``) or all of them, back to the delivery queue."""
     event_id = form.get("event_id") or None
     ids: list[uuid.UUID] | None = None
@@ -112,11 +113,11 @@ async def redrive_webhooks(form: FormDep, sessions: SessionsDep) -> Response:
         ids = [parse_uuid(event_id, "event", status_code=400)]
     done = await webhook_service.redrive(sessions, event_ids=ids)
     log.info("console_webhooks_redriven", count=len(done))
-    return notice_redirect("webhooks", "redriven", len(done))
+    return notice_redirect(request, "webhooks", "redriven", len(done))
 
 
 @router.post("/webhooks/purge")
-async def purge_webhooks(form: FormDep, sessions: SessionsDep) -> Response:
+async def purge_webhooks(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
     hours = number(form.get("older_than_hours"), 24.0)
     deleted = await dashboard_service.purge_webhook_events(
         sessions,
@@ -126,4 +127,4 @@ async def purge_webhooks(form: FormDep, sessions: SessionsDep) -> Response:
         older_than_hours=hours,
     )
     log.info("console_webhooks_purged", deleted=deleted, hours=hours)
-    return notice_redirect("webhooks", "webhooks_purged", deleted)
+    return notice_redirect(request, "webhooks", "webhooks_purged", deleted)

@@ -18,6 +18,7 @@ from typing import Any
 
 from statewave_server.services.context.repeats import keywords
 from statewave_server.services.support.health_signals import (
+    MAX_EVIDENCE,
     PHRASE_SIGNALS,
     Evidence,
     PhraseSignal,
@@ -125,7 +126,7 @@ def _phrase_factor(signal: PhraseSignal, evidence: list[Evidence]) -> HealthFact
     if not evidence:
         return None
     impact = max(signal.cap, signal.per_episode * len(evidence))
-    return HealthFactor(signal.name, impact, describe(evidence), tuple(evidence))
+    return HealthFactor(signal.name, impact, describe(evidence), tuple(evidence[-MAX_EVIDENCE:]))
 
 
 def _repeated(data: SupportData) -> HealthFactor | None:

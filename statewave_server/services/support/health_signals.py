@@ -31,6 +31,7 @@ from statewave_server.services.support.records import CUSTOMER_SOURCES, SupportE
 
 SIGNAL_DAYS = 30
 QUOTE_CHARS = 60
+MAX_EVIDENCE = 10  # kept per signal (the newest); the detail still counts every match
 
 
 @dataclass(frozen=True, slots=True)
