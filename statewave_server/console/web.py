@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server import __version__
@@ -141,14 +142,42 @@ def _dt(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _ago(value: datetime | None) -> str:
-    """ "3 min ago" style age of a past timestamp (exact time goes in the title)."""
+def _age(seconds: float) -> str:
+    """A short, coarse age: "40s", "12 min", "5 h", "3 d" (the exact time is in the title)."""
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86_400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86_400)} d"
+
+
+def _relative(value: datetime) -> str:
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    return f"in {_age(-seconds)}" if seconds < 0 else f"{_age(seconds)} ago"
+
+
+def _when(value: datetime | None) -> Markup | str:
+    """``<time>`` with the relative time ("3 min ago", "in 2 min") and the exact UTC time
+    on hover (``title``) and for machines (``datetime``)."""
     if value is None:
         return "—"
-    seconds = (datetime.now(UTC) - value).total_seconds()
-    if seconds < 0:
-        return "in the future"
-    return f"{duration(seconds)} ago"
+    iso = value.astimezone(UTC).isoformat()
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        iso, _dt(value), _relative(value)
+    )
+
+
+def _stamp(value: datetime | None) -> Markup | str:
+    """Timelines: the exact time shown (neighbours minutes apart must differ), the relative
+    one on hover."""
+    if value is None:
+        return "—"
+    iso = value.astimezone(UTC).isoformat()
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        iso, _relative(value), _dt(value)
+    )
 
 
 def duration(seconds: float | None) -> str:
@@ -184,7 +213,8 @@ def _environment() -> Environment:
     env.filters.update(
         dt=_dt,
         duration=duration,
-        ago=_ago,
+        when=_when,
+        stamp=_stamp,
         tenant=_tenant_label,
         pretty_json=_pretty_json,
         episode_text=episode_text,

@@ -117,3 +117,23 @@ def test_no_page_repeats_an_element_id(
         assert ids, name
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         assert repeated == [], f"{name} repeats element ids {repeated}"
+
+
+RELATIVE = re.compile(
+    r'<time datetime="\d{4}-\d\d-\d\dT[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">'
+    r"\d+(?:s| min| h| d) ago</time>"
+)
+
+
+def test_times_are_relative_with_the_exact_time_on_hover(console_server: ConsoleServer) -> None:
+    with console_server.console() as console:
+        for path in (
+            "/console/subjects",
+            f"/console/subjects/dana-whitfield?tenant_id={TENANT}",
+            "/console/webhooks",
+        ):
+            html = console.get(path).text
+            assert RELATIVE.search(html), path
+            assert not re.search(
+                r">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<", html.split('id="timeline"')[0]
+            )

@@ -231,3 +231,14 @@ def test_phrase_signals_cap_and_ignore_old_or_agent_only_text() -> None:
 def test_each_phrase_family_matches(text: str, signal: str) -> None:
     found = signals(SupportData((say("s", ("user", text)),), ()))
     assert set(found) & {s.name for s in PHRASE_SIGNALS} == {signal}
+
+
+def test_a_factor_keeps_its_newest_evidence_and_counts_the_rest() -> None:
+    angry = tuple(
+        say(f"s{i}", ("user", f"Ticket {i}: this is unacceptable."), days_ago=20 - i)
+        for i in range(12)
+    )
+    (factor,) = compute_health(SupportData(angry, ()), NOW).factors
+    assert (factor.signal, factor.impact) == ("frustration", -20)
+    assert len(factor.evidence) == 10 and factor.evidence[-1].episode_id == angry[-1].id
+    assert factor.detail.endswith("session s11 (+11 more)")
