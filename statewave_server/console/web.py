@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server import __version__
@@ -62,6 +62,7 @@ NOTICES: Final = {
     "retried": "Retried {count} dead job(s): back to pending with fresh attempts.",
     "redriven": "Redrove {count} dead-lettered webhook event(s).",
     "webhooks_purged": "Purged {count} webhook event(s).",
+    "signed_out": "Signed out.",
 }
 
 Text = Annotated[str, Query(max_length=256)]
@@ -195,6 +196,14 @@ def _tenant_label(tenant_id: str) -> str:
     return tenant_id if tenant_id else "(default)"
 
 
+def _code_spans(text: str) -> Markup:
+    """Markdown-style `code` in a message (readiness details) as ``<code>``, escaped."""
+    parts = str(escape(text)).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: leave the text as it is
+        return Markup("`".join(parts))
+    return Markup("".join(p if i % 2 == 0 else f"<code>{p}</code>" for i, p in enumerate(parts)))
+
+
 def _pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
@@ -217,6 +226,7 @@ def _environment() -> Environment:
         stamp=_stamp,
         tenant=_tenant_label,
         pretty_json=_pretty_json,
+        code_spans=_code_spans,
         episode_text=episode_text,
         short=lambda value: str(value)[:8],
     )

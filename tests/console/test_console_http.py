@@ -96,7 +96,8 @@ def test_logout_clears_the_session(console_server: ConsoleServer) -> None:
     with console_server.console() as client:
         page = client.get("/console")
         out = client.post("/console/logout", data={"csrf_token": csrf_of(page.text)})
-        assert out.status_code == 303
+        assert out.status_code == 303 and out.headers["location"] == "/console/login"
+        assert "Signed out." in client.get("/console/login").text
         assert client.get("/console").status_code == 303
 
 

@@ -92,3 +92,22 @@ def test_console_errors_are_html_pages(console: httpx.Client) -> None:
         assert "<h1>" in response.text and not response.text.startswith("{"), path
     bad = console.get("/console/subjects?offset=-1").text
     assert "Invalid request" in bad and "offset" in bad
+
+
+def test_dashboard_lists_what_needs_attention(
+    console_server: ConsoleServer, console: httpx.Client, make_orphan: Callable[[], str]
+) -> None:
+    make_orphan()
+    dead = _dead_job(console_server)
+    page = console.get("/console").text
+    attention = page[
+        page.index('id="attention"') : page.index("</section>", page.index('id="attention"'))
+    ]
+    assert 'href="/console/jobs?status=running"' in attention and "stuck job(s)" in attention
+    assert 'href="/console/jobs?status=dead"' in attention and "dead job(s)" in attention
+    # Readiness details show `commands` as code, not literal backticks.
+    assert "`statewave jobs rescue`" not in page and "<code>statewave jobs rescue</code>" in page
+    retried = console.post(
+        "/console/jobs/retry", data={"csrf_token": csrf_of(page), "job_id": dead}
+    )
+    assert retried.status_code == 303

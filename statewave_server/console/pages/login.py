@@ -16,6 +16,7 @@ from statewave_server.console.web import (
     Text,
     api_key,
     log,
+    notice_redirect,
     read_form,
     redirect,
     render,
@@ -74,7 +75,7 @@ async def login(request: Request, form: FormDep) -> Response:
 
 
 @router.post("/logout", dependencies=[Depends(read_form)])
-async def logout() -> Response:
-    response = redirect(auth.LOGIN_PATH)
+async def logout(request: Request) -> Response:
+    response = notice_redirect(request, "login", "signed_out", 0)
     response.delete_cookie(auth.SESSION_COOKIE, path=auth.CONSOLE_PREFIX)
     return response
