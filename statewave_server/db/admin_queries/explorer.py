@@ -212,11 +212,13 @@ async def page(
 
 
 def _memories(tenant_id: str, subject_id: str) -> Select[Memory]:
-    """The subject's memories without their vectors (no page shows them; parsing hundreds
-    of them dominated the subject page's render time)."""
+    """The subject's memories without their vectors or lexemes (no page shows them;
+    parsing hundreds of them dominated the subject page's render time)."""
     return (
         select(Memory)
-        .options(defer(Memory.embedding, raiseload=True))
+        .options(
+            defer(Memory.embedding, raiseload=True), defer(Memory.content_tsv, raiseload=True)
+        )
         .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
     )
 
