@@ -39,6 +39,11 @@ def test_health_factors_quote_what_the_customer_said(console_server: ConsoleServ
         assert api.post("/v1/resolutions", json=body).status_code == 200
         # A write since the cached report: the page recomputes instead of showing it.
         health = _health(console)
+        # Nothing written since: the next view reuses the cached report (not recomputed).
+        computed = f"SELECT updated_at FROM subject_health_cache WHERE subject_id = '{AT_RISK}'"
+        before = console_server.sql(computed)
+        assert _health(console) == health
+        assert console_server.sql(computed) == before
     assert "churn threat" in health and "-35" in health
     assert "we will cancel" in health and "session t-2" in health
     assert f"/episodes/{threat_id}" in health
