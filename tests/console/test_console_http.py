@@ -225,6 +225,8 @@ def test_session_timeline(console: httpx.Client) -> None:
     assert page.status_code == 200
     assert "Session s-1" in page.text and "First response" in page.text
     assert "resolved" in page.text
+    assert "Introduced herself; nothing to fix." in page.text  # the resolution's summary
+    assert re.search(r'/episodes/[^"]+#citing">cited by \d+ memories</a>', page.text)
 
 
 def test_jobs_page_and_rescue(

@@ -342,6 +342,7 @@ async def session_timeline(
             "event_type": "resolution",
             "resolved_at": resolution.resolved_at,
             "status": resolution.status,
+            "summary": resolution.resolution_summary,
         }
         at = next(
             (i for i, e in enumerate(rows) if e.occurred_at > resolution.resolved_at), len(rows)
