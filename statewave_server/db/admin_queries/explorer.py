@@ -216,9 +216,7 @@ def _memories(tenant_id: str, subject_id: str) -> Select[Memory]:
     parsing hundreds of them dominated the subject page's render time)."""
     return (
         select(Memory)
-        .options(
-            defer(Memory.embedding, raiseload=True), defer(Memory.content_tsv, raiseload=True)
-        )
+        .options(defer(Memory.embedding, raiseload=True), defer(Memory.content_tsv, raiseload=True))
         .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
     )
 
