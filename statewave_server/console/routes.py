@@ -16,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.errors import HtmlErrorRoute
 from statewave_server.console.pages import login, operations, records, subjects, webhooks
-from statewave_server.console.web import HtmlErrorRoute, error_page
+from statewave_server.console.web import error_page
 
 router = APIRouter(include_in_schema=False)
 _fallback = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute)

@@ -1,30 +1,26 @@
-"""What every console page shares: the Jinja environment, ``render``, URL builders, the
-checked form, one-shot notices and the HTML error handling of :class:`HtmlErrorRoute`.
+"""What every console page shares: the Jinja environment, ``render``, the checked form,
+one-shot notices, redirects and small parsers (filters are in ``formatting.py``, URLs in
+``urls.py``, the HTML error route in ``errors.py``).
 
 Page modules (``console/pages/``) only read the request, call services and render.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any, Final
 from urllib.parse import parse_qs
 
 import structlog
-from fastapi import Depends, HTTPException, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server import __version__
-from statewave_server.console import auth
+from statewave_server.console import auth, formatting
 from statewave_server.console.urls import (
     episode_url,
     memory_url,
@@ -33,9 +29,6 @@ from statewave_server.console.urls import (
     session_url,
     subject_url,
 )
-from statewave_server.errors import StatewaveError
-from statewave_server.failures import failure_of
-from statewave_server.ops.schema_gate import gate_for, refusal
 from statewave_server.services.admin import dashboard as dashboard_service
 from statewave_server.services.compiler.drafts import episode_text
 from statewave_server.settings import Settings
@@ -81,133 +74,6 @@ class PageError(Exception):
         self.message = message
 
 
-#: Page titles of the failures ``failures.failure_of`` classifies (by status).
-FAILURE_TITLES: Final = {
-    503: "Database unavailable",
-    500: "Something went wrong",
-    422: "Invalid value",
-}
-
-
-class HtmlErrorRoute(APIRoute):
-    """Console routes answer every failure with an HTML error page (the API's JSON envelope
-    is for programs, not for a browser): domain errors, bad query strings, HTTP errors, an
-    unreachable database (503) and anything unexpected (500, logged)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except PageError as exc:
-                return error_page(request, exc.status_code, exc.title, exc.message)
-            except RequestValidationError as exc:
-                fields = ", ".join(
-                    str(error["loc"][-1]) for error in exc.errors() if error.get("loc")
-                )
-                message = f"Check these values: {fields}." if fields else "Check the address."
-                return error_page(request, 422, "Invalid request", message)
-            except HTTPException as exc:
-                return error_page(request, exc.status_code, "Request refused", str(exc.detail))
-            except StatewaveError as exc:
-                title = exc.code.replace("_", " ").capitalize()
-                return error_page(request, exc.status_code, title, exc.message)
-            except Exception as exc:
-                failure = failure_of(exc)
-                title = FAILURE_TITLES.get(failure.status, "Request failed")
-                return error_page(request, failure.status, title, failure.message)
-
-        return handle
-
-
-async def schema_usable(request: Request) -> None:
-    """Data pages refuse (HTML 503) while the schema cannot serve this version; the login
-    page and the stylesheet stay up, and ``/ops/migrations`` says what to do."""
-    gate = gate_for(request.app)
-    status = None if gate is None else await gate.blocked()
-    if status is not None:
-        raise PageError(503, "Schema incompatible", refusal(status))
-
-
-#: The dependency of every page router that reads data.
-DATA_PAGE = [Depends(schema_usable)]
-
-
-# --- formatting -----------------------------------------------------------------------------
-
-
-def _dt(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _age(seconds: float) -> str:
-    """A short, coarse age: "40s", "12 min", "5 h", "3 d" (the exact time is in the title)."""
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    if seconds < 2 * 86_400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86_400)} d"
-
-
-def _relative(value: datetime) -> str:
-    seconds = (datetime.now(UTC) - value).total_seconds()
-    return f"in {_age(-seconds)}" if seconds < 0 else f"{_age(seconds)} ago"
-
-
-def _when(value: datetime | None) -> Markup | str:
-    """``<time>`` with the relative time ("3 min ago", "in 2 min") and the exact UTC time
-    on hover (``title``) and for machines (``datetime``)."""
-    if value is None:
-        return "—"
-    iso = value.astimezone(UTC).isoformat()
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        iso, _dt(value), _relative(value)
-    )
-
-
-def _stamp(value: datetime | None) -> Markup | str:
-    """Timelines: the exact time shown (neighbours minutes apart must differ), the relative
-    one on hover."""
-    if value is None:
-        return "—"
-    iso = value.astimezone(UTC).isoformat()
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        iso, _relative(value), _dt(value)
-    )
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
-
-
-def _tenant_label(tenant_id: str) -> str:
-    return tenant_id if tenant_id else "(default)"
-
-
-def _code_spans(text: str) -> Markup:
-    """Markdown-style `code` in a message (readiness details) as ``<code>``, escaped."""
-    parts = str(escape(text)).split("`")
-    if len(parts) % 2 == 0:  # an unpaired backtick: leave the text as it is
-        return Markup("`".join(parts))
-    return Markup("".join(p if i % 2 == 0 else f"<code>{p}</code>" for i, p in enumerate(parts)))
-
-
-def _pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-
-
 # --- rendering ------------------------------------------------------------------------------
 
 
@@ -220,13 +86,13 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        dt=_dt,
-        duration=duration,
-        when=_when,
-        stamp=_stamp,
-        tenant=_tenant_label,
-        pretty_json=_pretty_json,
-        code_spans=_code_spans,
+        dt=formatting.exact,
+        duration=formatting.duration,
+        when=formatting.when,
+        stamp=formatting.stamp,
+        tenant=formatting.tenant_label,
+        pretty_json=formatting.pretty_json,
+        code_spans=formatting.code_spans,
         episode_text=episode_text,
         short=lambda value: str(value)[:8],
     )

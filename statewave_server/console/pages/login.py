@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.console import auth
 from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.errors import HtmlErrorRoute
 from statewave_server.console.web import (
     FormDep,
-    HtmlErrorRoute,
     Text,
     api_key,
     log,

@@ -10,13 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.api.deps import DatabaseDep, SessionsDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.pages.subjects import HEALTH_STATES
 from statewave_server.console.pages.webhooks import WEBHOOK_STATUSES
 from statewave_server.console.web import (
-    DATA_PAGE,
     PAGE_SIZE,
     FormDep,
-    HtmlErrorRoute,
     Offset,
     PageError,
     TenantChoice,

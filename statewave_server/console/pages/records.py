@@ -10,11 +10,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.urls import memory_url
 from statewave_server.console.web import (
-    DATA_PAGE,
     FormDep,
-    HtmlErrorRoute,
     PageError,
     SubjectPath,
     Text,

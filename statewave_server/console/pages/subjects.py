@@ -12,11 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.urls import quote_segment
 from statewave_server.console.web import (
-    DATA_PAGE,
     PAGE_SIZE,
-    HtmlErrorRoute,
     Offset,
     SubjectPath,
     TenantChoice,

@@ -11,11 +11,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.api.deps import SessionsDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.web import (
-    DATA_PAGE,
     PAGE_SIZE,
     FormDep,
-    HtmlErrorRoute,
     Offset,
     TenantChoice,
     Text,
