@@ -38,6 +38,9 @@ def test_stuck_jobs_come_first_and_are_flagged(
     first_row = rows.split("</tr>")[0]
     assert f'id="job-{stuck}"' in first_row and 'class="stuck"' in first_row
     assert "stuck</strong>" in first_row and " ago</time>" in first_row
+    # The table comes first (a phone sees it without scrolling); the actions fold below,
+    # open while something needs them (here: the stuck job).
+    assert page.index('id="jobs"') < page.index('id="job-actions" open') < page.index('id="rescue"')
     detail = console.get(f"/console/jobs/{stuck}")
     assert detail.status_code == 200
     assert "Silent for 31m" in detail.text and 'href="/console/jobs#rescue"' in detail.text
