@@ -15,8 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from statewave_server.errors import StatewaveError
-from statewave_server.failures import DB_UNAVAILABLE, failure_of
+from statewave_server.errors import DB_UNAVAILABLE, StatewaveError, failure_of
 
 
 def error_body(

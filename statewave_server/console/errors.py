@@ -12,8 +12,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from statewave_server.console.web import PageError, error_page
-from statewave_server.errors import StatewaveError
-from statewave_server.failures import failure_of
+from statewave_server.errors import StatewaveError, failure_of
 from statewave_server.ops.schema_gate import gate_for, refusal
 
 #: Page titles of the failures ``failures.failure_of`` classifies (by status).
