@@ -114,3 +114,11 @@ def test_dashboard_lists_what_needs_attention(
         "/console/jobs/retry", data={"csrf_token": csrf_of(page), "job_id": dead}
     )
     assert retried.status_code == 303
+
+
+def test_dashboard_refreshes_itself_on_request(console: httpx.Client) -> None:
+    plain = console.get("/console").text
+    assert 'http-equiv="refresh"' not in plain and 'href="/console?refresh=30"' in plain
+    live = console.get("/console", params={"refresh": 30}).text
+    assert '<meta http-equiv="refresh" content="30">' in live
+    assert console.get("/console", params={"refresh": 1}).status_code == 422  # too eager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.api.deps import DatabaseDep, SessionsDep, SettingsDep
@@ -48,8 +48,14 @@ async def _orphans(sessions: SessionsDep, settings: Settings) -> dict[str, Any]:
 
 @router.get("", response_class=HTMLResponse)
 async def dashboard(
-    request: Request, database: DatabaseDep, settings: SettingsDep, sessions: SessionsDep
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    refresh: Annotated[int | None, Query(ge=10, le=3600)] = None,
 ) -> Response:
+    """Readiness, schema, queues and health; ``?refresh=N`` reloads it every N seconds (a
+    meta refresh: no JavaScript) for a screen left open on call."""
     data = await dashboard_service.dashboard(database, settings)
     tenants = await dashboard_service.tenants(sessions)
     return render(
@@ -62,6 +68,7 @@ async def dashboard(
         job_statuses=JOB_STATUSES,
         webhook_statuses=WEBHOOK_STATUSES,
         health_states=HEALTH_STATES,
+        refresh=refresh,
     )
 
 
