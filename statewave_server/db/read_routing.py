@@ -1,0 +1,171 @@
+"""Reads on a streaming replica without losing read-your-writes (``STATEWAVE_READ_DATABASE_URL``).
+
+A routed read first asks the primary for its WAL insert position
+(``pg_current_wal_insert_lsn()``: every acknowledged commit inserted its commit record
+before its client heard back, whatever ``synchronous_commit`` says, so this position is
+at or past every write any process acknowledged before the read started). Then, on the
+connection the read will use, it asks the replica whether it has replayed that far
+(``pg_last_wal_replay_lsn()``). Only then does the read run there: replay only moves
+forward and each statement of a read-committed transaction takes a fresh snapshot, so
+every statement of the read sees all those writes. A replica that is behind gets up to
+``read_replica_max_wait_ms`` to catch up, then the read goes to the primary. A replica
+that cannot be reached (or is not a standby) is skipped for ``RETRY_SECONDS`` and reads
+go to the primary meanwhile, never an error; the change of state is logged.
+
+Cost: one trivial query on the primary and one on the replica per routed read. Writes,
+the job queue, locks and ``LISTEN`` never come here (they use ``Database.sessions``).
+The in-memory retrieval indexes read their rows from the primary whenever they keep
+them (``on_primary``): their protocol clears a row's change mark when it re-reads the
+row, which on a replica could happen before the change is replayed, and the index would
+then keep the old row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import asyncpg
+import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+log = structlog.get_logger(__name__)
+
+#: Anything that opens a session for ``async with``: a sessionmaker or a ``ReadRouter``.
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+APPLICATION_NAME = "statewave-read"
+RETRY_SECONDS = 5.0
+POLL_SECONDS = 0.002
+
+
+class NotAStandby(Exception):
+    """The read URL reaches a server that is not replaying WAL (not a streaming replica)."""
+
+
+_PRIMARY = "statewave.primary_sessions"  # session.info key: where index rows come from
+#: What makes the replica unusable for now (the read then goes to the primary).
+REPLICA_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    NotAStandby,
+)
+_PRIMARY_POSITION = text("SELECT pg_current_wal_insert_lsn()::text")
+_BEHIND = text("SELECT pg_wal_lsn_diff(CAST(:target AS pg_lsn), pg_last_wal_replay_lsn())")
+_REPLAYED = text("SELECT pg_last_wal_replay_lsn() >= CAST(:target AS pg_lsn)")
+
+
+class ReadRouter:
+    """Opens read sessions on the replica when it is caught up, else on the primary.
+
+    ``replica_reads`` and ``primary_reads`` (by reason: ``behind``, ``unavailable``)
+    count the decisions; ``unavailable`` is the reason the replica is being skipped."""
+
+    def __init__(
+        self,
+        primary: async_sessionmaker[AsyncSession],
+        replica: AsyncEngine,
+        *,
+        max_wait_seconds: float,
+    ) -> None:
+        self._primary = primary
+        self._replica_engine = replica
+        self._replica = async_sessionmaker(replica, expire_on_commit=False)
+        self._max_wait = max_wait_seconds
+        self._skip_until = 0.0
+        self.unavailable: str | None = None
+        self.replica_reads = 0
+        self.primary_reads: Counter[str] = Counter()
+
+    def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._session()
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        session = await self._choose()
+        async with session:
+            yield session
+
+    async def _choose(self) -> AsyncSession:
+        if time.monotonic() < self._skip_until:
+            return self._on_primary("unavailable")
+        async with self._primary() as primary:
+            target = await primary.scalar(_PRIMARY_POSITION)
+        session = self._replica()
+        try:
+            caught_up = await self._replayed(session, str(target))
+        except REPLICA_ERRORS as error:
+            await session.close()
+            self._skip(error)
+            return self._on_primary("unavailable")
+        if not caught_up:
+            await session.close()
+            return self._on_primary("behind")
+        if self.unavailable is not None:
+            log.info("read_replica_back", was=self.unavailable)
+            self.unavailable = None
+        self.replica_reads += 1
+        session.info[_PRIMARY] = self._primary
+        return session
+
+    async def _replayed(self, session: AsyncSession, target: str) -> bool:
+        deadline = time.monotonic() + self._max_wait
+        while True:
+            replayed = await session.scalar(_REPLAYED, {"target": target})
+            if replayed is None:
+                raise NotAStandby("the read database is not in recovery (not a replica)")
+            if replayed or time.monotonic() >= deadline:
+                return bool(replayed)
+            await asyncio.sleep(POLL_SECONDS)
+
+    def _skip(self, error: BaseException) -> None:
+        reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        if self.unavailable is None:
+            log.warning("read_replica_unavailable", error=reason, retry_seconds=RETRY_SECONDS)
+        self.unavailable = reason
+        self._skip_until = time.monotonic() + RETRY_SECONDS
+
+    def _on_primary(self, reason: str) -> AsyncSession:
+        self.primary_reads[reason] += 1
+        return self._primary()
+
+    async def bytes_behind(self) -> int:
+        """How far the replica's replay is behind the primary's WAL now (raises when the
+        replica cannot be asked, ``NotAStandby`` when it is not replaying)."""
+        async with self._primary() as primary:
+            target = await primary.scalar(_PRIMARY_POSITION)
+        async with self._replica() as replica:
+            behind = await replica.scalar(_BEHIND, {"target": str(target)})
+        if behind is None:
+            raise NotAStandby("the read database is not in recovery (not a replica)")
+        return max(0, int(behind))
+
+    async def dispose(self) -> None:
+        await self._replica_engine.dispose()
+
+    def summary(self) -> str:
+        """One line for ``/readyz``: the decisions so far, and why the replica is skipped."""
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.primary_reads.items()))
+        line = f"{self.replica_reads} reads on the replica, on the primary: {counts or 'none'}"
+        if self.unavailable is not None:
+            line += f"; replica unavailable ({self.unavailable}), reading from the primary"
+        return line
+
+
+@asynccontextmanager
+async def on_primary(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """``session`` itself, or a primary session when ``session`` reads from the replica."""
+    primary: async_sessionmaker[AsyncSession] | None = session.info.get(_PRIMARY)
+    if primary is None:
+        yield session
+        return
+    async with primary() as fresh:
+        yield fresh
