@@ -122,6 +122,27 @@ def _read_all(client: httpx.Client, api: ApiProcess, subject: str, word: str) ->
     assert _context_has(client, api, subject, word)
 
 
+def _listings_see(client: httpx.Client, api: ApiProcess, subject: str) -> None:
+    """Subject listings and admin explorer reads run on the replica and see ``subject``."""
+    before = _replica_reads(client, api)
+    reads = {
+        "/v1/subjects": {"limit": 200},
+        "/admin/subjects": {"search": subject},
+        f"/admin/subjects/{subject}/episodes": {},
+        f"/admin/subjects/{subject}/memories": {},
+        "/admin/tenants": {},
+        "/admin/usage": {},
+    }
+    for path, params in reads.items():
+        answer = client.get(f"{api.base_url}{path}", params=params)
+        assert answer.status_code == 200, (path, answer.text)
+        if path.endswith(("/episodes", "/memories")):
+            assert answer.json()["total"] >= 1, (path, answer.text)
+        elif "subjects" in path:
+            assert subject in answer.text, (path, answer.text)
+    assert _replica_reads(client, api) >= before + len(reads)
+
+
 def _eventually(condition: Callable[[], bool], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -144,6 +165,8 @@ def test_caught_up_replica_serves_context_search_and_timeline(deployment: Deploy
         deployment.replica.wait_caught_up(deployment.primary)
         assert _timeline_has(client, reader, subject, episode_id)
         assert _replica_reads(client, reader) >= before + 3
+        assert "bytes behind the primary" in _replica_check(client, reader)["detail"]
+        _listings_see(client, reader, subject)
         # The replica's own statistics: its tables were read (flushed within about 1 s).
         _eventually(lambda: _table_reads_on_replica(deployment) > table_reads)
         sessions = deployment.replica.psql(
