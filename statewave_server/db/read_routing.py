@@ -108,6 +108,9 @@ class ReadRouter:
             await session.close()
             self._skip(error)
             return self._on_primary("unavailable")
+        except BaseException:  # cancelled: give the connection back
+            await session.close()
+            raise
         if not caught_up:
             await session.close()
             return self._on_primary("behind")
