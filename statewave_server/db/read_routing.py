@@ -12,7 +12,8 @@ every statement of the read sees all those writes. A replica that is behind gets
 that cannot be reached (or is not a standby) is skipped for ``RETRY_SECONDS`` and reads
 go to the primary meanwhile, never an error; the change of state is logged.
 
-Cost: one trivial query on the primary and one on the replica per routed read. Writes,
+Cost: one trivial query on the replica per routed read, and one on the primary shared
+by the reads that arrive while the previous one is in flight. Writes,
 the job queue, locks and ``LISTEN`` never come here (they use ``Database.sessions``).
 The in-memory retrieval indexes read their rows from the primary whenever they keep
 them (``on_primary``): their protocol clears a row's change mark when it re-reads the
@@ -65,6 +66,39 @@ _BEHIND = text(
 _REPLAYED = text("SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) AS pg_lsn)")
 
 
+class _SharedPosition:
+    """The primary's WAL insert position, one query for all concurrent readers.
+
+    Only a query sent after a reader arrived vouches for the writes acknowledged before
+    it arrived, so a reader joins the next query, never one already in flight (the same
+    rule as ``MemoryChangeListener.heard_everything``)."""
+
+    def __init__(self, primary: async_sessionmaker[AsyncSession]) -> None:
+        self._primary = primary
+        self._next: asyncio.Future[str] | None = None
+        self._queries: asyncio.Task[None] | None = None
+
+    async def get(self) -> str:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        waiting = self._next
+        if self._queries is None or self._queries.done():
+            self._queries = asyncio.create_task(self._send(), name="primary-wal-position")
+        return await asyncio.shield(waiting)
+
+    async def _send(self) -> None:
+        while self._next is not None:
+            round_, self._next = self._next, None
+            try:
+                async with self._primary() as primary:
+                    round_.set_result(str(await primary.scalar(_PRIMARY_POSITION)))
+            except asyncio.CancelledError:  # no waiter may wait forever
+                round_.cancel()
+                raise
+            except Exception as error:  # e.g. the primary is down: every waiter hears it
+                round_.set_exception(error)
+
+
 class ReadRouter:
     """Opens read sessions on the replica when it is caught up, else on the primary.
 
@@ -79,6 +113,7 @@ class ReadRouter:
         max_wait_seconds: float,
     ) -> None:
         self._primary = primary
+        self._position = _SharedPosition(primary)
         self._replica_engine = replica
         self._replica = async_sessionmaker(replica, expire_on_commit=False)
         self._max_wait = max_wait_seconds
@@ -99,11 +134,10 @@ class ReadRouter:
     async def _choose(self) -> AsyncSession:
         if time.monotonic() < self._skip_until:
             return self._on_primary("unavailable")
-        async with self._primary() as primary:
-            target = await primary.scalar(_PRIMARY_POSITION)
+        target = await self._position.get()
         session = self._replica()
         try:
-            caught_up = await self._replayed(session, str(target))
+            caught_up = await self._replayed(session, target)
         except REPLICA_ERRORS as error:
             await session.close()
             self._skip(error)
@@ -145,10 +179,9 @@ class ReadRouter:
     async def bytes_behind(self) -> int:
         """How far the replica's replay is behind the primary's WAL now (raises when the
         replica cannot be asked, ``NotAStandby`` when it is not replaying)."""
-        async with self._primary() as primary:
-            target = await primary.scalar(_PRIMARY_POSITION)
+        target = await self._position.get()
         async with self._replica() as replica:
-            behind = await replica.scalar(_BEHIND, {"target": str(target)})
+            behind = await replica.scalar(_BEHIND, {"target": target})
         if behind is None:
             raise NotAStandby("the read database is not in recovery (not a replica)")
         return max(0, int(behind))
