@@ -1,9 +1,12 @@
 """Reads on a streaming replica without losing read-your-writes (``STATEWAVE_READ_DATABASE_URL``).
 
-A routed read first asks the primary for its WAL insert position
-(``pg_current_wal_insert_lsn()``: every acknowledged commit inserted its commit record
-before its client heard back, whatever ``synchronous_commit`` says, so this position is
-at or past every write any process acknowledged before the read started). Then, on the
+A routed read first asks the primary for its WAL flush position
+(``pg_current_wal_flush_lsn()``: a commit is acknowledged only after its commit record
+was flushed, so this position is at or past every write any process acknowledged
+before the read started; with ``synchronous_commit = off`` a commit is acknowledged once
+inserted, so then the insert position is used. The insert position alone would be
+correct too, but it includes WAL nobody waits for, which the primary may not flush, and
+so the replica may not receive, for seconds: reads would go to the primary). Then, on the
 connection the read will use, it asks the replica whether it has replayed that far
 (``pg_last_wal_replay_lsn()``). Only then does the read run there: replay only moves
 forward and each statement of a read-committed transaction takes a fresh snapshot, so
@@ -59,7 +62,12 @@ REPLICA_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     NotAStandby,
 )
-_PRIMARY_POSITION = text("SELECT pg_current_wal_insert_lsn()::text")
+# A commit is acknowledged once its record is flushed, unless synchronous_commit is off
+# (then once it is inserted): the position every acknowledged write lies within.
+_PRIMARY_POSITION = text(
+    "SELECT (CASE WHEN current_setting('synchronous_commit') = 'off' "
+    "THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END)::text"
+)
 _BEHIND = text(
     "SELECT pg_wal_lsn_diff(CAST(CAST(:target AS text) AS pg_lsn), pg_last_wal_replay_lsn())"
 )

@@ -61,7 +61,7 @@ class Replica:
 
     def wait_caught_up(self, primary: PgServer, timeout: float = 60) -> None:
         """Until the replica has replayed everything the primary had written when asked."""
-        target = primary.psql_in("postgres", "SELECT pg_current_wal_insert_lsn()")
+        target = primary.psql_in("postgres", "SELECT pg_current_wal_flush_lsn()")
         deadline = time.monotonic() + timeout
         while self.psql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'") != "t":
             if time.monotonic() > deadline:
