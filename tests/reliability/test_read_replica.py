@@ -9,6 +9,7 @@ the primary); with the replica stopped, reads still answer from the primary.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -22,7 +23,7 @@ from statewave_server.db.read_routing import APPLICATION_NAME, RETRY_SECONDS
 from tests.mcp_tools.test_security import MCP_HEADERS
 from tests.reliability.freshness import search_finds, trial_word, write_and_compile
 from tests.reliability.harness import ApiProcess, subprocess_env
-from tests.support.postgres import PgServer, alembic, server_data_dir
+from tests.support.postgres import PgServer, alembic, run_cli, server_data_dir
 from tests.support.replica import Replica, streaming_replica
 
 pytestmark = pytest.mark.slow
@@ -39,6 +40,7 @@ REPLICA_TABLE_READS = (
 class Deployment:
     primary: PgServer
     replica: Replica
+    url: str  # the primary's
     database: str
     apis: list[ApiProcess]
 
@@ -65,7 +67,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                         api.start()
                     for api in apis:
                         api.wait_healthy()
-                    yield Deployment(primary, replica, database, apis)
+                    yield Deployment(primary, replica, url, database, apis)
                 finally:
                     for api in apis:
                         api.stop()
@@ -204,6 +206,16 @@ def test_caught_up_replica_serves_the_read_routes(deployment: Deployment) -> Non
             f"'{APPLICATION_NAME}' AND datname = '{deployment.database}'"
         )
         assert int(sessions) >= 1
+
+
+def test_preflight_reports_the_standby(deployment: Deployment) -> None:
+    read_url = {"STATEWAVE_READ_DATABASE_URL": deployment.replica.url(deployment.database)}
+    args = ["statewave_server", "preflight", "--json"]
+    done = run_cli(args, deployment.url, extra_env=read_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["read_replica"]["status"] == "ok", checks["read_replica"]
+    assert "streaming standby" in checks["read_replica"]["detail"]
 
 
 def test_paused_replay_never_serves_a_stale_read(deployment: Deployment) -> None:
