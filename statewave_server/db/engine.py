@@ -130,6 +130,7 @@ class Database:
         replica = None
         if settings.read_database_url:
             replica = read_routing.ReadRouter(
+                engine,
                 sessions,
                 create_engine(
                     settings,

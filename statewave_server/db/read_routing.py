@@ -81,7 +81,7 @@ class _SharedPosition:
     it arrived, so a reader joins the next query, never one already in flight (the same
     rule as ``MemoryChangeListener.heard_everything``)."""
 
-    def __init__(self, primary: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, primary: AsyncEngine) -> None:
         self._primary = primary
         self._next: asyncio.Future[str] | None = None
         self._queries: asyncio.Task[None] | None = None
@@ -98,13 +98,18 @@ class _SharedPosition:
         while self._next is not None:
             round_, self._next = self._next, None
             try:
-                async with self._primary() as primary:
-                    round_.set_result(str(await primary.scalar(_PRIMARY_POSITION)))
+                round_.set_result(await self._query())
             except asyncio.CancelledError:  # no waiter may wait forever
                 round_.cancel()
                 raise
             except Exception as error:  # e.g. the primary is down: every waiter hears it
                 round_.set_exception(error)
+
+    async def _query(self) -> str:
+        # Autocommit: one round trip, no BEGIN and ROLLBACK around it.
+        async with self._primary.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return str(await autocommit.scalar(_PRIMARY_POSITION))
 
 
 class ReadRouter:
@@ -115,13 +120,14 @@ class ReadRouter:
 
     def __init__(
         self,
+        primary_engine: AsyncEngine,
         primary: async_sessionmaker[AsyncSession],
         replica: AsyncEngine,
         *,
         max_wait_seconds: float,
     ) -> None:
         self._primary = primary
-        self._position = _SharedPosition(primary)
+        self._position = _SharedPosition(primary_engine)
         self._replica_engine = replica
         self._replica = async_sessionmaker(replica, expire_on_commit=False)
         self._max_wait = max_wait_seconds
