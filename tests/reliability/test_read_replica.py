@@ -19,10 +19,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from statewave_server.db.engine import Database
 from statewave_server.db.read_routing import APPLICATION_NAME, RETRY_SECONDS
+from statewave_server.services.memory_index import MemoryIndexCache
+from statewave_server.settings import Settings
 from tests.mcp_tools.test_security import MCP_HEADERS
 from tests.reliability.freshness import search_finds, trial_word, write_and_compile
 from tests.reliability.harness import ApiProcess, subprocess_env
+from tests.services.test_memory_index_cache import MODEL, insert, memory, until
 from tests.support.postgres import PgServer, alembic, run_cli, server_data_dir
 from tests.support.replica import Replica, streaming_replica
 
@@ -282,3 +286,37 @@ def test_stopped_replica_reads_fall_back_to_the_primary(deployment: Deployment) 
 
         _eventually(back, seconds=RETRY_SECONDS + 30)
         assert _replica_check(client, reader)["status"] == "ok"
+
+
+async def test_a_kept_index_reads_changed_rows_from_the_primary(deployment: Deployment) -> None:
+    """A read on the replica re-reads an index's changed rows on the primary: the replica
+    has not replayed the change (replay paused), and re-reading it there would clear the
+    row's mark and keep the index without it."""
+    replica_url = deployment.replica.url(deployment.database)
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=deployment.url, read_database_url=replica_url
+    )
+    database = Database.from_settings(settings)
+    cache = MemoryIndexCache(max_bytes=64 * 1024 * 1024, ttl_seconds=600)
+    subject = f"kept-{uuid.uuid4().hex[:8]}"
+    try:
+        async with cache.following(database.listen_url):
+            await until(lambda: cache.live)
+            await insert(database, memory("first fact", subject))
+            deployment.replica.wait_caught_up(deployment.primary)
+            assert database.replica is not None
+            async with database.reads() as session:
+                assert database.replica.replica_reads == 1  # this read is on the replica
+                index = await cache.get(session, "", subject, MODEL.model)
+                assert len(index) == 1
+                deployment.replica.psql("SELECT pg_wal_replay_pause()")
+                try:
+                    await insert(database, memory("second fact", subject))  # marks the row
+                    index = await cache.get(session, "", subject, MODEL.model)
+                    assert len(index) == 2
+                finally:
+                    deployment.replica.psql("SELECT pg_wal_replay_resume()")
+            async with database.sessions() as session:  # and the mark was not lost
+                assert len(await cache.get(session, "", subject, MODEL.model)) == 2
+    finally:
+        await database.dispose()
