@@ -129,7 +129,10 @@ class ReadRouter:
         self._primary = primary
         self._position = _SharedPosition(primary_engine)
         self._replica_engine = replica
-        self._replica = async_sessionmaker(replica, expire_on_commit=False)
+        # Read committed whatever the server's default: each statement after the check
+        # takes a fresh snapshot (one taken at the check could predate what it saw).
+        committed = replica.execution_options(isolation_level="READ COMMITTED")
+        self._replica = async_sessionmaker(committed, expire_on_commit=False)
         self._max_wait = max_wait_seconds
         self._skip_until = 0.0
         self.unavailable: str | None = None
