@@ -5,8 +5,8 @@ A routed read first asks the primary for its WAL flush position
 was flushed, so this position is at or past every write any process acknowledged
 before the read started; with ``synchronous_commit = off`` a commit is acknowledged once
 inserted, so then the insert position is used. The insert position alone would be
-correct too, but it includes WAL nobody waits for, which the primary may not flush, and
-so the replica may not receive, for seconds: reads would go to the primary). Then, on the
+correct too, but it includes WAL nobody waits for, which the primary may leave
+unflushed, and so unsent, for a while: reads would go to the primary). Then, on the
 connection the read will use, it asks the replica whether it has replayed that far
 (``pg_last_wal_replay_lsn()``). Only then does the read run there: replay only moves
 forward and each statement of a read-committed transaction takes a fresh snapshot, so
@@ -16,8 +16,8 @@ that cannot be reached (or is not a standby) is skipped for ``RETRY_SECONDS`` an
 go to the primary meanwhile, never an error; the change of state is logged.
 
 Cost: one trivial query on the replica per routed read, and one on the primary shared
-by the reads that arrive while the previous one is in flight. Writes,
-the job queue, locks and ``LISTEN`` never come here (they use ``Database.sessions``).
+by the reads that arrive while the previous one is in flight. Writes, the job queue,
+locks and ``LISTEN`` never come here (they use ``Database.sessions``).
 The in-memory retrieval indexes read their rows from the primary whenever they keep
 them (``on_primary``): their protocol clears a row's change mark when it re-reads the
 row, which on a replica could happen before the change is replayed, and the index would
@@ -75,7 +75,7 @@ _REPLAYED = text("SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) 
 
 
 class _SharedPosition:
-    """The primary's WAL insert position, one query for all concurrent readers.
+    """The primary's ``_PRIMARY_POSITION``, one query for all concurrent readers.
 
     Only a query sent after a reader arrived vouches for the writes acknowledged before
     it arrived, so a reader joins the next query, never one already in flight (the same
@@ -162,12 +162,12 @@ class ReadRouter:
         except BaseException:  # cancelled: give the connection back
             await session.close()
             raise
+        if self.unavailable is not None:  # it answered: reachable and replaying again
+            log.info("read_replica_back", was=self.unavailable)
+            self.unavailable = None
         if not caught_up:
             await session.close()
             return self._on_primary("behind")
-        if self.unavailable is not None:
-            log.info("read_replica_back", was=self.unavailable)
-            self.unavailable = None
         self.replica_reads += 1
         session.info[_PRIMARY] = self._primary
         return session
