@@ -22,6 +22,7 @@ from statewave_server.db.admin_queries.explorer import SortKey as SortKey
 from statewave_server.db.admin_queries.explorer import SubjectRow
 from statewave_server.db.health_cache import cached_health
 from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.errors import NotFound
 from statewave_server.services.admin.knowledge import Knowledge, knowledge
@@ -46,7 +47,7 @@ from statewave_server.services.support.sla import (
 
 
 async def explore(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     filters: ExplorerFilter,
     *,
     sort_by: SortKey = "last_activity",
@@ -196,7 +197,7 @@ async def subject_page(
 
 
 async def memories(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     *,
@@ -222,7 +223,7 @@ async def memories(
 
 
 async def episodes(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     *,
@@ -246,7 +247,7 @@ async def episodes(
 
 
 async def episodes_by_ids(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     ids: list[uuid.UUID],
@@ -258,7 +259,7 @@ async def episodes_by_ids(
 
 
 async def citing_memories(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     episode_id: uuid.UUID,
@@ -281,7 +282,7 @@ class Related:
 
 
 async def related(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     memory_id: uuid.UUID,
@@ -309,7 +310,7 @@ async def related(
 
 
 async def session_timeline(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     session_id: str,
