@@ -4,10 +4,12 @@ and a link to the episode where the customer said it."""
 from __future__ import annotations
 
 import html as html_lib
+import time
 from urllib.parse import quote
 
 import httpx
 
+from statewave_server.services.admin.subjects import HEALTH_COMMIT_SLACK
 from tests.console.conftest import ConsoleServer
 from tests.support.conversation import message_batch
 
@@ -37,7 +39,9 @@ def test_health_factors_quote_what_the_customer_said(console_server: ConsoleServ
         threat_id = created.json()["episodes"][-1]["id"]
         body = {"subject_id": AT_RISK, "session_id": "t-2", "status": "unresolved"}
         assert api.post("/v1/resolutions", json=body).status_code == 200
-        # A write since the cached report: the page recomputes instead of showing it.
+        # A write since the cached report: the page recomputes instead of showing it. Once
+        # the writes are older than the commit slack, that report is reused.
+        time.sleep(HEALTH_COMMIT_SLACK.total_seconds())
         health = _health(console)
         # Nothing written since: the next view reuses the cached report (not recomputed).
         computed = f"SELECT updated_at FROM subject_health_cache WHERE subject_id = '{AT_RISK}'"

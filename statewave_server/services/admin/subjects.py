@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -65,6 +65,10 @@ async def explore(
 #: How long a cached health report stays good for a page view when nothing was written
 #: since it was computed (time-driven signals, like an idle open issue, move slowly).
 HEALTH_FRESH_SECONDS = 300
+#: A write stamped up to this long before the report can still have been invisible to it
+#: (its transaction began first and committed after the report's snapshot): such a report
+#: is not reused. Ingest transactions are one statement, far shorter than this.
+HEALTH_COMMIT_SLACK = timedelta(seconds=3)
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def _fresh_health(
     if cached is None or (now - cached.updated_at).total_seconds() > HEALTH_FRESH_SECONDS:
         return None
     writes = [t for t in (footprint.last_recorded_at, footprint.last_resolution_at) if t]
-    if writes and max(writes) > cached.updated_at:
+    if writes and max(writes) > cached.updated_at - HEALTH_COMMIT_SLACK:
         return None
     return {"score": cached.last_score, "state": cached.last_state, "factors": cached.factors}
 
