@@ -35,7 +35,9 @@ class Rule:
 
 
 FACES = ("api", "console", "mcp", "cli", "app")
-ROW_TYPES = ("db.engine", "db.models", "db.episode_views")  # plumbing and row types, no SQL
+# Session plumbing and row types, no queries: the engine, the read-replica session factory,
+# the ORM classes and the episode view rows.
+ROW_TYPES = ("db.engine", "db.read_routing", "db.models", "db.episode_views")
 
 RULES = (
     Rule(
