@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,14 +26,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from devtools.postgres import REPO_ROOT
+from devtools.server import free_port, uvicorn_command
+
 RETRY_STATUSES = frozenset({502, 503, 504})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def subprocess_env(database_url: str, **overrides: str) -> dict[str, str]:
@@ -102,18 +97,7 @@ class ApiProcess(ManagedProcess):
 
     def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
         self.port = port or free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "server.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-        ]
+        command = [*uvicorn_command(self.port), "--log-level", "warning"]
         super().__init__(command, env, log_path)
 
     @property
