@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from statewave_server.worker.cli_output import age, rows_table
+from statewave_server.cli.output import age, rows_table
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from typer.testing import CliRunner, Result
 
-from statewave_server.cli_admin import register
+from statewave_server.cli.admin import register
 from statewave_server.services.admin import backup
 from statewave_server.services.admin.backup_format import (
     EpisodeRecord,

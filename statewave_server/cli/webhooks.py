@@ -1,11 +1,10 @@
 """Bodies of ``statewave webhooks list`` and ``statewave webhooks redrive``.
 
-Exit codes and output as in :mod:`statewave_server.worker.cli_output`.
+Exit codes and output as in :mod:`statewave_server.cli.output`.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -14,10 +13,10 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.cli import local, output
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.models import WebhookEvent
 from statewave_server.settings import Settings
-from statewave_server.worker import cli_output
 
 _COLUMNS = ("id", "event", "tenant_id", "status", "attempts", "http_status", "next_attempt_at")
 
@@ -30,18 +29,18 @@ def _event_dict(event: WebhookEvent) -> dict[str, Any]:
         "status": event.status,
         "attempts": event.attempts,
         "max_attempts": event.max_attempts,
-        "next_attempt_at": cli_output.stamp(event.next_attempt_at),
-        "last_attempt_at": cli_output.stamp(event.last_attempt_at),
+        "next_attempt_at": output.stamp(event.next_attempt_at),
+        "last_attempt_at": output.stamp(event.last_attempt_at),
         "last_error": event.last_error,
         "http_status": event.http_status,
-        "created_at": cli_output.stamp(event.created_at),
-        "delivered_at": cli_output.stamp(event.delivered_at),
+        "created_at": output.stamp(event.created_at),
+        "delivered_at": output.stamp(event.delivered_at),
     }
 
 
 def _events_table(rows: list[dict[str, Any]], total: int) -> Table:
     title = f"Webhook events ({len(rows)} of {total})"
-    return cli_output.rows_table(title, rows, _COLUMNS, "last_error")
+    return output.rows_table(title, rows, _COLUMNS, "last_error")
 
 
 async def list_webhooks_command(
@@ -49,7 +48,7 @@ async def list_webhooks_command(
 ) -> int:
     """Print the newest outbox rows (optionally one status)."""
     if status is not None and status not in outbox.STATUSES:
-        return cli_output.usage_error(
+        return output.usage_error(
             f"Unknown status {status!r}; choose one of {', '.join(outbox.STATUSES)}"
         )
 
@@ -58,11 +57,11 @@ async def list_webhooks_command(
         return [_event_dict(e) for e in page.events], page.total
 
     try:
-        rows, total = await cli_output.in_transaction(settings, fetch)
+        rows, total = await local.in_transaction(settings, fetch)
     except (SQLAlchemyError, OSError) as exc:
-        return cli_output.database_error(exc)
+        return output.database_error(exc)
     if json_output:
-        print(json.dumps({"count": len(rows), "total": total, "events": rows}, indent=2))
+        output.print_json({"count": len(rows), "total": total, "events": rows})
     else:
         Console().print(_events_table(rows, total))
     return 0
@@ -73,19 +72,19 @@ async def redrive_webhooks_command(
 ) -> int:
     """Return dead letters to the queue: the given ids, or every one with ``--all-dead``."""
     if bool(event_ids) == all_dead:
-        return cli_output.usage_error("Give --event-id (one or more) or --all-dead, not both.")
+        return output.usage_error("Give --event-id (one or more) or --all-dead, not both.")
     try:
         ids = [uuid.UUID(value) for value in event_ids]
     except ValueError:
-        return cli_output.usage_error("Every --event-id must be a UUID.")
+        return output.usage_error("Every --event-id must be a UUID.")
 
     async def run(session: AsyncSession) -> list[uuid.UUID]:
         return await outbox.redrive(session, event_ids=None if all_dead else ids)
 
     try:
-        done = await cli_output.in_transaction(settings, run)
+        done = await local.in_transaction(settings, run)
     except (SQLAlchemyError, OSError) as exc:
-        return cli_output.database_error(exc)
+        return output.database_error(exc)
     missed = [str(i) for i in ids if i not in set(done)]
     if json_output:
         report = {
@@ -93,7 +92,7 @@ async def redrive_webhooks_command(
             "event_ids": [str(i) for i in done],
             "not_redriven": missed,
         }
-        print(json.dumps(report, indent=2))
+        output.print_json(report)
     else:
         console = Console()
         console.print(f"Redrove {len(done)} dead-lettered webhook event(s) to pending.")

@@ -1,11 +1,10 @@
 """Bodies of ``statewave jobs list``, ``jobs rescue`` and ``jobs retry``.
 
-Exit codes and output as in :mod:`statewave_server.worker.cli_output`.
+Exit codes and output as in :mod:`statewave_server.cli.output`.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
@@ -13,10 +12,10 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.cli import local, output
 from statewave_server.db import jobs
 from statewave_server.db.models import CompilationJob
 from statewave_server.settings import Settings
-from statewave_server.worker import cli_output
 
 _COLUMNS = ("id", "kind", "subject_id", "status", "attempts", "claimed_at", "heartbeat_at")
 
@@ -30,19 +29,19 @@ def _job_dict(job: CompilationJob) -> dict[str, Any]:
         "status": job.status,
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
-        "run_after": cli_output.stamp(job.run_after),
-        "claimed_at": cli_output.stamp(job.claimed_at),
+        "run_after": output.stamp(job.run_after),
+        "claimed_at": output.stamp(job.claimed_at),
         "claimed_by": job.claimed_by,
-        "heartbeat_at": cli_output.stamp(job.heartbeat_at),
+        "heartbeat_at": output.stamp(job.heartbeat_at),
         "memories_created": job.memories_created,
         "error": job.error,
-        "created_at": cli_output.stamp(job.created_at),
-        "completed_at": cli_output.stamp(job.completed_at),
+        "created_at": output.stamp(job.created_at),
+        "completed_at": output.stamp(job.completed_at),
     }
 
 
 def _jobs_table(rows: list[dict[str, Any]]) -> Table:
-    return cli_output.rows_table(f"Compilation jobs ({len(rows)})", rows, _COLUMNS, "error")
+    return output.rows_table(f"Compilation jobs ({len(rows)})", rows, _COLUMNS, "error")
 
 
 async def list_jobs_command(
@@ -59,11 +58,11 @@ async def list_jobs_command(
         return [_job_dict(job) for job in await jobs.list_jobs(session, status, limit)]
 
     try:
-        rows = await cli_output.in_transaction(settings, fetch)
+        rows = await local.in_transaction(settings, fetch)
     except (SQLAlchemyError, OSError) as exc:
-        return cli_output.database_error(exc)
+        return output.database_error(exc)
     if json_output:
-        print(json.dumps({"count": len(rows), "jobs": rows}, indent=2))
+        output.print_json({"count": len(rows), "jobs": rows})
     else:
         Console().print(_jobs_table(rows))
     return 0
@@ -74,7 +73,7 @@ async def rescue_jobs_command(
 ) -> int:
     """Return running jobs silent for the threshold to ``pending`` (exhausted ones go dead)."""
     if older_than_minutes is not None and older_than_minutes < 0:
-        return cli_output.usage_error("--older-than-minutes must be >= 0")
+        return output.usage_error("--older-than-minutes must be >= 0")
     threshold = (
         older_than_minutes * 60
         if older_than_minutes is not None
@@ -85,9 +84,9 @@ async def rescue_jobs_command(
         return await jobs.rescue_orphaned_jobs(session, threshold)
 
     try:
-        swept = await cli_output.in_transaction(settings, rescue)
+        swept = await local.in_transaction(settings, rescue)
     except (SQLAlchemyError, OSError) as exc:
-        return cli_output.database_error(exc)
+        return output.database_error(exc)
     if json_output:
         report = {
             "older_than_seconds": threshold,
@@ -95,7 +94,7 @@ async def rescue_jobs_command(
             "requeued": swept.requeued,
             "dead": swept.dead,
         }
-        print(json.dumps(report, indent=2))
+        output.print_json(report)
         return 0
     console = Console()
     console.print(f"Returned {len(swept.requeued)} job(s) to pending (silent > {threshold:g} s).")
@@ -116,18 +115,18 @@ async def retry_jobs_command(
     Exit 1 when a given id was not retried (unknown, or not dead), so scripts notice.
     """
     if bool(job_ids) == all_dead:
-        return cli_output.usage_error("Give --job-id (one or more) or --all-dead, not both.")
+        return output.usage_error("Give --job-id (one or more) or --all-dead, not both.")
 
     async def retry(session: AsyncSession) -> list[str]:
         return await jobs.retry_dead_jobs(session, None if all_dead else job_ids)
 
     try:
-        retried = await cli_output.in_transaction(settings, retry)
+        retried = await local.in_transaction(settings, retry)
     except (SQLAlchemyError, OSError) as exc:
-        return cli_output.database_error(exc)
+        return output.database_error(exc)
     missed = [job_id for job_id in job_ids if job_id not in retried]
     if json_output:
-        print(json.dumps({"retried": retried, "not_retried": missed}, indent=2))
+        output.print_json({"retried": retried, "not_retried": missed})
     else:
         console = Console()
         console.print(f"Retried {len(retried)} dead job(s): back to pending.")

@@ -1,37 +1,24 @@
-"""Plumbing shared by the ``statewave jobs …`` and ``statewave webhooks …`` command bodies.
+"""How ``statewave`` commands print: JSON for scripts, Rich tables for people, errors on stderr.
 
-Each command returns the process exit code: 0 success, 1 database failure, 2 bad arguments.
-Humans get Rich tables; ``--json`` prints one JSON document on stdout for scripts. Here:
-one committed transaction on a short-lived engine, ISO timestamps for JSON rows, a Rich
-table of rows, and the error reports behind exit codes 1 and 2.
+Commands exit 0 on success, 1 on failure, 2 on bad arguments. ``--json`` prints one JSON
+document on stdout; tables show relative times and coloured statuses.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import json
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from statewave_server.db.engine import Database, resolve_database_url
-from statewave_server.settings import Settings
-
-T = TypeVar("T")
 
 
-async def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``work`` in one committed transaction on a short-lived engine."""
-    url = await asyncio.to_thread(resolve_database_url, settings)
-    database = Database.from_settings(settings, url)
-    try:
-        async with database.sessions() as session, session.begin():
-            return await work(session)
-    finally:
-        await database.dispose()
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (timestamps and UUIDs as text)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def stamp(value: datetime | None) -> str | None:

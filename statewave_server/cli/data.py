@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from statewave_server.cli_admin import _print_json, _run
+from statewave_server.cli.local import run
+from statewave_server.cli.output import age, print_json
 from statewave_server.settings import get_settings
-from statewave_server.worker.cli_output import age
 
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -35,9 +35,9 @@ def subjects(
     from statewave_server.services.admin.subjects import explore
 
     filters = ExplorerFilter(search=search or None, tenant_id=tenant)
-    rows, total = _run(lambda sessions: explore(sessions, filters, limit=limit))
+    rows, total = run(lambda sessions: explore(sessions, filters, limit=limit))
     if json_output:
-        _print_json({"total": total, "subjects": [vars(row) for row in rows]})
+        print_json({"total": total, "subjects": [vars(row) for row in rows]})
         return
     table = Table(title=f"Subjects ({len(rows)} of {total})")
     for column in ("subject", "tenant", "episodes", "memories", "open", "health", "last activity"):
@@ -69,7 +69,7 @@ def search(
 
     settings = get_settings()
     runtime = build_runtime(settings)
-    found = _run(
+    found = run(
         lambda sessions: search_memories(
             sessions,
             runtime,
@@ -84,7 +84,7 @@ def search(
     )
     if json_output:
         fields = ("id", "kind", "content", "confidence", "valid_from", "source_episode_ids")
-        _print_json({"memories": [{f: getattr(m, f) for f in fields} for m in found]})
+        print_json({"memories": [{f: getattr(m, f) for f in fields} for m in found]})
         return
     table = Table(title=f"{len(found)} memory(ies) for {query!r}")
     for column in ("id", "kind", "content"):
@@ -109,7 +109,7 @@ def context(
     settings = get_settings()
     runtime = build_runtime(settings)
     budget = max_tokens or settings.default_max_context_tokens
-    result = _run(
+    result = run(
         lambda sessions: build_context(
             sessions,
             runtime,
@@ -127,7 +127,7 @@ def context(
             name: [str(i) for i in getattr(bundle.provenance, name)]
             for name in ("fact_ids", "summary_ids", "procedure_ids", "episode_ids")
         }
-        _print_json(
+        print_json(
             {
                 "subject_id": subject_id,
                 "task": task,

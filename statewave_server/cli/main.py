@@ -11,11 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from statewave_server import __version__
-from statewave_server.cli_admin import register as register_admin_cli
-from statewave_server.cli_data import register as register_data_cli
-from statewave_server.cli_mcp import register as register_mcp_cli
-from statewave_server.cli_memories import memories_app
-from statewave_server.cli_ops import register as register_ops_cli
+from statewave_server.cli.admin import register as register_admin_cli
+from statewave_server.cli.data import register as register_data_cli
+from statewave_server.cli.mcp import register as register_mcp_cli
+from statewave_server.cli.memories import memories_app
+from statewave_server.cli.ops import register as register_ops_cli
 from statewave_server.settings import get_settings
 
 app = typer.Typer(
@@ -50,7 +50,7 @@ def _setup(
     ] = False,
 ) -> None:
     """Logs (the embedded database's start-up included) go to stderr, never stdout."""
-    from statewave_server.cli_setup import send_logs_to_stderr
+    from statewave_server.cli.setup import send_logs_to_stderr
 
     send_logs_to_stderr(get_settings())
 
@@ -64,7 +64,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8100).")] = None,
 ) -> None:
     """Run the API server (embedded PostgreSQL when no database URL is configured)."""
-    from statewave_server.server_runner import serve as run_server
+    from statewave_server.cli.serve import serve as run_server
 
     run_server(get_settings(), host=host, port=port)
 
@@ -112,7 +112,7 @@ def jobs_list(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List recent compilation jobs."""
-    from statewave_server.worker.commands import list_jobs_command
+    from statewave_server.cli.jobs import list_jobs_command
 
     raise typer.Exit(asyncio.run(list_jobs_command(get_settings(), status, limit, json_output)))
 
@@ -126,7 +126,7 @@ def jobs_rescue(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Return orphaned running jobs to pending so a worker completes them."""
-    from statewave_server.worker.commands import rescue_jobs_command
+    from statewave_server.cli.jobs import rescue_jobs_command
 
     raise typer.Exit(
         asyncio.run(rescue_jobs_command(get_settings(), older_than_minutes, json_output))
@@ -143,7 +143,7 @@ def jobs_retry(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Return dead jobs to pending with fresh attempts (exit 1 if a given id is not dead)."""
-    from statewave_server.worker.commands import retry_jobs_command
+    from statewave_server.cli.jobs import retry_jobs_command
 
     raise typer.Exit(
         asyncio.run(retry_jobs_command(get_settings(), job_id or [], all_dead, json_output))
@@ -162,7 +162,7 @@ def webhooks_list(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List recent webhook events, newest first."""
-    from statewave_server.worker.webhook_commands import list_webhooks_command
+    from statewave_server.cli.webhooks import list_webhooks_command
 
     raise typer.Exit(asyncio.run(list_webhooks_command(get_settings(), status, limit, json_output)))
 
@@ -177,7 +177,7 @@ def webhooks_redrive(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Return dead-lettered webhook events to the queue (attempts reset, due now)."""
-    from statewave_server.worker.webhook_commands import redrive_webhooks_command
+    from statewave_server.cli.webhooks import redrive_webhooks_command
 
     raise typer.Exit(
         asyncio.run(redrive_webhooks_command(get_settings(), event_id or [], all_dead, json_output))
@@ -223,7 +223,7 @@ def embeddings_backfill(
     json_output: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Embed memories that have no vector from the configured model (NULL or another model)."""
-    from statewave_server.services.embedding_backfill import backfill_command
+    from statewave_server.cli.embeddings import backfill_command
 
     raise typer.Exit(asyncio.run(backfill_command(get_settings(), batch_size, json_output)))
 
@@ -329,7 +329,7 @@ def bench(
     Exit codes: 0 every request succeeded; 1 a request failed or the server is
     unreachable; 2 usage error.
     """
-    from statewave_server.bench_client import BenchConfig, bench_command
+    from statewave_server.cli.bench import BenchConfig, bench_command
 
     config = BenchConfig(
         url=url,

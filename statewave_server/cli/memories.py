@@ -14,9 +14,11 @@ from typing import Annotated
 import typer
 
 from statewave_server.api.schemas.admin import MemoryEditResponse
-from statewave_server.cli_admin import _embedder, _print_json, _run
+from statewave_server.cli.local import run
+from statewave_server.cli.output import print_json
 from statewave_server.services.admin import memory_edits
 from statewave_server.services.events import EventSink
+from statewave_server.services.runtime import build_embedder
 from statewave_server.settings import get_settings
 
 memories_app = typer.Typer(help="Retire or correct one memory (audited).", no_args_is_help=True)
@@ -54,7 +56,7 @@ def _report(edit: memory_edits.MemoryEdit, json_output: bool) -> None:
         {"memory": edit.memory, "replacement": edit.replacement}, from_attributes=True
     )
     if json_output:
-        _print_json(response.model_dump(mode="json"))
+        print_json(response.model_dump(mode="json"))
         return
     memory = response.memory
     typer.echo(f"Memory {memory.id} is now {memory.status}.")
@@ -67,7 +69,7 @@ def retire(memory_id: str, reason: Reason, tenant: Tenant = "", json_output: Jso
     """Take one memory out of use (context and search stop using it)."""
     parsed, why = _memory_id(memory_id), _reason(reason)
     settings = get_settings()
-    edit = _run(
+    edit = run(
         lambda sessions: memory_edits.retire_memory(
             sessions, EventSink.from_settings(settings), tenant, parsed, reason=why, actor=_actor()
         ),
@@ -87,8 +89,8 @@ def correct(
     """Supersede one memory with new content (same kind and sources)."""
     parsed, why = _memory_id(memory_id), _reason(reason)
     settings = get_settings()
-    embedder = _embedder(settings)
-    edit = _run(
+    embedder = build_embedder(settings)
+    edit = run(
         lambda sessions: memory_edits.correct_memory(
             sessions,
             EventSink.from_settings(settings),
