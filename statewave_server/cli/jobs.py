@@ -55,7 +55,10 @@ async def list_jobs_command(
         return 2
 
     async def fetch(session: AsyncSession) -> list[dict[str, Any]]:
-        return [_job_dict(job) for job in await jobs.list_jobs(session, status, limit)]
+        page = await jobs.list_jobs(
+            session, status=status, subject_id=None, tenant_id=None, kind=None, limit=limit
+        )
+        return [_job_dict(job) for job in page.jobs]
 
     try:
         rows = await local.in_transaction(settings, fetch)

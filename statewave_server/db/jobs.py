@@ -1,4 +1,5 @@
-"""All SQL for ``compilation_jobs``: enqueue, claim, heartbeat, finish, orphan recovery.
+"""All SQL for ``compilation_jobs``: enqueue, claim, heartbeat, finish, orphan recovery,
+and the operator's listing, lookup and purge.
 
 Every function takes the caller's session and never commits: the caller owns the unit of
 work. Times come from the database clock (``now()``) so workers on different hosts agree.
@@ -11,13 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from statewave_server.db.models import DEFAULT_TENANT, CompilationJob
+from statewave_server.db.models import CompilationJob
 
 PENDING: Final = "pending"
 RUNNING: Final = "running"
@@ -124,17 +125,12 @@ async def retry_dead_jobs(session: AsyncSession, job_ids: Sequence[str] | None) 
     return list(retried)
 
 
-async def recover_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float) -> list[str]:
-    """Ids of orphaned jobs returned to ``pending`` (exhausted ones are buried, not listed)."""
-    return (await rescue_orphaned_jobs(session, orphan_after_seconds)).requeued
-
-
 async def enqueue(
     session: AsyncSession,
     *,
     kind: str,
     subject_id: str,
-    tenant_id: str = DEFAULT_TENANT,
+    tenant_id: str,
     payload: dict[str, Any] | None = None,
     max_attempts: int = 3,
 ) -> CompilationJob:
@@ -246,21 +242,79 @@ async def fail(
     return status
 
 
-async def list_jobs(
-    session: AsyncSession, status: str | None = None, limit: int = 50
-) -> Sequence[CompilationJob]:
-    """The newest jobs, optionally only those in one status."""
-    stmt = select(CompilationJob).order_by(CompilationJob.created_at.desc()).limit(limit)
+# --- the operator's view ----------------------------------------------------------------
+
+
+def _job_filters(
+    status: str | None, statuses: Sequence[str] | None, fields: dict[str, str | None]
+) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
     if status is not None:
-        stmt = stmt.where(CompilationJob.status == status)
-    return (await session.scalars(stmt)).all()
+        clauses.append(CompilationJob.status == status)
+    if statuses is not None:
+        clauses.append(CompilationJob.status.in_(list(statuses)))
+    for name, value in fields.items():
+        if value is not None:
+            clauses.append(getattr(CompilationJob, name) == value)
+    return clauses
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[CompilationJob]
+    total: int
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    subject_id: str | None,
+    tenant_id: str | None,
+    kind: str | None,
+    limit: int,
+    offset: int = 0,
+    stuck_after_seconds: float | None = None,
+) -> JobPage:
+    """Newest jobs first, each filter applied when not None (``tenant_id=None`` is every
+    tenant: an operator's view); running jobs silent for ``stuck_after_seconds`` come
+    before all others, so the one to act on is on top. ``total`` ignores paging."""
+    fields = {"subject_id": subject_id, "tenant_id": tenant_id, "kind": kind}
+    clauses = _job_filters(status, None, fields)
+    order: list[Any] = [CompilationJob.created_at.desc(), CompilationJob.id]
+    if stuck_after_seconds is not None:
+        order.insert(0, case((orphaned(stuck_after_seconds), 0), else_=1))
+    rows = await session.scalars(
+        select(CompilationJob).where(*clauses).order_by(*order).limit(limit).offset(offset)
+    )
+    total = await session.scalar(select(func.count()).select_from(CompilationJob).where(*clauses))
+    return JobPage(list(rows), int(total or 0))
 
 
 async def get_job(
-    session: AsyncSession, job_id: str, tenant_id: str = DEFAULT_TENANT
+    session: AsyncSession, job_id: str, *, tenant_id: str | None
 ) -> CompilationJob | None:
-    """One job, only if it belongs to ``tenant_id`` (another tenant's id reads as missing)."""
-    stmt = select(CompilationJob).where(
-        CompilationJob.id == job_id, CompilationJob.tenant_id == tenant_id
-    )
+    """One job; with a ``tenant_id``, only if it belongs to that tenant (another tenant's id
+    reads as missing); ``None`` is the operator's lookup across tenants."""
+    stmt = select(CompilationJob).where(CompilationJob.id == job_id)
+    if tenant_id is not None:
+        stmt = stmt.where(CompilationJob.tenant_id == tenant_id)
     return await session.scalar(stmt)
+
+
+async def purge_jobs(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[str],
+    subject_id: str | None,
+    tenant_id: str | None,
+    kind: str | None,
+    older_than: datetime | None,
+) -> int:
+    """Delete jobs in ``statuses`` matching every given filter; the number deleted."""
+    fields = {"subject_id": subject_id, "tenant_id": tenant_id, "kind": kind}
+    clauses = _job_filters(None, statuses, fields)
+    if older_than is not None:
+        clauses.append(CompilationJob.created_at < older_than)
+    result = await session.execute(delete(CompilationJob).where(*clauses))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import WebhookEvent
@@ -224,3 +224,19 @@ async def stats(session: AsyncSession) -> dict[str, int]:
         counts[status] = int(count)
     counts["total"] = sum(counts.values())
     return counts
+
+
+async def purge_webhook_events(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[str],
+    event_type: str | None,
+    tenant_id: str | None,
+    older_than: datetime | None,
+) -> int:
+    """Delete outbox rows in ``statuses`` matching every given filter; the number deleted."""
+    clauses = [WebhookEvent.status.in_(list(statuses)), *_filters(None, event_type, tenant_id)]
+    if older_than is not None:
+        clauses.append(WebhookEvent.created_at < older_than)
+    result = await session.execute(delete(WebhookEvent).where(*clauses))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -200,7 +200,7 @@ async def compile_status(
 ) -> CompileStatus:
     """A compile job of this tenant with the memories it created; NotFound otherwise."""
     async with sessions() as session:
-        job = await jobs.get_job(session, job_id, tenant_id)
+        job = await jobs.get_job(session, job_id, tenant_id=tenant_id)
         if job is None or job.kind != COMPILE_KIND:
             raise NotFound("Job not found or expired", code="job_not_found")
         ids = [uuid.UUID(i) for i in job.result.get("memory_ids", [])]

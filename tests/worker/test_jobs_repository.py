@@ -124,7 +124,8 @@ async def test_orphan_detection_uses_heartbeat_else_claim(db: Database) -> None:
         assert await jobs.count_orphaned_jobs(session, 1800) == 1
         assert await jobs.count_orphaned_jobs(session, 1700) == 2
     async with db.sessions() as session, session.begin():
-        assert await jobs.recover_orphaned_jobs(session, 1800) == [orphan.id]
+        swept = await jobs.rescue_orphaned_jobs(session, 1800)
+    assert swept == jobs.RecoveredJobs(requeued=[orphan.id], dead=[])
     stored = await load_job(db, orphan.id)
     assert stored.status == "pending" and stored.claimed_by is None
     assert stored.error and "dead-host:1:deadbeef" in stored.error
@@ -159,10 +160,16 @@ async def test_get_job_is_tenant_scoped_and_list_filters(db: Database) -> None:
         job = await make_job(session, tenant_id="acme")
         await make_job(session, status="dead")
     async with db.sessions() as session:
-        assert await jobs.get_job(session, job.id, "acme") is not None
-        assert await jobs.get_job(session, job.id, "other") is None
-        assert await jobs.get_job(session, job.id) is None
-        dead = await jobs.list_jobs(session, "dead")
-        assert [j.status for j in dead] == ["dead"]
-        assert len(await jobs.list_jobs(session, None, limit=1)) == 1
-        assert len(await jobs.list_jobs(session)) == 2
+        assert await jobs.get_job(session, job.id, tenant_id="acme") is not None
+        assert await jobs.get_job(session, job.id, tenant_id="other") is None
+        assert await jobs.get_job(session, job.id, tenant_id="") is None
+        assert await jobs.get_job(session, job.id, tenant_id=None) is not None  # operator
+        unfiltered = {"subject_id": None, "tenant_id": None, "kind": None}
+        dead = await jobs.list_jobs(session, status="dead", limit=50, **unfiltered)
+        assert [j.status for j in dead.jobs] == ["dead"] and dead.total == 1
+        page = await jobs.list_jobs(session, status=None, limit=1, **unfiltered)
+        assert len(page.jobs) == 1 and page.total == 2
+        acme = await jobs.list_jobs(
+            session, status=None, limit=50, **{**unfiltered, "tenant_id": "acme"}
+        )
+        assert [j.id for j in acme.jobs] == [job.id]

@@ -165,7 +165,7 @@ async def test_heartbeat_keeps_a_long_job_from_being_orphaned(db: Database) -> N
     await asyncio.sleep(1.0)  # well past the 0.6 s orphan threshold
     async with db.sessions() as session, session.begin():
         assert await jobs.count_orphaned_jobs(session, 0.6) == 0
-        assert await jobs.recover_orphaned_jobs(session, 0.6) == []
+        assert await jobs.rescue_orphaned_jobs(session, 0.6) == jobs.RecoveredJobs([], [])
     seen = await load_job(db, job.id)
     assert seen.status == "running" and seen.heartbeat_at and seen.claimed_at
     assert seen.heartbeat_at > seen.started_at

@@ -68,7 +68,7 @@ async def clone_subject(
     sessions: async_sessionmaker[AsyncSession],
     *,
     source_subject_id: str,
-    source_tenant_id: str = "",
+    source_tenant_id: str,
     target_subject_id: str | None = None,
     target_tenant_id: str | None = None,
     display_name: str | None = None,
@@ -105,7 +105,7 @@ async def export_payload(
     sessions: async_sessionmaker[AsyncSession],
     subject_ids: list[str],
     *,
-    tenant_id: str = "",
+    tenant_id: str,
     export_scope: str = "full",
 ) -> dict[str, Any]:
     """A portable payload of several subjects (no embeddings: the importer re-embeds)."""
@@ -145,7 +145,7 @@ async def import_payload(
     embedder: EmbeddingProvider | None,
     payload: dict[str, Any],
     *,
-    target_tenant_id: str = "",
+    target_tenant_id: str,
     conflict_strategy: ConflictStrategy = "create_copy",
 ) -> PayloadImport:
     """Import every subject of a payload (fresh ids, re-embedded) in one transaction."""

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import jobs as job_repo
 from statewave_server.db import webhooks as outbox
-from statewave_server.db.admin_queries import stats as repo
+from statewave_server.db.admin_queries import counts as repo
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob, Episode, Memory, WebhookEvent
 from statewave_server.errors import NotFound
@@ -145,9 +145,9 @@ async def list_jobs(
     limit: int,
     offset: int,
     stuck_after_seconds: float | None = None,
-) -> repo.JobPage:
+) -> job_repo.JobPage:
     async with sessions() as session:
-        return await repo.list_jobs(
+        return await job_repo.list_jobs(
             session,
             status=selector.status,
             subject_id=selector.subject_id,
@@ -177,7 +177,7 @@ async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int
 
 async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: str) -> CompilationJob:
     async with sessions() as session:
-        job = await repo.get_job(session, job_id)
+        job = await job_repo.get_job(session, job_id, tenant_id=None)
     if job is None:
         raise NotFound("Job not found", code="job_not_found")
     return job
@@ -204,7 +204,7 @@ async def purge_jobs(
     statuses = _terminal(selector.status, JOB_TERMINAL)
     cutoff = _cutoff(older_than_hours)
     async with sessions.begin() as session:
-        return await repo.purge_jobs(
+        return await job_repo.purge_jobs(
             session,
             statuses=statuses,
             subject_id=selector.subject_id,
@@ -227,7 +227,7 @@ async def purge_webhook_events(
         raise BadRequest("at least one filter is required")
     statuses = _terminal(status, WEBHOOK_TERMINAL)
     async with sessions.begin() as session:
-        return await repo.purge_webhook_events(
+        return await outbox.purge_webhook_events(
             session,
             statuses=statuses,
             event_type=event_type,
