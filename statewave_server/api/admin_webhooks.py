@@ -72,6 +72,7 @@ class RedriveRequest(BaseModel):
 
 class RedriveResponse(BaseModel):
     redriven: int
+    event_ids: list[uuid.UUID]
 
 
 @router.get("", response_model=WebhookEventsPage)
@@ -80,15 +81,19 @@ async def list_webhook_events(
     status: WebhookStatus | None = None,
     event_type: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+    id_prefix: Annotated[
+        str | None, Query(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Offset = 0,
 ) -> WebhookEventsPage:
-    """Outbox rows across tenants, newest first."""
+    """Outbox rows across tenants, newest first (``id_prefix``: the rows a short id names)."""
     page = await service.list_events(
         sessions,
         status=status,
         event_type=event_type,
         tenant_id=tenant_id,
+        id_prefix=id_prefix,
         limit=limit,
         offset=offset,
     )
@@ -110,7 +115,7 @@ async def webhook_stats(sessions: SessionsDep) -> WebhookStats:
 async def redrive_webhooks(body: RedriveRequest, sessions: SessionsDep) -> RedriveResponse:
     """Queue dead letters again (attempts reset, due now); other ids are ignored."""
     done = await service.redrive(sessions, event_ids=None if body.all_dead else body.event_ids)
-    return RedriveResponse(redriven=len(done))
+    return RedriveResponse(redriven=len(done), event_ids=done)
 
 
 @router.get("/{event_id}", response_model=WebhookEventDetail)

@@ -12,9 +12,11 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, cast
+from urllib.parse import quote
 
 import typer
 
+from statewave_server.cli import remote
 from statewave_server.cli.local import run
 from statewave_server.cli.output import print_json
 from statewave_server.services.admin.targets import ConflictStrategy
@@ -46,9 +48,14 @@ def export_command(
     """Write a checksummed backup of one subject (JSON)."""
     from statewave_server.services.admin.backup import export_subject
 
-    document = run(
-        lambda sessions: export_subject(sessions, tenant, subject_id, format_version.value)
-    )
+    server = remote.current()
+    if server is not None:
+        params = {"tenant_id": tenant, "format_version": format_version.value}
+        document = server.call("GET", f"/admin/export/{quote(subject_id)}", params=params)
+    else:
+        document = run(
+            lambda sessions: export_subject(sessions, tenant, subject_id, format_version.value)
+        )
     text = json.dumps(document, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -83,6 +90,16 @@ def import_command(
     except (OSError, ValueError) as exc:
         typer.echo(f"Cannot read {file}: {exc}", err=True)
         raise typer.Exit(1) from None
+    server = remote.current()
+    if server is not None:
+        body = {
+            "document": document,
+            "target_subject_id": target_subject,
+            "target_tenant_id": target_tenant,
+            "preserve_ids": not remap_ids,
+        }
+        print_json(server.call("POST", "/admin/import", body=body))
+        return
     settings = get_settings()
     embedder = build_embedder(settings)
     result = run(

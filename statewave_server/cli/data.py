@@ -12,14 +12,33 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from statewave_server.cli import remote
 from statewave_server.cli.local import run
-from statewave_server.cli.output import age, print_json
+from statewave_server.cli.output import age, cell, print_json
 from statewave_server.settings import get_settings
 
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _subjects(
+    search: str | None, tenant: str | None, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The most recently active subjects (the API's shape), from the database or ``--url``."""
+    server = remote.current()
+    if server is not None:
+        params = {"search": search, "tenant_id": tenant}
+        return server.page("/admin/subjects", "subjects", params, limit, page_size=200)
+    from statewave_server.api.schemas.admin import SubjectItem
+    from statewave_server.db.admin_queries.explorer import ExplorerFilter
+    from statewave_server.services.admin.subjects import explore
+
+    filters = ExplorerFilter(search=search, tenant_id=tenant)
+    rows, total = run(lambda sessions: explore(sessions, filters, limit=limit))
+    return [SubjectItem.model_validate(row).model_dump(mode="json") for row in rows], total
 
 
 def subjects(
@@ -31,26 +50,22 @@ def subjects(
     json_output: Json = False,
 ) -> None:
     """List subjects, the most recently active first."""
-    from statewave_server.db.admin_queries.explorer import ExplorerFilter
-    from statewave_server.services.admin.subjects import explore
-
-    filters = ExplorerFilter(search=search or None, tenant_id=tenant)
-    rows, total = run(lambda sessions: explore(sessions, filters, limit=limit))
+    rows, total = _subjects(search or None, tenant, limit)
     if json_output:
-        print_json({"total": total, "subjects": [vars(row) for row in rows]})
+        print_json({"total": total, "subjects": rows})
         return
     table = Table(title=f"Subjects ({len(rows)} of {total})")
     for column in ("subject", "tenant", "episodes", "memories", "open", "health", "last activity"):
         table.add_column(column, no_wrap=column != "subject")
     for row in rows:
         table.add_row(
-            row.subject_id,
-            row.tenant_id or "(default)",
-            str(row.episode_count),
-            str(row.memory_count),
-            str(row.open_sessions),
-            row.health_state or "",
-            age(row.last_episode_at),
+            escape(row["subject_id"]),
+            escape(row["tenant_id"] or "(default)"),
+            str(row["episode_count"]),
+            str(row["memory_count"]),
+            str(row["open_sessions"]),
+            cell("status", row["health_state"]),
+            age(row["last_episode_at"]),
         )
     Console().print(table)
 

@@ -1,141 +1,164 @@
-"""Bodies of ``statewave jobs list``, ``jobs rescue`` and ``jobs retry``.
+"""``statewave jobs list|show|retry|rescue``: durable compilation jobs.
 
-Exit codes and output as in :mod:`statewave_server.cli.output`.
+On the configured database, or through a server's ``/admin/jobs`` with ``--url``; both
+print the API's shapes, so ``--json`` output is the same either way. Ids may be given as
+any unique prefix (tables show 8 characters).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+import re
+from typing import Annotated, Any
 
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+import typer
 
-from statewave_server.cli import local, output
-from statewave_server.db import jobs
-from statewave_server.db.models import CompilationJob
-from statewave_server.settings import Settings
+from statewave_server.api.schemas.admin import JobDetail, JobItem
+from statewave_server.cli import ids, local, output, remote
+from statewave_server.services.admin import dashboard
+from statewave_server.settings import get_settings
 
-_COLUMNS = ("id", "kind", "subject_id", "status", "attempts", "claimed_at", "heartbeat_at")
+jobs_app = typer.Typer(help="Inspect and repair durable compilation jobs.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+_FULL_ID = re.compile(r"^[0-9a-f]{32}$")
+_COLUMNS = (
+    ("id", "job_id"),
+    ("kind", "kind"),
+    ("subject", "subject_id"),
+    ("status", "status"),
+    ("tries", "attempts"),
+    ("created", "created_at"),
+    ("heartbeat", "heartbeat_at"),
+)
 
 
-def _job_dict(job: CompilationJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "tenant_id": job.tenant_id,
-        "subject_id": job.subject_id,
-        "kind": job.kind,
-        "status": job.status,
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "run_after": output.stamp(job.run_after),
-        "claimed_at": output.stamp(job.claimed_at),
-        "claimed_by": job.claimed_by,
-        "heartbeat_at": output.stamp(job.heartbeat_at),
-        "memories_created": job.memories_created,
-        "error": job.error,
-        "created_at": output.stamp(job.created_at),
-        "completed_at": output.stamp(job.completed_at),
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    DEAD = "dead"
+
+
+def _list(filters: dict[str, str | None], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Newest jobs first matching ``filters`` (the API's query names), and their total."""
+    server = remote.current()
+    if server is not None:
+        return server.page("/admin/jobs", "jobs", filters, limit)
+    selector = dashboard.JobFilter(**filters)
+    page = local.run(lambda s: dashboard.list_jobs(s, selector, limit=limit, offset=0))
+    return [JobItem.model_validate(job).model_dump(mode="json") for job in page.jobs], page.total
+
+
+def resolve(raw: str) -> str:
+    """A whole job id from an id or a unique prefix (exit 1 when unknown or ambiguous)."""
+
+    def matches(prefix: str) -> list[str]:
+        rows, _ = _list({"id_prefix": prefix}, 2)
+        return [row["job_id"] for row in rows]
+
+    return ids.resolve(raw, "job", lambda value: bool(_FULL_ID.match(value)), matches)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    json_output: Json = False,
+) -> None:
+    """List compilation jobs, newest first."""
+    filters = {
+        "status": status.value if status else None,
+        "kind": kind,
+        "tenant_id": tenant,
+        "subject_id": subject,
     }
-
-
-def _jobs_table(rows: list[dict[str, Any]]) -> Table:
-    return output.rows_table(f"Compilation jobs ({len(rows)})", rows, _COLUMNS, "error")
-
-
-async def list_jobs_command(
-    settings: Settings, status: str | None, limit: int, json_output: bool
-) -> int:
-    """Print the newest jobs (optionally one status)."""
-    if status is not None and status not in jobs.STATUSES:
-        Console(stderr=True).print(
-            f"[red]Unknown status {status!r}[/red]; choose one of {', '.join(jobs.STATUSES)}"
-        )
-        return 2
-
-    async def fetch(session: AsyncSession) -> list[dict[str, Any]]:
-        page = await jobs.list_jobs(
-            session, status=status, subject_id=None, tenant_id=None, kind=None, limit=limit
-        )
-        return [_job_dict(job) for job in page.jobs]
-
-    try:
-        rows = await local.in_transaction(settings, fetch)
-    except (SQLAlchemyError, OSError) as exc:
-        return output.database_error(exc)
+    rows, total = _list(filters, limit)
     if json_output:
-        output.print_json({"count": len(rows), "jobs": rows})
+        output.print_json({"count": len(rows), "total": total, "jobs": rows})
+        return
+    title = f"Compilation jobs ({len(rows)} of {total})"
+    output.show(output.rows_table(title, rows, _COLUMNS, "error"))
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument(help="A job id or a unique prefix of one.")],
+    json_output: Json = False,
+) -> None:
+    """One job: status, attempts, timings, error, payload and result."""
+    full = resolve(job_id)
+    server = remote.current()
+    if server is not None:
+        job = server.call("GET", f"/admin/jobs/{full}")
     else:
-        Console().print(_jobs_table(rows))
-    return 0
-
-
-async def rescue_jobs_command(
-    settings: Settings, older_than_minutes: float | None, json_output: bool
-) -> int:
-    """Return running jobs silent for the threshold to ``pending`` (exhausted ones go dead)."""
-    if older_than_minutes is not None and older_than_minutes < 0:
-        return output.usage_error("--older-than-minutes must be >= 0")
-    threshold = (
-        older_than_minutes * 60
-        if older_than_minutes is not None
-        else settings.job_orphan_after_seconds
-    )
-
-    async def rescue(session: AsyncSession) -> jobs.RecoveredJobs:
-        return await jobs.rescue_orphaned_jobs(session, threshold)
-
-    try:
-        swept = await local.in_transaction(settings, rescue)
-    except (SQLAlchemyError, OSError) as exc:
-        return output.database_error(exc)
+        found = local.run(lambda s: dashboard.get_job(s, full))
+        job = JobDetail.model_validate(found).model_dump(mode="json")
     if json_output:
-        report = {
-            "older_than_seconds": threshold,
-            "requeued_count": len(swept.requeued),
-            "requeued": swept.requeued,
-            "dead": swept.dead,
-        }
-        output.print_json(report)
-        return 0
-    console = Console()
-    console.print(f"Returned {len(swept.requeued)} job(s) to pending (silent > {threshold:g} s).")
-    for job_id in swept.requeued:
-        console.print(f"  {job_id}")
-    if swept.dead:
-        console.print(f"{len(swept.dead)} job(s) had no attempts left and are now dead:")
-        for job_id in swept.dead:
-            console.print(f"  {job_id}")
-    return 0
+        output.print_json(job)
+        return
+    output.show_record(f"Job {job['job_id']}", job, ("payload", "result"))
 
 
-async def retry_jobs_command(
-    settings: Settings, job_ids: list[str], all_dead: bool, json_output: bool
-) -> int:
-    """Dead jobs back to ``pending`` with fresh attempts: the given ids, or ``--all-dead``.
+@jobs_app.command("rescue")
+def jobs_rescue(
+    older_than_minutes: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Rescue running jobs silent for this long (default: orphan timeout)."
+        ),
+    ] = None,
+    json_output: Json = False,
+) -> None:
+    """Return orphaned running jobs to pending so a worker completes them."""
+    seconds = older_than_minutes * 60 if older_than_minutes is not None else None
+    server = remote.current()
+    if server is not None:
+        report = server.call("POST", "/admin/jobs/rescue", body={"older_than_seconds": seconds})
+    else:
+        threshold = seconds if seconds is not None else get_settings().job_orphan_after_seconds
+        swept = local.run(lambda s: dashboard.rescue_orphaned_jobs(s, threshold))
+        report = {"older_than_seconds": threshold, "requeued": swept.requeued, "dead": swept.dead}
+    if json_output:
+        output.print_json({**report, "requeued_count": len(report["requeued"])})
+        return
+    typer.echo(
+        f"Returned {len(report['requeued'])} job(s) to pending "
+        f"(silent > {report['older_than_seconds']:g} s)."
+    )
+    output.echo_ids(report["requeued"])
+    if report["dead"]:
+        typer.echo(f"{len(report['dead'])} job(s) had no attempts left and are now dead:")
+        output.echo_ids(report["dead"])
 
-    Exit 1 when a given id was not retried (unknown, or not dead), so scripts notice.
-    """
-    if bool(job_ids) == all_dead:
-        return output.usage_error("Give --job-id (one or more) or --all-dead, not both.")
 
-    async def retry(session: AsyncSession) -> list[str]:
-        return await jobs.retry_dead_jobs(session, None if all_dead else job_ids)
-
-    try:
-        retried = await local.in_transaction(settings, retry)
-    except (SQLAlchemyError, OSError) as exc:
-        return output.database_error(exc)
-    missed = [job_id for job_id in job_ids if job_id not in retried]
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[
+        list[str] | None,
+        typer.Option("--job-id", help="A dead job to retry, or a unique prefix (repeatable)."),
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead job.")] = False,
+    json_output: Json = False,
+) -> None:
+    """Return dead jobs to pending with fresh attempts (exit 1 if a given id is not dead)."""
+    if bool(job_id) == all_dead:
+        output.usage_error("Give --job-id (one or more) or --all-dead, not both.")
+    wanted = None if all_dead else [resolve(raw) for raw in job_id or []]
+    server = remote.current()
+    if server is not None:
+        body = {"all_dead": True} if wanted is None else {"job_ids": wanted}
+        retried = server.call("POST", "/admin/jobs/retry", body=body)["retried"]
+    else:
+        retried = local.run(lambda s: dashboard.retry_dead_jobs(s, wanted))
+    missed = [value for value in wanted or [] if value not in retried]
     if json_output:
         output.print_json({"retried": retried, "not_retried": missed})
     else:
-        console = Console()
-        console.print(f"Retried {len(retried)} dead job(s): back to pending.")
-        for job_id in retried:
-            console.print(f"  {job_id}")
+        typer.echo(f"Retried {len(retried)} dead job(s): back to pending.")
+        output.echo_ids(retried)
     if missed:
-        Console(stderr=True).print(f"[red]Not dead or unknown:[/red] {', '.join(missed)}")
-        return 1
-    return 0
+        remote.fail(f"not dead or unknown: {', '.join(missed)}")

@@ -2,7 +2,8 @@
 
 The same service as ``POST /admin/memories/{id}/retire|correct`` and the console's forms:
 audited (actor ``cli:<user>``), announced as a webhook event. Exit codes: 0 done, 1
-unknown or not active memory (or a database failure), 2 usage error.
+unknown or not active memory (or a database or server failure), 2 usage error. With
+``--url`` the edit goes through the server (the audit names ``cli:<user>`` all the same).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated
 import typer
 
 from statewave_server.api.schemas.admin import MemoryEditResponse
+from statewave_server.cli import remote
 from statewave_server.cli.local import run
 from statewave_server.cli.output import print_json
 from statewave_server.services.admin import memory_edits
@@ -51,10 +53,28 @@ def _actor() -> str:
         return "cli"
 
 
-def _report(edit: memory_edits.MemoryEdit, json_output: bool) -> None:
-    response = MemoryEditResponse.model_validate(
+def _remote(memory_id: uuid.UUID, action: str, body: dict[str, str]) -> MemoryEditResponse | None:
+    """With ``--url``: the edit through ``POST /admin/memories/{id}/<action>``, audited under
+    this user; ``None`` when the command works on the database."""
+    server = remote.current()
+    if server is None:
+        return None
+    answer = server.call(
+        "POST",
+        f"/admin/memories/{memory_id}/{action}",
+        body=body,
+        headers={"X-Statewave-Operator-Email": _actor()},
+    )
+    return MemoryEditResponse.model_validate(answer)
+
+
+def _local(edit: memory_edits.MemoryEdit) -> MemoryEditResponse:
+    return MemoryEditResponse.model_validate(
         {"memory": edit.memory, "replacement": edit.replacement}, from_attributes=True
     )
+
+
+def _report(response: MemoryEditResponse, json_output: bool) -> None:
     if json_output:
         print_json(response.model_dump(mode="json"))
         return
@@ -68,14 +88,22 @@ def _report(edit: memory_edits.MemoryEdit, json_output: bool) -> None:
 def retire(memory_id: str, reason: Reason, tenant: Tenant = "", json_output: Json = False) -> None:
     """Take one memory out of use (context and search stop using it)."""
     parsed, why = _memory_id(memory_id), _reason(reason)
-    settings = get_settings()
-    edit = run(
-        lambda sessions: memory_edits.retire_memory(
-            sessions, EventSink.from_settings(settings), tenant, parsed, reason=why, actor=_actor()
-        ),
-        settings,
-    )
-    _report(edit, json_output)
+    response = _remote(parsed, "retire", {"reason": why, "tenant_id": tenant})
+    if response is None:
+        settings = get_settings()
+        edit = run(
+            lambda sessions: memory_edits.retire_memory(
+                sessions,
+                EventSink.from_settings(settings),
+                tenant,
+                parsed,
+                reason=why,
+                actor=_actor(),
+            ),
+            settings,
+        )
+        response = _local(edit)
+    _report(response, json_output)
 
 
 @memories_app.command("correct")
@@ -88,19 +116,23 @@ def correct(
 ) -> None:
     """Supersede one memory with new content (same kind and sources)."""
     parsed, why = _memory_id(memory_id), _reason(reason)
-    settings = get_settings()
-    embedder = build_embedder(settings)
-    edit = run(
-        lambda sessions: memory_edits.correct_memory(
-            sessions,
-            EventSink.from_settings(settings),
-            embedder,
-            tenant,
-            parsed,
-            content=content,
-            reason=why,
-            actor=_actor(),
-        ),
-        settings,
-    )
-    _report(edit, json_output)
+    body = {"content": content, "reason": why, "tenant_id": tenant}
+    response = _remote(parsed, "correct", body)
+    if response is None:
+        settings = get_settings()
+        embedder = build_embedder(settings)
+        edit = run(
+            lambda sessions: memory_edits.correct_memory(
+                sessions,
+                EventSink.from_settings(settings),
+                embedder,
+                tenant,
+                parsed,
+                content=content,
+                reason=why,
+                actor=_actor(),
+            ),
+            settings,
+        )
+        response = _local(edit)
+    _report(response, json_output)

@@ -275,12 +275,16 @@ async def list_jobs(
     limit: int,
     offset: int = 0,
     stuck_after_seconds: float | None = None,
+    id_prefix: str | None = None,
 ) -> JobPage:
     """Newest jobs first, each filter applied when not None (``tenant_id=None`` is every
-    tenant: an operator's view); running jobs silent for ``stuck_after_seconds`` come
-    before all others, so the one to act on is on top. ``total`` ignores paging."""
+    tenant: an operator's view; ``id_prefix`` finds the job a short id names); running jobs
+    silent for ``stuck_after_seconds`` come before all others, so the one to act on is on
+    top. ``total`` ignores paging."""
     fields = {"subject_id": subject_id, "tenant_id": tenant_id, "kind": kind}
     clauses = _job_filters(status, None, fields)
+    if id_prefix is not None:
+        clauses.append(CompilationJob.id.startswith(id_prefix, autoescape=True))
     order: list[Any] = [CompilationJob.created_at.desc(), CompilationJob.id]
     if stuck_after_seconds is not None:
         order.insert(0, case((orphaned(stuck_after_seconds), 0), else_=1))

@@ -136,6 +136,7 @@ class JobFilter:
     subject_id: str | None = None
     tenant_id: str | None = None
     kind: str | None = None
+    id_prefix: str | None = None
 
 
 async def list_jobs(
@@ -156,6 +157,7 @@ async def list_jobs(
             limit=limit,
             offset=offset,
             stuck_after_seconds=stuck_after_seconds,
+            id_prefix=selector.id_prefix,
         )
 
 
@@ -165,6 +167,14 @@ async def retry_dead_jobs(
     """Dead jobs (these ids, or every one) back to pending with fresh attempts."""
     async with sessions.begin() as session:
         return await job_repo.retry_dead_jobs(session, job_ids)
+
+
+async def rescue_orphaned_jobs(
+    sessions: async_sessionmaker[AsyncSession], older_than_seconds: float
+) -> job_repo.RecoveredJobs:
+    """Running jobs silent this long back to pending (those out of attempts become dead)."""
+    async with sessions.begin() as session:
+        return await job_repo.rescue_orphaned_jobs(session, older_than_seconds)
 
 
 async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
