@@ -21,7 +21,9 @@ from statewave_server.settings import get_settings
 jobs_app = typer.Typer(help="Inspect and repair durable compilation jobs.", no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-_FULL_ID = re.compile(r"^[0-9a-f]{32}$")
+# Shorter hex is a prefix; anything else is taken as a whole id (ours are 32 hex digits,
+# but a database taken over from the original Statewave may hold others).
+_PREFIX = re.compile(r"^[0-9a-f]{1,31}$")
 _COLUMNS = (
     ("id", "job_id"),
     ("kind", "kind"),
@@ -57,7 +59,7 @@ def resolve(raw: str) -> str:
         rows, _ = _list({"id_prefix": prefix}, 2)
         return [row["job_id"] for row in rows]
 
-    return ids.resolve(raw, "job", lambda value: bool(_FULL_ID.match(value)), matches)
+    return ids.resolve(raw, "job", lambda value: not _PREFIX.match(value.lower()), matches)
 
 
 @jobs_app.command("list")

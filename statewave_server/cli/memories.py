@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from statewave_server.api.schemas.admin import MemoryEditResponse
-from statewave_server.cli import remote
+from statewave_server.cli import ids, remote
 from statewave_server.cli.local import run
 from statewave_server.cli.output import print_json
 from statewave_server.services.admin import memory_edits
@@ -30,12 +30,26 @@ Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit)."
 Json = Annotated[bool, typer.Option("--json", help="Print the edited memory as JSON.")]
 
 
-def _memory_id(raw: str) -> uuid.UUID:
+def _memory_id(raw: str, tenant: str) -> uuid.UUID:
+    """A whole memory id from an id or a unique prefix of one in ``tenant``."""
+
+    def matches(prefix: str) -> list[str]:
+        server = remote.current()
+        if server is not None:
+            params = {"id_prefix": prefix, "tenant_id": tenant}
+            return [str(i) for i in server.call("GET", "/admin/memories", params=params)["ids"]]
+        found = run(lambda sessions: memory_edits.ids_starting_with(sessions, tenant, prefix))
+        return [str(i) for i in found]
+
+    return uuid.UUID(ids.resolve(raw, "memory", _is_uuid, matches))
+
+
+def _is_uuid(value: str) -> bool:
     try:
-        return uuid.UUID(raw)
+        uuid.UUID(value)
     except ValueError:
-        typer.echo("MEMORY_ID must be a memory's full UUID.", err=True)
-        raise typer.Exit(2) from None
+        return False
+    return len(value) >= 32
 
 
 def _reason(raw: str) -> str:
@@ -87,7 +101,8 @@ def _report(response: MemoryEditResponse, json_output: bool) -> None:
 @memories_app.command("retire")
 def retire(memory_id: str, reason: Reason, tenant: Tenant = "", json_output: Json = False) -> None:
     """Take one memory out of use (context and search stop using it)."""
-    parsed, why = _memory_id(memory_id), _reason(reason)
+    why = _reason(reason)
+    parsed = _memory_id(memory_id, tenant)
     response = _remote(parsed, "retire", {"reason": why, "tenant_id": tenant})
     if response is None:
         settings = get_settings()
@@ -115,7 +130,8 @@ def correct(
     json_output: Json = False,
 ) -> None:
     """Supersede one memory with new content (same kind and sources)."""
-    parsed, why = _memory_id(memory_id), _reason(reason)
+    why = _reason(reason)
+    parsed = _memory_id(memory_id, tenant)
     body = {"content": content, "reason": why, "tenant_id": tenant}
     response = _remote(parsed, "correct", body)
     if response is None:

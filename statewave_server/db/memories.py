@@ -231,3 +231,22 @@ async def count_missing_embeddings(session: AsyncSession, model: str) -> int:
         .where(or_(Memory.embedding.is_(None), Memory.embedding_model.is_distinct_from(model)))
     )
     return int(await session.scalar(statement) or 0)
+
+
+async def ids_starting_with(
+    session: AsyncSession, *, tenant_id: str, prefix: str, limit: int
+) -> list[uuid.UUID]:
+    """Ids of the tenant's memories whose hex form starts with ``prefix`` (a short id as
+    tables show it): a range on ``ix_memories_id``, not a scan of the table's text."""
+    digits = prefix.replace("-", "")
+    if len(digits) > 32:
+        return []
+    low = uuid.UUID(digits.ljust(32, "0"))
+    high = uuid.UUID(digits.ljust(32, "f"))
+    rows = await session.scalars(
+        select(Memory.id)
+        .where(Memory.id.between(low, high), Memory.tenant_id == tenant_id)
+        .order_by(Memory.id)
+        .limit(limit)
+    )
+    return list(rows)

@@ -183,7 +183,7 @@ def test_short_ids_resolve_or_fail_clearly(seeded: Seeded, tmp_path: Path) -> No
     missing = statewave(seeded, tmp_path, "jobs", "show", uuid.uuid4().hex)
     assert missing.returncode == 1 and "Job not found (HTTP 404)" in missing.stderr
     not_hex = statewave(seeded, tmp_path, "webhooks", "show", "zzz")
-    assert not_hex.returncode == 1 and "not a webhook event id" in not_hex.stderr
+    assert not_hex.returncode == 2 and "not a webhook event id" in not_hex.stderr
 
 
 def test_webhooks_list_show_redrive(seeded: Seeded, tmp_path: Path) -> None:
@@ -228,9 +228,10 @@ def test_subjects_stats_memories_export_import(seeded: Seeded, tmp_path: Path) -
 
     retired = as_json(
         statewave(
-            seeded, tmp_path, "memories", "retire", seeded.memory, "--reason", "test", "--json"
+            seeded, tmp_path, "memories", "retire", seeded.memory[:8], "--reason", "t", "--json"
         )
     )
+    assert retired["memory"]["id"] == seeded.memory  # type: ignore[index]
     assert retired["memory"]["status"] == "deleted"  # type: ignore[index]
     assert retired["memory"]["metadata"]["retired_by"].startswith("cli")  # type: ignore[index]
     again = statewave(seeded, tmp_path, "memories", "retire", seeded.memory, "--reason", "x")

@@ -77,6 +77,10 @@ class RetireMemoryBody(BaseModel):
     reason: Reason
 
 
+class MemoryIds(BaseModel):
+    ids: list[uuid.UUID]
+
+
 class CorrectMemoryBody(RetireMemoryBody):
     content: Annotated[str, StringConstraints(min_length=1, max_length=10_000, pattern=NO_NUL)]
 
