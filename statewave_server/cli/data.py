@@ -2,8 +2,9 @@
 
 They answer "what does Statewave hold, and what would my agent get for this task?" from a
 terminal, through the same services as ``/admin/subjects``, ``/v1/memories/search`` and
-``/v1/context`` (``context`` prints the exact ``assembled_context``). Exit codes: 0 done,
-1 database failure, 2 usage error.
+``/v1/context`` or, with ``--url``, through those routes of a running server (``context``
+prints the exact ``assembled_context``). Exit codes: 0 done, 1 database or server failure,
+2 usage error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from statewave_server.cli import remote
 from statewave_server.cli.local import run
-from statewave_server.cli.output import age, cell, print_json
+from statewave_server.cli.output import age, cell, print_json, short
 from statewave_server.settings import get_settings
 
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")]
@@ -70,21 +71,31 @@ def subjects(
     Console().print(table)
 
 
-def search(
-    subject_id: str,
-    query: str,
-    tenant: Tenant = "",
-    semantic: Annotated[bool, typer.Option(help="Add vector similarity.")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
-    json_output: Json = False,
-) -> None:
-    """Search one subject's active memories, best first."""
+_MEMORY_FIELDS = ("id", "kind", "content", "confidence", "valid_from", "source_episode_ids")
+_PROVENANCE = ("fact_ids", "summary_ids", "procedure_ids", "episode_ids")
+
+
+def _tenant_header(tenant: str) -> dict[str, str]:
+    return {"X-Tenant-ID": tenant} if tenant else {}
+
+
+def _search(
+    subject_id: str, query: str, tenant: str, semantic: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Active memories best first: ``/v1/memories/search`` with ``--url``, else the service."""
+    server = remote.current()
+    if server is not None:
+        params = {"subject_id": subject_id, "q": query, "semantic": semantic, "limit": limit}
+        found = server.call(
+            "GET", "/v1/memories/search", params=params, headers=_tenant_header(tenant)
+        )
+        return [{f: m.get(f) for f in _MEMORY_FIELDS} for m in found["memories"]]
     from statewave_server.services.runtime import build_runtime
     from statewave_server.services.search import search_memories
 
     settings = get_settings()
     runtime = build_runtime(settings)
-    found = run(
+    memories = run(
         lambda sessions: search_memories(
             sessions,
             runtime,
@@ -97,33 +108,51 @@ def search(
         ),
         settings,
     )
+    return [{f: getattr(m, f) for f in _MEMORY_FIELDS} for m in memories]
+
+
+def search(
+    subject_id: str,
+    query: str,
+    tenant: Tenant = "",
+    semantic: Annotated[bool, typer.Option(help="Add vector similarity.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    json_output: Json = False,
+) -> None:
+    """Search one subject's active memories, best first."""
+    found = _search(subject_id, query, tenant, semantic, limit)
     if json_output:
-        fields = ("id", "kind", "content", "confidence", "valid_from", "source_episode_ids")
-        print_json({"memories": [{f: getattr(m, f) for f in fields} for m in found]})
+        print_json({"memories": found})
         return
-    table = Table(title=f"{len(found)} memory(ies) for {query!r}")
+    table = Table(title=f"{len(found)} memory(ies) for {escape(repr(query))}")
     for column in ("id", "kind", "content"):
         table.add_column(column, no_wrap=column != "content")
     for memory in found:
-        table.add_row(str(memory.id)[:8], memory.kind, memory.content)
+        table.add_row(short(memory["id"]), memory["kind"], escape(memory["content"]))
     Console().print(table)
 
 
-def context(
-    subject_id: str,
-    task: str,
-    tenant: Tenant = "",
-    max_tokens: Annotated[int | None, typer.Option(min=1, max=16_000)] = None,
-    session_id: Annotated[str | None, typer.Option("--session", help="Current session.")] = None,
-    json_output: Json = False,
-) -> None:
-    """Print the context an agent gets for TASK (the exact assembled_context)."""
+def _context(
+    subject_id: str, task: str, tenant: str, budget: int, session_id: str | None
+) -> tuple[str, int, dict[str, list[str]]]:
+    """The assembled context, its token estimate and provenance: ``/v1/context`` with
+    ``--url``, else the service."""
+    server = remote.current()
+    if server is not None:
+        body = {
+            "subject_id": subject_id,
+            "task": task,
+            "max_tokens": budget,
+            "session_id": session_id,
+        }
+        got = server.call("POST", "/v1/context", body=body, headers=_tenant_header(tenant))
+        provenance = {name: got["provenance"][name] for name in _PROVENANCE}
+        return got["assembled_context"], got["token_estimate"], provenance
     from statewave_server.services.retrieval import build_context
     from statewave_server.services.runtime import build_runtime
 
     settings = get_settings()
     runtime = build_runtime(settings)
-    budget = max_tokens or settings.default_max_context_tokens
     result = run(
         lambda sessions: build_context(
             sessions,
@@ -137,24 +166,35 @@ def context(
         settings,
     )
     bundle = result.bundle
+    provenance = {name: [str(i) for i in getattr(bundle.provenance, name)] for name in _PROVENANCE}
+    return bundle.assembled_context, bundle.token_estimate, provenance
+
+
+def context(
+    subject_id: str,
+    task: str,
+    tenant: Tenant = "",
+    max_tokens: Annotated[int | None, typer.Option(min=1, max=16_000)] = None,
+    session_id: Annotated[str | None, typer.Option("--session", help="Current session.")] = None,
+    json_output: Json = False,
+) -> None:
+    """Print the context an agent gets for TASK (the exact assembled_context)."""
+    budget = max_tokens or get_settings().default_max_context_tokens
+    text, tokens, provenance = _context(subject_id, task, tenant, budget, session_id)
     if json_output:
-        provenance: dict[str, Any] = {
-            name: [str(i) for i in getattr(bundle.provenance, name)]
-            for name in ("fact_ids", "summary_ids", "procedure_ids", "episode_ids")
-        }
         print_json(
             {
                 "subject_id": subject_id,
                 "task": task,
-                "assembled_context": bundle.assembled_context,
-                "token_estimate": bundle.token_estimate,
+                "assembled_context": text,
+                "token_estimate": tokens,
                 "max_tokens": budget,
                 "provenance": provenance,
             }
         )
         return
-    typer.echo(bundle.assembled_context)
-    typer.echo(f"({bundle.token_estimate} of {budget} tokens)", err=True)
+    typer.echo(text)
+    typer.echo(f"({tokens} of {budget} tokens)", err=True)
 
 
 def register(app: typer.Typer) -> None:

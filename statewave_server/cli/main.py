@@ -53,8 +53,8 @@ def _setup(
         typer.Option(
             envvar="STATEWAVE_URL",
             show_default=False,
-            help="Run jobs, webhooks, subjects, stats, memories, export and import against "
-            "this server's admin API instead of the database.",
+            help="Run jobs, webhooks, stats, subjects, search, context, memories, export and "
+            "import against this server's API instead of the database.",
         ),
     ] = None,
     api_key: Annotated[

@@ -206,6 +206,12 @@ def test_webhooks_list_show_redrive(seeded: Seeded, tmp_path: Path) -> None:
 def test_subjects_stats_memories_export_import(seeded: Seeded, tmp_path: Path) -> None:
     subjects = as_json(statewave(seeded, tmp_path, "subjects", "--search", SUBJECT, "--json"))
     assert [row["subject_id"] for row in subjects["subjects"]] == [SUBJECT]  # type: ignore[attr-defined]
+    found = as_json(statewave(seeded, tmp_path, "search", SUBJECT, "Globex", "--json"))
+    assert seeded.memory in {m["id"] for m in found["memories"]}  # type: ignore[attr-defined]
+    task = "Where does the customer work?"
+    bundle = as_json(statewave(seeded, tmp_path, "context", SUBJECT, task, "--json"))
+    assert "Globex" in bundle["assembled_context"]  # type: ignore[operator]
+    assert bundle["token_estimate"] <= bundle["max_tokens"]  # type: ignore[operator]
     stats = as_json(statewave(seeded, tmp_path, "stats", "--json"))
     assert stats["jobs"]["total"] >= 5 and stats["webhooks"]["total"] >= 1  # type: ignore[index]
 
