@@ -62,6 +62,7 @@ def _tool_context(request: Request) -> ToolContext:
         tenant_id=deps.tenant_id(request),
         sessions=deps.sessions(request),
         runtime=deps.runtime(request),
+        reads=deps.read_sessions(request),
     )
 
 

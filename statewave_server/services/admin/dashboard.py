@@ -15,6 +15,7 @@ from statewave_server.db import webhooks as outbox
 from statewave_server.db.admin_queries import counts as repo
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob, Episode, Memory, WebhookEvent
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.errors import NotFound
 from statewave_server.ops.migrations import check_migration_status
 from statewave_server.ops.readiness import check_readiness
@@ -73,12 +74,12 @@ async def dashboard(database: Database, settings: Settings) -> dict[str, Any]:
     }
 
 
-async def tenants(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+async def tenants(sessions: SessionFactory) -> list[str]:
     async with sessions() as session:
         return await repo.tenant_ids(session)
 
 
-async def tenant_audit(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+async def tenant_audit(sessions: SessionFactory) -> dict[str, Any]:
     """Tenant ids are never NULL here; the audit reports the default tenant's rows instead."""
     async with sessions() as session:
         default_rows = await repo.default_tenant_counts(session)
@@ -93,9 +94,7 @@ async def tenant_audit(sessions: async_sessionmaker[AsyncSession]) -> dict[str, 
     }
 
 
-async def usage(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str | None
-) -> dict[str, Any]:
+async def usage(sessions: SessionFactory, tenant_id: str | None) -> dict[str, Any]:
     """Rows created today (UTC), in 7 and 30 days and in total; active subjects."""
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -16,6 +16,7 @@ from statewave_server.db.admin_queries import explorer as repo
 from statewave_server.db.admin_queries import timeline as timeline_repo
 from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, SubjectRow
 from statewave_server.db.models import Episode, Memory
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.errors import NotFound
 from statewave_server.services.events import EventSink
 from statewave_server.services.support.alerts import lock_health, record_health
@@ -39,7 +40,7 @@ SUPERSEDED = "superseded"
 
 
 async def explore(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     filters: ExplorerFilter,
     *,
     sort_by: SortKey = "last_activity",
@@ -92,7 +93,7 @@ async def detail(
 
 
 async def memories(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     *,
@@ -117,15 +118,13 @@ async def memories(
         )
 
 
-async def memory_kinds(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, subject_id: str
-) -> list[str]:
+async def memory_kinds(sessions: SessionFactory, tenant_id: str, subject_id: str) -> list[str]:
     async with sessions() as session:
         return await repo.memory_kinds(session, tenant_id, subject_id)
 
 
 async def episodes(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     *,
@@ -149,7 +148,7 @@ async def episodes(
 
 
 async def citing_memories(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     episode_id: uuid.UUID,
@@ -173,7 +172,7 @@ class Related:
 
 
 async def related(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     memory_id: uuid.UUID,
@@ -226,7 +225,7 @@ async def related(
 
 
 async def session_timeline(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     tenant_id: str,
     subject_id: str,
     session_id: str,
