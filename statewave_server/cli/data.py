@@ -34,8 +34,7 @@ def _subjects(
         params = {"search": search, "tenant_id": tenant}
         return server.page("/admin/subjects", "subjects", params, limit, page_size=200)
     from statewave_server.api.schemas.admin import SubjectItem
-    from statewave_server.db.admin_queries.explorer import ExplorerFilter
-    from statewave_server.services.admin.subjects import explore
+    from statewave_server.services.admin.subjects import ExplorerFilter, explore
 
     filters = ExplorerFilter(search=search, tenant_id=tenant)
     rows, total = run(lambda sessions: explore(sessions, filters, limit=limit))

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db.admin_queries import explorer as repo
 from statewave_server.db.admin_queries import timeline as timeline_repo
-from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, SubjectRow
+from statewave_server.db.admin_queries.explorer import ExplorerFilter as ExplorerFilter
+from statewave_server.db.admin_queries.explorer import SortKey, SubjectRow
 from statewave_server.db.models import Episode, Memory
 from statewave_server.db.read_routing import SessionFactory
 from statewave_server.errors import NotFound
