@@ -122,7 +122,7 @@ def jobs_rescue(
         report = server.call("POST", "/admin/jobs/rescue", body={"older_than_seconds": seconds})
     else:
         threshold = seconds if seconds is not None else get_settings().job_orphan_after_seconds
-        swept = local.run(lambda s: dashboard.rescue_orphaned_jobs(s, threshold))
+        swept = local.run(lambda s: dashboard.rescue_jobs(s, threshold))
         report = {"older_than_seconds": threshold, "requeued": swept.requeued, "dead": swept.dead}
     if json_output:
         output.print_json({**report, "requeued_count": len(report["requeued"])})

@@ -110,7 +110,7 @@ async def rescue_jobs(
     threshold = body.older_than_seconds
     if threshold is None:
         threshold = settings.job_orphan_after_seconds
-    swept = await service.rescue_orphaned_jobs(sessions, threshold)
+    swept = await service.rescue_jobs(sessions, threshold)
     return RescueJobsResponse(
         older_than_seconds=threshold, requeued=swept.requeued, dead=swept.dead
     )

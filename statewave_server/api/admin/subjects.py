@@ -128,8 +128,11 @@ async def related(
         "memory_id": found.memory.id,
         "status": found.memory.status,
         "created_at": found.memory.created_at,
-        "superseding_memory": item(found.superseding, "supersedes") if found.superseding else None,
-        "superseded_memories": [item(m, "superseded_by") for m in found.superseded],
+        "superseding_memory": (
+            item(found.lineage.superseded_by, "supersedes") if found.lineage.superseded_by else None
+        ),
+        "superseded_memories": [item(m, "superseded_by") for m in found.lineage.replaced],
+        "lineage_recorded": found.lineage.recorded,
         "sibling_memories": [item(m, "sibling") for m in found.siblings],
         "source_episode_count": len(found.memory.source_episode_ids),
     }

@@ -168,12 +168,18 @@ async def retry_dead_jobs(
         return await job_repo.retry_dead_jobs(session, job_ids)
 
 
-async def rescue_orphaned_jobs(
-    sessions: async_sessionmaker[AsyncSession], older_than_seconds: float
+async def orphaned_jobs(sessions: SessionFactory, after_seconds: float) -> int:
+    """How many running jobs have been silent for ``after_seconds`` (the rescue's target)."""
+    async with sessions() as session:
+        return await job_repo.count_orphaned_jobs(session, after_seconds)
+
+
+async def rescue_jobs(
+    sessions: async_sessionmaker[AsyncSession], after_seconds: float
 ) -> job_repo.RecoveredJobs:
-    """Running jobs silent this long back to pending (those out of attempts become dead)."""
+    """Running jobs silent for ``after_seconds`` back to pending (exhausted ones: dead)."""
     async with sessions.begin() as session:
-        return await job_repo.rescue_orphaned_jobs(session, older_than_seconds)
+        return await job_repo.rescue_orphaned_jobs(session, after_seconds)
 
 
 async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
