@@ -177,3 +177,23 @@ async def test_compiling_subjects_together_equals_compiling_them_one_by_one(db: 
         assert [row for row, _ in rows] == [row for row, _ in alone[key]], key
         for (_, vector), (_, other) in zip(rows, alone[key], strict=True):
             np.testing.assert_allclose(vector, other, atol=1e-5)
+
+
+async def test_one_subject_at_a_time_when_the_batch_is_one(db: Database) -> None:
+    """``STATEWAVE_WORKER_BATCH_SUBJECTS=1``: a claim takes one subject (its duplicates too)."""
+    runtime = _runtime("hash")
+    tenant = "single"
+    await _ingest(db, runtime, tenant, FIRST)
+    await _queue(db, tenant, copies=2)
+    settings = Settings(_env_file=None, worker_batch_subjects=1)
+    worker = Worker(db, settings, {**default_handlers(), **memory_handlers(runtime)})
+
+    assert await worker.run_once()
+    jobs: list[CompilationJob] = await _rows(db, CompilationJob, tenant)
+    done = {j.subject_id for j in jobs if j.status == "completed"}
+    assert len(done) == 1 and len([j for j in jobs if j.status == "completed"]) == 2
+    assert len(_calls(runtime)) == 1
+    runs = 1
+    while await worker.run_once():
+        runs += 1
+    assert runs == len(SUBJECTS)
