@@ -91,9 +91,9 @@ async def prepare_compiles(
 ) -> dict[tuple[str, str], PreparedCompile]:
     """Draft several subjects' next compiles and embed all their texts in one model call,
     holding no lock and no transaction meanwhile (:func:`write_prepared` checks the
-    episodes again under the subject's lock). Stops taking subjects after ``max_episodes``
-    episodes (bounded memory); a subject whose compiler failed is left out, so its own
-    compile runs (and fails) under its job."""
+    episodes again under the subject's lock). Takes no further subject once
+    ``max_episodes`` are drafted (bounded memory: at most one chunk of 500 beyond it); a
+    subject left out, or whose compiler failed, is compiled (or fails) under its own job."""
     chosen: list[tuple[tuple[str, str], list[Episode]]] = []
     total = 0
     async with sessions() as session:
