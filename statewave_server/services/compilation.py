@@ -7,6 +7,11 @@ uncompiled episodes are also locked with ``SKIP LOCKED``, so no episode is proce
 Idempotent: episodes are stamped ``last_compiled_at`` in the same transaction as the
 memories they produced, so a crash rolls back both. Episodes of a failed LLM batch stay
 uncompiled for the next run.
+
+A worker compiles several subjects at once in two steps: :func:`prepare_compiles` drafts
+and embeds them with no transaction held, :func:`write_prepared` stores each under its lock
+once it has re-locked exactly the drafted episodes (else it compiles afresh), so the
+result never differs from compiling the subjects one by one.
 """
 
 from __future__ import annotations
