@@ -144,15 +144,15 @@ class Worker:
         """
         async with self._db.sessions() as session, session.begin():
             job = await jobs.claim_next(session, self.worker_id)
-            handler = self._handlers.get(job.kind) if job is not None else None
-            batch = [job] if job is not None else []
-            if job is not None and isinstance(handler, BatchJobHandler):
+            if job is None:
+                return False
+            handler = self._handlers.get(job.kind)
+            batch = [job]
+            if isinstance(handler, BatchJobHandler):
                 subjects = self._settings.worker_batch_subjects
                 batch += await jobs.claim_companions(
                     session, self.worker_id, job, subjects=subjects, scan=BATCH_SCAN * subjects
                 )
-        if job is None:
-            return False
         for claimed in batch:
             self._log.info(
                 "job_claimed", job_id=claimed.id, kind=claimed.kind, attempt=claimed.attempts
