@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     # needs a session (the memory-change LISTEN, migrations' advisory lock).
     database_pooled: bool = False
     direct_database_url: str | None = None
+    # Read replica (db/read_routing.py): context, search, timeline and listing reads go to
+    # this streaming replica when it has replayed every write acknowledged before the read
+    # started (else to the primary, after waiting up to read_replica_max_wait_ms).
+    read_database_url: str | None = None
+    read_replica_max_wait_ms: int = Field(default=10, ge=0, le=1000)
 
     # HTTP server and logging
     host: str | None = Field(

@@ -7,7 +7,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, tuple_, update
+from sqlalchemy import Select, cast, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,16 +80,17 @@ async def newest_episodes(
 
 
 async def newest_episode_facts(
-    session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int
+    session: AsyncSession, tenant_id: str, subject_id: str, *, limit: int, payload: bool = True
 ) -> list[Any]:
     """Like :func:`newest_episodes`, but plain rows of the columns support analytics read
-    (id, source, type, payload, occurred_at, session_id): no ORM objects to build."""
+    (id, source, type, payload, occurred_at, session_id): no ORM objects to build.
+    ``payload=False`` reads ``{}`` instead of the payload (SLA needs only times and roles)."""
     statement = (
         select(
             Episode.id,
             Episode.source,
             Episode.type,
-            Episode.payload,
+            Episode.payload if payload else cast(literal("{}"), JSONB).label("payload"),
             Episode.occurred_at,
             Episode.session_id,
         )

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import episode_views
 from statewave_server.db import episodes as episode_repo
@@ -33,6 +33,7 @@ from statewave_server.db import memories as memory_repo
 from statewave_server.db.episode_views import EpisodeView
 from statewave_server.db.index_rows import query_lexemes
 from statewave_server.db.models import Memory
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.services.compiler import episode_text
 from statewave_server.services.context import (
@@ -72,7 +73,7 @@ class ContextResult:
 
 
 async def build_context(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     runtime: MemoryRuntime,
     tenant_id: str,
     subject_id: str,

@@ -27,9 +27,16 @@ _counter = itertools.count()
 def bundled_psql(server: Any, database: str, sql: str, *, is_file: bool = False) -> str:
     """Run SQL (or, with ``is_file``, the SQL file at that path: COPY … FROM stdin works)
     in ``database`` of an embedded server with its own psql; the output, trimmed."""
-    info = server.get_postmaster_info()
-    env = {**os.environ, "PGHOST": str(info.socket_dir), "PGUSER": "postgres"}
-    psql = Path(server.bin_path) / "psql"
+    socket_dir = Path(server.get_postmaster_info().socket_dir)
+    return psql_at(Path(server.bin_path), socket_dir, database, sql, is_file=is_file)
+
+
+def psql_at(
+    bin_path: Path, socket_dir: Path, database: str, sql: str, *, is_file: bool = False
+) -> str:
+    """:func:`bundled_psql` for any server of those binaries listening in ``socket_dir``."""
+    env = {**os.environ, "PGHOST": str(socket_dir), "PGUSER": "postgres"}
+    psql = bin_path / "psql"
     done = subprocess.run(
         [
             *(str(psql), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database),

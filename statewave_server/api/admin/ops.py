@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import DatabaseDep, SessionsDep, SettingsDep
+from statewave_server.api.deps import DatabaseDep, ReadSessionsDep, SessionsDep, SettingsDep
 from statewave_server.api.schemas.admin import Deleted, JobDetail, JobItem, JobsPage
 from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
 from statewave_server.services.admin import dashboard as service
@@ -27,18 +27,18 @@ async def dashboard(database: DatabaseDep, settings: SettingsDep) -> dict[str, A
 
 
 @router.get("/tenants")
-async def tenants(sessions: SessionsDep) -> dict[str, list[str]]:
+async def tenants(sessions: ReadSessionsDep) -> dict[str, list[str]]:
     """Tenants holding data (``''`` is the default tenant), sorted."""
     return {"tenants": await service.tenants(sessions)}
 
 
 @router.get("/tenant-audit")
-async def tenant_audit(sessions: SessionsDep) -> dict[str, Any]:
+async def tenant_audit(sessions: ReadSessionsDep) -> dict[str, Any]:
     return await service.tenant_audit(sessions)
 
 
 @router.get("/usage")
-async def usage(sessions: SessionsDep, tenant_id: Tenant = None) -> dict[str, Any]:
+async def usage(sessions: ReadSessionsDep, tenant_id: Tenant = None) -> dict[str, Any]:
     """Rows created today / 7 d / 30 d / in total, and active subjects (one tenant or all)."""
     return await service.usage(sessions, tenant_id)
 

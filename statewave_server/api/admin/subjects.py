@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import EventsDep, SessionsDep
+from statewave_server.api.deps import EventsDep, ReadSessionsDep, SessionsDep
 from statewave_server.api.schemas.admin import (
     AdminEpisode,
     AdminMemory,
@@ -57,7 +57,7 @@ Threshold = Annotated[float, Query(ge=0, allow_inf_nan=False)]
 
 @router.get("", response_model=SubjectsPage)
 async def explore(
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     search: Text = None,
     tenant_id: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None,
     health_state: Literal["healthy", "watch", "at_risk"] | None = None,
@@ -117,7 +117,7 @@ async def bulk_delete(
 
 @router.get("/{subject_id:path}/memories/{memory_id}/related")
 async def related(
-    subject_id: SubjectPath, memory_id: str, sessions: SessionsDep, tenant_id: Tenant = ""
+    subject_id: SubjectPath, memory_id: str, sessions: ReadSessionsDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
     found = await service.related(sessions, tenant_id, subject_id, _uuid(memory_id, "memory_id"))
 
@@ -128,8 +128,11 @@ async def related(
         "memory_id": found.memory.id,
         "status": found.memory.status,
         "created_at": found.memory.created_at,
-        "superseding_memory": item(found.superseding, "supersedes") if found.superseding else None,
-        "superseded_memories": [item(m, "superseded_by") for m in found.superseded],
+        "superseding_memory": (
+            item(found.lineage.superseded_by, "supersedes") if found.lineage.superseded_by else None
+        ),
+        "superseded_memories": [item(m, "superseded_by") for m in found.lineage.replaced],
+        "lineage_recorded": found.lineage.recorded,
         "sibling_memories": [item(m, "sibling") for m in found.siblings],
         "source_episode_count": len(found.memory.source_episode_ids),
     }
@@ -139,7 +142,7 @@ async def related(
 async def citing_memories(
     subject_id: SubjectPath,
     episode_id: str,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     tenant_id: Tenant = "",
     limit: Limit = 50,
     offset: Offset = 0,
@@ -159,7 +162,7 @@ async def citing_memories(
 async def session_timeline(
     subject_id: SubjectPath,
     session_id: SessionPath,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     tenant_id: Tenant = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> dict[str, Any]:
@@ -213,7 +216,7 @@ async def sla(
 @router.get("/{subject_id:path}/memories", response_model=MemoriesPage)
 async def memories(
     subject_id: SubjectPath,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     tenant_id: Tenant = "",
     status: Literal["active", "superseded", "all"] = "all",
     kind: Text = None,
@@ -237,7 +240,7 @@ async def memories(
 @router.get("/{subject_id:path}/episodes", response_model=EpisodesPage)
 async def episodes(
     subject_id: SubjectPath,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     tenant_id: Tenant = "",
     session_id: Text = None,
     type: Text = None,

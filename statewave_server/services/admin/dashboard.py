@@ -15,6 +15,7 @@ from statewave_server.db import webhooks as outbox
 from statewave_server.db.admin_queries import stats as repo
 from statewave_server.db.engine import Database
 from statewave_server.db.models import CompilationJob, Episode, Memory, WebhookEvent
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.errors import NotFound
 from statewave_server.ops.migrations import check_migration_status
 from statewave_server.ops.readiness import check_readiness
@@ -73,12 +74,12 @@ async def dashboard(database: Database, settings: Settings) -> dict[str, Any]:
     }
 
 
-async def tenants(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+async def tenants(sessions: SessionFactory) -> list[str]:
     async with sessions() as session:
         return await repo.tenant_ids(session)
 
 
-async def tenant_audit(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+async def tenant_audit(sessions: SessionFactory) -> dict[str, Any]:
     """Tenant ids are never NULL here; the audit reports the default tenant's rows instead."""
     async with sessions() as session:
         default_rows = await repo.default_tenant_counts(session)
@@ -93,9 +94,7 @@ async def tenant_audit(sessions: async_sessionmaker[AsyncSession]) -> dict[str, 
     }
 
 
-async def usage(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str | None
-) -> dict[str, Any]:
+async def usage(sessions: SessionFactory, tenant_id: str | None) -> dict[str, Any]:
     """Rows created today (UTC), in 7 and 30 days and in total; active subjects."""
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -165,6 +164,20 @@ async def retry_dead_jobs(
     """Dead jobs (these ids, or every one) back to pending with fresh attempts."""
     async with sessions.begin() as session:
         return await job_repo.retry_dead_jobs(session, job_ids)
+
+
+async def orphaned_jobs(sessions: SessionFactory, after_seconds: float) -> int:
+    """How many running jobs have been silent for ``after_seconds`` (the rescue's target)."""
+    async with sessions() as session:
+        return await job_repo.count_orphaned_jobs(session, after_seconds)
+
+
+async def rescue_jobs(
+    sessions: async_sessionmaker[AsyncSession], after_seconds: float
+) -> job_repo.RecoveredJobs:
+    """Running jobs silent for ``after_seconds`` back to pending (exhausted ones: dead)."""
+    async with sessions.begin() as session:
+        return await job_repo.rescue_orphaned_jobs(session, after_seconds)
 
 
 async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
