@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import CompilationJob
@@ -154,20 +154,53 @@ async def claim_next(
     session: AsyncSession, worker_id: str, kinds: Collection[str] | None = None
 ) -> CompilationJob | None:
     """Atomically take the oldest runnable job (``SKIP LOCKED``: claimers never collide)."""
-    candidate = select(CompilationJob.id).where(
-        CompilationJob.status == PENDING, CompilationJob.run_after <= func.now()
-    )
+    candidate = _runnable()
     if kinds is not None:
         candidate = candidate.where(CompilationJob.kind.in_(list(kinds)))
-    next_id = (
-        candidate.order_by(CompilationJob.run_after, CompilationJob.created_at)
-        .limit(1)
+    next_id = candidate.limit(1).with_for_update(skip_locked=True).scalar_subquery()
+    claimed = await _take(session, worker_id, CompilationJob.id == next_id)
+    return claimed[0] if claimed else None
+
+
+async def claim_companions(
+    session: AsyncSession, worker_id: str, first: CompilationJob, *, subjects: int, scan: int
+) -> list[CompilationJob]:
+    """More runnable jobs of ``first``'s kind to run together with it: every queued
+    duplicate of its subject and the jobs of up to ``subjects - 1`` other subjects, oldest
+    first, looking at no more than ``scan`` queued jobs (``SKIP LOCKED`` like a claim)."""
+    queued = await session.execute(
+        _runnable(CompilationJob.id, CompilationJob.tenant_id, CompilationJob.subject_id)
+        .where(CompilationJob.kind == first.kind)
+        .limit(scan)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
+    chosen = {(first.tenant_id, first.subject_id)}
+    ids: list[str] = []
+    for job_id, tenant_id, subject_id in queued:
+        key = (tenant_id, subject_id)
+        if key not in chosen and len(chosen) < subjects:
+            chosen.add(key)
+        if key in chosen:
+            ids.append(job_id)
+    return await _take(session, worker_id, CompilationJob.id.in_(ids)) if ids else []
+
+
+def _runnable(*columns: Any) -> Select[Any]:
+    """Pending jobs whose time has come, in claim order."""
+    return (
+        select(*(columns or (CompilationJob.id,)))
+        .where(CompilationJob.status == PENDING, CompilationJob.run_after <= func.now())
+        .order_by(CompilationJob.run_after, CompilationJob.created_at)
+    )
+
+
+async def _take(
+    session: AsyncSession, worker_id: str, which: ColumnElement[bool]
+) -> list[CompilationJob]:
+    """Mark the selected jobs running and ours (one more attempt each)."""
     stmt = (
         update(CompilationJob)
-        .where(CompilationJob.id == next_id)
+        .where(which)
         .values(
             status=RUNNING,
             claimed_at=func.now(),
@@ -179,22 +212,27 @@ async def claim_next(
         .returning(CompilationJob)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return (await session.scalars(stmt)).one_or_none()
+    return list((await session.scalars(stmt)).all())
 
 
-async def heartbeat(session: AsyncSession, job_id: str, worker_id: str) -> bool:
-    """Refresh ``heartbeat_at`` and ``claimed_at``; False means the job is no longer ours.
+async def heartbeat(session: AsyncSession, job_ids: Collection[str], worker_id: str) -> set[str]:
+    """Refresh ``heartbeat_at`` and ``claimed_at`` of our jobs; the ids still ours (one
+    statement for a whole claimed batch).
 
     ``claimed_at`` is the claim's lease, renewed with every beat: the runbook's manual reset
     (``… claimed_at < NOW() - INTERVAL '30 minutes'``) then only matches silent workers.
     """
     stmt = (
         update(CompilationJob)
-        .where(_owned_by(job_id, worker_id))
+        .where(
+            CompilationJob.id.in_(list(job_ids)),
+            CompilationJob.claimed_by == worker_id,
+            CompilationJob.status == RUNNING,
+        )
         .values(heartbeat_at=func.now(), claimed_at=func.now())
         .returning(CompilationJob.id)
     )
-    return (await session.scalar(stmt)) is not None
+    return set(await session.scalars(stmt))
 
 
 async def complete(
