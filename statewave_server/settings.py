@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = 15.0
     job_orphan_after_seconds: float = 1800.0
     job_max_attempts: int = 3
+    # Subjects whose queued compile jobs one worker claims and embeds together (>= 1).
+    worker_batch_subjects: int = Field(default=16, ge=1, le=256)
     job_backoff_base_seconds: float = 5.0
     job_backoff_max_seconds: float = 600.0
 

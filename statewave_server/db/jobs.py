@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import Job
@@ -41,7 +41,9 @@ def orphaned(orphan_after_seconds: float) -> ColumnElement[bool]:
     ``started_at`` is the last fallback so a row hand-edited to ``claimed_at = NULL`` while
     still ``running`` is not stuck forever.
     """
-    last_sign_of_life = func.coalesce(Job.heartbeat_at, Job.claimed_at, Job.started_at)
+    last_sign_of_life = func.coalesce(
+        Job.heartbeat_at, Job.claimed_at, Job.started_at
+    )
     return and_(
         Job.status == RUNNING,
         last_sign_of_life < func.now() - timedelta(seconds=orphan_after_seconds),
@@ -152,18 +154,53 @@ async def claim_next(
     session: AsyncSession, worker_id: str, kinds: Collection[str] | None = None
 ) -> Job | None:
     """Atomically take the oldest runnable job (``SKIP LOCKED``: claimers never collide)."""
-    candidate = select(Job.id).where(Job.status == PENDING, Job.run_after <= func.now())
+    candidate = _runnable()
     if kinds is not None:
         candidate = candidate.where(Job.kind.in_(list(kinds)))
-    next_id = (
-        candidate.order_by(Job.run_after, Job.created_at)
-        .limit(1)
+    next_id = candidate.limit(1).with_for_update(skip_locked=True).scalar_subquery()
+    claimed = await _take(session, worker_id, Job.id == next_id)
+    return claimed[0] if claimed else None
+
+
+async def claim_companions(
+    session: AsyncSession, worker_id: str, first: Job, *, subjects: int, scan: int
+) -> list[Job]:
+    """More runnable jobs of ``first``'s kind to run together with it: every queued
+    duplicate of its subject and the jobs of up to ``subjects - 1`` other subjects, oldest
+    first, looking at no more than ``scan`` queued jobs (``SKIP LOCKED`` like a claim)."""
+    queued = await session.execute(
+        _runnable(Job.id, Job.tenant_id, Job.subject_id)
+        .where(Job.kind == first.kind)
+        .limit(scan)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
+    chosen = {(first.tenant_id, first.subject_id)}
+    ids: list[str] = []
+    for job_id, tenant_id, subject_id in queued:
+        key = (tenant_id, subject_id)
+        if key not in chosen and len(chosen) < subjects:
+            chosen.add(key)
+        if key in chosen:
+            ids.append(job_id)
+    return await _take(session, worker_id, Job.id.in_(ids)) if ids else []
+
+
+def _runnable(*columns: Any) -> Select[Any]:
+    """Pending jobs whose time has come, in claim order."""
+    return (
+        select(*(columns or (Job.id,)))
+        .where(Job.status == PENDING, Job.run_after <= func.now())
+        .order_by(Job.run_after, Job.created_at)
+    )
+
+
+async def _take(
+    session: AsyncSession, worker_id: str, which: ColumnElement[bool]
+) -> list[Job]:
+    """Mark the selected jobs running and ours (one more attempt each)."""
     stmt = (
         update(Job)
-        .where(Job.id == next_id)
+        .where(which)
         .values(
             status=RUNNING,
             claimed_at=func.now(),
@@ -175,22 +212,27 @@ async def claim_next(
         .returning(Job)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return (await session.scalars(stmt)).one_or_none()
+    return list((await session.scalars(stmt)).all())
 
 
-async def heartbeat(session: AsyncSession, job_id: str, worker_id: str) -> bool:
-    """Refresh ``heartbeat_at`` and ``claimed_at``; False means the job is no longer ours.
+async def heartbeat(session: AsyncSession, job_ids: Collection[str], worker_id: str) -> set[str]:
+    """Refresh ``heartbeat_at`` and ``claimed_at`` of our jobs; the ids still ours (one
+    statement for a whole claimed batch).
 
     ``claimed_at`` is the claim's lease, renewed with every beat: the runbook's manual reset
     (``… claimed_at < NOW() - INTERVAL '30 minutes'``) then only matches silent workers.
     """
     stmt = (
         update(Job)
-        .where(_owned_by(job_id, worker_id))
+        .where(
+            Job.id.in_(list(job_ids)),
+            Job.claimed_by == worker_id,
+            Job.status == RUNNING,
+        )
         .values(heartbeat_at=func.now(), claimed_at=func.now())
         .returning(Job.id)
     )
-    return (await session.scalar(stmt)) is not None
+    return set(await session.scalars(stmt))
 
 
 async def complete(
@@ -220,7 +262,9 @@ async def fail(
 
     Returns the new status, or None when the job is no longer ours (nothing changed).
     """
-    job = await session.scalar(select(Job).where(_owned_by(job_id, worker_id)).with_for_update())
+    job = await session.scalar(
+        select(Job).where(_owned_by(job_id, worker_id)).with_for_update()
+    )
     if job is None:
         return None
     job.error = error
@@ -269,12 +313,16 @@ async def list_jobs(
     limit: int,
     offset: int = 0,
     stuck_after_seconds: float | None = None,
+    id_prefix: str | None = None,
 ) -> JobPage:
     """Newest jobs first, each filter applied when not None (``tenant_id=None`` is every
-    tenant: an operator's view); running jobs silent for ``stuck_after_seconds`` come
-    before all others, so the one to act on is on top. ``total`` ignores paging."""
+    tenant: an operator's view; ``id_prefix`` finds the job a short id names); running jobs
+    silent for ``stuck_after_seconds`` come before all others, so the one to act on is on
+    top. ``total`` ignores paging."""
     fields = {"subject_id": subject_id, "tenant_id": tenant_id, "kind": kind}
     clauses = _job_filters(status, None, fields)
+    if id_prefix is not None:
+        clauses.append(Job.id.startswith(id_prefix, autoescape=True))
     order: list[Any] = [Job.created_at.desc(), Job.id]
     if stuck_after_seconds is not None:
         order.insert(0, case((orphaned(stuck_after_seconds), 0), else_=1))
@@ -285,7 +333,9 @@ async def list_jobs(
     return JobPage(list(rows), int(total or 0))
 
 
-async def get_job(session: AsyncSession, job_id: str, *, tenant_id: str | None) -> Job | None:
+async def get_job(
+    session: AsyncSession, job_id: str, *, tenant_id: str | None
+) -> Job | None:
     """One job; with a ``tenant_id``, only if it belongs to that tenant (another tenant's id
     reads as missing); ``None`` is the operator's lookup across tenants."""
     stmt = select(Job).where(Job.id == job_id)

@@ -19,8 +19,9 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import Job
-from statewave_server.services.compilation import COMPILE_KIND, run_compile_job
+from statewave_server.services.compilation import COMPILE_KIND
 from statewave_server.services.runtime import MemoryRuntime
+from statewave_server.worker.memory_jobs import CompileJobs
 
 JobHandler = Callable[[AsyncSession, Job], Awaitable[dict[str, Any]]]
 
@@ -37,11 +38,7 @@ def build_handlers(runtime: MemoryRuntime | None) -> dict[str, JobHandler]:
     the memory runtime (compiler and embedder) it needs."""
     handlers: dict[str, JobHandler] = {"noop": noop, "sleep": sleep}
     if runtime is not None:
-
-        async def compile_job(session: AsyncSession, job: Job) -> dict[str, Any]:
-            return await run_compile_job(session, runtime, job)
-
-        handlers[COMPILE_KIND] = compile_job
+        handlers[COMPILE_KIND] = CompileJobs(runtime)  # also a batch handler (batching.py)
     return handlers
 
 

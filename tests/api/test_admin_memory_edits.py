@@ -126,3 +126,21 @@ async def test_bad_edits_are_clear_4xx(admin: httpx.AsyncClient) -> None:
     assert (
         await admin.post("/admin/memories/not-a-uuid/retire", json={"reason": "x"})
     ).status_code == 422
+
+
+async def test_short_memory_ids_resolve_within_the_tenant(admin: httpx.AsyncClient) -> None:
+    memory = (await _memories(admin))[0]["id"]
+
+    async def ids(prefix: str, **params: str) -> list[str]:
+        found = await admin.get("/admin/memories", params={"id_prefix": prefix, **params})
+        assert found.status_code == 200, found.text
+        return list(found.json()["ids"])
+
+    assert await ids(memory[:8]) == [memory]
+    assert await ids(memory[:13]) == [memory]  # with its first dash
+    assert await ids(memory) == [memory]
+    assert await ids(memory[:8], tenant_id="another-tenant") == []
+    assert await ids("f" * 36) == []  # longer than any id: matches nothing
+    for bad in ("", "xyz", "%"):
+        refused = await admin.get("/admin/memories", params={"id_prefix": bad})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"

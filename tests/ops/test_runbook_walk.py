@@ -363,7 +363,7 @@ def test_row_00_first_screen_banner_on_a_terminal(db_url: str) -> None:
 
 
 def test_row_00_banner_names_the_embedded_data_directory(tmp_path: Path) -> None:
-    from statewave_server.serve_banner import banner
+    from statewave_server.cli.banner import banner
     from statewave_server.settings import Settings
 
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]

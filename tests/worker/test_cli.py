@@ -59,7 +59,13 @@ async def test_jobs_list_json_and_table(db: Database, head_db_url: str) -> None:
     )
     assert [(r["status"], r["error"]) for r in only_dead["jobs"]] == [("dead", "boom")]
     table = await _cli(["jobs", "list"], head_db_url, COLUMNS="250")
-    assert table.returncode == 0 and pending.id in table.stdout and "alice" in table.stdout
+    assert table.returncode == 0 and pending.id[:8] in table.stdout and "alice" in table.stdout
+    shown = json.loads((await _cli(["jobs", "show", pending.id[:8], "--json"], head_db_url)).stdout)
+    assert (shown["job_id"], shown["payload"]) == (pending.id, pending.payload)
+    mine = json.loads(
+        (await _cli(["jobs", "list", "--subject", "alice", "--json"], head_db_url)).stdout
+    )
+    assert [row["job_id"] for row in mine["jobs"]] == [pending.id]
 
 
 async def test_jobs_commands_exit_codes_on_bad_input(head_db_url: str) -> None:

@@ -78,11 +78,11 @@ async def test_heartbeat_and_complete_only_for_the_owner(db: Database) -> None:
         job = await make_job(session)
     await _claim(db, "owner")
     async with db.sessions() as session, session.begin():
-        assert await jobs.heartbeat(session, job.id, "owner")
-        assert not await jobs.heartbeat(session, job.id, "intruder")
+        assert await jobs.heartbeat(session, [job.id], "owner") == {job.id}
+        assert not await jobs.heartbeat(session, [job.id], "intruder")
         assert not await jobs.complete(session, job.id, "intruder", {"x": 1})
         assert await jobs.complete(session, job.id, "owner", {"memories_created": 2})
-        assert not await jobs.heartbeat(session, job.id, "owner")
+        assert not await jobs.heartbeat(session, [job.id], "owner")
     stored = await load_job(db, job.id)
     assert (stored.status, stored.memories_created, stored.result) == (
         "completed",

@@ -134,6 +134,7 @@ class JobFilter:
     subject_id: str | None = None
     tenant_id: str | None = None
     kind: str | None = None
+    id_prefix: str | None = None
 
 
 async def list_jobs(
@@ -154,6 +155,7 @@ async def list_jobs(
             limit=limit,
             offset=offset,
             stuck_after_seconds=stuck_after_seconds,
+            id_prefix=selector.id_prefix,
         )
 
 

@@ -55,6 +55,16 @@ async def _editable(session: AsyncSession, tenant_id: str, memory_id: uuid.UUID)
     return memory
 
 
+async def ids_starting_with(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str, prefix: str, *, limit: int = 2
+) -> list[uuid.UUID]:
+    """The tenant's memory ids a short id (hex digits, dashes allowed) may name."""
+    async with sessions() as session:
+        return await memory_repo.ids_starting_with(
+            session, tenant_id=tenant_id, prefix=prefix, limit=limit
+        )
+
+
 async def retire_memory(
     sessions: async_sessionmaker[AsyncSession],
     events: EventSink,

@@ -33,6 +33,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from statewave_server.cli.remote import reason
+
 DEFAULT_URL = "http://localhost:8100"
 BATCH_SIZE = 100  # the API's maximum episodes per batch request
 MESSAGES_PER_SESSION = 4
@@ -382,26 +384,13 @@ async def _check_server(client: httpx.AsyncClient, url: str) -> None:
             raise Unreachable(f"{url}/healthz answered HTTP {health.status_code}")
         probe = await client.get("/v1/subjects", params={"limit": 1})
     except httpx.ConnectError as exc:
-        raise Unreachable(f"cannot connect to {url}: {_reason(exc)}") from None
+        raise Unreachable(f"cannot connect to {url}: {reason(exc)}") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise Unreachable(f"cannot reach {url}: {type(exc).__name__}: {_reason(exc)}") from None
+        raise Unreachable(f"cannot reach {url}: {type(exc).__name__}: {reason(exc)}") from None
     if probe.status_code in (401, 403):
         raise Unreachable(f"{url} rejected the API key (HTTP {probe.status_code})")
     if probe.status_code != 200:
         raise Unreachable(f"{url}/v1/subjects answered HTTP {probe.status_code}")
-
-
-def _reason(exc: BaseException) -> str:
-    """The root cause in a few words ("connection refused" rather than httpx's wording)."""
-    seen: BaseException | None = exc
-    for _ in range(16):  # a bounded walk: exception chains can, rarely, be cyclic
-        if seen is None:
-            break
-        if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
-        seen = seen.__cause__ or seen.__context__
-    lines = str(exc).strip().splitlines()
-    return lines[-1][:200] if lines else type(exc).__name__
 
 
 async def run_bench(config: BenchConfig, progress: Progress) -> BenchReport:

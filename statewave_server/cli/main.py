@@ -11,11 +11,15 @@ from typing import Annotated, Any
 import typer
 
 from statewave_server import __version__
-from statewave_server.cli_admin import register as register_admin_cli
-from statewave_server.cli_data import register as register_data_cli
-from statewave_server.cli_mcp import register as register_mcp_cli
-from statewave_server.cli_memories import memories_app
-from statewave_server.cli_ops import register as register_ops_cli
+from statewave_server.cli import remote
+from statewave_server.cli.admin import register as register_admin_cli
+from statewave_server.cli.data import register as register_data_cli
+from statewave_server.cli.jobs import jobs_app
+from statewave_server.cli.mcp import register as register_mcp_cli
+from statewave_server.cli.memories import memories_app
+from statewave_server.cli.ops import register as register_ops_cli
+from statewave_server.cli.stats import register as register_stats_cli
+from statewave_server.cli.webhooks import webhooks_app
 from statewave_server.settings import get_settings
 
 app = typer.Typer(
@@ -24,11 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-jobs_app = typer.Typer(help="Inspect and repair durable compilation jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
-webhooks_app = typer.Typer(
-    help="Inspect the webhook outbox and redrive dead letters.", no_args_is_help=True
-)
 app.add_typer(webhooks_app, name="webhooks")
 db_app = typer.Typer(help="Database helpers for scripts such as ./start.sh.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -48,10 +48,26 @@ def _setup(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STATEWAVE_URL",
+            show_default=False,
+            help="Run jobs, webhooks, stats, subjects, search, context, memories, export and "
+            "import against this server's API instead of the database.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STATEWAVE_API_KEY", show_default=False, help="X-API-Key sent with --url."
+        ),
+    ] = None,
 ) -> None:
     """Logs (the embedded database's start-up included) go to stderr, never stdout."""
-    from statewave_server.cli_setup import send_logs_to_stderr
+    from statewave_server.cli.setup import send_logs_to_stderr
 
+    remote.choose(url, api_key)
     send_logs_to_stderr(get_settings())
 
 
@@ -64,7 +80,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8100).")] = None,
 ) -> None:
     """Run the API server (embedded PostgreSQL when no database URL is configured)."""
-    from statewave_server.server_runner import serve as run_server
+    from statewave_server.cli.serve import serve as run_server
 
     run_server(get_settings(), host=host, port=port)
 
@@ -102,85 +118,6 @@ def preflight(
             embedded=embedded,
             app_version=app_version or __version__,
         )
-    )
-
-
-@jobs_app.command("list")
-def jobs_list(
-    status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """List recent compilation jobs."""
-    from statewave_server.worker.commands import list_jobs_command
-
-    raise typer.Exit(asyncio.run(list_jobs_command(get_settings(), status, limit, json_output)))
-
-
-@jobs_app.command("rescue")
-def jobs_rescue(
-    older_than_minutes: Annotated[
-        float | None,
-        typer.Option(help="Rescue running jobs silent for this long (default: orphan timeout)."),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Return orphaned running jobs to pending so a worker completes them."""
-    from statewave_server.worker.commands import rescue_jobs_command
-
-    raise typer.Exit(
-        asyncio.run(rescue_jobs_command(get_settings(), older_than_minutes, json_output))
-    )
-
-
-@jobs_app.command("retry")
-def jobs_retry(
-    job_id: Annotated[
-        list[str] | None,
-        typer.Option("--job-id", help="A dead job to retry (repeatable)."),
-    ] = None,
-    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead job.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Return dead jobs to pending with fresh attempts (exit 1 if a given id is not dead)."""
-    from statewave_server.worker.commands import retry_jobs_command
-
-    raise typer.Exit(
-        asyncio.run(retry_jobs_command(get_settings(), job_id or [], all_dead, json_output))
-    )
-
-
-@webhooks_app.command("list")
-def webhooks_list(
-    status: Annotated[
-        str | None,
-        typer.Option(
-            help="Only events in this status (pending, delivering, delivered, dead_letter)."
-        ),
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """List recent webhook events, newest first."""
-    from statewave_server.worker.webhook_commands import list_webhooks_command
-
-    raise typer.Exit(asyncio.run(list_webhooks_command(get_settings(), status, limit, json_output)))
-
-
-@webhooks_app.command("redrive")
-def webhooks_redrive(
-    event_id: Annotated[
-        list[str] | None,
-        typer.Option("--event-id", help="A dead-lettered event to retry (repeatable)."),
-    ] = None,
-    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead letter.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Return dead-lettered webhook events to the queue (attempts reset, due now)."""
-    from statewave_server.worker.webhook_commands import redrive_webhooks_command
-
-    raise typer.Exit(
-        asyncio.run(redrive_webhooks_command(get_settings(), event_id or [], all_dead, json_output))
     )
 
 
@@ -223,7 +160,7 @@ def embeddings_backfill(
     json_output: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Embed memories that have no vector from the configured model (NULL or another model)."""
-    from statewave_server.services.embedding_backfill import backfill_command
+    from statewave_server.cli.embeddings import backfill_command
 
     raise typer.Exit(asyncio.run(backfill_command(get_settings(), batch_size, json_output)))
 
@@ -329,7 +266,7 @@ def bench(
     Exit codes: 0 every request succeeded; 1 a request failed or the server is
     unreachable; 2 usage error.
     """
-    from statewave_server.bench_client import BenchConfig, bench_command
+    from statewave_server.cli.bench import BenchConfig, bench_command
 
     config = BenchConfig(
         url=url,
@@ -346,6 +283,7 @@ def bench(
 
 register_admin_cli(app)
 register_ops_cli(app)
+register_stats_cli(app)
 app.add_typer(memories_app, name="memories")
 register_data_cli(app)
 register_mcp_cli(app)

@@ -9,12 +9,12 @@ from types import FrameType
 import structlog
 import uvicorn
 
+from statewave_server.cli.banner import print_banner
 from statewave_server.db.engine import resolve_database_url
 from statewave_server.db.migrate import upgrade_to_head
 from statewave_server.http_protocol import HeaderTimeoutProtocol
 from statewave_server.logging import configure_logging
 from statewave_server.ops.wait import wait_for_database
-from statewave_server.serve_banner import print_banner
 from statewave_server.settings import Settings
 
 log = structlog.get_logger("statewave.serve")

@@ -6,62 +6,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, cast
+from urllib.parse import quote
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from statewave_server.db.engine import Database, resolve_database_url
-from statewave_server.errors import StatewaveError
+from statewave_server.cli import remote
+from statewave_server.cli.local import run
+from statewave_server.cli.output import print_json
 from statewave_server.services.admin.targets import ConflictStrategy
-from statewave_server.services.embeddings import EmbeddingProvider
-from statewave_server.settings import Settings, get_settings
-
-T = TypeVar("T")
-Sessions = async_sessionmaker[AsyncSession]
-
-
-def _embedder(settings: Settings) -> EmbeddingProvider | None:
-    from statewave_server.errors import EmbeddingsDisabled
-    from statewave_server.services.embedding_backfill import embedder_from_settings
-
-    try:
-        return embedder_from_settings(settings)
-    except EmbeddingsDisabled:
-        return None
-
-
-async def _with_database(settings: Settings, work: Callable[[Sessions], Awaitable[T]]) -> T:
-    url = await asyncio.to_thread(resolve_database_url, settings)
-    database = Database.from_settings(settings, url)
-    try:
-        return await work(database.sessions)
-    finally:
-        await database.dispose()
-
-
-def _run(work: Callable[[Sessions], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Run ``work`` against the configured database; failures exit 1 with a message."""
-    try:
-        return asyncio.run(_with_database(settings or get_settings(), work))
-    except StatewaveError as exc:
-        typer.echo(f"Error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
-    except (SQLAlchemyError, OSError) as exc:
-        typer.echo(f"Database error: {type(exc).__name__}: {str(exc)[:300]}", err=True)
-        raise typer.Exit(1) from None
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+from statewave_server.services.runtime import build_embedder
+from statewave_server.settings import get_settings
 
 
 class ExportFormat(enum.StrEnum):
@@ -88,9 +48,14 @@ def export_command(
     """Write a checksummed backup of one subject (JSON)."""
     from statewave_server.services.admin.backup import export_subject
 
-    document = _run(
-        lambda sessions: export_subject(sessions, tenant, subject_id, format_version.value)
-    )
+    server = remote.current()
+    if server is not None:
+        params = {"tenant_id": tenant, "format_version": format_version.value}
+        document = server.call("GET", f"/admin/export/{quote(subject_id)}", params=params)
+    else:
+        document = run(
+            lambda sessions: export_subject(sessions, tenant, subject_id, format_version.value)
+        )
     text = json.dumps(document, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -125,9 +90,19 @@ def import_command(
     except (OSError, ValueError) as exc:
         typer.echo(f"Cannot read {file}: {exc}", err=True)
         raise typer.Exit(1) from None
+    server = remote.current()
+    if server is not None:
+        body = {
+            "document": document,
+            "target_subject_id": target_subject,
+            "target_tenant_id": target_tenant,
+            "preserve_ids": not remap_ids,
+        }
+        print_json(server.call("POST", "/admin/import", body=body))
+        return
     settings = get_settings()
-    embedder = _embedder(settings)
-    result = _run(
+    embedder = build_embedder(settings)
+    result = run(
         lambda sessions: import_document(
             sessions,
             embedder,
@@ -138,7 +113,7 @@ def import_command(
         ),
         settings,
     )
-    _print_json(asdict(result))
+    print_json(asdict(result))
 
 
 packs_app = typer.Typer(help="Starter packs shipped with Statewave.", no_args_is_help=True)
@@ -153,7 +128,7 @@ def packs_list(
 
     packs = list_packs()
     if json_output:
-        _print_json(packs)
+        print_json(packs)
         return
     for pack in packs:
         typer.echo(
@@ -180,8 +155,8 @@ def packs_import(
         typer.echo("--conflict-strategy must be create_copy, merge or cancel", err=True)
         raise typer.Exit(2)
     settings = get_settings()
-    embedder = _embedder(settings)
-    done = _run(
+    embedder = build_embedder(settings)
+    done = run(
         lambda sessions: import_pack(
             sessions,
             embedder,
@@ -192,7 +167,7 @@ def packs_import(
         ),
         settings,
     )
-    _print_json({"pack_id": done.pack_id, **asdict(done.result)})
+    print_json({"pack_id": done.pack_id, **asdict(done.result)})
 
 
 def register(app: typer.Typer) -> None:
