@@ -41,9 +41,7 @@ def orphaned(orphan_after_seconds: float) -> ColumnElement[bool]:
     ``started_at`` is the last fallback so a row hand-edited to ``claimed_at = NULL`` while
     still ``running`` is not stuck forever.
     """
-    last_sign_of_life = func.coalesce(
-        Job.heartbeat_at, Job.claimed_at, Job.started_at
-    )
+    last_sign_of_life = func.coalesce(Job.heartbeat_at, Job.claimed_at, Job.started_at)
     return and_(
         Job.status == RUNNING,
         last_sign_of_life < func.now() - timedelta(seconds=orphan_after_seconds),
@@ -194,9 +192,7 @@ def _runnable(*columns: Any) -> Select[Any]:
     )
 
 
-async def _take(
-    session: AsyncSession, worker_id: str, which: ColumnElement[bool]
-) -> list[Job]:
+async def _take(session: AsyncSession, worker_id: str, which: ColumnElement[bool]) -> list[Job]:
     """Mark the selected jobs running and ours (one more attempt each)."""
     stmt = (
         update(Job)
@@ -262,9 +258,7 @@ async def fail(
 
     Returns the new status, or None when the job is no longer ours (nothing changed).
     """
-    job = await session.scalar(
-        select(Job).where(_owned_by(job_id, worker_id)).with_for_update()
-    )
+    job = await session.scalar(select(Job).where(_owned_by(job_id, worker_id)).with_for_update())
     if job is None:
         return None
     job.error = error
@@ -333,9 +327,7 @@ async def list_jobs(
     return JobPage(list(rows), int(total or 0))
 
 
-async def get_job(
-    session: AsyncSession, job_id: str, *, tenant_id: str | None
-) -> Job | None:
+async def get_job(session: AsyncSession, job_id: str, *, tenant_id: str | None) -> Job | None:
     """One job; with a ``tenant_id``, only if it belongs to that tenant (another tenant's id
     reads as missing); ``None`` is the operator's lookup across tenants."""
     stmt = select(Job).where(Job.id == job_id)

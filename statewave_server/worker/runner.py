@@ -209,9 +209,7 @@ class Worker:
             await asyncio.gather(beating, work, lost_wait, return_exceptions=True)
         await self._record(group, work)
 
-    async def _record(
-        self, group: list[Job], work: asyncio.Task[dict[str, Any]]
-    ) -> None:
+    async def _record(self, group: list[Job], work: asyncio.Task[dict[str, Any]]) -> None:
         first = group[0]
         if work.cancelled():
             self._log.warning("job_abandoned", job_id=first.id, reason="job no longer ours")

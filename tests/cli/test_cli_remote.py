@@ -24,12 +24,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import REPO_ROOT, PgServer
+from devtools.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Job, WebhookEvent
 from statewave_server.db.webhooks import record_event
 from tests.support.factories import database_for, make_job, make_orphan
-from tests.support.postgres import REPO_ROOT, PgServer
-from tests.support.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from statewave_server.db.engine import Database
-from statewave_server.db.models import Job, Episode, Memory
+from statewave_server.db.models import Episode, Job, Memory
 from statewave_server.services import compilation
 from statewave_server.services.embeddings import EmbeddingProvider
 from statewave_server.services.embeddings.cache import CachedEmbeddingProvider
@@ -84,9 +84,7 @@ async def test_queued_compiles_of_several_subjects_run_as_one_batch(db: Database
     tenant = "batch"
     await _ingest(db, runtime, tenant, FIRST)
     await _queue(db, tenant, copies=2)  # each subject asked twice: one compile each
-    worker = Worker(
-        db, Settings(_env_file=None), build_handlers(runtime)
-    )
+    worker = Worker(db, Settings(_env_file=None), build_handlers(runtime))
 
     assert await worker.run_once()
     assert not await worker.run_once()  # the one claim took every queued job
@@ -154,9 +152,7 @@ async def test_compiling_subjects_together_equals_compiling_them_one_by_one(db: 
     memories of the first: same kinds, texts, supersessions, and vectors within float
     tolerance."""
     runtime = _runtime("local")
-    worker = Worker(
-        db, Settings(_env_file=None), build_handlers(runtime)
-    )
+    worker = Worker(db, Settings(_env_file=None), build_handlers(runtime))
     for texts in (FIRST, LATER):
         await _ingest(db, runtime, "together", texts)
         await _queue(db, "together", copies=1)
