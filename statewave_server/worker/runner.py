@@ -34,6 +34,7 @@ from statewave_server.worker.errors import job_error_text
 from statewave_server.worker.handlers import JobHandler, default_handlers, resolve
 from statewave_server.worker.memory_jobs import memory_handlers
 from statewave_server.worker.policy import RetryPolicy
+from statewave_server.worker.wakeups import JobWakeups
 
 # How often each worker sweeps for orphaned jobs (also once at start).
 MAINTENANCE_INTERVAL_SECONDS: Final = 60.0
@@ -92,10 +93,20 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; a job in progress is finished first (graceful stop)."""
         self._log.info("worker_started", kinds=sorted(self._handlers))
+        listen_url = self._db.listen_url
+        if listen_url is None:
+            await self._loop(stop, None)
+            return
+        async with JobWakeups(listen_url).running() as wakeups:
+            await self._loop(stop, wakeups)
+
+    async def _loop(self, stop: asyncio.Event, wakeups: JobWakeups | None) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time()
         idle = self._settings.job_poll_interval_seconds
         while not stop.is_set():
+            if wakeups is not None:
+                wakeups.arm()
             try:
                 if await self._schema_blocks():
                     await _wait(stop, max(idle, DB_ERROR_PAUSE_SECONDS))
@@ -104,6 +115,9 @@ class Worker:
                     await self.recover_orphans()
                     next_sweep = loop.time() + self._maintenance_interval
                 if await self.run_once():
+                    continue
+                if wakeups is not None:
+                    await wakeups.idle(stop, idle)
                     continue
                 pause = idle
             except (SQLAlchemyError, OSError) as exc:
