@@ -123,6 +123,10 @@ async def retry_dead_jobs(session: AsyncSession, job_ids: Sequence[str] | None) 
     return list(retried)
 
 
+#: ``LISTEN`` channel on which a committed ``enqueue`` wakes idle workers.
+JOBS_CHANNEL: Final = "statewave_jobs"
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -145,7 +149,11 @@ async def enqueue(
         )
         .returning(Job)
     )
-    return (await session.scalars(stmt)).one()
+    job = (await session.scalars(stmt)).one()
+    # Delivered at commit: idle workers listening on JOBS_CHANNEL claim it at once instead
+    # of at their next poll.
+    await session.execute(select(func.pg_notify(JOBS_CHANNEL, kind)))
+    return job
 
 
 async def claim_next(

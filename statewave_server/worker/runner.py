@@ -33,6 +33,7 @@ from statewave_server.worker.batching import BatchJobHandler, by_subject
 from statewave_server.worker.errors import job_error_text
 from statewave_server.worker.handlers import JobHandler, build_handlers, resolve
 from statewave_server.worker.policy import job_retry
+from statewave_server.worker.wakeups import JobWakeups
 
 # How often each worker sweeps for orphaned jobs (also once at start).
 MAINTENANCE_INTERVAL_SECONDS: Final = 60.0
@@ -91,10 +92,20 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; a job in progress is finished first (graceful stop)."""
         self._log.info("worker_started", kinds=sorted(self._handlers))
+        listen_url = self._db.listen_url
+        if listen_url is None:
+            await self._loop(stop, None)
+            return
+        async with JobWakeups(listen_url).running() as wakeups:
+            await self._loop(stop, wakeups)
+
+    async def _loop(self, stop: asyncio.Event, wakeups: JobWakeups | None) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time()
         idle = self._settings.job_poll_interval_seconds
         while not stop.is_set():
+            if wakeups is not None:
+                wakeups.arm()
             try:
                 if await self._schema_blocks():
                     await _wait(stop, max(idle, DB_ERROR_PAUSE_SECONDS))
@@ -103,6 +114,9 @@ class Worker:
                     await self.recover_orphans()
                     next_sweep = loop.time() + self._maintenance_interval
                 if await self.run_once():
+                    continue
+                if wakeups is not None:
+                    await wakeups.idle(stop, idle)
                     continue
                 pause = idle
             except (SQLAlchemyError, OSError) as exc:
