@@ -74,7 +74,10 @@ RULES = (
         "worker/ runs jobs through services and its own queues' SQL",
         rooms=("worker",),
         forbidden=(*FACES, "db"),
-        allowed=("db.jobs", "db.webhooks", "db.outbox", "db.engine", "db.models"),
+        allowed=(
+            *("db.jobs", "db.webhooks", "db.outbox", "db.engine", "db.models"),
+            "db.listen_connection",  # the LISTEN connection that wakes idle workers
+        ),
     ),
     Rule(
         "services/ are units of work: no faces, no workers, no HTTP framework, no printing",
