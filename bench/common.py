@@ -26,9 +26,9 @@ from typing import Any
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.postgres import bundled_psql, server_data_dir
-from tests.support.server import clean_env, free_port, uvicorn_command
-from tests.support.server import running_server as _running_server
+from devtools.postgres import bundled_psql, server_data_dir
+from devtools.server import clean_env, free_port, uvicorn_command
+from devtools.server import running_server as _running_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"

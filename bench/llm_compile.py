@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/llm_compile.py [--latency 0.5] [--concurrency 4] [--subjects 24]
 
-A real OpenAI-compatible HTTP server on loopback (``tests/support/openai_server.py``)
+A real OpenAI-compatible HTTP server on loopback (``devtools/openai_server.py``)
 answers every chat call after ``--latency`` seconds with one memory per episode of the
 batch. The real Statewave server (``STATEWAVE_COMPILER_TYPE=llm``,
 ``STATEWAVE_LLM_MAX_CONCURRENCY=--concurrency``; hash embeddings by default so the LLM
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common
 from bench.compile import compile_all, episodes_for, ingest
-from tests.support.openai_server import RecordedRequest, Reply, running_openai_server
+from devtools.openai_server import RecordedRequest, Reply, running_openai_server
 
 _EPISODE = re.compile(r"^--- Episode (\d+) ---$", re.MULTILINE)
 

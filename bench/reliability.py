@@ -52,9 +52,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common, workload
-from tests.reliability import harness
-from tests.reliability.freshness import search_finds, trial_word, write_and_compile
-from tests.support.pgbouncer import pgbouncer
+from devtools import harness
+from devtools.freshness import search_finds, trial_word, write_and_compile
+from devtools.pgbouncer import pgbouncer
 
 
 def _workdir(name: str) -> Path:
@@ -421,7 +421,7 @@ def _thaw(processes: list[Any]) -> None:
 
 
 def faults(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.support.receiver import running_receiver
+    from devtools.receiver import running_receiver
 
     logs = _workdir("faults")
     cycles: list[dict[str, Any]] = []

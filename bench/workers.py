@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common
 from bench.compile import episodes_for, ingest
-from tests.support.worker import worker_subprocess
+from devtools.worker import worker_subprocess
 
 POLL_S = 0.5
 

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     # needs a session (the memory-change LISTEN, migrations' advisory lock).
     database_pooled: bool = False
     direct_database_url: str | None = None
+    # Read replica (db/read_routing.py): context, search, timeline and listing reads go to
+    # this streaming replica when it has replayed every write acknowledged before the read
+    # started (else to the primary, after waiting up to read_replica_max_wait_ms).
+    read_database_url: str | None = None
+    read_replica_max_wait_ms: int = Field(default=10, ge=0, le=1000)
 
     # HTTP server and logging
     host: str | None = Field(
@@ -125,7 +130,7 @@ class Settings(BaseSettings):
     # ./start.sh migrates an external database only when this is set (the embedded one always).
     migrate_on_start: bool = False
 
-    # Migrations (alembic/env.py)
+    # Migrations (ops/migration_env.py, run by alembic/env.py)
     migration_lock_timeout_ms: int = 5_000
     migration_statement_timeout_ms: int = 600_000
     migration_lock_retries: int = 5
@@ -148,6 +153,8 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = 15.0
     job_orphan_after_seconds: float = 1800.0
     job_max_attempts: int = 3
+    # Subjects whose queued compile jobs one worker claims and embeds together (>= 1).
+    worker_batch_subjects: int = Field(default=16, ge=1, le=256)
     job_backoff_base_seconds: float = 5.0
     job_backoff_max_seconds: float = 600.0
 

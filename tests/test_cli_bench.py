@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.postgres import REPO_ROOT
-from tests.support.server import clean_env, free_port, running_server, uvicorn_command
+from devtools.postgres import REPO_ROOT
+from devtools.server import clean_env, free_port, running_server, uvicorn_command
 
 pytestmark = pytest.mark.slow
 

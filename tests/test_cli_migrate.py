@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+from devtools.postgres import REPO_ROOT, PgServer, run_cli
 from statewave_server.db.migration_audit import MIGRATION_LOCK_KEY
 from tests.db.support import (
     HEAD,
@@ -22,7 +23,6 @@ from tests.db.support import (
     terminate,
     wait_for,
 )
-from tests.support.postgres import REPO_ROOT, PgServer, run_cli
 
 
 def migrate(url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,15 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.postgres import REPO_ROOT
-from tests.support.runbook import MIGRATIONS_EXAMPLE
-from tests.support.server import (
+from devtools.postgres import REPO_ROOT
+from devtools.server import (
     clean_env,
     free_port,
     running_server,
     uvicorn_command,
     wait_until_up,
 )
+from tests.support.runbook import MIGRATIONS_EXAMPLE
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.postgres import REPO_ROOT
-from tests.support.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
+from devtools.postgres import REPO_ROOT
+from devtools.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.server import clean_env, free_port, running_server, uvicorn_command
+from devtools.server import clean_env, free_port, running_server, uvicorn_command
 
 pytestmark = pytest.mark.slow
 

@@ -3,75 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from statewave_server.api.deps import SessionsDep
 from statewave_server.api.schemas.common import Offset
+from statewave_server.api.schemas.webhooks import (
+    RedriveRequest,
+    RedriveResponse,
+    WebhookEventDetail,
+    WebhookEventResponse,
+    WebhookEventsPage,
+    WebhookStats,
+)
 from statewave_server.services import webhooks as service
 
 router = APIRouter(prefix="/admin/webhooks", tags=["admin"])
 
 WebhookStatus = Literal["pending", "delivering", "delivered", "dead_letter"]
-
-
-class WebhookEventResponse(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    event: str
-    tenant_id: str
-    status: str
-    attempts: int
-    max_attempts: int
-    last_attempt_at: datetime | None
-    next_attempt_at: datetime
-    last_error: str | None
-    http_status: int | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-
-class WebhookEventDetail(WebhookEventResponse):
-    payload: dict[str, Any]
-    claimed_at: datetime | None
-
-
-class WebhookEventsPage(BaseModel):
-    events: list[WebhookEventResponse]
-    total: int
-    limit: int
-    offset: int
-
-
-class WebhookStats(BaseModel):
-    pending: int
-    delivering: int
-    delivered: int
-    dead_letter: int
-    total: int
-
-
-class RedriveRequest(BaseModel):
-    """Either ``event_ids`` (dead letters to retry) or ``all_dead: true``, not both."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    event_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=1000)
-    all_dead: bool = False
-
-    @model_validator(mode="after")
-    def _one_selector(self) -> RedriveRequest:
-        if (self.event_ids is None) == (not self.all_dead):
-            raise ValueError('give either "event_ids" or "all_dead": true')
-        return self
-
-
-class RedriveResponse(BaseModel):
-    redriven: int
 
 
 @router.get("", response_model=WebhookEventsPage)
@@ -80,15 +30,19 @@ async def list_webhook_events(
     status: WebhookStatus | None = None,
     event_type: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     tenant_id: Annotated[str | None, Query(max_length=256)] = None,
+    id_prefix: Annotated[
+        str | None, Query(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Offset = 0,
 ) -> WebhookEventsPage:
-    """Outbox rows across tenants, newest first."""
+    """Outbox rows across tenants, newest first (``id_prefix``: the rows a short id names)."""
     page = await service.list_events(
         sessions,
         status=status,
         event_type=event_type,
         tenant_id=tenant_id,
+        id_prefix=id_prefix,
         limit=limit,
         offset=offset,
     )
@@ -110,7 +64,7 @@ async def webhook_stats(sessions: SessionsDep) -> WebhookStats:
 async def redrive_webhooks(body: RedriveRequest, sessions: SessionsDep) -> RedriveResponse:
     """Queue dead letters again (attempts reset, due now); other ids are ignored."""
     done = await service.redrive(sessions, event_ids=None if body.all_dead else body.event_ids)
-    return RedriveResponse(redriven=len(done))
+    return RedriveResponse(redriven=len(done), event_ids=done)
 
 
 @router.get("/{event_id}", response_model=WebhookEventDetail)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db.engine import Database
 from statewave_server.db.models import DEFAULT_TENANT
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.services.events import EventSink
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
@@ -36,6 +37,11 @@ def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return database(request).sessions
 
 
+def read_sessions(request: Request) -> SessionFactory:
+    """Sessions for read-only routes: the read replica when configured and caught up."""
+    return database(request).reads
+
+
 def runtime(request: Request) -> MemoryRuntime:
     """Compiler, embedder and event sink, built once per process."""
     built: MemoryRuntime = request.app.state.runtime
@@ -51,5 +57,6 @@ TenantId = Annotated[str, Depends(tenant_id)]
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 DatabaseDep = Annotated[Database, Depends(database)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(sessions)]
+ReadSessionsDep = Annotated[SessionFactory, Depends(read_sessions)]
 EventsDep = Annotated[EventSink, Depends(events)]
 RuntimeDep = Annotated[MemoryRuntime, Depends(runtime)]

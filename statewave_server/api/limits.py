@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statewave_server.api.network import header, reject
+from statewave_server.api.asgi import header, reject
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 # Whole documents: far below the parser's recursion limit, yet roomy enough that a

@@ -12,49 +12,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from pydantic import IPvAnyNetwork
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from statewave_server.api.errors import error_body
+from statewave_server.api.asgi import header, peer_host, reject
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # Operator surfaces: a wildcard CORS origin never applies to them.
 OPERATOR_PREFIXES = ("/admin", "/ops", "/console")
 _FORWARDED_PROTOS = frozenset({"http", "https"})
-
-
-async def reject(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    headers: Mapping[str, str] | None = None,
-) -> None:
-    """Answer with the error envelope from a pure ASGI middleware."""
-    request_id = scope.get("state", {}).get("request_id")
-    body = error_body(code, message, request_id=request_id)
-    await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
-
-
-def header(scope: Scope, name: bytes) -> bytes | None:
-    """The first value of a request header (names are lower-case bytes)."""
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return bytes(value)
-    return None
-
-
-def peer_host(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 def _parse_ip(value: str) -> IPv4Address | IPv6Address | None:

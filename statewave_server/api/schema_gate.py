@@ -1,8 +1,9 @@
 """503 ``schema_incompatible`` on the data routes while the schema cannot serve them.
 
-Ops routes (``/healthz``, ``/readyz``, ``/ops/migrations``) and the console's login stay
-open so an operator can see what is wrong; everything that reads or writes data (the
-console's pages included) is refused with the envelope instead of a 500 with raw SQL.
+Ops routes (``/healthz``, ``/readyz``, ``/ops/migrations``) stay open so an operator can see
+what is wrong; everything that reads or writes data is refused with the envelope instead of
+a 500 with raw SQL. The console refuses its data pages itself, as HTML
+(``console/web.py:schema_usable``).
 """
 
 from __future__ import annotations
@@ -11,28 +12,16 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from statewave_server import __version__
 from statewave_server.api.errors import error_body
-from statewave_server.ops.schema_gate import SchemaGate
+from statewave_server.ops.schema_gate import gate_for as gate_for
+from statewave_server.ops.schema_gate import refusal
 
-DATA_PREFIXES = ("/v1/", "/admin/", "/console/subjects", "/console/jobs", "/console/webhooks")
-CONSOLE_DASHBOARD = frozenset({"/console", "/console/"})
+DATA_PREFIXES = ("/v1/", "/admin/")
 SCHEMA_INCOMPATIBLE = "schema_incompatible"
 
 
-def gate_for(app: object) -> SchemaGate | None:
-    """The app's gate, created on first use once the app has a database."""
-    state = app.state  # type: ignore[attr-defined]
-    gate: SchemaGate | None = getattr(state, "schema_gate", None)
-    database = getattr(state, "database", None)
-    if gate is None and database is not None:
-        timeout = state.settings.db_connect_timeout_seconds
-        gate = state.schema_gate = SchemaGate(database.engine, timeout_seconds=timeout)
-    return gate
-
-
 def _reads_data(path: str) -> bool:
-    return path.startswith(DATA_PREFIXES) or path in CONSOLE_DASHBOARD
+    return path.startswith(DATA_PREFIXES)
 
 
 class SchemaGateMiddleware:
@@ -48,11 +37,7 @@ class SchemaGateMiddleware:
         if status is None:
             await self.app(scope, receive, send)
             return
-        message = (
-            f"The database schema cannot serve Statewave {__version__}: {status.summary}. "
-            "An operator must migrate it (see GET /ops/migrations and "
-            "`python scripts/preflight.py`)."
-        )
+        message = refusal(status)
         request_id = scope.get("state", {}).get("request_id")
         body = error_body(
             SCHEMA_INCOMPATIBLE,

@@ -1,6 +1,6 @@
 """The operator console: server-rendered HTML pages under ``/console``.
 
-Kept import-light on purpose: ``api/security.py`` imports :mod:`.auth` for the session
-cookie, so the router lives in :mod:`.routes` (``from statewave_server.console.routes
-import router``).
+Kept import-light on purpose: the app factory imports :mod:`.gate` (the login gate, with
+:mod:`.auth` for the session cookie) for its middleware stack, so the router lives in
+:mod:`.routes` (``from statewave_server.console.routes import router``).
 """

@@ -6,7 +6,9 @@ the engine keeps no prepared statements across them (asyncpg's statement cache o
 one-off statement names) and sends no startup parameters the pooler would refuse
 (set ``statement_timeout`` in the pooler's ``connect_query`` or on the role instead).
 What needs a session of its own (``LISTEN``, advisory locks held across statements)
-connects to ``STATEWAVE_DIRECT_DATABASE_URL`` instead (``session_url``).
+connects to ``STATEWAVE_DIRECT_DATABASE_URL`` instead (``session_url``). Reads that may
+be served by a streaming replica (``STATEWAVE_READ_DATABASE_URL``) open their sessions
+with ``Database.reads`` (``db/read_routing.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from statewave_server.db import read_routing
 from statewave_server.db.embedded import release_embedded_postgres, start_embedded_postgres
 from statewave_server.db.urls import to_async_url
 from statewave_server.settings import Settings
@@ -67,7 +70,7 @@ def _one_off_name() -> str:
     return f"__statewave_{uuid.uuid4().hex}__"
 
 
-def _connect_args(settings: Settings) -> dict[str, Any]:
+def _connect_args(settings: Settings, application_name: str) -> dict[str, Any]:
     if settings.database_pooled:
         return {
             "timeout": settings.db_connect_timeout_seconds,
@@ -77,14 +80,14 @@ def _connect_args(settings: Settings) -> dict[str, Any]:
             # A named statement outlives its transaction on a pooled server connection
             # another client may get next: never reuse a name.
             "prepared_statement_name_func": _one_off_name,
-            "server_settings": {"application_name": APPLICATION_NAME},
+            "server_settings": {"application_name": application_name},
         }
     return {
         "timeout": settings.db_connect_timeout_seconds,
         # A frozen server never cancels its own statements: bound them client-side too.
         "command_timeout": settings.db_command_timeout_seconds,
         "server_settings": {
-            "application_name": APPLICATION_NAME,
+            "application_name": application_name,
             "statement_timeout": str(settings.db_statement_timeout_ms),
             # Reused prepared statements would otherwise switch to a generic plan that
             # assumes a one-row subject (measured 1.8x slower full-text search).
@@ -93,7 +96,9 @@ def _connect_args(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, url: str | None = None, *, application_name: str = APPLICATION_NAME
+) -> AsyncEngine:
     """An engine whose connects and statements are bounded, so outages fail fast."""
     return create_async_engine(
         url or resolve_database_url(settings),
@@ -103,27 +108,45 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=300,
-        connect_args=_connect_args(settings),
+        connect_args=_connect_args(settings, application_name),
     )
 
 
 @dataclass(frozen=True)
 class Database:
     """The engine and its session factory: one per process, passed to whoever needs it.
-    ``listen_url``: where session-bound connections go (``None``: nowhere)."""
+    ``listen_url``: where session-bound connections go (``None``: nowhere).
+    ``replica``: routes reads to the read replica, when one is configured."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     listen_url: str | None = None
+    replica: read_routing.ReadRouter | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> Database:
         engine = create_engine(settings, url)
-        return cls(
-            engine,
-            async_sessionmaker(engine, expire_on_commit=False),
-            session_url(settings, url),
-        )
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        replica = None
+        if settings.read_database_url:
+            replica = read_routing.ReadRouter(
+                engine,
+                sessions,
+                create_engine(
+                    settings,
+                    to_async_url(settings.read_database_url),
+                    application_name=read_routing.APPLICATION_NAME,
+                ),
+                max_wait_seconds=settings.read_replica_max_wait_ms / 1000,
+            )
+        return cls(engine, sessions, session_url(settings, url), replica)
+
+    @property
+    def reads(self) -> read_routing.SessionFactory:
+        """Sessions for reads that may run on the replica (read-only work only)."""
+        return self.replica if self.replica is not None else self.sessions
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()

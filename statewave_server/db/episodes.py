@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy import Select, cast, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,16 +82,17 @@ async def newest_episodes(
 
 
 async def newest_episode_facts(
-    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int
+    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int, payload: bool = True
 ) -> list[Any]:
     """Like :func:`newest_episodes`, but plain rows of the columns support analytics read
-    (id, source, type, payload, occurred_at, session_id): no ORM objects to build."""
+    (id, source, type, payload, occurred_at, session_id): no ORM objects to build.
+    ``payload=False`` reads ``{}`` instead of the payload (SLA needs only times and roles)."""
     statement = (
         select(
             Episode.id,
             Episode.source,
             Episode.type,
-            Episode.payload,
+            Episode.payload if payload else cast(literal("{}"), JSONB).label("payload"),
             Episode.occurred_at,
             Episode.session_id,
         )
@@ -101,12 +103,8 @@ async def newest_episode_facts(
     return list((await session.execute(statement)).all())
 
 
-async def claim_uncompiled(
-    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int
-) -> list[Episode]:
-    """Lock up to ``limit`` uncompiled episodes, oldest first, skipping ones another
-    compile holds: two concurrent compiles of a subject never process one episode twice."""
-    statement = (
+def _uncompiled(*, tenant_id: str, subject_id: str) -> Select[Episode]:
+    return (
         select(Episode)
         .where(
             Episode.tenant_id == tenant_id,
@@ -114,10 +112,48 @@ async def claim_uncompiled(
             Episode.last_compiled_at.is_(None),
         )
         .order_by(Episode.created_at, Episode.id)
+    )
+
+
+async def claim_uncompiled(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int
+) -> list[Episode]:
+    """Lock up to ``limit`` uncompiled episodes, oldest first, skipping ones another
+    compile holds: two concurrent compiles of a subject never process one episode twice."""
+    statement = (
+        _uncompiled(tenant_id=tenant_id, subject_id=subject_id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     return list((await session.scalars(statement)).all())
+
+
+async def peek_uncompiled(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int
+) -> list[Episode]:
+    """The ``limit`` oldest uncompiled episodes, without locking (drafted ahead of the
+    write transaction, then checked again with :func:`claim_exactly`)."""
+    return list(
+        (
+            await session.scalars(
+                _uncompiled(tenant_id=tenant_id, subject_id=subject_id).limit(limit)
+            )
+        ).all()
+    )
+
+
+async def claim_exactly(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, ids: Collection[uuid.UUID]
+) -> bool:
+    """Lock these episodes if every one is still uncompiled and free; False otherwise
+    (another compile took some meanwhile)."""
+    statement = (
+        _uncompiled(tenant_id=tenant_id, subject_id=subject_id)
+        .where(Episode.id.in_(list(ids)))
+        .with_only_columns(Episode.id)
+        .with_for_update(skip_locked=True)
+    )
+    return len((await session.scalars(statement)).all()) == len(set(ids))
 
 
 async def has_uncompiled(session: AsyncSession, *, tenant_id: str, subject_id: str) -> bool:

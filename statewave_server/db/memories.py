@@ -36,11 +36,23 @@ SUPERSEDED = "superseded"
 SUPERSEDED_BY = "superseded_by"
 
 
+# No reader needs vectors (large) or lexemes (the index's input) back: never load them
+# (raise if touched).
+_WITHOUT_VECTOR = (
+    defer(Memory.embedding, raiseload=True),
+    defer(Memory.content_tsv, raiseload=True),
+)
+
+
 async def insert_memories(session: AsyncSession, rows: Sequence[NewMemoryRow]) -> list[Memory]:
     """Insert rows in one statement; the stored memories come back in input order."""
     if not rows:
         return []
-    statement = insert(Memory).returning(Memory, sort_by_parameter_order=True)
+    # Vectors and lexemes are not read back: parsing 384 floats per row costs about as
+    # much as formatting them did.
+    statement = (
+        insert(Memory).returning(Memory, sort_by_parameter_order=True).options(*_WITHOUT_VECTOR)
+    )
     values = [attribute_values(row) for row in rows]
     inserted = list((await session.scalars(statement, values)).all())
     by_subject: dict[tuple[str, str], list[uuid.UUID]] = {}
@@ -49,14 +61,6 @@ async def insert_memories(session: AsyncSession, rows: Sequence[NewMemoryRow]) -
     for (tenant_id, subject_id), ids in by_subject.items():
         await announce(session, tenant_id=tenant_id, subject_id=subject_id, ids=ids)
     return inserted
-
-
-# No reader needs vectors (large) or lexemes (the index's input) back: never load them
-# (raise if touched).
-_WITHOUT_VECTOR = (
-    defer(Memory.embedding, raiseload=True),
-    defer(Memory.content_tsv, raiseload=True),
-)
 
 
 def _active(*, tenant_id: str, subject_id: str) -> Select[Memory]:
@@ -254,3 +258,22 @@ async def count_missing_embeddings(session: AsyncSession, model: str) -> int:
         .where(or_(Memory.embedding.is_(None), Memory.embedding_model.is_distinct_from(model)))
     )
     return int(await session.scalar(statement) or 0)
+
+
+async def ids_starting_with(
+    session: AsyncSession, *, tenant_id: str, prefix: str, limit: int
+) -> list[uuid.UUID]:
+    """Ids of the tenant's memories whose hex form starts with ``prefix`` (a short id as
+    tables show it): a range on ``ix_memories_id``, not a scan of the table's text."""
+    digits = prefix.replace("-", "")
+    if len(digits) > 32:
+        return []
+    low = uuid.UUID(digits.ljust(32, "0"))
+    high = uuid.UUID(digits.ljust(32, "f"))
+    rows = await session.scalars(
+        select(Memory.id)
+        .where(Memory.id.between(low, high), Memory.tenant_id == tenant_id)
+        .order_by(Memory.id)
+        .limit(limit)
+    )
+    return list(rows)

@@ -27,8 +27,8 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy.engine import make_url
 
+from statewave_server.db.listen_connection import connect_for_listening
 from statewave_server.db.memory_changes import CHANNEL, MemoryChange, this_process
 
 log = structlog.get_logger(__name__)
@@ -133,14 +133,9 @@ class MemoryChangeListener:
                 connection.terminate()
 
     async def _connect(self) -> asyncpg.Connection:
-        url = make_url(self._url)
-        args, params = url.get_dialect()().create_connect_args(url)
-        params.pop("prepared_statement_cache_size", None)  # a dialect option, not asyncpg's
-        settings = {"application_name": APPLICATION_NAME}
-        connection: asyncpg.Connection = await asyncpg.connect(
-            *args, timeout=self._connect_timeout, server_settings=settings, **params
+        return await connect_for_listening(
+            self._url, application_name=APPLICATION_NAME, connect_timeout=self._connect_timeout
         )
-        return connection
 
     def _heard(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         change = MemoryChange.from_payload(payload)

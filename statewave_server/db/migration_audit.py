@@ -1,7 +1,8 @@
-"""Names shared by ``alembic/env.py`` and the ops checks: the audit table and the lock.
+"""Names shared by the migration run and the ops checks: the audit table and the lock.
 
-The audit table is created by ``env.py`` (outside the revision chain, so it survives a
-downgrade to base) and gets one row per applied or reverted revision.
+The audit table is created by the migration run (``ops/migration_env.py``), outside the
+revision chain so it survives a downgrade to base, and gets one row per applied or
+reverted revision.
 """
 
 from __future__ import annotations

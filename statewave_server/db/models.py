@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Computed,
@@ -34,6 +33,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from statewave_server.db.vector_type import FastVector
 from statewave_server.times import clamped
 
 DEFAULT_TENANT = ""
@@ -158,7 +158,7 @@ class Memory(Base):
     updated_at: Mapped[datetime] = mapped_column(
         Timestamp(), nullable=False, server_default=func.now(), onupdate=func.now()
     )
-    embedding: Mapped[Any | None] = mapped_column(Vector())
+    embedding: Mapped[Any | None] = mapped_column(FastVector())
     embedding_model: Mapped[str | None] = mapped_column(String(128))
 
 
@@ -221,8 +221,9 @@ class SubjectSnapshot(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
-class CompilationJob(Base):
-    """A durable job row: claimed by workers with ``FOR UPDATE SKIP LOCKED``.
+class Job(Base):
+    """A durable job row (any kind: ``compile``, ``noop``, ``sleep``) in the table the
+    0.6.1 schema names ``compilation_jobs``; claimed with ``FOR UPDATE SKIP LOCKED``.
 
     Status: ``pending`` → ``running`` → ``completed``; a failure goes back to ``pending``
     (with backoff) until ``max_attempts``, then ``dead``. A ``running`` job whose

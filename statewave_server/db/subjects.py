@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.memory_changes import announce
 from statewave_server.db.models import (
-    CompilationJob,
     Episode,
+    Job,
     Memory,
     Resolution,
     SubjectHealthCache,
@@ -162,7 +162,7 @@ async def delete_subject(
     episodes = await _delete(session, Episode, tenant_id=tenant_id, subject_id=subject_id)
     memories = await _delete(session, Memory, tenant_id=tenant_id, subject_id=subject_id)
     await announce(session, tenant_id=tenant_id, subject_id=subject_id)
-    for model in (Resolution, SubjectHealthCache, CompilationJob):
+    for model in (Resolution, SubjectHealthCache, Job):
         await session.execute(
             delete(model).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
         )

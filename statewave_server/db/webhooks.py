@@ -21,7 +21,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.models import WebhookEvent
@@ -159,9 +172,11 @@ async def mark_failed(
 
 
 def _filters(
-    status: str | None, event_type: str | None, tenant_id: str | None
+    status: str | None, event_type: str | None, tenant_id: str | None, id_prefix: str | None
 ) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
+    if id_prefix is not None:  # a short id: the start of the dashed text form
+        clauses.append(cast(WebhookEvent.id, String).startswith(id_prefix, autoescape=True))
     if status is not None:
         clauses.append(WebhookEvent.status == status)
     if event_type is not None:
@@ -177,11 +192,12 @@ async def list_events(
     status: str | None = None,
     event_type: str | None = None,
     tenant_id: str | None = None,
+    id_prefix: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> EventPage:
     """Newest rows first, optionally filtered; ``total`` ignores paging."""
-    clauses = _filters(status, event_type, tenant_id)
+    clauses = _filters(status, event_type, tenant_id, id_prefix)
     rows = await session.scalars(
         select(WebhookEvent)
         .where(*clauses)
@@ -224,3 +240,22 @@ async def stats(session: AsyncSession) -> dict[str, int]:
         counts[status] = int(count)
     counts["total"] = sum(counts.values())
     return counts
+
+
+async def purge_webhook_events(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[str],
+    event_type: str | None,
+    tenant_id: str | None,
+    older_than: datetime | None,
+) -> int:
+    """Delete outbox rows in ``statuses`` matching every given filter; the number deleted."""
+    clauses = [
+        WebhookEvent.status.in_(list(statuses)),
+        *_filters(None, event_type, tenant_id, None),
+    ]
+    if older_than is not None:
+        clauses.append(WebhookEvent.created_at < older_than)
+    result = await session.execute(delete(WebhookEvent).where(*clauses))
+    return int(result.rowcount)  # type: ignore[attr-defined]

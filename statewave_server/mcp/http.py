@@ -125,8 +125,8 @@ class McpRefusals:
 
 
 def mount_mcp(app: FastAPI, settings: Settings) -> McpEndpoint:
-    """Serve the tools at ``/mcp``; the caller runs ``endpoint.run()`` in its lifespan."""
+    """Serve the tools at ``/mcp``; the caller runs ``endpoint.run()`` in its lifespan and
+    installs :class:`McpRefusals` as the outermost middleware."""
     endpoint = McpEndpoint(settings)
     app.router.routes.append(Route(MCP_PATH, endpoint=endpoint, include_in_schema=False))
-    app.add_middleware(McpRefusals)
     return endpoint

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from statewave_server import __version__
 from statewave_server.api import deps
-from statewave_server.api.errors import failure_of
+from statewave_server.errors import failure_of
 from statewave_server.mcp.errors import error_result, invalid_arguments
 from statewave_server.mcp.tools import ToolContext, ToolSpec, tools_for
 from statewave_server.settings import Settings
@@ -62,6 +62,7 @@ def _tool_context(request: Request) -> ToolContext:
         tenant_id=deps.tenant_id(request),
         sessions=deps.sessions(request),
         runtime=deps.runtime(request),
+        reads=deps.read_sessions(request),
     )
 
 

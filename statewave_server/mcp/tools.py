@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.api.schemas.context import ContextProvenance
 from statewave_server.api.schemas.support import ResolutionResponse
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.mcp import arguments as a
 from statewave_server.mcp import results as r
 from statewave_server.services import compilation
@@ -32,6 +33,7 @@ class ToolContext:
     tenant_id: str
     sessions: async_sessionmaker[AsyncSession]
     runtime: MemoryRuntime
+    reads: SessionFactory  # read-only tools: the read replica when configured
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ async def _compile(args: a.SubjectArgs, ctx: ToolContext) -> r.Compiled:
 
 async def _context(args: a.ContextArgs, ctx: ToolContext) -> r.Context:
     built = await build_context(
-        ctx.sessions,
+        ctx.reads,
         ctx.runtime,
         tenant_id=ctx.tenant_id,
         subject_id=args.subject_id,
@@ -94,7 +96,7 @@ async def _context(args: a.ContextArgs, ctx: ToolContext) -> r.Context:
 
 async def _search(args: a.SearchArgs, ctx: ToolContext) -> r.Memories:
     memories = await search_memories(
-        ctx.sessions,
+        ctx.reads,
         ctx.runtime,
         tenant_id=ctx.tenant_id,
         subject_id=args.subject_id,
@@ -108,7 +110,7 @@ async def _search(args: a.SearchArgs, ctx: ToolContext) -> r.Memories:
 
 async def _timeline(args: a.TimelineArgs, ctx: ToolContext) -> r.Timeline:
     page = await subject_service.timeline(
-        ctx.sessions,
+        ctx.reads,
         tenant_id=ctx.tenant_id,
         subject_id=args.subject_id,
         limit=args.limit,

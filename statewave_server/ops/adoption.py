@@ -1,6 +1,6 @@
 """Adopt a database written by the original Statewave (any of its revisions 0001 … 0012).
 
-Run by ``alembic upgrade head`` (``alembic/env.py``) when :mod:`schema_shape` finds the
+Run by ``alembic upgrade head`` (``ops/migration_env.py``) when :mod:`schema_shape` finds the
 original's schema. Everything happens in ONE transaction, so an interrupted adoption
 (killed process, failed statement, lost connection) leaves the original database exactly
 as it was and a rerun starts over:

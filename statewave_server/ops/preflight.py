@@ -33,6 +33,7 @@ from statewave_server.ops.migrations import (
     MigrationDetails,
     MigrationStatus,
     connect,
+    describe_error,
     failed,
     read_details,
     read_status,
@@ -128,6 +129,7 @@ async def build_report(
         error = unreachable_message(exc, timeout)
         checks = [Check("database", "fail", error), _heads_check(chain)]
         return PreflightReport(database, failed(error, expected_head=head), checks)
+    replica = await _replica_check(settings)
     checks = [
         Check("database", "ok", "reachable"),
         _revision_check(status),
@@ -138,8 +140,28 @@ async def build_report(
         jobs,
         embeddings,
         *_rollback_checks(status, chain),
+        *([replica] if replica is not None else []),
     ]
     return PreflightReport(database, status, checks, _commands(status, chain), app_version)
+
+
+async def _replica_check(settings: Settings) -> Check | None:
+    """``STATEWAVE_READ_DATABASE_URL``, when set: a replica that cannot be reached or is
+    not replaying WAL costs the primary its reads, not the clients an answer (a warning)."""
+    if not settings.read_database_url:
+        return None
+    url, timeout = settings.read_database_url, settings.db_connect_timeout_seconds
+    where = describe_url(url)
+    try:
+        async with asyncio.timeout(timeout), connect(url, timeout) as conn:
+            standby = (await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar()
+    except DB_ERRORS as exc:
+        detail = f"read replica {where} unreachable ({describe_error(exc, timeout)})"
+        return Check("read_replica", "warn", f"{detail}: reads will go to the primary")
+    if not standby:
+        detail = f"read replica {where} is not a standby (not replaying WAL)"
+        return Check("read_replica", "warn", f"{detail}: reads will go to the primary")
+    return Check("read_replica", "ok", f"read replica {where}: a streaming standby")
 
 
 def _revision_check(status: MigrationStatus) -> Check:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from statewave_server.db.engine import Database
 from statewave_server.db.jobs import count_orphaned_jobs
+from statewave_server.db.read_routing import REPLICA_ERRORS, ReadRouter
 from statewave_server.ops.migrations import (
     DB_ERRORS,
     check_migration_status,
@@ -101,6 +102,19 @@ async def _schema_check(database: Database, settings: Settings, timeout_seconds:
     return Check(name="schema", status="ok")
 
 
+async def _replica_check(replica: ReadRouter, timeout_seconds: float) -> Check:
+    """A replica that is down costs the primary its reads, not the clients an answer:
+    ``degraded``, with how reads were routed so far."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            behind = await replica.bytes_behind()
+    except REPLICA_ERRORS as exc:
+        detail = f"{describe_error(exc, timeout_seconds)}; {replica.summary()}"
+        return Check(name="read_replica", status="degraded", detail=detail)
+    detail = f"replay {behind} bytes behind the primary; {replica.summary()}"
+    return Check(name="read_replica", status="ok", detail=detail)
+
+
 def _overall(checks: list[Check]) -> ReadyStatus:
     if any(c.status == "fail" for c in checks):
         return "not_ready"
@@ -110,10 +124,13 @@ def _overall(checks: list[Check]) -> ReadyStatus:
 
 
 async def check_readiness(database: Database, settings: Settings) -> Readiness:
-    """Database, then queue and schema (skipped when the database is unreachable)."""
+    """Database, then queue, schema and the read replica if any (skipped when the
+    database is unreachable)."""
     timeout = _timeout(settings)
     checks = [await _database_check(database, timeout)]
     if checks[0].status == "ok":
         checks.append(await _queue_check(database, settings, timeout))
         checks.append(await _schema_check(database, settings, timeout))
+        if database.replica is not None:
+            checks.append(await _replica_check(database.replica, timeout))
     return Readiness(status=_overall(checks), checks=checks)

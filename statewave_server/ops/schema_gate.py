@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from statewave_server import __version__
 from statewave_server.ops.migrations import MigrationStatus, check_migration_status
 
 DEFAULT_TTL_SECONDS = 10.0
@@ -55,3 +57,24 @@ class SchemaGate:
                     self.record(fresh)
         status = self._status
         return status if status is not None and status.unusable else None
+
+
+def gate_for(app: Any) -> SchemaGate | None:
+    """The app's gate (``app.state.schema_gate``), created on first use once the app has a
+    database; shared by the API's middleware and the console's pages."""
+    state = app.state
+    gate: SchemaGate | None = getattr(state, "schema_gate", None)
+    database = getattr(state, "database", None)
+    if gate is None and database is not None:
+        timeout = state.settings.db_connect_timeout_seconds
+        gate = state.schema_gate = SchemaGate(database.engine, timeout_seconds=timeout)
+    return gate
+
+
+def refusal(status: MigrationStatus) -> str:
+    """Why data is refused, and what the operator does about it."""
+    return (
+        f"The database schema cannot serve Statewave {__version__}: {status.summary}. "
+        "An operator must migrate it (see GET /ops/migrations and "
+        "`python scripts/preflight.py`)."
+    )

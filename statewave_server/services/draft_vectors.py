@@ -37,22 +37,47 @@ def is_digest(draft: MemoryDraft) -> bool:
 
 async def embed_drafts(embedder: EmbeddingProvider, drafts: Sequence[MemoryDraft]) -> DraftVectors:
     """Vectors for ``drafts``; digests made of embedded turns cost no inference."""
-    turn_drafts = {
-        draft.source_episode_ids[0]: draft
-        for draft in drafts
-        if draft.kind == EPISODE_SUMMARY and not is_digest(draft) and draft.source_episode_ids
-    }
-    derived = [is_digest(d) and _all_turns_present(d, turn_drafts) for d in drafts]
-    unique = list(
-        dict.fromkeys(d.content for d, skip in zip(drafts, derived, strict=True) if not skip)
-    )
-    by_text = dict(zip(unique, await embedder.embed_texts(unique), strict=True))
-    by_turn = {episode_id: by_text[draft.content] for episode_id, draft in turn_drafts.items()}
-    vectors = [
-        centroid([by_turn[i] for i in draft.source_episode_ids]) if skip else by_text[draft.content]
-        for draft, skip in zip(drafts, derived, strict=True)
+    (vectors,) = await embed_draft_groups(embedder, [drafts])
+    return vectors
+
+
+async def embed_draft_groups(
+    embedder: EmbeddingProvider, groups: Sequence[Sequence[MemoryDraft]]
+) -> list[DraftVectors]:
+    """Vectors for several compiles' drafts (one per subject) with one model call for all
+    their texts, so the embedder batches across subjects; each group's ``texts_embedded``
+    counts the texts it needed, the first group to need a text paying for it."""
+    derived = [_derived(drafts) for drafts in groups]
+    needed = [
+        list(dict.fromkeys(d.content for d, skip in zip(drafts, flags, strict=True) if not skip))
+        for drafts, flags in zip(groups, derived, strict=True)
     ]
-    return DraftVectors(vectors, len(unique))
+    unique = list(dict.fromkeys(text for texts in needed for text in texts))
+    by_text = dict(zip(unique, await embedder.embed_texts(unique), strict=True)) if unique else {}
+    paid: set[str] = set()
+    results = []
+    for drafts, flags, texts in zip(groups, derived, needed, strict=True):
+        by_turn = {draft.source_episode_ids[0]: by_text[draft.content] for draft in _turns(drafts)}
+        vectors = [
+            centroid([by_turn[i] for i in d.source_episode_ids]) if skip else by_text[d.content]
+            for d, skip in zip(drafts, flags, strict=True)
+        ]
+        results.append(DraftVectors(vectors, len(set(texts) - paid)))
+        paid.update(texts)
+    return results
+
+
+def _turns(drafts: Sequence[MemoryDraft]) -> list[MemoryDraft]:
+    """The per-turn summaries, whose vectors a digest over those turns averages."""
+    return [
+        d for d in drafts if d.kind == EPISODE_SUMMARY and not is_digest(d) and d.source_episode_ids
+    ]
+
+
+def _derived(drafts: Sequence[MemoryDraft]) -> list[bool]:
+    """Per draft: a digest whose turns are all in this compile (its vector is their mean)."""
+    turns = {d.source_episode_ids[0]: d for d in _turns(drafts)}
+    return [is_digest(d) and _all_turns_present(d, turns) for d in drafts]
 
 
 def _all_turns_present(digest: MemoryDraft, turns: dict[uuid.UUID, MemoryDraft]) -> bool:

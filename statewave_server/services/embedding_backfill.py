@@ -9,23 +9,16 @@ Re-running is safe: rows that already carry the current model's vector are never
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import memories as memory_repo
-from statewave_server.db.engine import Database, resolve_database_url
 from statewave_server.db.models import Memory
-from statewave_server.errors import StatewaveError
-from statewave_server.services.embeddings import EmbeddingProvider, build_embedding_provider
-from statewave_server.settings import Settings
+from statewave_server.services.embeddings import EmbeddingProvider
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -43,29 +36,6 @@ class BackfillProgress:
     batches: int
 
 
-class EmbeddingsDisabled(StatewaveError):
-    """``STATEWAVE_EMBEDDING_PROVIDER=none``: there is no model to backfill with."""
-
-    code = "embeddings_disabled"
-
-
-def embedder_from_settings(settings: Settings) -> EmbeddingProvider:
-    """The configured embedding provider (as the server builds it); raises if disabled."""
-    api_key = settings.litellm_api_key.get_secret_value() if settings.litellm_api_key else None
-    embedder = build_embedding_provider(
-        settings.embedding_provider,
-        model=settings.embedding_model,
-        dimensions=settings.embedding_dimensions,
-        litellm_api_base=settings.litellm_api_base,
-        litellm_api_key=api_key,
-        timeout_seconds=settings.embedding_timeout_seconds,
-        query_cache_entries=0,
-    )
-    if embedder is None:
-        raise EmbeddingsDisabled("Embeddings are disabled (STATEWAVE_EMBEDDING_PROVIDER=none).")
-    return embedder
-
-
 async def backfill_embeddings(
     sessions: async_sessionmaker[AsyncSession],
     embedder: EmbeddingProvider,
@@ -79,8 +49,7 @@ async def backfill_embeddings(
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     model = embedder.model
-    async with sessions() as session:
-        total = await memory_repo.count_missing_embeddings(session, model)
+    total = await count_missing(sessions, model)
     progress = BackfillProgress(model=model, total=total, processed=0, updated=0, batches=0)
     yield progress
     after: Key | None = None
@@ -134,56 +103,7 @@ async def run_backfill(
     return last
 
 
-async def backfill_command(settings: Settings, batch_size: int, as_json: bool) -> int:
-    """Body of ``statewave embeddings backfill``: exit 0 on success, 1 on failure."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    err = Console(stderr=True)
-    try:
-        embedder = await asyncio.to_thread(embedder_from_settings, settings)
-    except (StatewaveError, ValueError) as exc:
-        err.print(f"[red]Embedding provider error:[/red] {exc}")
-        return 1
-    try:
-        url = await asyncio.to_thread(resolve_database_url, settings)
-    except (SQLAlchemyError, OSError, RuntimeError) as exc:
-        err.print(f"[red]Database error:[/red] {type(exc).__name__}: {str(exc)[:300]}")
-        return 1
-    database = Database.from_settings(settings, url)
-    try:
-        with Progress(
-            TextColumn("[bold]Embedding memories[/bold] ({task.fields[model]})"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err,
-            disable=as_json,
-            transient=False,
-        ) as bar:
-            task = bar.add_task("backfill", total=None, model=embedder.model)
-
-            def show(step: BackfillProgress) -> None:
-                bar.update(task, total=step.total, completed=step.processed)
-
-            final = await run_backfill(
-                database.sessions, embedder, batch_size=batch_size, on_progress=show
-            )
-        async with database.sessions() as session:
-            remaining = await memory_repo.count_missing_embeddings(session, embedder.model)
-    except (SQLAlchemyError, OSError) as exc:
-        err.print(f"[red]Database error:[/red] {type(exc).__name__}: {str(exc)[:300]}")
-        return 1
-    except StatewaveError as exc:  # the embedding backend failed or timed out
-        err.print(f"[red]Embedding error:[/red] {exc}")
-        return 1
-    finally:
-        await database.dispose()
-    report = {**asdict(final), "remaining": remaining}
-    if as_json:
-        sys.stdout.write(json.dumps(report) + "\n")
-    else:
-        Console().print(
-            f"Embedded {final.updated} memory(ies) with {final.model} "
-            f"in {final.batches} batch(es); {remaining} remaining."
-        )
-    return 0
+async def count_missing(sessions: async_sessionmaker[AsyncSession], model: str) -> int:
+    """Memories still without a vector from ``model`` (what a backfill would embed)."""
+    async with sessions() as session:
+        return await memory_repo.count_missing_embeddings(session, model)

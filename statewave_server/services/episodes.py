@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from statewave_server.db.episodes import insert_episodes
 from statewave_server.db.models import Episode
 from statewave_server.db.rows import NewEpisodeRow
-from statewave_server.errors import Conflict
+from statewave_server.errors import IdempotencyConflict
 from statewave_server.services.events import EventSink
 
 
@@ -47,10 +47,6 @@ class NewEpisode:
             )
             and (self.occurred_at is None or stored.occurred_at == self.occurred_at)
         )
-
-
-class IdempotencyConflict(Conflict):
-    code = "idempotency_conflict"
 
 
 @dataclass(frozen=True)

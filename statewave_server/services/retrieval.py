@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import episode_views
 from statewave_server.db import episodes as episode_repo
@@ -33,6 +33,7 @@ from statewave_server.db import memories as memory_repo
 from statewave_server.db.episode_views import EpisodeView
 from statewave_server.db.index_rows import query_lexemes
 from statewave_server.db.models import Memory
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.db.resolutions import newest_resolutions
 from statewave_server.services.compiler import episode_text
 from statewave_server.services.context import (
@@ -72,7 +73,7 @@ class ContextResult:
 
 
 async def build_context(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     runtime: MemoryRuntime,
     *,
     tenant_id: str,
@@ -187,7 +188,6 @@ async def _memory_pool(
     recent = [i for kind, n in RECENT_PER_KIND.items() for i in index.newest(kind, limit=n)]
     terms = await query_lexemes(session, task)
     lexical_ranking = [hit.id for hit in index.lexical(terms, limit=TEXT_HITS)]
-    text_rank = {memory_id: rank for rank, memory_id in enumerate(lexical_ranking, start=1)}
     # Rows of the recency window and text hits load while the task is being embedded.
     wanted = list(dict.fromkeys([*recent, *lexical_ranking]))
     found = await memory_repo.active_by_ids(
@@ -195,14 +195,13 @@ async def _memory_pool(
     )
     vector = await pending_vector
     hits = index.nearest(vector, limit=SEMANTIC_HITS) if vector is not None else []
-    similarity = {hit.id: max(0.0, hit.score) for hit in hits}
     loading = set(wanted)
-    more = [i for i in similarity if i not in loading]
+    more = [hit.id for hit in hits if hit.id not in loading]
     found += await memory_repo.active_by_ids(
         session, tenant_id=tenant_id, subject_id=subject_id, ids=more
     )
     by_id = {m.id: m for m in found}  # still active (the index may be a moment behind)
-    rows = {i: by_id[i] for i in [*recent, *similarity, *lexical_ranking] if i in by_id}
+    rows = {i: by_id[i] for i in [*recent, *(h.id for h in hits), *lexical_ranking] if i in by_id}
     semantic = [hit.id for hit in hits if hit.id in rows]
     relevance = fusion.fuse(
         task,
@@ -214,15 +213,7 @@ async def _memory_pool(
     # Once the search found anything, a memory it did not find is not relevant (0), so
     # the recency window fills only what the hits leave over.
     missed = 0.0 if relevance else None
-    return [
-        (
-            _memory_candidate(
-                m, similarity.get(m.id), text_rank.get(m.id), relevance.get(m.id, missed)
-            ),
-            m,
-        )
-        for m in rows.values()
-    ]
+    return [(_memory_candidate(m, relevance.get(m.id, missed)), m) for m in rows.values()]
 
 
 async def _relevant_turns(
@@ -289,12 +280,7 @@ async def _with_sessions(
     return updated
 
 
-def _memory_candidate(
-    memory: Memory,
-    similarity: float | None,
-    text_rank: int | None,
-    relevance: float | None = None,
-) -> MemoryCandidate:
+def _memory_candidate(memory: Memory, relevance: float | None) -> MemoryCandidate:
     return MemoryCandidate(
         id=memory.id,
         kind=memory.kind,
@@ -305,8 +291,6 @@ def _memory_candidate(
         valid_to=memory.valid_to,
         source_episode_ids=tuple(memory.source_episode_ids),
         metadata=memory.metadata_,
-        semantic_similarity=similarity,
-        text_rank=text_rank,
         relevance=relevance,
     )
 

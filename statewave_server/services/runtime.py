@@ -29,6 +29,23 @@ def _secret(value: object) -> str | None:
     return str(getter()) if getter else None
 
 
+def build_embedder(settings: Settings) -> EmbeddingProvider | None:
+    """The embedder per ``STATEWAVE_EMBEDDING_PROVIDER`` (``None`` when it is ``none``).
+
+    The one settings → embedder mapping: the server, the workers and the CLI build it here.
+    """
+    return build_embedding_provider(
+        settings.embedding_provider,
+        model=settings.embedding_model,
+        dimensions=settings.embedding_dimensions,
+        litellm_api_base=settings.litellm_api_base,
+        litellm_api_key=_secret(settings.litellm_api_key),
+        timeout_seconds=settings.embedding_timeout_seconds,
+        query_cache_entries=settings.query_embedding_cache_size,
+        query_cache_ttl_seconds=settings.query_embedding_cache_ttl_seconds,
+    )
+
+
 def build_runtime(settings: Settings) -> MemoryRuntime:
     """Compiler per ``STATEWAVE_COMPILER_TYPE``, embedder per ``STATEWAVE_EMBEDDING_PROVIDER``."""
     llm_client = None
@@ -42,23 +59,13 @@ def build_runtime(settings: Settings) -> MemoryRuntime:
             api_base=settings.litellm_api_base or DEFAULT_API_BASE,
         )
         llm_client = LLMClient(config)
-    embedder = build_embedding_provider(
-        settings.embedding_provider,
-        model=settings.embedding_model,
-        dimensions=settings.embedding_dimensions,
-        litellm_api_base=settings.litellm_api_base,
-        litellm_api_key=_secret(settings.litellm_api_key),
-        timeout_seconds=settings.embedding_timeout_seconds,
-        query_cache_entries=settings.query_embedding_cache_size,
-        query_cache_ttl_seconds=settings.query_embedding_cache_ttl_seconds,
-    )
     return MemoryRuntime(
         compiler=make_compiler(
             settings.compiler_type,
             llm_client=llm_client,
             llm_max_concurrency=settings.llm_max_concurrency,
         ),
-        embedder=embedder,
+        embedder=build_embedder(settings),
         events=EventSink.from_settings(settings),
         memory_index=MemoryIndexCache(
             max_bytes=settings.memory_index_max_mb * 1024 * 1024,

@@ -15,11 +15,12 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import memories as repo
 from statewave_server.db.index_rows import query_lexemes
 from statewave_server.db.models import Memory
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.services.context.fusion import rrf_scores
 from statewave_server.services.memory_index import SubjectIndex
 from statewave_server.services.runtime import MemoryRuntime
@@ -34,7 +35,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[uuid.UUID]]) -> list[uuid
 
 
 async def search_memories(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     runtime: MemoryRuntime,
     *,
     tenant_id: str,

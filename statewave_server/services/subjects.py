@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import subjects as repo
 from statewave_server.db.models import Episode, Memory
+from statewave_server.db.read_routing import SessionFactory
 from statewave_server.services.events import EventSink
 
 
@@ -20,7 +21,7 @@ class Timeline:
 
 
 async def timeline(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     *,
     tenant_id: str,
     subject_id: str,
@@ -52,7 +53,7 @@ async def timeline(
 
 
 async def list_subjects(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, *, limit: int, offset: int
+    sessions: SessionFactory, tenant_id: str, *, limit: int, offset: int
 ) -> tuple[list[repo.SubjectSummary], int]:
     async with sessions() as session:
         return await repo.list_subjects(session, tenant_id, limit=limit, offset=offset)

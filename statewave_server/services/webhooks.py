@@ -72,16 +72,18 @@ async def list_events(
     status: str | None = None,
     event_type: str | None = None,
     tenant_id: str | None = None,
+    id_prefix: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> outbox.EventPage:
-    """A page of outbox rows, newest first."""
+    """A page of outbox rows, newest first (``id_prefix``: the rows a short id names)."""
     async with sessions() as session:
         return await outbox.list_events(
             session,
             status=status,
             event_type=event_type,
             tenant_id=tenant_id,
+            id_prefix=id_prefix,
             limit=limit,
             offset=offset,
         )

@@ -6,53 +6,40 @@ and a session whose transaction the worker commits together with marking the job
 handler may run again after a crash or a rescue, so it must be safe to re-run (idempotent
 writes, or work that the rolled-back transaction fully undoes).
 
-Adding a kind: decorate the function with ``@register("compile")`` in its own module and
-list that module in ``HANDLER_MODULES`` so worker processes import it.
+Adding a kind: write the handler and add it in :func:`build_handlers`, the one registry
+that the API process and ``statewave worker`` both use.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
+from statewave_server.services.compilation import COMPILE_KIND
+from statewave_server.services.runtime import MemoryRuntime
+from statewave_server.worker.memory_jobs import CompileJobs
 
-JobHandler = Callable[[AsyncSession, CompilationJob], Awaitable[dict[str, Any]]]
-
-# Modules that register handlers when imported (e.g. the memory-core ``compile`` kind).
-HANDLER_MODULES: Final[tuple[str, ...]] = ()
+JobHandler = Callable[[AsyncSession, Job], Awaitable[dict[str, Any]]]
 
 # The longest the diagnostics ``sleep`` kind will wait, so a typo cannot park a worker.
 MAX_SLEEP_SECONDS: Final = 3600.0
-
-_REGISTRY: dict[str, JobHandler] = {}
 
 
 class UnknownJobKind(LookupError):
     """A job whose kind no handler is registered for (it fails, then goes ``dead``)."""
 
 
-def register(kind: str) -> Callable[[JobHandler], JobHandler]:
-    """Decorator: make ``kind`` jobs run the decorated handler in every worker."""
-
-    def decorate(handler: JobHandler) -> JobHandler:
-        if _REGISTRY.get(kind, handler) is not handler:
-            raise ValueError(f"job kind {kind!r} already has a handler")
-        _REGISTRY[kind] = handler
-        return handler
-
-    return decorate
-
-
-def default_handlers() -> dict[str, JobHandler]:
-    """Every registered kind, after importing the modules that register the optional ones."""
-    for module in HANDLER_MODULES:
-        importlib.import_module(module)
-    return dict(_REGISTRY)
+def build_handlers(runtime: MemoryRuntime | None) -> dict[str, JobHandler]:
+    """Every job kind this process runs: the diagnostics kinds, and ``compile`` when given
+    the memory runtime (compiler and embedder) it needs."""
+    handlers: dict[str, JobHandler] = {"noop": noop, "sleep": sleep}
+    if runtime is not None:
+        handlers[COMPILE_KIND] = CompileJobs(runtime)  # also a batch handler (batching.py)
+    return handlers
 
 
 def resolve(handlers: dict[str, JobHandler], kind: str) -> JobHandler:
@@ -64,14 +51,12 @@ def resolve(handlers: dict[str, JobHandler], kind: str) -> JobHandler:
         raise UnknownJobKind(f"no handler for job kind {kind!r} (known: {known})") from None
 
 
-@register("noop")
-async def noop(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+async def noop(session: AsyncSession, job: Job) -> dict[str, Any]:
     """Does nothing: proves a worker claims and completes jobs (tests, smoke checks)."""
     return {"ok": True}
 
 
-@register("sleep")
-async def sleep(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+async def sleep(session: AsyncSession, job: Job) -> dict[str, Any]:
     """Diagnostics: holds the job for ``payload["seconds"]`` to exercise heartbeats/rescue."""
     seconds = min(float(job.payload.get("seconds", 0)), MAX_SLEEP_SECONDS)
     await asyncio.sleep(max(seconds, 0.0))

@@ -1,45 +1,47 @@
-"""The ``compile`` job kind: an async compile request, run by any worker."""
+"""The ``compile`` job kind: an async compile request, run by any worker.
+
+Queued compiles of several subjects run as one batch (:mod:`.batching`): their episodes
+are drafted and all their texts embedded in one model call outside any transaction, then
+each subject is written in its own short transaction under its lock
+(``services/compilation.py:run_compile_job``, which also queues the follow-up chunk).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from statewave_server.db.episodes import has_uncompiled
-from statewave_server.db.jobs import enqueue
-from statewave_server.db.models import CompilationJob
-from statewave_server.services.compilation import COMPILE_KIND, compile_subject
+from statewave_server.db.models import Job
+from statewave_server.services.compilation import (
+    MAX_EPISODES_PER_BATCH,
+    PreparedCompile,
+    prepare_compiles,
+    run_compile_job,
+)
 from statewave_server.services.runtime import MemoryRuntime
-from statewave_server.worker.handlers import JobHandler
 
 
-def memory_handlers(runtime: MemoryRuntime) -> dict[str, JobHandler]:
-    """Handlers that need the memory runtime (compiler and embedder)."""
+class CompileJobs:
+    """Runs ``compile`` jobs alone or, through :meth:`prepare`, many subjects together."""
 
-    async def compile_job(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
-        # Safe to re-run: the worker commits these memories together with the job's
-        # completion, and already compiled episodes are never picked up again. One job is
-        # one bounded chunk; what is left goes to a follow-up job committed with it, so a
-        # large backlog never holds one long transaction and a crash loses one chunk at most.
-        memories = await compile_subject(
-            session, runtime, tenant_id=job.tenant_id, subject_id=job.subject_id
+    def __init__(self, runtime: MemoryRuntime) -> None:
+        self._runtime = runtime
+
+    async def __call__(self, session: AsyncSession, job: Job) -> dict[str, Any]:
+        return await run_compile_job(session, self._runtime, job)
+
+    async def prepare(
+        self, sessions: async_sessionmaker[AsyncSession], jobs: Sequence[Job]
+    ) -> Mapping[tuple[str, str], object]:
+        subjects = list(dict.fromkeys((job.tenant_id, job.subject_id) for job in jobs))
+        return await prepare_compiles(
+            sessions, self._runtime, subjects, max_episodes=MAX_EPISODES_PER_BATCH
         )
-        result: dict[str, Any] = {
-            "memories_created": len(memories),
-            "memory_ids": [str(m.id) for m in memories],
-        }
-        if memories and await has_uncompiled(
-            session, tenant_id=job.tenant_id, subject_id=job.subject_id
-        ):
-            follow_up = await enqueue(
-                session,
-                kind=COMPILE_KIND,
-                tenant_id=job.tenant_id,
-                subject_id=job.subject_id,
-                max_attempts=job.max_attempts,
-            )
-            result["continued_by"] = follow_up.id
-        return result
 
-    return {COMPILE_KIND: compile_job}
+    async def run_prepared(
+        self, session: AsyncSession, job: Job, prepared: object | None
+    ) -> dict[str, Any]:
+        ahead = prepared if isinstance(prepared, PreparedCompile) else None
+        return await run_compile_job(session, self._runtime, job, ahead)

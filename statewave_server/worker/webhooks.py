@@ -28,9 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -48,7 +46,7 @@ from statewave_server.worker.destinations import (
     DestinationRefused,
     pinned_request,
 )
-from statewave_server.worker.policy import capped_exponential
+from statewave_server.worker.policy import Backoff, webhook_backoff
 
 # Pause after a database error, so an outage is not logged at the poll rate.
 DB_ERROR_PAUSE_SECONDS = 5.0
@@ -57,38 +55,6 @@ _ERROR_CHARS = 200
 MAX_REPLY_BYTES = 4096
 
 log = structlog.get_logger("statewave.webhooks")
-
-
-@dataclass(frozen=True)
-class BackoffPolicy:
-    """Delay after failed attempt *n*: ``min(base·factor^(n−1), max) × U(0.5, 1.5)``.
-
-    ``max_seconds`` caps the nominal delay; the jitter spreads retries ±50% around it so
-    events that failed together do not retry together.
-    """
-
-    base_seconds: float = 30.0
-    max_seconds: float = 3600.0
-    factor: float = 2.0
-    jitter_low: float = 0.5
-    jitter_high: float = 1.5
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BackoffPolicy:
-        return cls(
-            base_seconds=settings.webhook_backoff_base_seconds,
-            max_seconds=settings.webhook_backoff_max_seconds,
-        )
-
-    def nominal(self, attempt: int) -> float:
-        """The un-jittered delay after failed attempt ``attempt`` (1-based)."""
-        return capped_exponential(attempt, self.base_seconds, self.factor, self.max_seconds)
-
-    def delay(
-        self, attempt: int, uniform: Callable[[float, float], float] = random.uniform
-    ) -> float:
-        """Seconds to wait after failed attempt ``attempt``, jittered."""
-        return self.nominal(attempt) * uniform(self.jitter_low, self.jitter_high)
 
 
 @dataclass(frozen=True)
@@ -159,7 +125,7 @@ class Dispatcher:
         database: Database,
         settings: Settings,
         *,
-        policy: BackoffPolicy | None = None,
+        policy: Backoff | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not settings.webhook_url:
@@ -173,7 +139,7 @@ class Dispatcher:
         )
         secret = settings.webhook_secret
         self._secret = secret.get_secret_value() if secret is not None else None
-        self._policy = policy or BackoffPolicy.from_settings(settings)
+        self._policy = policy or webhook_backoff(settings)
         self._transport = transport
         if settings.webhook_claim_lease_seconds <= settings.webhook_timeout_seconds:
             log.warning(

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
@@ -56,3 +56,16 @@ async def seed_subject(
     )
     assert resolved.status_code == 200, resolved.text
     return [e["id"] for e in response.json()["episodes"]]
+
+
+async def ingest_and_compile(
+    api: httpx.AsyncClient, subject: str, lines: list[tuple[str, str, str]]
+) -> None:
+    """One batch of messages (keys unique per first session id), then a sync compile."""
+    batch = message_batch(subject, lines)
+    for episode in batch:
+        episode["idempotency_key"] += lines[0][0]
+    done = await api.post("/v1/episodes/batch", json={"episodes": batch})
+    assert done.status_code == 201, done.text
+    compiled = await api.post("/v1/memories/compile", json={"subject_id": subject})
+    assert compiled.status_code == 200, compiled.text

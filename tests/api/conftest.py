@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
 from statewave_server.settings import Settings

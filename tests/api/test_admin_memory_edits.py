@@ -14,8 +14,7 @@ import pytest
 
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
-from tests.api.admin_support import admin_client
-from tests.support.conversation import message_batch
+from tests.api.admin_support import admin_client, ingest_and_compile
 
 SUBJECT = "edit-me"
 LINES = [
@@ -26,23 +25,13 @@ LATER = [("s-3", "user", "We're on the Team plan and our CSV export keeps failin
 OPERATOR = {"X-Statewave-Operator-Email": "oncall@example.com"}
 
 
-async def _compile(client: httpx.AsyncClient, lines: list[tuple[str, str, str]]) -> None:
-    batch = message_batch(SUBJECT, lines)
-    for episode in batch:
-        episode["idempotency_key"] += lines[0][0]
-    done = await client.post("/v1/episodes/batch", json={"episodes": batch})
-    assert done.status_code == 201, done.text
-    compiled = await client.post("/v1/memories/compile", json={"subject_id": SUBJECT})
-    assert compiled.status_code == 200, compiled.text
-
-
 @pytest.fixture(scope="module")
 async def admin(
     api_settings: Settings, local_runtime: MemoryRuntime
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with admin_client(api_settings, local_runtime) as client:
-        await _compile(client, LINES)
-        await _compile(client, LATER)
+        await ingest_and_compile(client, SUBJECT, LINES)
+        await ingest_and_compile(client, SUBJECT, LATER)
         yield client
 
 
@@ -137,3 +126,21 @@ async def test_bad_edits_are_clear_4xx(admin: httpx.AsyncClient) -> None:
     assert (
         await admin.post("/admin/memories/not-a-uuid/retire", json={"reason": "x"})
     ).status_code == 422
+
+
+async def test_short_memory_ids_resolve_within_the_tenant(admin: httpx.AsyncClient) -> None:
+    memory = (await _memories(admin))[0]["id"]
+
+    async def ids(prefix: str, **params: str) -> list[str]:
+        found = await admin.get("/admin/memories", params={"id_prefix": prefix, **params})
+        assert found.status_code == 200, found.text
+        return list(found.json()["ids"])
+
+    assert await ids(memory[:8]) == [memory]
+    assert await ids(memory[:13]) == [memory]  # with its first dash
+    assert await ids(memory) == [memory]
+    assert await ids(memory[:8], tenant_id="another-tenant") == []
+    assert await ids("f" * 36) == []  # longer than any id: matches nothing
+    for bad in ("", "xyz", "%"):
+        refused = await admin.get("/admin/memories", params={"id_prefix": bad})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"

@@ -1,4 +1,5 @@
-"""Admin introspection: dashboard, tenants, usage, compile jobs and outbox purge."""
+"""Admin introspection: dashboard, tenants, usage, compile jobs (list, retry, rescue,
+purge) and outbox purge."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
 from tests.api.admin_support import admin_client, seed_subject
-from tests.support.factories import make_job
+from tests.support.factories import load_job, make_job, make_orphan
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,32 @@ async def test_jobs_list_detail_stats_and_purge(
         ("acme", "pending"),
         ("globex", "completed"),
     }
+
+
+async def test_jobs_by_id_prefix_retry_and_rescue(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+        dead = await make_job(session, status="dead", error="boom", subject_id="retry-s")
+        alive = await make_job(session, status="pending", subject_id="retry-s")
+        orphan = await make_orphan(session, minutes=90, subject_id="retry-s")
+    found = (await admin.get("/admin/jobs", params={"id_prefix": dead.id[:8]})).json()
+    assert [j["job_id"] for j in found["jobs"]] == [dead.id]
+    assert (await admin.get("/admin/jobs", params={"id_prefix": "_%"})).status_code == 422
+
+    retried = await admin.post("/admin/jobs/retry", json={"job_ids": [dead.id, alive.id]})
+    assert retried.json() == {"retried": [dead.id], "not_retried": [alive.id]}
+    both = await admin.post("/admin/jobs/retry", json={"job_ids": [dead.id], "all_dead": True})
+    assert both.status_code == 422 and both.json()["error"]["code"] == "validation_error"
+
+    too_soon = await admin.post("/admin/jobs/rescue", json={"older_than_seconds": 7200})
+    assert too_soon.json() == {"older_than_seconds": 7200, "requeued": [], "dead": []}
+    rescued = (await admin.post("/admin/jobs/rescue", json={})).json()
+    assert orphan.id in rescued["requeued"] and rescued["older_than_seconds"] > 0
+    database = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    assert (await load_job(database, orphan.id)).status == "pending"
+    negative = await admin.post("/admin/jobs/rescue", json={"older_than_seconds": -1})
+    assert negative.status_code == 422
 
 
 async def test_webhook_purge_touches_only_finished_events(admin: httpx.AsyncClient) -> None:

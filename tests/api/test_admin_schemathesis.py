@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from tests.support.fuzz import check_case, fuzz_schema, fuzz_settings, started_app
 
 schema = fuzz_schema(create_app, path_regex="^/admin/")

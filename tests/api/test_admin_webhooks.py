@@ -11,14 +11,14 @@ import httpx
 import pytest
 from sqlalchemy import delete, select, update
 
-from statewave_server.api.app import create_app
+from devtools.receiver import running_receiver
+from statewave_server.app import create_app
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
 from statewave_server.settings import Settings
 from statewave_server.worker.webhooks import Dispatcher
 from tests.support.factories import wait_until
-from tests.support.receiver import running_receiver
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,10 @@ async def test_redrive_by_id_only_touches_dead_letters(
     response = await client.post(
         "/admin/webhooks/redrive", json={"event_ids": [dead, delivered, str(uuid.uuid4())]}
     )
-    assert response.status_code == 200 and response.json() == {"redriven": 1}
+    assert response.status_code == 200 and response.json() == {"redriven": 1, "event_ids": [dead]}
+    by_prefix = (await client.get("/admin/webhooks", params={"id_prefix": dead[:8]})).json()
+    assert [e["id"] for e in by_prefix["events"]] == [dead]
+    assert (await client.get("/admin/webhooks", params={"id_prefix": "%"})).status_code == 422
     statuses = {e["id"]: e for e in (await client.get("/admin/webhooks")).json()["events"]}
     assert (statuses[dead]["status"], statuses[dead]["attempts"]) == ("pending", 0)
     assert statuses[other_dead]["status"] == "dead_letter"
@@ -170,7 +173,7 @@ async def test_dead_letter_then_admin_redrive_delivers(
             assert row["last_error"].startswith("HTTP 500")
             receiver.always(200)
             redriven = await client.post("/admin/webhooks/redrive", json={"all_dead": True})
-            assert redriven.json() == {"redriven": 1}
+            assert redriven.json()["redriven"] == 1
             await wait_until(lambda: stats_show(delivered=1, dead_letter=0), within=20)
         finally:
             stop.set()

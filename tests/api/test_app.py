@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.errors import Conflict
 from statewave_server.settings import Settings

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.postgres import PgServer
-from tests.support.server import RunningServer, start_on_free_port, uvicorn_command
+from devtools.postgres import PgServer
+from devtools.server import RunningServer, start_on_free_port, uvicorn_command
 
 EPISODES = 30
 PAYLOAD_CHARS = 3_000_000

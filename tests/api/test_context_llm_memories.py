@@ -15,16 +15,16 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from statewave_server.api.app import create_app
-from statewave_server.services.runtime import build_runtime
-from statewave_server.settings import Settings
-from tests.support.factories import database_for
-from tests.support.openai_server import (
+from devtools.openai_server import (
     OpenAITestServer,
     RecordedRequest,
     Reply,
     running_openai_server,
 )
+from statewave_server.app import create_app
+from statewave_server.services.runtime import build_runtime
+from statewave_server.settings import Settings
+from tests.support.factories import database_for
 
 _EPISODE = re.compile(r"--- Episode (\d+) ---\n(.*?)(?=\n\n--- Episode \d+ ---\n|\Z)", re.S)
 TURNS = {

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import RunningServer, api_env, free_port, running_server
+from devtools.server import RunningServer, api_env, free_port, running_server
 
 pytestmark = pytest.mark.slow
 

@@ -15,28 +15,33 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Request
 from pydantic import Field, SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server import telemetry
-from statewave_server.api.app import create_app
 from statewave_server.api.deps import TenantId
+from statewave_server.api.limits import BodyLimitMiddleware
 from statewave_server.api.middleware import RequestContextMiddleware
 from statewave_server.api.network import PeerMiddleware, client_ip
-from statewave_server.api.security import (
-    APIKeyMiddleware,
+from statewave_server.api.rate_limit import (
     DistributedRateLimiter,
     MemoryRateLimiter,
     RateLimiter,
     RateLimitMiddleware,
+)
+from statewave_server.api.schema_gate import SchemaGateMiddleware
+from statewave_server.api.security import (
+    APIKeyMiddleware,
     SecuritySettings,
     TenantMiddleware,
     api_key_matches,
-    install_security,
 )
+from statewave_server.app import create_app
+from statewave_server.console.gate import ConsoleGateMiddleware
 from statewave_server.db.engine import Database
+from statewave_server.mcp.http import McpRefusals
 from statewave_server.settings import Settings
 
 KEY = "s3cret-key"
@@ -504,27 +509,30 @@ async def test_console_secure_cookie_can_be_forced(
     assert ("secure" in cookie.lower().split("; ")) is secure
 
 
-def test_install_security_orders_the_middleware() -> None:
-    app = FastAPI()
-    app.add_middleware(RequestContextMiddleware)
-    install_security(app, SecuritySettings(rate_limit_rpm=5, cors_origins=("*",)))
+def test_the_app_factory_orders_the_middleware() -> None:
+    settings = Settings(run_worker_in_process=False)
+    app = create_app(settings, security=SecuritySettings(rate_limit_rpm=5, cors_origins=("*",)))
     names = [getattr(m.cls, "__name__", "") for m in app.user_middleware]
     assert names == [
+        McpRefusals.__name__,
         PeerMiddleware.__name__,
         "cors_middleware",
         RequestContextMiddleware.__name__,
         "AllowedHostsMiddleware",
         "LoopbackOnlyMiddleware",
+        ConsoleGateMiddleware.__name__,
         APIKeyMiddleware.__name__,
         RateLimitMiddleware.__name__,
         TenantMiddleware.__name__,
+        BodyLimitMiddleware.__name__,
+        SchemaGateMiddleware.__name__,
     ]
     assert isinstance(app.state.rate_limiter, MemoryRateLimiter)
-    keyed = FastAPI()
-    install_security(keyed, SecuritySettings(api_key=SecretStr(KEY)))
+    keyed = create_app(settings, security=SecuritySettings(api_key=SecretStr(KEY)))
     names = [getattr(m.cls, "__name__", "") for m in keyed.user_middleware]
     assert "LoopbackOnlyMiddleware" not in names
     assert "cors_middleware" not in names  # no CORS unless origins are configured
+    assert keyed.state.rate_limiter is None  # no limiter unless a rate is configured
 
 
 def test_security_settings_from_main_settings() -> None:

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
-from statewave_server.worker.handlers import default_handlers
-from statewave_server.worker.memory_jobs import memory_handlers
+from statewave_server.worker.handlers import build_handlers
 from statewave_server.worker.runner import Worker
 
 TENANT = {"X-Tenant-ID": "acme"}
@@ -52,7 +51,7 @@ async def _ingest(api: httpx.AsyncClient, subject: str, headers: dict[str, str])
 async def _run_worker_once(settings: Settings, runtime: MemoryRuntime) -> None:
     database = Database.from_settings(settings)
     try:
-        handlers = {**default_handlers(), **memory_handlers(runtime)}
+        handlers = build_handlers(runtime)
         assert await Worker(database, settings, handlers).run_once()
     finally:
         await database.dispose()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.postgres import REPO_ROOT, server_data_dir
+from devtools.postgres import REPO_ROOT, server_data_dir
 
 pytestmark = pytest.mark.slow
 
@@ -123,9 +123,10 @@ def _active_memory_ids(data_dir: Path) -> list[str]:
 
 def test_memories_retire_and_correct(data_dir: Path) -> None:
     first, second = _active_memory_ids(data_dir)[:2]
-    retired = statewave(data_dir, "memories", "retire", first, "--reason", "wrong", "--json")
+    retired = statewave(data_dir, "memories", "retire", first[:8], "--reason", "wrong", "--json")
     assert retired.returncode == 0, retired.stderr
     memory = json.loads(retired.stdout)["memory"]
+    assert memory["id"] == first  # an 8-character prefix names it
     assert memory["status"] == "deleted" and memory["metadata"]["retired_by"].startswith("cli")
     again = statewave(data_dir, "memories", "retire", first, "--reason", "wrong")
     assert again.returncode == 1 and "not active" in again.stderr
@@ -138,8 +139,10 @@ def test_memories_retire_and_correct(data_dir: Path) -> None:
     assert second not in _active_memory_ids(data_dir)
     unknown = statewave(data_dir, "memories", "retire", str(uuid.uuid4()), "--reason", "x")
     assert unknown.returncode == 1 and "Memory not found" in unknown.stderr
-    bad = statewave(data_dir, "memories", "retire", "abc", "--reason", "x")
+    bad = statewave(data_dir, "memories", "retire", "not-an-id", "--reason", "x")
     assert bad.returncode == 2
+    none = statewave(data_dir, "memories", "retire", "0000abc", "--reason", "x")
+    assert none.returncode == 1 and "no memory id starts with" in none.stderr
 
 
 def test_acting_on_an_unknown_id_fails(data_dir: Path) -> None:

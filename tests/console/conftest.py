@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.postgres import REPO_ROOT, PgServer
+from devtools.server import RunningServer, start_on_free_port, uvicorn_command
 from tests.support.conversation import message_batch
-from tests.support.postgres import REPO_ROOT, PgServer
-from tests.support.server import RunningServer, start_on_free_port, uvicorn_command
 
 API_KEY = "console-suite-key-0123456789"
 TENANT = "acme"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -199,3 +200,25 @@ def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: ob
             assert duplicated == [], f"{path} repeats element ids {duplicated}"
     finally:
         page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_errors_are_pages_in_the_browser(
+    console_server: ConsoleServer, browser_page: object
+) -> None:
+    """A wrong address, a bad query string and an unknown memory show the console's own
+    page (styled, with a way back), not the API's JSON."""
+    from playwright.sync_api import Page, expect
+
+    page: Page = browser_page  # type: ignore[assignment]
+    base = console_server.base_url
+    page.goto(f"{base}/console")  # the walkthrough's session cookie is still set
+    for name, path, title in (
+        ("404", "/console/no-such-page", "Not found"),
+        ("422", "/console/subjects?offset=-1", "Invalid request"),
+        ("memory-404", f"/console/subjects/{SUBJECT}/memories/{uuid.uuid4()}", "Memory not found"),
+    ):
+        response = page.goto(f"{base}{path}")
+        assert response is not None and response.headers["content-type"].startswith("text/html")
+        expect(page.locator("h1")).to_have_text(title)
+        expect(page.get_by_role("link", name="Back to the dashboard")).to_be_visible()
+        _shot(page, f"error-{name}")

@@ -38,6 +38,9 @@ def test_stuck_jobs_come_first_and_are_flagged(
     first_row = rows.split("</tr>")[0]
     assert f'id="job-{stuck}"' in first_row and 'class="stuck"' in first_row
     assert "stuck</strong>" in first_row and " ago</time>" in first_row
+    # The table comes first (a phone sees it without scrolling); the actions fold below,
+    # open while something needs them (here: the stuck job).
+    assert page.index('id="jobs"') < page.index('id="job-actions" open') < page.index('id="rescue"')
     detail = console.get(f"/console/jobs/{stuck}")
     assert detail.status_code == 200
     assert "Silent for 31m" in detail.text and 'href="/console/jobs#rescue"' in detail.text
@@ -64,8 +67,8 @@ def test_retry_one_dead_job_then_all(console_server: ConsoleServer, console: htt
     assert f'aria-label="Retry job {one[:8]}"' in page.text
     token = csrf_of(page.text)
     done = console.post("/console/jobs/retry", data={"csrf_token": token, "job_id": one})
-    assert done.status_code == 303 and "notice=retried" in done.headers["location"]
-    assert "count=1" in done.headers["location"]
+    assert done.status_code == 303 and done.headers["location"] == "/console/jobs"
+    assert "Retried 1 dead job(s)" in console.get(done.headers["location"]).text
     assert job_status(console_server, one) == "pending"
     attempts = console_server.sql(f"SELECT attempts FROM compilation_jobs WHERE id = '{one}'")
     assert attempts == "0"
@@ -92,3 +95,30 @@ def test_console_errors_are_html_pages(console: httpx.Client) -> None:
         assert "<h1>" in response.text and not response.text.startswith("{"), path
     bad = console.get("/console/subjects?offset=-1").text
     assert "Invalid request" in bad and "offset" in bad
+
+
+def test_dashboard_lists_what_needs_attention(
+    console_server: ConsoleServer, console: httpx.Client, make_orphan: Callable[[], str]
+) -> None:
+    make_orphan()
+    dead = _dead_job(console_server)
+    page = console.get("/console").text
+    attention = page[
+        page.index('id="attention"') : page.index("</section>", page.index('id="attention"'))
+    ]
+    assert 'href="/console/jobs?status=running"' in attention and "stuck job(s)" in attention
+    assert 'href="/console/jobs?status=dead"' in attention and "dead job(s)" in attention
+    # Readiness details show `commands` as code, not literal backticks.
+    assert "`statewave jobs rescue`" not in page and "<code>statewave jobs rescue</code>" in page
+    retried = console.post(
+        "/console/jobs/retry", data={"csrf_token": csrf_of(page), "job_id": dead}
+    )
+    assert retried.status_code == 303
+
+
+def test_dashboard_refreshes_itself_on_request(console: httpx.Client) -> None:
+    plain = console.get("/console").text
+    assert 'http-equiv="refresh"' not in plain and 'href="/console?refresh=30"' in plain
+    live = console.get("/console", params={"refresh": 30}).text
+    assert '<meta http-equiv="refresh" content="30">' in live
+    assert console.get("/console", params={"refresh": 1}).status_code == 422  # too eager

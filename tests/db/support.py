@@ -11,8 +11,8 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from devtools.postgres import REPO_ROOT, PgServer, alembic
 from statewave_server.db.migration_audit import AUDIT_TABLE
-from tests.support.postgres import REPO_ROOT, PgServer, alembic
 
 HEAD = "0012_add_health_cache"
 NOT_SCHEMA = f"('alembic_version', '{AUDIT_TABLE}')"

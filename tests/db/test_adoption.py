@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import PgServer, alembic
 from statewave_server.db.models import ORIGINAL_EMBEDDING_MODEL
 from statewave_server.ops.adoption import SIDE_SCHEMA, count_awaiting_embedding
 from tests.db.support import HEAD, schema_snapshot
 from tests.support.original_db import build_original
-from tests.support.postgres import PgServer, alembic
 
 Rows = dict[str, dict[str, Any]]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from devtools.postgres import PgServer, alembic
 from tests.db.support import dbname
-from tests.support.postgres import PgServer, alembic
 
 MEMORY = (
     "INSERT INTO memories (id, subject_id, kind, content, embedding, embedding_model) "

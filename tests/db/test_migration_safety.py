@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from devtools.postgres import REPO_ROOT, PgServer, alembic, run_cli
 from statewave_server.db.migration_audit import AUDIT_TABLE
 from tests.db.support import (
     HEAD,
@@ -23,7 +24,6 @@ from tests.db.support import (
 )
 from tests.support.ci import require_real_part
 from tests.support.debian_postgres import debian_postgres, find_bin_dir
-from tests.support.postgres import REPO_ROOT, PgServer, alembic, run_cli
 
 BEFORE_TENANTS = "0007_add_compilation_jobs"
 HOLD_EPISODES_LOCK = "BEGIN; LOCK TABLE episodes IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({})"

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import REPO_ROOT, PgServer, alembic, run_cli
 from statewave_server.db.migration_audit import AUDIT_TABLE
 from statewave_server.db.models import Base
 from tests.db.support import (
@@ -25,7 +26,6 @@ from tests.db.support import (
     script_directory,
     tables,
 )
-from tests.support.postgres import REPO_ROOT, PgServer, alembic, run_cli
 from tests.support.runbook import REVISIONS
 
 

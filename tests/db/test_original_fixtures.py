@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from devtools.postgres import PgServer
 from tests.db.support import schema_snapshot
 from tests.support.original_db import ORIGINAL_REVISIONS, build_original, shared_file
-from tests.support.postgres import PgServer
 
 
 @pytest.mark.parametrize("revision", ORIGINAL_REVISIONS)

@@ -3,11 +3,11 @@ transaction-mode pooler, and migrations' refusal to run through the pooler."""
 
 from __future__ import annotations
 
+from devtools.postgres import run_cli
+from devtools.server import free_port
 from statewave_server.db.engine import Database
 from statewave_server.db.urls import to_async_url
 from statewave_server.settings import Settings
-from tests.support.postgres import run_cli
-from tests.support.server import free_port
 
 POOLER = "postgresql://app@127.0.0.1:6432/statewave"
 DIRECT = "postgresql://app@db.internal:5432/statewave"

@@ -30,8 +30,8 @@ COORDINATOR = {
 ALL_TENANTS = {
     "memories.py:missing_embeddings_page": "embedding backfill walks every tenant",
     "memories.py:count_missing_embeddings": "embedding backfill progress",
-    "admin_queries/stats.py:health_state_counts": "operator dashboard, all tenants",
-    "admin_queries/stats.py:tenant_ids": "lists the tenants",
+    "admin_queries/counts.py:health_state_counts": "operator dashboard, all tenants",
+    "admin_queries/counts.py:tenant_ids": "lists the tenants",
     "admin_queries/explorer.py:_matches": "correlated to the outer episode row's tenant "
     "(the operator's subject search, itself tenant-filtered when a tenant is chosen)",
 }

@@ -20,8 +20,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
-from tests.support.postgres import PgServer
-from tests.support.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
+from devtools.postgres import PgServer
+from devtools.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
 
 API_KEY = "mcp-suite-key-0123456789"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from devtools.server import RunningServer
 from tests.mcp_tools.conftest import Connect, error, ok
-from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from devtools.postgres import PgServer
+from devtools.server import RunningServer, free_port
 from tests.mcp_tools.conftest import (
     API_KEY,
     error,
@@ -17,8 +19,6 @@ from tests.mcp_tools.conftest import (
     ok,
     stdio_session,
 )
-from tests.support.postgres import PgServer
-from tests.support.server import RunningServer, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -6,12 +6,12 @@ import json
 
 import httpx
 
-from statewave_server.api.app import create_app
+from devtools.server import free_port
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import build_runtime
 from tests.mcp_tools.test_security import INITIALIZE, MCP_HEADERS
 from tests.reliability.support import app_settings
-from tests.support.server import free_port
 
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
 

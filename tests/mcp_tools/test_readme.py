@@ -9,11 +9,11 @@ import httpx
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
+from devtools.postgres import REPO_ROOT
+from devtools.server import RunningServer, clean_env
 from tests.mcp_tools.conftest import API_KEY, ok
 from tests.mcp_tools.test_security import INITIALIZE, MCP_HEADERS
 from tests.sdk.test_readme import readme_blocks
-from tests.support.postgres import REPO_ROOT
-from tests.support.server import RunningServer, clean_env
 
 pytestmark = pytest.mark.slow
 

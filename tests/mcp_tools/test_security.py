@@ -6,6 +6,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from devtools.server import RunningServer
 from tests.mcp_tools.conftest import (
     API_KEY,
     Connect,
@@ -15,7 +16,6 @@ from tests.mcp_tools.conftest import (
     ok,
     stdio_session,
 )
-from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
+from devtools.server import RunningServer
 from tests.mcp_tools.conftest import API_KEY, Connect, error, ok
-from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from statewave_server.api.app import create_app
+from devtools.postgres import REPO_ROOT, PgServer, alembic
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.settings import Settings
-from tests.support.postgres import REPO_ROOT, PgServer, alembic
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from devtools.postgres import PgServer, alembic, run_cli
 from tests.ops import preflight_json
-from tests.support.postgres import PgServer, alembic, run_cli
 
 ROWS = "SELECT count(*) FROM episodes"
 

@@ -5,11 +5,11 @@ Preflight, the startup guard, ``/ops/migrations``, ``/readyz`` and the data rout
 
 from __future__ import annotations
 
+from devtools.postgres import PgServer
 from statewave_server.ops.guard import check_schema
 from statewave_server.ops.migrations import UP_TO_DATE, check_migration_status
 from tests.ops import app_client, database_at, preflight_json, settings_for
 from tests.support.original_db import build_original
-from tests.support.postgres import PgServer
 
 
 def original_database(pg: PgServer) -> str:
@@ -70,10 +70,14 @@ async def test_endpoints_on_the_original_schema_answer_503_not_500(pg: PgServer)
     assert migrations["is_compatible"] is False and migrations["pending_count"] is None
     assert migrations["summary"].startswith("ERROR: original Statewave 0.6.1 schema")
     assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
-    for response in (subjects, timeline, console):
+    for response in (subjects, timeline):
         assert response.status_code == 503, response.text
         assert response.json()["error"]["code"] == "schema_incompatible"
         assert "original Statewave 0.6.1 schema" in response.json()["error"]["message"]
+    # The console says the same as an HTML page (a browser is reading it).
+    assert console.status_code == 503 and console.headers["content-type"].startswith("text/html")
+    assert "<h1>Schema incompatible</h1>" in console.text
+    assert "original Statewave 0.6.1 schema" in console.text
 
 
 async def test_our_head_id_with_a_column_of_another_type_is_unknown(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.postgres import PgServer
 from statewave_server.ops.guard import FIX, check_schema, judge
 from statewave_server.ops.matrix import load_chain, row_for
 from statewave_server.ops.migrations import evaluate, failed
 from tests.ops import database_at, no_server_url, settings_for
-from tests.support.postgres import PgServer
 
 
 def test_rule_inside_window_passes_outside_warns_or_refuses() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import REPO_ROOT
-from tests.support.server import clean_env
+from devtools.postgres import REPO_ROOT
+from devtools.server import clean_env
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 WHEEL_SOURCES = ["pyproject.toml", "setup.py", "README.md", "statewave_server", "alembic"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import statewave_server
+from devtools.postgres import REPO_ROOT
 from statewave_server.ops.matrix import (
     COMPATIBILITY_MATRIX,
     MatrixRow,
@@ -14,7 +15,6 @@ from statewave_server.ops.matrix import (
     row_for,
     script_directory,
 )
-from tests.support.postgres import REPO_ROOT
 from tests.support.runbook import REVISIONS
 
 RUNBOOK_ROWS = [

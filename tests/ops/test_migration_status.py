@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import PgServer
 from statewave_server.db.migration_audit import MIGRATION_LOCK_KEY
 from statewave_server.ops.matrix import load_chain, row_for
 from statewave_server.ops.migrations import (
@@ -18,7 +19,6 @@ from statewave_server.ops.migrations import (
     migration_report,
 )
 from tests.ops import database_at, no_server_url
-from tests.support.postgres import PgServer
 from tests.support.runbook import HEAD, STATUS_KEYS
 
 

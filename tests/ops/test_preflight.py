@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import PgServer, alembic, run_cli
 from statewave_server.db.migration_audit import MIGRATION_LOCK_KEY
 from tests.ops import database_at, no_server_url, preflight_json, run_script
 from tests.support.ci import require_real_part
-from tests.support.postgres import PgServer, alembic, run_cli
 from tests.support.runbook import HEAD, STATUS_KEYS
 
 UP_TO_DATE_LINE = "✅ Schema is up to date. No migration needed."
@@ -143,3 +143,14 @@ def test_server_without_pgvector_is_no_go() -> None:
     assert code == 1 and report["go"] is False
     assert report["current_revision"] is None and report["pending_count"] == 12
     assert any(r.startswith("pgvector is not available") for r in report["reasons"])
+
+
+def test_a_read_replica_that_is_not_a_standby_warns_but_goes(head_db_url: str) -> None:
+    """The primary itself as the read URL: reachable, not replaying (a real standby is
+    checked by ``tests/reliability/test_read_replica.py``'s deployment)."""
+    read_url = {"STATEWAVE_READ_DATABASE_URL": head_db_url}
+    done = run_cli(["statewave_server", "preflight", "--json"], head_db_url, extra_env=read_url)
+    report = json.loads(done.stdout)
+    assert done.returncode == 0 and report["go"] is True
+    replica = next(c for c in report["checks"] if c["name"] == "read_replica")
+    assert replica["status"] == "warn" and "not a standby" in replica["detail"]

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from devtools.postgres import alembic
 from statewave_server.db.engine import Database
 from statewave_server.db.urls import to_async_url
 from statewave_server.ops.readiness import check_readiness
 from tests.ops import settings_for
-from tests.support.postgres import alembic
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import REPO_ROOT, PgServer, alembic
+from devtools.server import clean_env, free_port, running_server, uvicorn_command
 from statewave_server.worker.errors import job_error_text
 from tests.ops import (
     app_client,
@@ -27,9 +29,7 @@ from tests.ops import (
     run_script,
     settings_for,
 )
-from tests.support.postgres import REPO_ROOT, PgServer, alembic
 from tests.support.runbook import HEAD, RESET_STUCK_JOBS_SQL
-from tests.support.server import clean_env, free_port, running_server, uvicorn_command
 
 NO_DATABASE = "No database configured"
 
@@ -363,7 +363,7 @@ def test_row_00_first_screen_banner_on_a_terminal(db_url: str) -> None:
 
 
 def test_row_00_banner_names_the_embedded_data_directory(tmp_path: Path) -> None:
-    from statewave_server.serve_banner import banner
+    from statewave_server.cli.banner import banner
     from statewave_server.settings import Settings
 
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import PgServer
 from statewave_server.db.models import Base
 from statewave_server.ops.schema_shape import (
     ORIGINAL_COLUMNS,
@@ -13,7 +14,6 @@ from statewave_server.ops.schema_shape import (
     detect_schema_family,
 )
 from tests.support.original_db import ORIGINAL_REVISIONS, build_original
-from tests.support.postgres import PgServer
 
 OURS = {name: frozenset(t.columns.keys()) for name, t in Base.metadata.tables.items()}
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.harness import pg_start
-from tests.support.postgres import PgServer, server_data_dir
+from devtools.harness import pg_start
+from devtools.postgres import PgServer, server_data_dir
 
 
 @pytest.fixture

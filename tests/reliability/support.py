@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from statewave_server.api.app import create_app
+from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings

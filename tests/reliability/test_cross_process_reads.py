@@ -9,14 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.freshness import (
+from devtools.freshness import (
     search_finds,
     store_episode,
     trial_word,
     wait_for_job,
     write_and_compile,
 )
-from tests.reliability.harness import ApiProcess, subprocess_env
+from devtools.harness import ApiProcess, subprocess_env
 
 TRIALS = 1_000
 ASYNC_TRIALS = 50

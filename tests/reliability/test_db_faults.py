@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import (
+from devtools.harness import (
     ApiProcess,
     RequestLoad,
     faults_env,
@@ -28,8 +28,8 @@ from tests.reliability.harness import (
     schedule_job_and_webhook,
     wait_for,
 )
-from tests.support.postgres import PgServer, alembic
-from tests.support.receiver import Receiver, running_receiver
+from devtools.postgres import PgServer, alembic
+from devtools.receiver import Receiver, running_receiver
 
 CONNECT_TIMEOUT = 2.0
 POOL_TIMEOUT = 2.0

@@ -16,16 +16,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from statewave_server.db.engine import Database
-from tests.reliability.harness import (
+from devtools.harness import (
     ApiProcess,
     durability_settings,
     postmaster_crash,
     run_durability,
     subprocess_env,
 )
+from devtools.postgres import PgServer, alembic
+from statewave_server.db.engine import Database
 from tests.reliability.support import in_process_api
-from tests.support.postgres import PgServer, alembic
 
 TENANT = "idem-tenant"
 

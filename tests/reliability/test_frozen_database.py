@@ -14,8 +14,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.postgres import PgServer, alembic
-from tests.support.server import api_env, free_port, running_server, uvicorn_command
+from devtools.postgres import PgServer, alembic
+from devtools.server import api_env, free_port, running_server, uvicorn_command
 
 pytestmark = pytest.mark.slow
 

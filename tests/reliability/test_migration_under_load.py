@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import migration_under_load, scratch_alembic
+from devtools.harness import migration_under_load, scratch_alembic
 from tests.reliability.support import in_process_api
 
 LOCK_TIMEOUT_MS = 500

@@ -12,17 +12,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from statewave_server.db.memory_change_listener import APPLICATION_NAME
-from tests.reliability.freshness import (
+from devtools.freshness import (
     search_finds,
     store_episode,
     trial_word,
     wait_for_job,
     write_and_compile,
 )
-from tests.reliability.harness import ApiProcess, subprocess_env
-from tests.support.pgbouncer import Bouncer, pgbouncer
-from tests.support.postgres import PgServer
+from devtools.harness import ApiProcess, subprocess_env
+from devtools.pgbouncer import Bouncer, pgbouncer
+from devtools.postgres import PgServer
+from statewave_server.db.memory_change_listener import APPLICATION_NAME
 
 SERVER_CONNECTIONS = 3
 

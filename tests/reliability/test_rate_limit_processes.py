@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.harness import ApiProcess, subprocess_env
+from devtools.harness import ApiProcess, subprocess_env
 
 RPM = 25
 PROCESSES = 3

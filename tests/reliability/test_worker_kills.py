@@ -21,15 +21,15 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from statewave_server.db.engine import Database
-from tests.reliability.harness import ManagedProcess, subprocess_env, worker_command
-from tests.reliability.support import in_process_api
-from tests.support.openai_server import (
+from devtools.harness import ManagedProcess, subprocess_env, worker_command
+from devtools.openai_server import (
     OpenAITestServer,
     RecordedRequest,
     Reply,
     running_openai_server,
 )
+from statewave_server.db.engine import Database
+from tests.reliability.support import in_process_api
 
 TENANT = "kills"
 SUBJECTS = [f"k{i}" for i in range(8)]

@@ -15,8 +15,8 @@ import pytest
 from statewave import AsyncStatewaveClient, StatewaveClient
 from statewave.client import RetryConfig
 
-from tests.support.postgres import PgServer
-from tests.support.server import RunningServer, start_on_free_port, uvicorn_command
+from devtools.postgres import PgServer
+from devtools.server import RunningServer, start_on_free_port, uvicorn_command
 
 API_KEY = "sdk-suite-key-0123456789"
 RATE_LIMIT_RPM = 2

@@ -6,10 +6,10 @@ import shlex
 import subprocess
 import sys
 
+from devtools.postgres import run_cli
+from devtools.server import RunningServer, clean_env
 from tests.sdk.conftest import API_KEY
-from tests.support.postgres import run_cli
 from tests.support.readme import readme_blocks
-from tests.support.server import RunningServer, clean_env
 
 
 def test_readme_sdk_example_runs_against_a_live_server(sdk_server: RunningServer) -> None:

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from statewave import StatewaveClient
 
+from devtools.postgres import PgServer, alembic, run_cli
+from devtools.server import RunningServer
 from tests.console.conftest import csrf_of
 from tests.sdk.conftest import API_KEY, live_server
 from tests.support.original_db import shared_file
-from tests.support.postgres import PgServer, alembic, run_cli
-from tests.support.server import RunningServer
 
 DUMP = shared_file("upstream-0.6.1-with-data.sql")
 DEFAULT_SUBJECTS = {"customer-ana", "customer-bo", "customer-cy"}

@@ -17,6 +17,7 @@ from statewave import (
 )
 from statewave.client import NO_RETRY, RetryConfig
 
+from devtools.server import RunningServer, free_port
 from tests.sdk.conftest import (
     API_KEY,
     RATE_LIMIT_RPM,
@@ -24,7 +25,6 @@ from tests.sdk.conftest import (
     ClientFactory,
 )
 from tests.support.factories import new_id
-from tests.support.server import RunningServer, free_port
 
 pytestmark = pytest.mark.slow
 

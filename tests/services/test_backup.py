@@ -14,7 +14,8 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from typer.testing import CliRunner, Result
 
-from statewave_server.cli_admin import register
+from statewave_server.cli.admin import register
+from statewave_server.errors import BadRequest
 from statewave_server.services.admin import backup
 from statewave_server.services.admin.backup_format import (
     EpisodeRecord,
@@ -24,7 +25,6 @@ from statewave_server.services.admin.backup_format import (
     from_document,
     to_document,
 )
-from statewave_server.services.admin.errors import BadRequest
 from statewave_server.services.embeddings import HashEmbeddingProvider
 from statewave_server.settings import get_settings
 

@@ -13,11 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from statewave_server.db.models import Memory
 from statewave_server.db.subjects import lock_subject
-from statewave_server.services.compilation import (
-    CompileInProgress,
-    compile_now,
-    compile_subject,
-)
+from statewave_server.errors import CompileInProgress
+from statewave_server.services.compilation import compile_now, compile_subject
 from statewave_server.services.episodes import NewEpisode, record_episode
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings

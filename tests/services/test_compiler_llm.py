@@ -13,6 +13,12 @@ from typing import Any
 
 import pytest
 
+from devtools.openai_server import (
+    OpenAITestServer,
+    RecordedRequest,
+    Reply,
+    running_openai_server,
+)
 from statewave_server.services.compiler import EpisodeInput, LLMCompiler, make_compiler
 from statewave_server.services.compiler.llm import make_batches
 from statewave_server.services.llm import (
@@ -21,12 +27,6 @@ from statewave_server.services.llm import (
     LLMProviderError,
     LLMResponseError,
     LLMTimeout,
-)
-from tests.support.openai_server import (
-    OpenAITestServer,
-    RecordedRequest,
-    Reply,
-    running_openai_server,
 )
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)

@@ -136,9 +136,9 @@ def test_fact_wins_over_summary_when_only_one_fits() -> None:
     assert result.provenance.summary_ids == ()
 
 
-def test_semantically_similar_old_memory_beats_irrelevant_new_one() -> None:
-    old = mem("Invoices go by post", kind="episode_summary", age_days=300, semantic_similarity=0.8)
-    new = mem("Likes the colour teal", kind="episode_summary", age_days=0, semantic_similarity=0.1)
+def test_relevant_old_memory_beats_irrelevant_new_one() -> None:
+    old = mem("Invoices go by post", kind="episode_summary", age_days=300, relevance=1.0)
+    new = mem("Likes the colour teal", kind="episode_summary", age_days=0, relevance=0.1)
     budget = _room_for_one("how to send the bill", old, new)
     result = assemble(task="how to send the bill", memories=[new, old], max_tokens=budget)
     assert result.provenance.summary_ids == (old.id,)
@@ -284,9 +284,9 @@ def test_blank_memories_are_ignored() -> None:
     assert [m.content for m in result.facts] == ["I use Python"]
 
 
-def test_full_text_hit_outranks_a_newer_unmatched_memory() -> None:
-    hit = mem("Exports run nightly at 02:00", kind="procedure", age_days=200, text_rank=1)
-    newer = mem("Prefers dark mode", kind="procedure", age_days=0)
+def test_search_hit_outranks_a_newer_unmatched_memory() -> None:
+    hit = mem("Exports run nightly at 02:00", kind="procedure", age_days=200, relevance=1.0)
+    newer = mem("Prefers dark mode", kind="procedure", age_days=0, relevance=0.0)
     result = assemble(task="when do exports run", memories=[newer, hit])
     assert [m.id for m in result.procedures] == [hit.id, newer.id]
 

@@ -89,8 +89,6 @@ def memories(draw: st.DrawFn, episode_ids: list[uuid.UUID]) -> MemoryCandidate:
         valid_from=created,
         valid_to=valid_to,
         source_episode_ids=tuple(sources),
-        semantic_similarity=draw(st.none() | st.floats(min_value=0, max_value=1)),
-        text_rank=draw(st.none() | st.integers(min_value=1, max_value=100)),
         breadcrumb=draw(st.none() | texts),
     )
 

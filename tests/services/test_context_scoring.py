@@ -1,4 +1,4 @@
-"""Ranking signals of context assembly: relevance, hybrid fusion, scores, repeat issues."""
+"""Ranking signals of context assembly: relevance, scores, repeat issues."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from statewave_server.services.context.candidates import (
 )
 from statewave_server.services.context.relevance import (
     breadcrumb_bonus,
-    hybrid_relevance,
     task_tokens,
     word_overlap,
 )
@@ -98,46 +97,12 @@ def test_recency_normalises_within_the_set() -> None:
     assert recency_scores({a: NOW}, 5) == {a: 5.0}
 
 
-# --- hybrid fusion ---------------------------------------------------------------------
-
-
-def test_one_semantic_ranking_reduces_to_similarity_times_max() -> None:
-    top = memory(semantic_similarity=0.9)
-    weak = memory(semantic_similarity=0.1)
-    relevance = hybrid_relevance([weak, top], maximum=8.0, rrf_k=60)
-    assert relevance[top.id] == pytest.approx(7.2)
-    assert relevance[weak.id] == pytest.approx(0.1 * 8 * 61 / 62)
-
-
-def test_weak_neighbours_do_not_earn_full_relevance_for_ranking_first() -> None:
-    only = memory(semantic_similarity=0.05)
-    assert hybrid_relevance([only], 8.0, 60)[only.id] == pytest.approx(0.4)
-
-
-def test_agreement_of_both_retrievers_beats_either_alone() -> None:
-    both = memory(semantic_similarity=0.8, text_rank=2)
-    lexical_only = memory(text_rank=1)
-    semantic_only = memory(semantic_similarity=0.9)
-    relevance = hybrid_relevance([lexical_only, semantic_only, both], 8.0, 60)
-    assert relevance[both.id] > relevance[lexical_only.id] > relevance[semantic_only.id]
-    assert relevance[lexical_only.id] == pytest.approx(4.0)
-    assert max(relevance.values()) <= 8.0
-
-
-def test_text_rank_positions_are_rederived_within_the_pool() -> None:
-    first, second = memory(text_rank=7), memory(text_rank=40)
-    relevance = hybrid_relevance([second, first], 8.0, 60)
-    assert relevance[first.id] == pytest.approx(8.0)
-    assert relevance[second.id] == pytest.approx(8.0 * 61 / 62)
-
-
-def test_memories_without_any_signal_fall_back_to_word_overlap() -> None:
-    lexical = memory("the export is broken", text_rank=1)
+def test_without_a_fused_relevance_word_overlap_stands_in() -> None:
     plain = memory("export broken")
-    scores = memory_scores("export broken", [lexical, plain], NOW)
-    kind_recency_temporal = 10 + 5 + 3  # same age: both get full recency
-    assert scores[plain.id] == pytest.approx(kind_recency_temporal + 5.0)
-    assert scores[lexical.id] == pytest.approx(kind_recency_temporal + 8.0)
+    found = memory("export broken", relevance=0.5)
+    scores = memory_scores("export broken", [plain, found], NOW)
+    assert scores[plain.id] == pytest.approx(10 + 5 + 3 + 5.0)  # kind, recency, valid, overlap
+    assert scores[found.id] == pytest.approx(10 + 1 + 3 + 0.5 * 40)  # fused relevance
 
 
 # --- memory scores ---------------------------------------------------------------------
@@ -152,9 +117,9 @@ def test_profile_fact_outranks_summary_at_equal_relevance() -> None:
     assert scores[procedure.id] - scores[summary.id] == pytest.approx(3)
 
 
-def test_semantically_similar_old_memory_outranks_irrelevant_new_one() -> None:
-    old = memory("customer prefers invoices by post", age_days=400, semantic_similarity=0.85)
-    new = memory("likes blue", age_days=0, semantic_similarity=0.05)
+def test_relevant_old_memory_outranks_irrelevant_new_one() -> None:
+    old = memory("customer prefers invoices by post", age_days=400, relevance=1.0)
+    new = memory("likes blue", age_days=0, relevance=0.05)
     scores = memory_scores("how should we send the bill?", [new, old], NOW)
     assert scores[old.id] > scores[new.id]
 

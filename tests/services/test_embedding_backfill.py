@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import run_cli
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Memory
@@ -23,7 +24,6 @@ from statewave_server.services.embedding_backfill import (
 )
 from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
 from tests.support.factories import database_for, memory_row
-from tests.support.postgres import run_cli
 
 CURRENT = HashEmbeddingProvider(384)  # model "hash-sha512-384"
 OLD = HashEmbeddingProvider(8)  # model "hash-sha512-8": another model, another size

@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
+from devtools.postgres import PgServer
 from statewave_server.data import MINILM_TOKENIZER_PATH, MINILM_TOKENIZER_SHA256
+from statewave_server.errors import EmbeddingError
 from statewave_server.services.embeddings import (
     PROVIDER_NAMES,
     CachedEmbeddingProvider,
-    EmbeddingError,
     EmbeddingProvider,
     HashEmbeddingProvider,
     LiteLLMEmbeddingProvider,
@@ -35,7 +36,6 @@ from statewave_server.services.embeddings import (
     to_pgvector_literal,
 )
 from statewave_server.services.embeddings.local import load_tokenizer
-from tests.support.postgres import PgServer
 
 
 def _cosine(a: list[float], b: list[float]) -> float:

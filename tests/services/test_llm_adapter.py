@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import statewave_server
+from devtools.openai_server import Reply, running_openai_server
 from statewave_server.services.llm import (
     DEFAULT_API_BASE,
     LLMClient,
@@ -18,7 +19,6 @@ from statewave_server.services.llm import (
     effective_api_base,
     litellm_model,
 )
-from tests.support.openai_server import Reply, running_openai_server
 
 PACKAGE_ROOT = Path(statewave_server.__file__).resolve().parent
 LLM_MODULE = PACKAGE_ROOT / "services" / "llm.py"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from statewave_server.services.support.health import compute_health, health_state, is_urgent
+from statewave_server.services.support.health_signals import PHRASE_SIGNALS
 from statewave_server.services.support.records import (
     SupportData,
     SupportEpisode,
@@ -159,3 +160,85 @@ def test_top_factors_are_the_largest_impacts() -> None:
         "escalations",
         "recent_resolution",
     ]
+
+
+def say(session: str, *lines: tuple[str, str], days_ago: float = 1) -> SupportEpisode:
+    """One episode with a conversation of ``(role, text)`` lines."""
+    payload = {"messages": [{"role": role, "content": text} for role, text in lines]}
+    at = NOW - timedelta(days=days_ago)
+    return SupportEpisode(uuid.uuid4(), "support-chat", "conversation", payload, at, session)
+
+
+def test_a_customer_threatening_to_cancel_on_an_open_ticket_is_not_healthy() -> None:
+    episodes = (
+        say("s-11", ("user", "Our nightly sync to Salesforce failed again."), days_ago=4),
+        say(
+            "s-12",
+            ("user", "This is the third time this month the sync broke. Unacceptable."),
+            ("assistant", "I'm sorry you're frustrated, I'll look into it right away."),
+            days_ago=2,
+        ),
+        say(
+            "s-12",
+            ("user", "It is still not fixed. If this isn't sorted by Friday we will cancel."),
+            ("user", "I want to speak to a manager."),
+        ),
+    )
+    report = compute_health(SupportData(episodes, (res("s-12", "unresolved"),)), NOW)
+    found = {f.signal: f for f in report.factors}
+    assert set(found) == {
+        "churn_threat",
+        "escalation_request",
+        "frustration",
+        "repeat_contact",
+        "still_unresolved",
+    }
+    churn = found["churn_threat"]
+    assert churn.impact == -35
+    assert churn.detail.startswith('said "')
+    assert "we will cancel" in churn.detail and "2026-02-28, session s-12" in churn.detail
+    assert [e.episode_id for e in churn.evidence] == [episodes[2].id]
+    # The agent's "frustrated" is not the customer's: frustration comes from "Unacceptable".
+    assert [e.episode_id for e in found["frustration"].evidence] == [episodes[1].id]
+    assert report.score == 100 - 35 - 15 - 10 - 10 - 10
+    assert report.state == "at_risk"
+    assert found["still_unresolved"].as_dict()["evidence"][0]["session_id"] == "s-12"
+
+
+def test_phrase_signals_cap_and_ignore_old_or_agent_only_text() -> None:
+    threats = tuple(
+        say(f"s{i}", ("user", "We are going to cancel our subscription.")) for i in range(3)
+    )
+    assert signals(SupportData(threats, ())) == {"churn_threat": -50}
+    old = (say("s", ("user", "We will cancel."), days_ago=45),)
+    agent = (say("s", ("assistant", "You can cancel your plan in settings; no refund needed.")),)
+    plain = (say("s", ("user", "How do I cancel a scheduled export?")),)
+    assert signals(SupportData(old + agent + plain, ())) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        ("We won't renew the contract next year.", "churn_threat"),
+        ("We're switching to a competitor.", "churn_threat"),
+        ("Please escalate this to engineering.", "escalation_request"),
+        ("I'm fed up with this.", "frustration"),
+        ("I already reported this last week.", "repeat_contact"),
+        ("Still waiting on an answer.", "still_unresolved"),
+        ("No one has gotten back to me.", "still_unresolved"),
+    ],
+)
+def test_each_phrase_family_matches(text: str, signal: str) -> None:
+    found = signals(SupportData((say("s", ("user", text)),), ()))
+    assert set(found) & {s.name for s in PHRASE_SIGNALS} == {signal}
+
+
+def test_a_factor_keeps_its_newest_evidence_and_counts_the_rest() -> None:
+    angry = tuple(
+        say(f"s{i}", ("user", f"Ticket {i}: this is unacceptable."), days_ago=20 - i)
+        for i in range(12)
+    )
+    (factor,) = compute_health(SupportData(angry, ()), NOW).factors
+    assert (factor.signal, factor.impact) == ("frustration", -20)
+    assert len(factor.evidence) == 10 and factor.evidence[-1].episode_id == angry[-1].id
+    assert factor.detail.endswith("session s11 (+11 more)")

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from statewave_server.db.rows import NewMemoryRow
 from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
 
@@ -48,7 +48,7 @@ def memory_row(
     )
 
 
-async def make_job(session: AsyncSession, **fields: Any) -> CompilationJob:
+async def make_job(session: AsyncSession, **fields: Any) -> Job:
     """Insert a compilation job; defaults to a runnable ``noop`` job. Not committed."""
     values: dict[str, Any] = {
         "id": uuid.uuid4().hex,
@@ -57,13 +57,11 @@ async def make_job(session: AsyncSession, **fields: Any) -> CompilationJob:
         "status": "pending",
     }
     values.update(fields)
-    stmt = insert(CompilationJob).values(**values).returning(CompilationJob)
+    stmt = insert(Job).values(**values).returning(Job)
     return (await session.scalars(stmt)).one()
 
 
-async def make_orphan(
-    session: AsyncSession, *, minutes: float = 31, **fields: Any
-) -> CompilationJob:
+async def make_orphan(session: AsyncSession, *, minutes: float = 31, **fields: Any) -> Job:
     """A ``running`` job claimed ``minutes`` ago by a worker that died (NULL heartbeat)."""
     defaults: dict[str, Any] = {
         "status": "running",
@@ -79,10 +77,10 @@ async def make_orphan(
 # The runbook's "Stuck compilation jobs" statement, verbatim.
 
 
-async def load_job(database: Database, job_id: str) -> CompilationJob:
+async def load_job(database: Database, job_id: str) -> Job:
     """The job row as it is now, read in a fresh session."""
     async with database.sessions() as session:
-        job = await session.get(CompilationJob, job_id)
+        job = await session.get(Job, job_id)
         assert job is not None, f"job {job_id} does not exist"
         return job
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devtools.postgres import REPO_ROOT, PgServer
 from statewave_server.ops.schema_shape import ORIGINAL_REVISIONS
-from tests.support.postgres import REPO_ROOT, PgServer
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "original_0_6_1"
 SHARED_COMPAT = REPO_ROOT.parent / "shared" / "compat" / "upstream-0.6.1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.support.postgres import REPO_ROOT
+from devtools.postgres import REPO_ROOT
 
 _BLOCK = re.compile(r"<!-- readme-test: (\w+) -->\n```\w+\n(.*?)```", re.S)
 

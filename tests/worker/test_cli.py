@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from devtools.postgres import run_cli
+from devtools.worker import worker_subprocess
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from tests.support.factories import load_job, make_job, make_orphan, wait_until
-from tests.support.postgres import run_cli
-from tests.support.worker import worker_subprocess
 
 FAST_ENV = {
     "STATEWAVE_JOB_POLL_INTERVAL_SECONDS": "0.05",
@@ -59,7 +59,13 @@ async def test_jobs_list_json_and_table(db: Database, head_db_url: str) -> None:
     )
     assert [(r["status"], r["error"]) for r in only_dead["jobs"]] == [("dead", "boom")]
     table = await _cli(["jobs", "list"], head_db_url, COLUMNS="250")
-    assert table.returncode == 0 and pending.id in table.stdout and "alice" in table.stdout
+    assert table.returncode == 0 and pending.id[:8] in table.stdout and "alice" in table.stdout
+    shown = json.loads((await _cli(["jobs", "show", pending.id[:8], "--json"], head_db_url)).stdout)
+    assert (shown["job_id"], shown["payload"]) == (pending.id, pending.payload)
+    mine = json.loads(
+        (await _cli(["jobs", "list", "--subject", "alice", "--json"], head_db_url)).stdout
+    )
+    assert [row["job_id"] for row in mine["jobs"]] == [pending.id]
 
 
 async def test_jobs_commands_exit_codes_on_bad_input(head_db_url: str) -> None:
@@ -78,7 +84,7 @@ def worker_process(url: str, log: Path, **env: str) -> Iterator[subprocess.Popen
         yield proc
 
 
-async def _wait_for(db: Database, job_id: str, condition: str) -> CompilationJob:
+async def _wait_for(db: Database, job_id: str, condition: str) -> Job:
     """Poll until the job satisfies a SQL condition on ``compilation_jobs``; return it."""
     sql = text(f"SELECT count(*) FROM compilation_jobs WHERE id = :id AND {condition}")
 

@@ -9,14 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob, Episode, Memory
+from statewave_server.db.models import Episode, Job, Memory
 from statewave_server.services import compilation
 from statewave_server.services.compiler.drafts import DIGEST_FORM
 from statewave_server.services.episodes import NewEpisode, record_batch
 from statewave_server.services.runtime import MemoryRuntime, build_runtime
 from statewave_server.settings import Settings
-from statewave_server.worker.handlers import default_handlers
-from statewave_server.worker.memory_jobs import memory_handlers
+from statewave_server.worker.handlers import build_handlers
 from statewave_server.worker.runner import Worker
 
 SUBJECT = "backlog"
@@ -51,14 +50,14 @@ async def test_one_async_request_drains_the_backlog_chunk_by_chunk(
         db.sessions, tenant_id=TENANT, subject_id=SUBJECT, max_attempts=3
     )
     settings = Settings(_env_file=None)
-    worker = Worker(db, settings, {**default_handlers(), **memory_handlers(runtime)})
+    worker = Worker(db, settings, build_handlers(runtime))
 
     runs = 0
     while await worker.run_once():
         runs += 1
 
     async with db.sessions() as session:
-        jobs = (await session.scalars(select(CompilationJob))).all()
+        jobs = (await session.scalars(select(Job))).all()
         episodes = (await session.scalars(select(Episode))).all()
         sources = Counter(
             source

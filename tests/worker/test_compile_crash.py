@@ -20,19 +20,19 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from statewave_server.api.app import create_app
-from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob, Episode, Memory
-from statewave_server.services.runtime import build_runtime
-from statewave_server.settings import Settings
-from tests.support.factories import load_job, wait_until
-from tests.support.openai_server import (
+from devtools.openai_server import (
     OpenAITestServer,
     RecordedRequest,
     Reply,
     running_openai_server,
 )
-from tests.support.worker import worker_subprocess
+from devtools.worker import worker_subprocess
+from statewave_server.app import create_app
+from statewave_server.db.engine import Database
+from statewave_server.db.models import Episode, Job, Memory
+from statewave_server.services.runtime import build_runtime
+from statewave_server.settings import Settings
+from tests.support.factories import load_job, wait_until
 
 SUBJECT = "crash-subject"
 TENANT = "crash-tenant"
@@ -108,7 +108,7 @@ def worker_process(url: str, log: Path, **env: str) -> Iterator[subprocess.Popen
         yield proc
 
 
-async def _job(db: Database, job_id: str) -> CompilationJob:
+async def _job(db: Database, job_id: str) -> Job:
     return await load_job(db, job_id)
 
 
@@ -215,3 +215,72 @@ async def test_sigkilled_llm_compile_is_recovered_and_completed_exactly_once(
             text("SELECT count(*) FROM compilation_jobs WHERE status IN ('pending', 'running')")
         )
     assert left == 0
+
+
+@pytest.mark.slow
+async def test_sigkilled_batch_of_subjects_is_recovered_and_completed_exactly_once(
+    db: Database,
+    api: httpx.AsyncClient,
+    llm: tuple[OpenAITestServer, ScriptedLLM],
+    head_db_url: str,
+    tmp_path: Path,
+) -> None:
+    """The worker batch path: three subjects' jobs claimed together, killed while drafting;
+    the next worker claims them together again and each completes once."""
+    server, script = llm
+    subjects = [f"{SUBJECT}-{i}" for i in range(3)]
+    batch = {
+        "episodes": [
+            {"subject_id": s, "source": "chat", "type": "message", "payload": {"text": t}}
+            for s in subjects
+            for t in EPISODE_TEXTS[:2]
+        ]
+    }
+    assert (await api.post("/v1/episodes/batch", json=batch)).status_code == 201
+    job_ids = []
+    for subject in subjects:
+        body = {"subject_id": subject, "async": True}
+        queued = await api.post("/v1/memories/compile", json=body)
+        job_ids.append(queued.json()["job_id"])
+    log = tmp_path / "workers.log"
+    env = {"STATEWAVE_LITELLM_API_BASE": server.base_url}
+
+    async def statuses() -> list[str]:
+        return [(await _job(db, job_id)).status for job_id in job_ids]
+
+    script.delay = 120.0
+    with worker_process(head_db_url, log, **env) as first:
+
+        async def all_in_flight() -> bool:
+            return await statuses() == ["running"] * 3 and len(server.requests) >= 3
+
+        await wait_until(all_in_flight, within=60)
+        first.send_signal(signal.SIGKILL)
+        assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
+
+    async with db.sessions() as session:
+        assert (await session.scalars(select(Memory).where(Memory.tenant_id == TENANT))).all() == []
+
+    script.delay = 0.0
+    with worker_process(
+        head_db_url, log, STATEWAVE_JOB_ORPHAN_AFTER_SECONDS="0.5", **env
+    ) as second:
+
+        async def settled() -> bool:
+            return all(s in ("completed", "dead") for s in await statuses())
+
+        await wait_until(settled, within=60)
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(second.wait, 15) == 0
+
+    done = [await _job(db, job_id) for job_id in job_ids]
+    assert [(j.status, j.attempts) for j in done] == [("completed", 2)] * 3, log.read_text()[-3000:]
+    async with db.sessions() as session:
+        memories = (await session.scalars(select(Memory).where(Memory.tenant_id == TENANT))).all()
+        episodes = (await session.scalars(select(Episode).where(Episode.tenant_id == TENANT))).all()
+    assert len(episodes) == 6 and all(e.last_compiled_at is not None for e in episodes)
+    sources = Counter(i for m in memories for i in m.source_episode_ids)
+    assert sources == Counter({e.id: 1 for e in episodes})  # each compiled exactly once
+    for job in done:
+        own = {str(m.id) for m in memories if m.subject_id == job.subject_id}
+        assert sorted(job.result["memory_ids"]) == sorted(own) and len(own) == 2

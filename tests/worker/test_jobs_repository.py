@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from statewave_server.db import jobs
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from tests.support.factories import (
     load_job,
     make_job,
@@ -18,7 +18,7 @@ from tests.support.factories import (
 from tests.support.runbook import RESET_STUCK_JOBS_SQL
 
 
-async def _claim(db: Database, worker: str) -> CompilationJob | None:
+async def _claim(db: Database, worker: str) -> Job | None:
     async with db.sessions() as session, session.begin():
         return await jobs.claim_next(session, worker)
 
@@ -78,11 +78,11 @@ async def test_heartbeat_and_complete_only_for_the_owner(db: Database) -> None:
         job = await make_job(session)
     await _claim(db, "owner")
     async with db.sessions() as session, session.begin():
-        assert await jobs.heartbeat(session, job.id, "owner")
-        assert not await jobs.heartbeat(session, job.id, "intruder")
+        assert await jobs.heartbeat(session, [job.id], "owner") == {job.id}
+        assert not await jobs.heartbeat(session, [job.id], "intruder")
         assert not await jobs.complete(session, job.id, "intruder", {"x": 1})
         assert await jobs.complete(session, job.id, "owner", {"memories_created": 2})
-        assert not await jobs.heartbeat(session, job.id, "owner")
+        assert not await jobs.heartbeat(session, [job.id], "owner")
     stored = await load_job(db, job.id)
     assert (stored.status, stored.memories_created, stored.result) == (
         "completed",
@@ -124,7 +124,8 @@ async def test_orphan_detection_uses_heartbeat_else_claim(db: Database) -> None:
         assert await jobs.count_orphaned_jobs(session, 1800) == 1
         assert await jobs.count_orphaned_jobs(session, 1700) == 2
     async with db.sessions() as session, session.begin():
-        assert await jobs.recover_orphaned_jobs(session, 1800) == [orphan.id]
+        swept = await jobs.rescue_orphaned_jobs(session, 1800)
+    assert swept == jobs.RecoveredJobs(requeued=[orphan.id], dead=[])
     stored = await load_job(db, orphan.id)
     assert stored.status == "pending" and stored.claimed_by is None
     assert stored.error and "dead-host:1:deadbeef" in stored.error
@@ -159,10 +160,16 @@ async def test_get_job_is_tenant_scoped_and_list_filters(db: Database) -> None:
         job = await make_job(session, tenant_id="acme")
         await make_job(session, status="dead")
     async with db.sessions() as session:
-        assert await jobs.get_job(session, job.id, "acme") is not None
-        assert await jobs.get_job(session, job.id, "other") is None
-        assert await jobs.get_job(session, job.id) is None
-        dead = await jobs.list_jobs(session, "dead")
-        assert [j.status for j in dead] == ["dead"]
-        assert len(await jobs.list_jobs(session, None, limit=1)) == 1
-        assert len(await jobs.list_jobs(session)) == 2
+        assert await jobs.get_job(session, job.id, tenant_id="acme") is not None
+        assert await jobs.get_job(session, job.id, tenant_id="other") is None
+        assert await jobs.get_job(session, job.id, tenant_id="") is None
+        assert await jobs.get_job(session, job.id, tenant_id=None) is not None  # operator
+        unfiltered = {"subject_id": None, "tenant_id": None, "kind": None}
+        dead = await jobs.list_jobs(session, status="dead", limit=50, **unfiltered)
+        assert [j.status for j in dead.jobs] == ["dead"] and dead.total == 1
+        page = await jobs.list_jobs(session, status=None, limit=1, **unfiltered)
+        assert len(page.jobs) == 1 and page.total == 2
+        acme = await jobs.list_jobs(
+            session, status=None, limit=50, **{**unfiltered, "tenant_id": "acme"}
+        )
+        assert [j.id for j in acme.jobs] == [job.id]

@@ -22,19 +22,20 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from devtools.postgres import run_cli
+from devtools.receiver import Receiver, running_receiver
+from devtools.worker import worker_subprocess
 from statewave_server.db import webhooks as outbox
 from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
 from statewave_server.services.webhooks import sign, verify
 from statewave_server.settings import Settings
 from statewave_server.worker.destinations import DestinationPolicy
+from statewave_server.worker.policy import Backoff
 from statewave_server.worker.runner import in_process_worker
-from statewave_server.worker.webhooks import BackoffPolicy, Dispatcher, classify
+from statewave_server.worker.webhooks import Dispatcher, classify
 from tests.support.factories import database_for, wait_until
-from tests.support.postgres import run_cli
 from tests.support.readme import readme_blocks
-from tests.support.receiver import Receiver, running_receiver
-from tests.support.worker import worker_subprocess
 
 SECRET = "whsec-test-1"
 FAST: dict[str, Any] = {
@@ -302,7 +303,7 @@ async def test_redrive_only_touches_dead_letters(db: Database) -> None:
 
 
 def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
-    policy = BackoffPolicy(base_seconds=2, max_seconds=60)
+    policy = Backoff(base_seconds=2, max_seconds=60, jitter=(0.5, 1.5))
     assert [policy.nominal(n) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
     assert policy.delay(3, lambda lo, hi: lo) == 4 and policy.delay(3, lambda lo, hi: hi) == 12
     samples = [policy.delay(4) for _ in range(2000)]

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from statewave_server.db import jobs
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob
+from statewave_server.db.models import Job
 from statewave_server.settings import Settings
-from statewave_server.worker.handlers import JobHandler, default_handlers
+from statewave_server.worker.handlers import JobHandler, build_handlers
 from statewave_server.worker.runner import Worker, in_process_worker
 from tests.support.factories import (
     database_for,
@@ -60,14 +60,14 @@ async def _run_until(workers: list[Worker], done: Callable[[], Awaitable[bool]])
 
 async def _all_finished(db: Database) -> bool:
     async with db.sessions() as session:
-        stmt = select(func.count()).where(CompilationJob.status.in_(["pending", "running"]))
+        stmt = select(func.count()).where(Job.status.in_(["pending", "running"]))
         return await session.scalar(stmt) == 0
 
 
 def recording(calls: Counter[str], delay: float = 0.0, tag: str = "") -> JobHandler:
     """A handler that counts its runs and writes one ``effects`` row in its transaction."""
 
-    async def handler(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+    async def handler(session: AsyncSession, job: Job) -> dict[str, Any]:
         calls[job.id] += 1
         await session.execute(text("INSERT INTO effects VALUES (:j, :w)"), {"j": job.id, "w": tag})
         await asyncio.sleep(delay)
@@ -84,7 +84,7 @@ async def _effects(db: Database) -> list[tuple[str, str]]:
 async def test_run_once_completes_a_noop_job(db: Database) -> None:
     async with db.sessions() as session, session.begin():
         job = await make_job(session)
-    worker = Worker(db, fast_settings(), default_handlers())
+    worker = Worker(db, fast_settings(), build_handlers(None))
     assert await worker.run_once() is True
     assert await worker.run_once() is False
     done = await load_job(db, job.id)
@@ -104,9 +104,7 @@ async def test_three_workers_complete_each_job_exactly_once(db: Database) -> Non
     await _run_until(workers, lambda: _all_finished(db))
     assert calls == Counter({job_id: 1 for job_id in ids})
     async with db.sessions() as session:
-        rows = (
-            await session.execute(select(CompilationJob.status, CompilationJob.claimed_by))
-        ).all()
+        rows = (await session.execute(select(Job.status, Job.claimed_by))).all()
     assert {status for status, _ in rows} == {"completed"}
     assert len({worker for _, worker in rows}) >= 2  # the work really was shared
 
@@ -114,7 +112,7 @@ async def test_three_workers_complete_each_job_exactly_once(db: Database) -> Non
 async def test_failures_back_off_then_the_job_dies_with_its_error(db: Database) -> None:
     attempts: list[str] = []
 
-    async def flaky(session: AsyncSession, job: CompilationJob) -> dict[str, Any]:
+    async def flaky(session: AsyncSession, job: Job) -> dict[str, Any]:
         attempts.append(job.id)
         raise RuntimeError(f"provider down (attempt {job.attempts})")
 
@@ -131,7 +129,7 @@ async def test_failures_back_off_then_the_job_dies_with_its_error(db: Database) 
 async def test_unknown_kind_fails_clearly_and_dies(db: Database) -> None:
     async with db.sessions() as session, session.begin():
         job = await make_job(session, kind="mystery", max_attempts=2)
-    await _run_until([Worker(db, fast_settings(), default_handlers())], lambda: _all_finished(db))
+    await _run_until([Worker(db, fast_settings(), build_handlers(None))], lambda: _all_finished(db))
     dead = await load_job(db, job.id)
     assert dead.status == "dead" and dead.attempts == 2
     assert dead.error and "no handler for job kind 'mystery'" in dead.error
@@ -140,7 +138,7 @@ async def test_unknown_kind_fails_clearly_and_dies(db: Database) -> None:
 async def test_orphaned_job_is_recovered_and_completed_by_a_worker(db: Database) -> None:
     async with db.sessions() as session, session.begin():
         job = await make_orphan(session, minutes=31)  # claimed_at 31 min ago, NULL heartbeat
-    worker = Worker(db, fast_settings(), default_handlers())
+    worker = Worker(db, fast_settings(), build_handlers(None))
     await _run_until([worker], lambda: _all_finished(db))  # sweeps at start, then claims
     done = await load_job(db, job.id)
     assert (done.status, done.claimed_by, done.attempts) == ("completed", worker.worker_id, 2)
@@ -151,7 +149,7 @@ async def test_runbook_manual_sql_lets_a_worker_pick_the_job_up(db: Database) ->
         job = await make_orphan(session, minutes=40, heartbeat_at=None)
     async with db.sessions() as session, session.begin():
         await session.execute(text(RESET_STUCK_JOBS_SQL))
-    worker = Worker(db, fast_settings(), default_handlers(), maintenance_interval=3600)
+    worker = Worker(db, fast_settings(), build_handlers(None), maintenance_interval=3600)
     assert await worker.run_once() is True
     assert (await load_job(db, job.id)).status == "completed"
 
@@ -160,12 +158,12 @@ async def test_heartbeat_keeps_a_long_job_from_being_orphaned(db: Database) -> N
     settings = fast_settings(job_orphan_after_seconds=0.6)
     async with db.sessions() as session, session.begin():
         job = await make_job(session, kind="sleep", payload={"seconds": 1.5})
-    worker = Worker(db, settings, default_handlers())
+    worker = Worker(db, settings, build_handlers(None))
     running = asyncio.create_task(worker.run_once())
     await asyncio.sleep(1.0)  # well past the 0.6 s orphan threshold
     async with db.sessions() as session, session.begin():
         assert await jobs.count_orphaned_jobs(session, 0.6) == 0
-        assert await jobs.recover_orphaned_jobs(session, 0.6) == []
+        assert await jobs.rescue_orphaned_jobs(session, 0.6) == jobs.RecoveredJobs([], [])
     seen = await load_job(db, job.id)
     assert seen.status == "running" and seen.heartbeat_at and seen.claimed_at
     assert seen.heartbeat_at > seen.started_at
@@ -227,7 +225,7 @@ async def test_stop_lets_the_current_job_finish(db: Database) -> None:
     async with db.sessions() as session, session.begin():
         job = await make_job(session, kind="sleep", payload={"seconds": 0.5})
     stop = asyncio.Event()
-    running = asyncio.create_task(Worker(db, fast_settings(), default_handlers()).run(stop))
+    running = asyncio.create_task(Worker(db, fast_settings(), build_handlers(None)).run(stop))
     await wait_until(lambda: _is_running(db, job.id))
     stop.set()
     await asyncio.wait_for(running, 5)
@@ -238,7 +236,7 @@ async def test_an_unreachable_database_does_not_kill_the_worker() -> None:
     settings = fast_settings(db_connect_timeout_seconds=1)
     down = Database.from_settings(settings, "postgresql+asyncpg://nobody@127.0.0.1:1/none")
     stop = asyncio.Event()
-    running = asyncio.create_task(Worker(down, settings, default_handlers()).run(stop))
+    running = asyncio.create_task(Worker(down, settings, build_handlers(None)).run(stop))
     await asyncio.sleep(0.3)
     assert not running.done()  # still alive, waiting to retry
     stop.set()

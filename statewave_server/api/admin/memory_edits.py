@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 
 from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep
 from statewave_server.api.schemas.admin import (
     AdminMemory,
     CorrectMemoryBody,
     MemoryEditResponse,
+    MemoryIds,
     RetireMemoryBody,
 )
+from statewave_server.api.schemas.common import NO_NUL
 from statewave_server.services.admin import memory_edits as service
 
 router = APIRouter(prefix="/admin/memories", tags=["admin"])
@@ -26,6 +28,19 @@ def _response(edit: service.MemoryEdit) -> MemoryEditResponse:
     return MemoryEditResponse(
         memory=AdminMemory.model_validate(edit.memory),
         replacement=AdminMemory.model_validate(replacement) if replacement else None,
+    )
+
+
+@router.get("", response_model=MemoryIds)
+async def memory_ids(
+    sessions: SessionsDep,
+    id_prefix: Annotated[str, Query(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$")],
+    tenant_id: Annotated[str, Query(max_length=256, pattern=NO_NUL)] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 2,
+) -> MemoryIds:
+    """The tenant's memory ids starting with ``id_prefix`` (resolves a short id)."""
+    return MemoryIds(
+        ids=await service.ids_starting_with(sessions, tenant_id, id_prefix, limit=limit)
     )
 
 

@@ -6,8 +6,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import DatabaseDep, SessionsDep, SettingsDep
-from statewave_server.api.schemas.admin import Deleted, JobDetail, JobItem, JobsPage
+from statewave_server.api.deps import DatabaseDep, ReadSessionsDep, SessionsDep, SettingsDep
+from statewave_server.api.schemas.admin import (
+    Deleted,
+    JobDetail,
+    JobItem,
+    JobsPage,
+    RescueJobsBody,
+    RescueJobsResponse,
+    RetryJobsBody,
+    RetryJobsResponse,
+)
 from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
 from statewave_server.services.admin import dashboard as service
 from statewave_server.services.admin.dashboard import JobFilter
@@ -18,6 +27,9 @@ JobStatus = Literal["pending", "running", "completed", "dead"]
 Tenant = Annotated[str | None, Query(max_length=256, pattern=NO_NUL)]
 Text = Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_NUL)]
 Hours = Annotated[float | None, Query(ge=0, le=876_000, allow_inf_nan=False)]
+IdPrefix = Annotated[
+    str | None, Query(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$", description="Short id.")
+]
 
 
 @router.get("/dashboard")
@@ -27,18 +39,18 @@ async def dashboard(database: DatabaseDep, settings: SettingsDep) -> dict[str, A
 
 
 @router.get("/tenants")
-async def tenants(sessions: SessionsDep) -> dict[str, list[str]]:
+async def tenants(sessions: ReadSessionsDep) -> dict[str, list[str]]:
     """Tenants holding data (``''`` is the default tenant), sorted."""
     return {"tenants": await service.tenants(sessions)}
 
 
 @router.get("/tenant-audit")
-async def tenant_audit(sessions: SessionsDep) -> dict[str, Any]:
+async def tenant_audit(sessions: ReadSessionsDep) -> dict[str, Any]:
     return await service.tenant_audit(sessions)
 
 
 @router.get("/usage")
-async def usage(sessions: SessionsDep, tenant_id: Tenant = None) -> dict[str, Any]:
+async def usage(sessions: ReadSessionsDep, tenant_id: Tenant = None) -> dict[str, Any]:
     """Rows created today / 7 d / 30 d / in total, and active subjects (one tenant or all)."""
     return await service.usage(sessions, tenant_id)
 
@@ -50,11 +62,12 @@ async def list_jobs(
     subject_id: Text = None,
     tenant_id: Tenant = None,
     kind: Text = None,
+    id_prefix: IdPrefix = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobsPage:
-    """Jobs across tenants, newest first."""
-    selector = JobFilter(status, subject_id, tenant_id, kind)
+    """Jobs across tenants, newest first (``id_prefix``: the jobs a short id names)."""
+    selector = JobFilter(status, subject_id, tenant_id, kind, id_prefix)
     page = await service.list_jobs(sessions, selector, limit=limit, offset=offset)
     return JobsPage(
         jobs=[JobItem.model_validate(j) for j in page.jobs],
@@ -77,6 +90,29 @@ async def purge_jobs(
     selector = JobFilter(status, subject_id, tenant_id, kind)
     return Deleted(
         deleted=await service.purge_jobs(sessions, selector, older_than_hours=older_than_hours)
+    )
+
+
+@router.post("/jobs/retry", response_model=RetryJobsResponse)
+async def retry_jobs(body: RetryJobsBody, sessions: SessionsDep) -> RetryJobsResponse:
+    """Dead jobs back to pending with fresh attempts; ids not dead (or unknown) are listed
+    in ``not_retried`` and left alone."""
+    retried = await service.retry_dead_jobs(sessions, None if body.all_dead else body.job_ids)
+    missed = [job_id for job_id in body.job_ids or [] if job_id not in set(retried)]
+    return RetryJobsResponse(retried=retried, not_retried=missed)
+
+
+@router.post("/jobs/rescue", response_model=RescueJobsResponse)
+async def rescue_jobs(
+    body: RescueJobsBody, sessions: SessionsDep, settings: SettingsDep
+) -> RescueJobsResponse:
+    """Running jobs whose worker went silent back to pending (out of attempts: dead)."""
+    threshold = body.older_than_seconds
+    if threshold is None:
+        threshold = settings.job_orphan_after_seconds
+    swept = await service.rescue_jobs(sessions, threshold)
+    return RescueJobsResponse(
+        older_than_seconds=threshold, requeued=swept.requeued, dead=swept.dead
     )
 
 

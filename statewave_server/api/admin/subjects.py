@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import EventsDep, SessionsDep
+from statewave_server.api.deps import EventsDep, ReadSessionsDep, SessionsDep
 from statewave_server.api.schemas.admin import (
     AdminEpisode,
     AdminMemory,
@@ -29,17 +29,15 @@ from statewave_server.api.schemas.admin import (
 )
 from statewave_server.api.schemas.common import MAX_OFFSET, NO_NUL
 from statewave_server.api.schemas.support import SlaSummaryResponse
-from statewave_server.db.admin_queries.explorer import ExplorerFilter, SortKey, footprint
 from statewave_server.db.models import Memory
-from statewave_server.errors import NotFound
+from statewave_server.errors import BadRequest
 from statewave_server.services.admin import deletion
 from statewave_server.services.admin import subjects as service
-from statewave_server.services.admin.errors import BadRequest
+from statewave_server.services.admin.subjects import ExplorerFilter, SortKey
 from statewave_server.services.support.sla import (
     DEFAULT_FIRST_RESPONSE_MINUTES,
     DEFAULT_RESOLUTION_HOURS,
     SlaThresholds,
-    subject_sla,
 )
 
 router = APIRouter(prefix="/admin/subjects", tags=["admin"])
@@ -57,7 +55,7 @@ Threshold = Annotated[float, Query(ge=0, allow_inf_nan=False)]
 
 @router.get("", response_model=SubjectsPage)
 async def explore(
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     search: Text = None,
     tenant_id: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None,
     health_state: Literal["healthy", "watch", "at_risk"] | None = None,
@@ -117,7 +115,7 @@ async def bulk_delete(
 
 @router.get("/{subject_id:path}/memories/{memory_id}/related")
 async def related(
-    subject_id: SubjectPath, memory_id: str, sessions: SessionsDep, tenant_id: Tenant = ""
+    subject_id: SubjectPath, memory_id: str, sessions: ReadSessionsDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
     found = await service.related(
         sessions,
@@ -133,8 +131,11 @@ async def related(
         "memory_id": found.memory.id,
         "status": found.memory.status,
         "created_at": found.memory.created_at,
-        "superseding_memory": item(found.superseding, "supersedes") if found.superseding else None,
-        "superseded_memories": [item(m, "superseded_by") for m in found.superseded],
+        "superseding_memory": (
+            item(found.lineage.superseded_by, "supersedes") if found.lineage.superseded_by else None
+        ),
+        "superseded_memories": [item(m, "superseded_by") for m in found.lineage.replaced],
+        "lineage_recorded": found.lineage.recorded,
         "sibling_memories": [item(m, "sibling") for m in found.siblings],
         "source_episode_count": len(found.memory.source_episode_ids),
     }
@@ -144,7 +145,7 @@ async def related(
 async def citing_memories(
     subject_id: SubjectPath,
     episode_id: str,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     tenant_id: Tenant = "",
     limit: Limit = 50,
     offset: Offset = 0,
@@ -164,7 +165,7 @@ async def citing_memories(
 async def session_timeline(
     subject_id: SubjectPath,
     session_id: SessionPath,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     tenant_id: Tenant = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> dict[str, Any]:
@@ -208,12 +209,8 @@ async def sla(
 ) -> SlaSummaryResponse:
     """Per-session first-response and resolution metrics with breach counts; 404 when
     the subject has no episodes in this tenant."""
-    async with sessions() as session:
-        found = await footprint(session, tenant_id=tenant_id, subject_id=subject_id)
-    if not found.episode_count:
-        raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
     thresholds = SlaThresholds.of(first_response_threshold_minutes, resolution_threshold_hours)
-    summary = await subject_sla(
+    summary = await service.sla(
         sessions, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds
     )
     return SlaSummaryResponse.model_validate(summary)
@@ -222,7 +219,7 @@ async def sla(
 @router.get("/{subject_id:path}/memories", response_model=MemoriesPage)
 async def memories(
     subject_id: SubjectPath,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     tenant_id: Tenant = "",
     status: Literal["active", "superseded", "all"] = "all",
     kind: Text = None,
@@ -246,7 +243,7 @@ async def memories(
 @router.get("/{subject_id:path}/episodes", response_model=EpisodesPage)
 async def episodes(
     subject_id: SubjectPath,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     tenant_id: Tenant = "",
     session_id: Text = None,
     type: Text = None,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from statewave_server.api.schemas.common import NO_NUL, JsonObject, StoredMetadata, UtcDatetime
 
@@ -70,6 +77,10 @@ class RetireMemoryBody(BaseModel):
     reason: Reason
 
 
+class MemoryIds(BaseModel):
+    ids: list[uuid.UUID]
+
+
 class CorrectMemoryBody(RetireMemoryBody):
     content: Annotated[str, StringConstraints(min_length=1, max_length=10_000, pattern=NO_NUL)]
 
@@ -132,6 +143,43 @@ class JobsPage(Page):
 
 class Deleted(BaseModel):
     deleted: int
+
+
+JobId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
+
+
+class RetryJobsBody(BaseModel):
+    """Either ``job_ids`` (dead jobs to retry) or ``all_dead: true``, not both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_ids: list[JobId] | None = Field(default=None, min_length=1, max_length=1000)
+    all_dead: bool = False
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> RetryJobsBody:
+        if (self.job_ids is None) == (not self.all_dead):
+            raise ValueError('give either "job_ids" or "all_dead": true')
+        return self
+
+
+class RetryJobsResponse(BaseModel):
+    retried: list[str]
+    not_retried: list[str]
+
+
+class RescueJobsBody(BaseModel):
+    """Rescue running jobs silent this long (default: ``STATEWAVE_JOB_ORPHAN_AFTER_SECONDS``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    older_than_seconds: float | None = Field(default=None, ge=0, le=31_536_000)
+
+
+class RescueJobsResponse(BaseModel):
+    older_than_seconds: float
+    requeued: list[str]
+    dead: list[str]
 
 
 class DeleteFilterBody(BaseModel):

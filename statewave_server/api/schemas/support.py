@@ -51,12 +51,24 @@ class HandoffRequest(BaseModel):
     max_tokens: int = Field(default=4000, ge=1, le=16_000)
 
 
+class HealthEvidence(BaseModel):
+    """What the customer said that raised a phrase signal (``churn_threat``…)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    episode_id: uuid.UUID
+    session_id: str | None
+    occurred_at: UtcDatetime
+    quote: str
+
+
 class HealthFactorResponse(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     signal: str
     impact: int
     detail: str
+    evidence: list[HealthEvidence] = Field(default_factory=list)
 
 
 class HealthResponse(BaseModel):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from statewave_server.api.deps import RuntimeDep, SessionsDep, SettingsDep, TenantId
+from statewave_server.api.deps import (
+    ReadSessionsDep,
+    RuntimeDep,
+    SettingsDep,
+    TenantId,
+)
 from statewave_server.api.schemas.context import (
     ContextBundleResponse,
     ContextProvenance,
@@ -23,7 +28,7 @@ router = APIRouter(prefix="/v1", tags=["context"])
 async def get_context(
     body: ContextRequest,
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
 ) -> ContextBundleResponse:

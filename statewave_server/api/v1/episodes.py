@@ -15,7 +15,7 @@ from statewave_server.api.schemas.episodes import (
     CreateEpisodesBatch,
     EpisodeResponse,
 )
-from statewave_server.errors import StatewaveError
+from statewave_server.errors import InvalidIdempotencyKey
 from statewave_server.services.episodes import NewEpisode, record_batch, record_episode
 
 router = APIRouter(prefix="/v1/episodes", tags=["episodes"])
@@ -35,11 +35,6 @@ IdempotencyKeyHeader = Annotated[
         ),
     ),
 ]
-
-
-class InvalidIdempotencyKey(StatewaveError):
-    code = "invalid_idempotency_key"
-    status_code = 400
 
 
 def _request_key(header: str | None) -> str | None:

@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from statewave_server.api.deps import RuntimeDep, SessionsDep, SettingsDep, TenantId
+from statewave_server.api.deps import (
+    ReadSessionsDep,
+    RuntimeDep,
+    SessionsDep,
+    SettingsDep,
+    TenantId,
+)
 from statewave_server.api.schemas.common import NO_NUL
 from statewave_server.api.schemas.compile import (
     CompileJobResponse,
@@ -75,7 +81,7 @@ async def get_compile_status(
 @router.get("/search", response_model=SearchResponse)
 async def search(
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     runtime: RuntimeDep,
     subject_id: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)],
     kind: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,

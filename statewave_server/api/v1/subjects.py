@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
+from statewave_server.api.deps import EventsDep, ReadSessionsDep, SessionsDep, TenantId
 from statewave_server.api.schemas.common import NO_NUL, Offset
 from statewave_server.api.schemas.episodes import EpisodeResponse
 from statewave_server.api.schemas.memories import MemoryResponse
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["subjects"])
 @router.get("/timeline", response_model=TimelineResponse)
 async def get_timeline(
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     subject_id: Annotated[str, Query(max_length=256, pattern=NO_NUL)],
     limit: Annotated[int, Query(ge=0, le=200)] = 100,
     offset: Offset = 0,
@@ -54,7 +54,7 @@ async def get_timeline(
 @router.get("/subjects", response_model=SubjectsResponse)
 async def list_subjects(
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> SubjectsResponse:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from statewave_server.db.memories import ACTIVE, SUPERSEDED, SUPERSEDED_BY
 from statewave_server.db.models import Episode, Memory, Resolution, SubjectHealthCache
 from statewave_server.db.subjects import HIDDEN_SUBJECT_PREFIXES
 
@@ -149,64 +150,73 @@ class SubjectFootprint:
     first_seen_at: datetime | None
     last_activity_at: datetime | None
     last_recorded_at: datetime | None
+    last_resolution_at: datetime | None = None  # newest resolution write (health freshness)
 
 
 async def footprint(session: AsyncSession, *, tenant_id: str, subject_id: str) -> SubjectFootprint:
-    """Counts and first/last activity of one subject (all zero/None when it is empty)."""
+    """Counts and first/last activity of one subject (all zero/None when it is empty), in
+    one statement."""
 
-    def of(model: Any, *columns: Any) -> Select[Any]:
-        return select(*columns).where(model.tenant_id == tenant_id, model.subject_id == subject_id)
+    def of(model: Any, *columns: Any) -> Any:
+        scoped = (model.tenant_id == tenant_id, model.subject_id == subject_id)
+        return select(*columns).where(*scoped).subquery()
 
-    e = (
-        await session.execute(
-            of(
-                Episode,
-                func.count(),
-                func.count(func.distinct(Episode.session_id)),
-                func.min(Episode.occurred_at),
-                func.max(Episode.occurred_at),
-                func.max(Episode.created_at),
-            )
-        )
-    ).one()
-    m = (
-        await session.execute(
-            of(
-                Memory,
-                func.count(),
-                func.min(Memory.valid_from),
-                func.max(Memory.valid_from),
-                func.max(Memory.created_at),
-            )
-        )
-    ).one()
-    r = await session.scalar(of(Resolution, func.count(func.distinct(Resolution.session_id))))
-    recorded = [t for t in (e[4], m[3]) if t is not None]
+    e = of(
+        Episode,
+        func.count().label("episodes"),
+        func.count(func.distinct(Episode.session_id)).label("episode_sessions"),
+        func.min(Episode.occurred_at).label("first_event"),
+        func.max(Episode.occurred_at).label("last_event"),
+        func.max(Episode.created_at).label("last_episode_write"),
+    )
+    m = of(
+        Memory,
+        func.count().label("memories"),
+        func.min(Memory.valid_from).label("first_valid"),
+        func.max(Memory.valid_from).label("last_valid"),
+        func.max(Memory.created_at).label("last_memory_write"),
+    )
+    r = of(
+        Resolution,
+        func.count(func.distinct(Resolution.session_id)).label("resolution_sessions"),
+        func.max(Resolution.updated_at).label("last_resolution_write"),
+    )
+    joined = e.join(m, literal(True)).join(r, literal(True))
+    row = (await session.execute(select(e, m, r).select_from(joined))).one()
+    recorded = [t for t in (row.last_episode_write, row.last_memory_write) if t is not None]
     return SubjectFootprint(
-        episode_count=int(e[0]),
-        memory_count=int(m[0]),
-        episode_sessions=int(e[1]),
-        resolution_sessions=int(r or 0),
-        first_seen_at=e[2] if e[0] else m[1],
-        last_activity_at=e[3] if e[0] else m[2],
+        episode_count=int(row.episodes),
+        memory_count=int(row.memories),
+        episode_sessions=int(row.episode_sessions),
+        resolution_sessions=int(row.resolution_sessions or 0),
+        first_seen_at=row.first_event if row.episodes else row.first_valid,
+        last_activity_at=row.last_event if row.episodes else row.last_valid,
         last_recorded_at=max(recorded) if recorded else None,
+        last_resolution_at=row.last_resolution_write,
     )
 
 
 async def page(
     session: AsyncSession, statement: Select[Any], order: Sequence[Any], limit: int, offset: int
 ) -> tuple[list[Any], int]:
+    """One page of ``statement`` and the total, in one statement (a window count); a page
+    past the end counts separately."""
+    counted = statement.add_columns(func.count().over().label("total"))
+    rows = (await session.execute(counted.order_by(*order).limit(limit).offset(offset))).all()
+    if rows:
+        return [row[0] for row in rows], int(rows[0][1])
+    if offset == 0:
+        return [], 0
     total = await session.scalar(select(func.count()).select_from(statement.subquery()))
-    rows = await session.scalars(statement.order_by(*order).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    return [], int(total or 0)
 
 
 def _memories(*, tenant_id: str, subject_id: str) -> Select[Memory]:
-    """The subject's memories without their vectors (no page shows them; parsing hundreds
-    of them dominated the subject page's render time)."""
+    """The subject's memories without their vectors or lexemes (no page shows them;
+    parsing hundreds of them dominated the subject page's render time)."""
     return (
         select(Memory)
-        .options(defer(Memory.embedding, raiseload=True))
+        .options(defer(Memory.embedding, raiseload=True), defer(Memory.content_tsv, raiseload=True))
         .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
     )
 
@@ -327,37 +337,79 @@ async def memories_where(
     return list(await session.scalars(statement))
 
 
-async def count_memories(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    subject_id: str,
-    status: str | None = None,
-    kind: str | None = None,
-    exclude_kind: str | None = None,
-) -> int:
-    statement = select(func.count()).select_from(Memory)
-    statement = statement.where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
-    if status is not None:
-        statement = statement.where(Memory.status == status)
-    if kind is not None:
-        statement = statement.where(Memory.kind == kind)
-    if exclude_kind is not None:
-        statement = statement.where(Memory.kind != exclude_kind)
-    return int(await session.scalar(statement) or 0)
-
-
-async def memory_kinds(session: AsyncSession, *, tenant_id: str, subject_id: str) -> list[str]:
-    """The kinds the subject's memories have, alphabetically."""
+async def active_counts_by_kind(
+    session: AsyncSession, *, tenant_id: str, subject_id: str
+) -> dict[str, int]:
+    """Every kind the subject's memories have (alphabetically) with its active count."""
+    active = func.count().filter(Memory.status == ACTIVE)
     statement = (
-        select(Memory.kind)
+        select(Memory.kind, active)
         .where(Memory.tenant_id == tenant_id, Memory.subject_id == subject_id)
-        .distinct()
+        .group_by(Memory.kind)
         .order_by(Memory.kind)
     )
-    return list(await session.scalars(statement))
+    return {kind: int(n) for kind, n in (await session.execute(statement)).all()}
 
 
 def cites_any(ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
     """Memories citing at least one of ``ids`` (false for no ids)."""
     return _cites(ids) if ids else literal(False)
+
+
+# --- lineage: which memory replaced which ---------------------------------------------------
+
+
+def _unrecorded() -> ColumnElement[bool]:
+    """Superseded before lineage was recorded (no ``superseded_by`` in its metadata)."""
+    return and_(Memory.status == SUPERSEDED, ~Memory.metadata_.has_key(SUPERSEDED_BY))
+
+
+async def recorded_predecessors(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, memory_id: uuid.UUID, limit: int
+) -> list[Memory]:
+    """The memories whose recorded ``superseded_by`` is ``memory_id``, newest first."""
+    statement = (
+        _memories(tenant_id=tenant_id, subject_id=subject_id)
+        .where(Memory.metadata_[SUPERSEDED_BY].astext == str(memory_id))
+        .order_by(*_NEWEST_MEMORIES)
+        .limit(limit)
+    )
+    return list(await session.scalars(statement))
+
+
+async def inferred_successor(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, memory: Memory
+) -> Memory | None:
+    """For a memory superseded before lineage was recorded: the oldest active memory of
+    its kind created after it (the old rule; a guess)."""
+    statement = (
+        _memories(tenant_id=tenant_id, subject_id=subject_id)
+        .where(
+            Memory.kind == memory.kind,
+            Memory.id != memory.id,
+            Memory.status == ACTIVE,
+            Memory.created_at >= memory.created_at,
+        )
+        .order_by(Memory.created_at, Memory.id)
+        .limit(1)
+    )
+    return await session.scalar(statement)
+
+
+async def inferred_predecessors(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, memory: Memory, limit: int
+) -> list[Memory]:
+    """For an active memory: same-kind memories superseded before lineage was recorded and
+    created no later than it (the old rule; a guess)."""
+    statement = (
+        _memories(tenant_id=tenant_id, subject_id=subject_id)
+        .where(
+            Memory.kind == memory.kind,
+            Memory.id != memory.id,
+            _unrecorded(),
+            Memory.created_at <= memory.created_at,
+        )
+        .order_by(*_NEWEST_MEMORIES)
+        .limit(limit)
+    )
+    return list(await session.scalars(statement))

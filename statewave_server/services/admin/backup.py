@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db.admin_queries import subject_rows as rows_repo
-from statewave_server.errors import NotFound
+from statewave_server.errors import BadRequest, NotFound
 from statewave_server.services.admin.backup_format import (
     LEGACY_VERSION,
     SubjectContent,
@@ -22,7 +22,6 @@ from statewave_server.services.admin.backup_format import (
     to_document,
     to_legacy_document,
 )
-from statewave_server.services.admin.errors import BadRequest
 from statewave_server.services.admin.ingest import IngestResult, embed_missing, write_content
 from statewave_server.services.embeddings import EmbeddingProvider
 

@@ -35,7 +35,7 @@ from statewave_server.db.models import (
     Resolution,
     SubjectHealthCache,
 )
-from statewave_server.services.admin.errors import BadRequest
+from statewave_server.errors import BadRequest
 from statewave_server.times import EventTime
 
 FORMAT = "statewave-backup"

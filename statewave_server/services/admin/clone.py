@@ -13,10 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from statewave_server.errors import NotFound
+from statewave_server.errors import BadRequest, NotFound, PayloadTooLarge
 from statewave_server.services.admin.backup import read_content
 from statewave_server.services.admin.backup_format import SubjectContent
-from statewave_server.services.admin.errors import BadRequest, PayloadTooLarge
 from statewave_server.services.admin.ingest import IngestResult, embed_missing, write_content
 from statewave_server.services.admin.targets import (
     ConflictStrategy,
@@ -68,7 +67,7 @@ async def clone_subject(
     sessions: async_sessionmaker[AsyncSession],
     *,
     source_subject_id: str,
-    source_tenant_id: str = "",
+    source_tenant_id: str,
     target_subject_id: str | None = None,
     target_tenant_id: str | None = None,
     display_name: str | None = None,
@@ -111,7 +110,7 @@ async def export_payload(
     sessions: async_sessionmaker[AsyncSession],
     subject_ids: list[str],
     *,
-    tenant_id: str = "",
+    tenant_id: str,
     export_scope: str = "full",
 ) -> dict[str, Any]:
     """A portable payload of several subjects (no embeddings: the importer re-embeds)."""
@@ -155,7 +154,7 @@ async def import_payload(
     embedder: EmbeddingProvider | None,
     payload: dict[str, Any],
     *,
-    target_tenant_id: str = "",
+    target_tenant_id: str,
     conflict_strategy: ConflictStrategy = "create_copy",
 ) -> PayloadImport:
     """Import every subject of a payload (fresh ids, re-embedded) in one transaction."""

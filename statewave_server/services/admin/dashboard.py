@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import jobs as job_repo
 from statewave_server.db import webhooks as outbox
-from statewave_server.db.admin_queries import stats as repo
+from statewave_server.db.admin_queries import counts as repo
 from statewave_server.db.engine import Database
-from statewave_server.db.models import CompilationJob, Episode, Memory, WebhookEvent
-from statewave_server.errors import NotFound
+from statewave_server.db.models import Episode, Job, Memory, WebhookEvent
+from statewave_server.db.read_routing import SessionFactory
+from statewave_server.errors import BadRequest, NotFound
 from statewave_server.ops.migrations import check_migration_status
 from statewave_server.ops.readiness import check_readiness
-from statewave_server.services.admin.errors import BadRequest
 from statewave_server.settings import Settings
 
 log = structlog.get_logger("statewave.admin")
@@ -73,12 +73,12 @@ async def dashboard(database: Database, settings: Settings) -> dict[str, Any]:
     }
 
 
-async def tenants(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+async def tenants(sessions: SessionFactory) -> list[str]:
     async with sessions() as session:
         return await repo.tenant_ids(session)
 
 
-async def tenant_audit(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+async def tenant_audit(sessions: SessionFactory) -> dict[str, Any]:
     """Tenant ids are never NULL here; the audit reports the default tenant's rows instead."""
     async with sessions() as session:
         default_rows = await repo.default_tenant_counts(session)
@@ -93,9 +93,7 @@ async def tenant_audit(sessions: async_sessionmaker[AsyncSession]) -> dict[str, 
     }
 
 
-async def usage(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str | None
-) -> dict[str, Any]:
+async def usage(sessions: SessionFactory, tenant_id: str | None) -> dict[str, Any]:
     """Rows created today (UTC), in 7 and 30 days and in total; active subjects."""
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -108,7 +106,7 @@ async def usage(
     tables: dict[str, repo.CountedModel] = {
         "episodes": Episode,
         "memories": Memory,
-        "compile_jobs": CompilationJob,
+        "compile_jobs": Job,
         "webhooks": WebhookEvent,
     }
     report: dict[str, Any] = {
@@ -136,6 +134,7 @@ class JobFilter:
     subject_id: str | None = None
     tenant_id: str | None = None
     kind: str | None = None
+    id_prefix: str | None = None
 
 
 async def list_jobs(
@@ -145,9 +144,9 @@ async def list_jobs(
     limit: int,
     offset: int,
     stuck_after_seconds: float | None = None,
-) -> repo.JobPage:
+) -> job_repo.JobPage:
     async with sessions() as session:
-        return await repo.list_jobs(
+        return await job_repo.list_jobs(
             session,
             status=selector.status,
             subject_id=selector.subject_id,
@@ -156,6 +155,7 @@ async def list_jobs(
             limit=limit,
             offset=offset,
             stuck_after_seconds=stuck_after_seconds,
+            id_prefix=selector.id_prefix,
         )
 
 
@@ -167,6 +167,20 @@ async def retry_dead_jobs(
         return await job_repo.retry_dead_jobs(session, job_ids)
 
 
+async def orphaned_jobs(sessions: SessionFactory, after_seconds: float) -> int:
+    """How many running jobs have been silent for ``after_seconds`` (the rescue's target)."""
+    async with sessions() as session:
+        return await job_repo.count_orphaned_jobs(session, after_seconds)
+
+
+async def rescue_jobs(
+    sessions: async_sessionmaker[AsyncSession], after_seconds: float
+) -> job_repo.RecoveredJobs:
+    """Running jobs silent for ``after_seconds`` back to pending (exhausted ones: dead)."""
+    async with sessions.begin() as session:
+        return await job_repo.rescue_orphaned_jobs(session, after_seconds)
+
+
 async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
     async with sessions() as session:
         counts = await repo.job_status_counts(session)
@@ -175,9 +189,9 @@ async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int
     return {**base, "total": sum(base.values())}
 
 
-async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: str) -> CompilationJob:
+async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: str) -> Job:
     async with sessions() as session:
-        job = await repo.get_job(session, job_id)
+        job = await job_repo.get_job(session, job_id, tenant_id=None)
     if job is None:
         raise NotFound("Job not found", code="job_not_found")
     return job
@@ -204,7 +218,7 @@ async def purge_jobs(
     statuses = _terminal(selector.status, JOB_TERMINAL)
     cutoff = _cutoff(older_than_hours)
     async with sessions.begin() as session:
-        return await repo.purge_jobs(
+        return await job_repo.purge_jobs(
             session,
             statuses=statuses,
             subject_id=selector.subject_id,
@@ -227,7 +241,7 @@ async def purge_webhook_events(
         raise BadRequest("at least one filter is required")
     statuses = _terminal(status, WEBHOOK_TERMINAL)
     async with sessions.begin() as session:
-        return await repo.purge_webhook_events(
+        return await outbox.purge_webhook_events(
             session,
             statuses=statuses,
             event_type=event_type,

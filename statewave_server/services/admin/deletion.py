@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from statewave_server.db import subjects as subject_repo
 from statewave_server.db.admin_queries import subject_rows as rows_repo
 from statewave_server.db.admin_queries.subject_rows import MatchRow
-from statewave_server.errors import Conflict, NotFound
-from statewave_server.services.admin.errors import BadRequest
+from statewave_server.errors import BadRequest, Conflict, NotFound
 from statewave_server.services.events import EventSink
 
 SAMPLE_SIZE = 20

@@ -18,7 +18,7 @@ from statewave_server.db import memories as memory_repo
 from statewave_server.db.admin_queries import subject_rows as rows_repo
 from statewave_server.db.models import Episode, Memory, Resolution
 from statewave_server.db.rows import NewEpisodeRow, NewHealthRow, NewMemoryRow, NewResolutionRow
-from statewave_server.errors import Conflict
+from statewave_server.errors import Conflict, PayloadTooLarge
 from statewave_server.services.admin.backup_format import (
     EpisodeRecord,
     HealthRecord,
@@ -26,7 +26,6 @@ from statewave_server.services.admin.backup_format import (
     ResolutionRecord,
     SubjectContent,
 )
-from statewave_server.services.admin.errors import PayloadTooLarge
 from statewave_server.services.embeddings import EmbeddingProvider
 
 #: Episodes (and, separately, memories) one import may write (413 beyond).

@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.models import Memory
 from statewave_server.db.rows import NewMemoryRow
-from statewave_server.errors import Conflict, NotFound
-from statewave_server.services.admin.errors import BadRequest
+from statewave_server.errors import BadRequest, Conflict, NotFound
 from statewave_server.services.embeddings import EmbeddingProvider
 from statewave_server.services.events import EventSink
 
@@ -55,6 +54,16 @@ async def _editable(session: AsyncSession, tenant_id: str, memory_id: uuid.UUID)
             code="memory_not_active",
         )
     return memory
+
+
+async def ids_starting_with(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: str, prefix: str, *, limit: int = 2
+) -> list[uuid.UUID]:
+    """The tenant's memory ids a short id (hex digits, dashes allowed) may name."""
+    async with sessions() as session:
+        return await memory_repo.ids_starting_with(
+            session, tenant_id=tenant_id, prefix=prefix, limit=limit
+        )
 
 
 async def retire_memory(

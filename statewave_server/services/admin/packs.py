@@ -147,7 +147,7 @@ async def import_pack(
     pack_id: str,
     *,
     target_subject_id: str | None = None,
-    target_tenant_id: str = "",
+    target_tenant_id: str,
     display_name: str | None = None,
     conflict_strategy: ConflictStrategy = "create_copy",
     allow_reserved_target: bool = False,

@@ -15,10 +15,9 @@ from statewave_server.db import subjects as subject_repo
 from statewave_server.db.admin_queries import snapshots as repo
 from statewave_server.db.models import SubjectSnapshot
 from statewave_server.db.rows import NewSnapshotRow
-from statewave_server.errors import NotFound
+from statewave_server.errors import BadRequest, NotFound
 from statewave_server.services.admin.backup import read_content
 from statewave_server.services.admin.backup_format import SubjectContent
-from statewave_server.services.admin.errors import BadRequest
 from statewave_server.services.admin.ingest import write_content
 
 

@@ -9,8 +9,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db.admin_queries.subject_rows import has_data
-from statewave_server.errors import Conflict
-from statewave_server.services.admin.errors import BadRequest
+from statewave_server.errors import BadRequest, Conflict
 
 ConflictStrategy = Literal["create_copy", "merge", "cancel"]
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9_.\-:]{1,128}$")

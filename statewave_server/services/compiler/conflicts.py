@@ -110,12 +110,15 @@ def _kinds_in_order(memories: Iterable[MemoryRecord]) -> list[str]:
 
 def _resolve_group(group: Sequence[tuple[MemoryRecord, bool]]) -> Iterable[Supersession]:
     token_sets = [tokens(m.content) for m, _ in group]
+    sizes = [len(t) for t in token_sets]
     threshold = threshold_for(group[0][0].kind) if group else DEFAULT_THRESHOLD
     for i, (older, older_is_new) in enumerate(group):
         for j in range(i + 1, len(group)):
             newer, newer_is_new = group[j]
             if not (older_is_new or newer_is_new):
                 continue  # two existing memories: settled by an earlier compile
+            if min(sizes[i], sizes[j]) < threshold * max(sizes[i], sizes[j]):
+                continue  # jaccard <= smaller / larger size < threshold: cannot conflict
             if jaccard(token_sets[i], token_sets[j]) >= threshold:
                 yield Supersession(
                     memory_id=older.id,

@@ -27,13 +27,10 @@ CONTEXT_KINDS = frozenset({PROFILE_FACT, PROCEDURE, EPISODE_SUMMARY})
 class MemoryCandidate:
     """An active memory plus the signals that say how well it matches the task.
 
-    ``semantic_similarity`` is ``1 - cosine distance`` clamped to [0, 1], or ``None`` when
-    the memory has no embedding or no semantic provider ran. ``text_rank`` is the memory's
-    position (1 = best) in the full-text search results, ``None`` when it did not match.
     ``breadcrumb`` is the navigation trail (or title) of its source episode, if any.
     ``relevance`` is the retrieval's fused relevance to the task in [0, 1] (1 = its best
-    hit), ``None`` when the caller computed none; when set it replaces the per-signal
-    relevance (``semantic_similarity``/``text_rank``/word overlap) in the score.
+    hit; BM25 and dense rankings fused in ``fusion.py``), ``None`` when the search found
+    nothing at all; then the word overlap with the task stands in for it in the score.
     ``session_id`` is the one session all its source episodes belong to (``None``: none or
     several), so a compiled conversation keeps its session's signals.
     """
@@ -47,8 +44,6 @@ class MemoryCandidate:
     valid_to: datetime | None = None
     source_episode_ids: tuple[uuid.UUID, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    semantic_similarity: float | None = None
-    text_rank: int | None = None
     breadcrumb: str | None = None
     relevance: float | None = None
     session_id: str | None = None

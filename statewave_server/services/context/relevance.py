@@ -1,16 +1,14 @@
-"""How well a piece of text matches the task: word overlap, breadcrumbs, hybrid fusion.
+"""How well a piece of text matches the task: word overlap and breadcrumbs.
 
-These are the relevance signals the additive score (``scoring.py``) sums; they are kept
-apart because each is a small, separately testable idea.
+These are the relevance signals the additive score (``scoring.py``) sums besides the
+retrieval's fused relevance (``fusion.py``); they are kept apart because each is a small,
+separately testable idea.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterable, Sequence
-
-from statewave_server.services.context.candidates import MemoryCandidate
+from collections.abc import Iterable
 
 _EDGE_PUNCTUATION = "?.,:;()[]{}'\""
 _BREADCRUMB_SPLIT = re.compile(r"[›>\s]+")
@@ -32,8 +30,8 @@ def task_tokens(task: str) -> frozenset[str]:
 def word_overlap(task_words: frozenset[str], text: str, maximum: float) -> float:
     """Share of the task's words found in ``text``, scaled to ``maximum``.
 
-    A crude lexical signal, used only when a memory has no hybrid (full-text/semantic)
-    signal and for raw episodes, which are not indexed for search.
+    A crude lexical signal, used only when the retrieval found nothing (no fused
+    relevance) and for raw episodes, which are not indexed for search.
     """
     words = frozenset(text.lower().split())
     if not task_words or not words:
@@ -60,56 +58,3 @@ def breadcrumb_bonus(task: str, breadcrumb: str | None, maximum: float) -> float
         return 0.0
     overlap = len(task_set & crumb_set)
     return min(maximum, maximum * overlap / min(len(task_set), len(crumb_set)))
-
-
-def _rank_positions(ordered: Sequence[MemoryCandidate]) -> dict[uuid.UUID, int]:
-    return {m.id: position for position, m in enumerate(ordered, start=1)}
-
-
-def hybrid_relevance(
-    memories: Sequence[MemoryCandidate], maximum: float, rrf_k: int
-) -> dict[uuid.UUID, float]:
-    """Relevance of every memory that has a full-text and/or semantic signal.
-
-    Weighted reciprocal-rank fusion over the candidate pool: each ranking a memory appears
-    in contributes ``weight * (k + 1) / (k + rank)``. Full-text results only contain
-    matches, so their weight is 1; a nearest-neighbour search returns neighbours however
-    far away, so the semantic weight is the similarity itself — a pool of weak neighbours
-    must not earn full relevance just for being ranked first. The sum is divided by the
-    number of rankings present in the pool and scaled to ``maximum``: agreement of both
-    retrievers earns the most, and with one retriever only it reduces to the reference's
-    ``similarity * maximum`` (with a gentle rank decay). Ranks are re-derived within the
-    pool, so positions from a larger result set may have gaps.
-    """
-    lexical = sorted((m for m in memories if m.text_rank is not None), key=_text_rank)
-    semantic = sorted(
-        (m for m in memories if m.semantic_similarity is not None), key=_similarity_desc
-    )
-    rankings = [r for r in (lexical, semantic) if r]
-    if not rankings:
-        return {}
-    lexical_rank = _rank_positions(lexical)
-    semantic_rank = _rank_positions(semantic)
-    fused: dict[uuid.UUID, float] = {}
-    for memory in memories:
-        total = 0.0
-        if memory.id in lexical_rank:
-            total += (rrf_k + 1) / (rrf_k + lexical_rank[memory.id])
-        if memory.id in semantic_rank:
-            weight = _clamp_unit(memory.semantic_similarity or 0.0)
-            total += weight * (rrf_k + 1) / (rrf_k + semantic_rank[memory.id])
-        if memory.id in lexical_rank or memory.id in semantic_rank:
-            fused[memory.id] = maximum * total / len(rankings)
-    return fused
-
-
-def _text_rank(memory: MemoryCandidate) -> int:
-    return memory.text_rank if memory.text_rank is not None else 0
-
-
-def _similarity_desc(memory: MemoryCandidate) -> float:
-    return -(memory.semantic_similarity or 0.0)
-
-
-def _clamp_unit(value: float) -> float:
-    return max(0.0, min(1.0, value))

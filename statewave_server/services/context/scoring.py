@@ -22,7 +22,6 @@ from statewave_server.services.context.candidates import (
 )
 from statewave_server.services.context.relevance import (
     breadcrumb_bonus,
-    hybrid_relevance,
     task_tokens,
     word_overlap,
 )
@@ -40,10 +39,8 @@ class ScoringWeights:
     relevant_turn_base: float = 8.0
     recency_max: float = 5.0
     overlap_max: float = 5.0
-    semantic_max: float = 8.0
     relevance_max: float = 40.0
     recency_with_relevance: float = 1.0
-    rrf_k: int = 60
     temporal_valid: float = 3.0
     temporal_expired: float = -4.0
     breadcrumb_max: float = 3.0
@@ -149,12 +146,10 @@ def memory_scores(
     ``relevance_max``, with recency shrunk to ``recency_with_relevance`` so it only breaks
     near-ties, and the session signals grown in proportion, so an older resolved
     session's messages still never outrank the current session's once compiled); else
-    the hybrid fusion when the memory has a full-text or semantic signal, else the word
-    overlap of its content with the task.
+    (the search found nothing at all) the word overlap of its content with the task.
     """
     words = task_tokens(task)
     recency = recency_scores({m.id: m.created_at for m in memories}, weights.recency_max)
-    hybrid = hybrid_relevance(memories, weights.semantic_max, weights.rrf_k)
     scores: dict[uuid.UUID, float] = {}
     state = sessions or SessionState()
     for memory in memories:
@@ -165,12 +160,7 @@ def memory_scores(
             fresh *= weights.recency_with_relevance / weights.recency_max
             session *= weights.relevance_max / weights.overlap_max
         else:
-            fused = hybrid.get(memory.id)
-            relevance = (
-                fused
-                if fused is not None
-                else word_overlap(words, memory.content, weights.overlap_max)
-            )
+            relevance = word_overlap(words, memory.content, weights.overlap_max)
         scores[memory.id] = (
             kind_priority(memory.kind, weights)
             + fresh

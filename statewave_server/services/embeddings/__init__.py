@@ -7,7 +7,6 @@ one model.
 """
 
 from statewave_server.services.embeddings.base import (
-    EmbeddingError,
     EmbeddingProvider,
     l2_normalize,
     to_pgvector_literal,
@@ -35,7 +34,6 @@ __all__ = [
     "DEFAULT_PROVIDER",
     "PROVIDER_NAMES",
     "CachedEmbeddingProvider",
-    "EmbeddingError",
     "EmbeddingProvider",
     "HashEmbeddingProvider",
     "LiteLLMEmbeddingProvider",

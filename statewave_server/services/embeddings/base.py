@@ -11,13 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from statewave_server.errors import Unavailable
-
-
-class EmbeddingError(Unavailable):
-    """The embedding backend failed or timed out; the caller may retry later."""
-
-    code = "embedding_unavailable"
+from statewave_server.errors import EmbeddingError
 
 
 @runtime_checkable

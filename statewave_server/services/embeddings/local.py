@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from statewave_server.data import MINILM_TOKENIZER_PATH, MINILM_TOKENIZER_SHA256
-from statewave_server.services.embeddings.base import EmbeddingError
+from statewave_server.errors import EmbeddingError
 
 if TYPE_CHECKING:
     import onnxruntime  # type: ignore[import-untyped]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from statewave_server.services.embeddings.base import EmbeddingError, check_vectors
+from statewave_server.errors import EmbeddingError
+from statewave_server.services.embeddings.base import check_vectors
 from statewave_server.services.llm import (
     LLMClient,
     LLMConfig,

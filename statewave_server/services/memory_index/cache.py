@@ -10,7 +10,10 @@ acknowledged a write sees it. A change committed while an index was being read i
 noticed during the read and applied by the next reader. Without a live listener nothing
 is cached: every reader builds a fresh index, which is slower but never stale. Entries
 expire after ``ttl_seconds`` (writes made outside Statewave, with psql say, are seen by
-then) and are evicted least recently used beyond ``max_bytes``.
+then) and are evicted least recently used beyond ``max_bytes``. A kept index reads its
+rows from the primary even when the request reads from a replica
+(``db/read_routing.py``): a mark cleared by a re-read on a replica that has not yet
+replayed the change would leave the old row in the index.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 
 import structlog
@@ -31,6 +34,7 @@ from statewave_server.db import memory_changes
 from statewave_server.db.index_rows import IndexRow, index_rows
 from statewave_server.db.memory_change_listener import MemoryChangeListener
 from statewave_server.db.memory_changes import MemoryChange
+from statewave_server.db.read_routing import on_primary
 from statewave_server.services.memory_index.subject_index import SubjectIndex
 
 log = structlog.get_logger(__name__)
@@ -99,17 +103,20 @@ class MemoryIndexCache:
         if len(slot.stale_ids) > len(index) // 4 + 10:
             return None
         ids, slot.stale_ids = slot.stale_ids, set()
-        rows = await _read(session, key, ids=list(ids))
+        async with on_primary(session) as primary:
+            rows = await _read(primary, key, ids=list(ids))
         slot.index = index.changed(ids, rows)
         return slot.index
 
     async def _rebuilt(self, session: AsyncSession, key: Key) -> SubjectIndex:
         # Registered before reading, so changes committed during the read are noted.
         slot = _Slot(built_at=time.monotonic())
-        if self.live:
+        kept = self.live
+        if kept:
             self._slots[key] = slot
             self._slots.move_to_end(key)
-        rows = await _read(session, key)
+        async with on_primary(session) if kept else nullcontext(session) as source:
+            rows = await _read(source, key)
         # Parsing 10,000 rows takes ~0.1 s of CPU: off the event loop, so other requests
         # keep being served meanwhile (small subjects are not worth the thread hop).
         if len(rows) > BUILD_IN_THREAD_ROWS:

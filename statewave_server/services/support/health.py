@@ -1,8 +1,11 @@
 """Customer health: a deterministic 0-100 score with the factors that explain it.
 
 Start at 100, add each signal's impact, clamp to [0, 100]; 70+ is ``healthy``, 40+
-``watch``, below ``at_risk``. Pure: the caller loads the subject's newest episodes and
-resolutions (see ``alerts.assess_health`` for the cached, alerting entry point).
+``watch``, below ``at_risk``. Signals come from ticket state and timing (below) and from
+what the customer said (``health_signals.py``: threats to cancel, frustration, escalation
+requests, repeated contact, "still not fixed"). Pure: the caller loads the subject's
+newest episodes and resolutions (see ``alerts.assess_health`` for the cached, alerting
+entry point).
 """
 
 from __future__ import annotations
@@ -14,6 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from statewave_server.services.context.repeats import keywords
+from statewave_server.services.support.health_signals import (
+    MAX_EVIDENCE,
+    PHRASE_SIGNALS,
+    Evidence,
+    PhraseSignal,
+    describe,
+    phrase_evidence,
+)
 from statewave_server.services.support.records import (
     OPEN,
     RESOLVED,
@@ -51,9 +62,14 @@ class HealthFactor:
     signal: str
     impact: int
     detail: str
+    evidence: tuple[Evidence, ...] = ()  # what was said, for the phrase signals
 
     def as_dict(self) -> dict[str, Any]:
-        return {"signal": self.signal, "impact": self.impact, "detail": self.detail}
+        shown: dict[str, Any] = {"signal": self.signal, "impact": self.impact}
+        shown["detail"] = self.detail
+        if self.evidence:
+            shown["evidence"] = [e.as_dict() for e in self.evidence]
+        return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +91,7 @@ def health_state(score: int) -> str:
 
 def compute_health(data: SupportData, now: datetime) -> HealthReport:
     """Score and factors, in the fixed signal order (a subject with no history: 100)."""
+    said = phrase_evidence(data.episodes, now)
     factors = [
         f
         for f in (
@@ -86,6 +103,7 @@ def compute_health(data: SupportData, now: datetime) -> HealthReport:
             _resolution_rate(data),
             _resolution_breaches(data, now),
             _slow_first_response(data, now),
+            *(_phrase_factor(signal, said.get(signal.name, [])) for signal in PHRASE_SIGNALS),
         )
         if f is not None
     ]
@@ -102,6 +120,13 @@ def _unresolved(data: SupportData) -> HealthFactor | None:
     return (
         HealthFactor("unresolved_issues", -min(15 * n, 45), f"{n} open session(s)") if n else None
     )
+
+
+def _phrase_factor(signal: PhraseSignal, evidence: list[Evidence]) -> HealthFactor | None:
+    if not evidence:
+        return None
+    impact = max(signal.cap, signal.per_episode * len(evidence))
+    return HealthFactor(signal.name, impact, describe(evidence), tuple(evidence[-MAX_EVIDENCE:]))
 
 
 def _repeated(data: SupportData) -> HealthFactor | None:

@@ -109,17 +109,25 @@ async def load_support_data(
     resolutions: int,
 ) -> SupportData:
     """The newest ``episodes`` episodes (returned oldest first) and newest resolutions."""
-    rows = await episode_repo.newest_episode_facts(
-        session, tenant_id=tenant_id, subject_id=subject_id, limit=episodes
-    )
-    rows.reverse()
     records = await newest_resolutions(
         session, tenant_id=tenant_id, subject_id=subject_id, limit=resolutions
     )
     return SupportData(
-        tuple(SupportEpisode.from_row(e) for e in rows),
+        await load_episodes(session, tenant_id=tenant_id, subject_id=subject_id, limit=episodes),
         tuple(SupportResolution.from_row(r) for r in records),
     )
+
+
+async def load_episodes(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, limit: int, texts: bool = True
+) -> tuple[SupportEpisode, ...]:
+    """The newest ``limit`` episodes, oldest first (``texts=False``: empty payloads, for
+    SLA, which reads only times, sources and sessions)."""
+    rows = await episode_repo.newest_episode_facts(
+        session, tenant_id=tenant_id, subject_id=subject_id, limit=limit, payload=texts
+    )
+    rows.reverse()
+    return tuple(SupportEpisode.from_row(e) for e in rows)
 
 
 def window(data: SupportData, newest: int) -> SupportData:

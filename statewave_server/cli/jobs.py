@@ -1,0 +1,166 @@
+"""``statewave jobs list|show|retry|rescue``: durable compilation jobs.
+
+On the configured database, or through a server's ``/admin/jobs`` with ``--url``; both
+print the API's shapes, so ``--json`` output is the same either way. Ids may be given as
+any unique prefix (tables show 8 characters).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Any
+
+import typer
+
+from statewave_server.api.schemas.admin import JobDetail, JobItem
+from statewave_server.cli import ids, local, output, remote
+from statewave_server.services.admin import dashboard
+from statewave_server.settings import get_settings
+
+jobs_app = typer.Typer(help="Inspect and repair durable compilation jobs.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+# Shorter hex is a prefix; anything else is taken as a whole id (ours are 32 hex digits,
+# but a database taken over from the original Statewave may hold others).
+_PREFIX = re.compile(r"^[0-9a-f]{1,31}$")
+_COLUMNS = (
+    ("id", "job_id"),
+    ("kind", "kind"),
+    ("subject", "subject_id"),
+    ("status", "status"),
+    ("tries", "attempts"),
+    ("created", "created_at"),
+    ("heartbeat", "heartbeat_at"),
+)
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    DEAD = "dead"
+
+
+def _list(filters: dict[str, str | None], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Newest jobs first matching ``filters`` (the API's query names), and their total."""
+    server = remote.current()
+    if server is not None:
+        return server.page("/admin/jobs", "jobs", filters, limit)
+    selector = dashboard.JobFilter(**filters)
+    page = local.run(lambda s: dashboard.list_jobs(s, selector, limit=limit, offset=0))
+    return [JobItem.model_validate(job).model_dump(mode="json") for job in page.jobs], page.total
+
+
+def resolve(raw: str) -> str:
+    """A whole job id from an id or a unique prefix (exit 1 when unknown or ambiguous)."""
+
+    def matches(prefix: str) -> list[str]:
+        rows, _ = _list({"id_prefix": prefix}, 2)
+        return [row["job_id"] for row in rows]
+
+    return ids.resolve(raw, "job", lambda value: not _PREFIX.match(value.lower()), matches)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    json_output: Json = False,
+) -> None:
+    """List compilation jobs, newest first."""
+    filters = {
+        "status": status.value if status else None,
+        "kind": kind,
+        "tenant_id": tenant,
+        "subject_id": subject,
+    }
+    rows, total = _list(filters, limit)
+    if json_output:
+        output.print_json({"count": len(rows), "total": total, "jobs": rows})
+        return
+    title = f"Compilation jobs ({len(rows)} of {total})"
+    output.show(output.rows_table(title, rows, _COLUMNS, "error"))
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument(help="A job id or a unique prefix of one.")],
+    json_output: Json = False,
+) -> None:
+    """One job: status, attempts, timings, error, payload and result."""
+    full = resolve(job_id)
+    server = remote.current()
+    if server is not None:
+        job = server.call("GET", f"/admin/jobs/{full}")
+    else:
+        found = local.run(lambda s: dashboard.get_job(s, full))
+        job = JobDetail.model_validate(found).model_dump(mode="json")
+    if json_output:
+        output.print_json(job)
+        return
+    output.show_record(f"Job {job['job_id']}", job, ("payload", "result"))
+
+
+@jobs_app.command("rescue")
+def jobs_rescue(
+    older_than_minutes: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Rescue running jobs silent for this long (default: orphan timeout)."
+        ),
+    ] = None,
+    json_output: Json = False,
+) -> None:
+    """Return orphaned running jobs to pending so a worker completes them."""
+    seconds = older_than_minutes * 60 if older_than_minutes is not None else None
+    server = remote.current()
+    if server is not None:
+        report = server.call("POST", "/admin/jobs/rescue", body={"older_than_seconds": seconds})
+    else:
+        threshold = seconds if seconds is not None else get_settings().job_orphan_after_seconds
+        swept = local.run(lambda s: dashboard.rescue_jobs(s, threshold))
+        report = {"older_than_seconds": threshold, "requeued": swept.requeued, "dead": swept.dead}
+    if json_output:
+        output.print_json({**report, "requeued_count": len(report["requeued"])})
+        return
+    typer.echo(
+        f"Returned {len(report['requeued'])} job(s) to pending "
+        f"(silent > {report['older_than_seconds']:g} s)."
+    )
+    output.echo_ids(report["requeued"])
+    if report["dead"]:
+        typer.echo(f"{len(report['dead'])} job(s) had no attempts left and are now dead:")
+        output.echo_ids(report["dead"])
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[
+        list[str] | None,
+        typer.Option("--job-id", help="A dead job to retry, or a unique prefix (repeatable)."),
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead job.")] = False,
+    json_output: Json = False,
+) -> None:
+    """Return dead jobs to pending with fresh attempts (exit 1 if a given id is not dead)."""
+    if bool(job_id) == all_dead:
+        output.usage_error("Give --job-id (one or more) or --all-dead, not both.")
+    wanted = None if all_dead else [resolve(raw) for raw in job_id or []]
+    server = remote.current()
+    if server is not None:
+        body = {"all_dead": True} if wanted is None else {"job_ids": wanted}
+        retried = server.call("POST", "/admin/jobs/retry", body=body)["retried"]
+    else:
+        retried = local.run(lambda s: dashboard.retry_dead_jobs(s, wanted))
+    missed = [value for value in wanted or [] if value not in retried]
+    if json_output:
+        output.print_json({"retried": retried, "not_retried": missed})
+    else:
+        typer.echo(f"Retried {len(retried)} dead job(s): back to pending.")
+        output.echo_ids(retried)
+    if missed:
+        remote.fail(f"not dead or unknown: {', '.join(missed)}")

@@ -1,0 +1,179 @@
+"""The dashboard and the compile-job pages: list, detail, retry, rescue and purge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from statewave_server.api.deps import DatabaseDep, SessionsDep, SettingsDep
+from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
+from statewave_server.console.pages.subjects import HEALTH_STATES
+from statewave_server.console.pages.webhooks import WEBHOOK_STATUSES
+from statewave_server.console.web import (
+    PAGE_SIZE,
+    FormDep,
+    Offset,
+    PageError,
+    TenantChoice,
+    Text,
+    list_page,
+    log,
+    notice_redirect,
+    number,
+    render,
+    tenant_choice,
+)
+from statewave_server.db.models import Job
+from statewave_server.services.admin import dashboard as dashboard_service
+from statewave_server.services.admin.dashboard import JobFilter
+from statewave_server.settings import Settings
+
+router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependencies=DATA_PAGE)
+
+JOB_STATUSES: Final = ("pending", "running", "completed", "dead")
+
+
+async def _orphans(sessions: SessionsDep, settings: Settings) -> dict[str, Any]:
+    """The orphaned-job count and its threshold, for the rescue form."""
+    after = settings.job_orphan_after_seconds
+    return {
+        "orphaned": await dashboard_service.orphaned_jobs(sessions, after),
+        "orphan_minutes": after / 60,
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+async def dashboard(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    refresh: Annotated[int | None, Query(ge=10, le=3600)] = None,
+) -> Response:
+    """Readiness, schema, queues and health; ``?refresh=N`` reloads it every N seconds (a
+    meta refresh: no JavaScript) for a screen left open on call."""
+    data = await dashboard_service.dashboard(database, settings)
+    tenants = await dashboard_service.tenants(sessions)
+    return render(
+        request,
+        "dashboard.html",
+        title="Dashboard",
+        data=data,
+        tenants=tenants,
+        **await _orphans(sessions, settings),
+        job_statuses=JOB_STATUSES,
+        webhook_statuses=WEBHOOK_STATUSES,
+        health_states=HEALTH_STATES,
+        refresh=refresh,
+    )
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+async def jobs_page(
+    request: Request,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    status: Text = "",
+    tenant_id: TenantChoice = None,
+    kind: Text = "",
+    subject_id: Text = "",
+    offset: Offset = 0,
+) -> Response:
+    selector = JobFilter(
+        status=status if status in JOB_STATUSES else None,
+        subject_id=subject_id or None,
+        tenant_id=tenant_choice(tenant_id),
+        kind=kind or None,
+    )
+    stuck_after = settings.job_orphan_after_seconds
+    page = await dashboard_service.list_jobs(
+        sessions, selector, limit=PAGE_SIZE, offset=offset, stuck_after_seconds=stuck_after
+    )
+    params: dict[str, str | int | None] = {
+        "status": selector.status,
+        "tenant_id": tenant_id,
+        "kind": kind,
+        "subject_id": subject_id,
+    }
+    now = datetime.now(UTC)
+    return await list_page(
+        request,
+        "jobs.html",
+        sessions,
+        tenant_id=tenant_id,
+        total=page.total,
+        offset=offset,
+        params=params,
+        title="Jobs",
+        jobs=page.jobs,
+        stuck_ids={j.id for j in page.jobs if _silent_for(j, now) > stuck_after},
+        stats=await dashboard_service.job_stats(sessions),
+        **await _orphans(sessions, settings),
+        statuses=JOB_STATUSES,
+    )
+
+
+def _silent_for(job: Job, now: datetime) -> float:
+    """Seconds since a running job's last sign of life (0 for any other status)."""
+    last = job.heartbeat_at or job.claimed_at or job.started_at
+    if job.status != "running" or last is None:
+        return 0.0
+    return (now - last).total_seconds()
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job_page(
+    request: Request,
+    job_id: Annotated[str, Path(max_length=64)],
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> Response:
+    """One job: status, attempts, timings, worker, the full error, payload and result."""
+    job = await dashboard_service.get_job(sessions, job_id)
+    silent = _silent_for(job, datetime.now(UTC))
+    return render(
+        request,
+        "job.html",
+        title=f"Job {job_id[:8]}",
+        job=job,
+        silent_seconds=silent,
+        stuck=silent > settings.job_orphan_after_seconds,
+    )
+
+
+@router.post("/jobs/retry")
+async def retry_jobs(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
+    """One dead job (``job_id``) or every dead job back to pending, attempts reset."""
+    job_id = form.get("job_id") or None
+    retried = await dashboard_service.retry_dead_jobs(
+        sessions, [job_id] if job_id is not None else None
+    )
+    if job_id is not None and not retried:
+        raise PageError(409, "Not retried", f"Job {job_id} is not dead (or unknown).")
+    log.info("console_jobs_retried", count=len(retried))
+    return notice_redirect(request, "jobs", "retried", len(retried))
+
+
+@router.post("/jobs/rescue")
+async def rescue_jobs(
+    request: Request, form: FormDep, sessions: SessionsDep, settings: SettingsDep
+) -> Response:
+    """Running jobs silent for the threshold go back to pending (exhausted ones: dead)."""
+    minutes = number(form.get("older_than_minutes"), settings.job_orphan_after_seconds / 60)
+    swept = await dashboard_service.rescue_jobs(sessions, minutes * 60)
+    log.info("console_jobs_rescued", requeued=swept.requeued, dead=swept.dead, minutes=minutes)
+    return notice_redirect(request, "jobs", "rescued", len(swept.requeued), len(swept.dead))
+
+
+@router.post("/jobs/purge")
+async def purge_jobs(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
+    status = form.get("status") or None
+    selector = JobFilter(status=status, tenant_id=tenant_choice(form.get("tenant_id")))
+    hours = number(form.get("older_than_hours"), 24.0)
+    deleted = await dashboard_service.purge_jobs(sessions, selector, older_than_hours=hours)
+    log.info("console_jobs_purged", deleted=deleted, status=status, hours=hours)
+    return notice_redirect(request, "jobs", "jobs_purged", deleted)

@@ -1,0 +1,129 @@
+"""The webhook outbox pages: list, one event, redrive and purge."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from statewave_server.api.deps import SessionsDep, SettingsDep
+from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
+from statewave_server.console.web import (
+    PAGE_SIZE,
+    FormDep,
+    Offset,
+    TenantChoice,
+    Text,
+    list_page,
+    log,
+    notice_redirect,
+    number,
+    parse_uuid,
+    render,
+    tenant_choice,
+)
+from statewave_server.services import webhooks as webhook_service
+from statewave_server.services.admin import dashboard as dashboard_service
+
+router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependencies=DATA_PAGE)
+
+WEBHOOK_STATUSES: Final = ("pending", "delivering", "delivered", "dead_letter")
+
+
+def _endpoint(url: str | None) -> str | None:
+    """The webhook URL without credentials or query (safe to show on a page)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+async def webhooks_page(
+    request: Request,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    status: Text = "",
+    tenant_id: TenantChoice = None,
+    event_type: Text = "",
+    offset: Offset = 0,
+) -> Response:
+    chosen = status if status in WEBHOOK_STATUSES else None
+    page = await webhook_service.list_events(
+        sessions,
+        status=chosen,
+        event_type=event_type or None,
+        tenant_id=tenant_choice(tenant_id),
+        limit=PAGE_SIZE,
+        offset=offset,
+    )
+    params: dict[str, str | int | None] = {
+        "status": chosen,
+        "tenant_id": tenant_id,
+        "event_type": event_type,
+    }
+    return await list_page(
+        request,
+        "webhooks.html",
+        sessions,
+        tenant_id=tenant_id,
+        total=page.total,
+        offset=offset,
+        params=params,
+        title="Webhooks",
+        events=page.events,
+        stats=await webhook_service.stats(sessions),
+        statuses=WEBHOOK_STATUSES,
+        webhook_url_set=bool(settings.webhook_url),
+        endpoint=_endpoint(settings.webhook_url),
+    )
+
+
+@router.get("/webhooks/{event_id}", response_class=HTMLResponse)
+async def webhook_page(
+    request: Request, event_id: str, sessions: SessionsDep, settings: SettingsDep
+) -> Response:
+    """One outbox event: where it goes, what it says, and its delivery state."""
+    event = await webhook_service.get_event(sessions, parse_uuid(event_id, "event"))
+    data = event.payload.get("data") if isinstance(event.payload, dict) else None
+    subject_id = data.get("subject_id") if isinstance(data, dict) else None
+    return render(
+        request,
+        "webhook.html",
+        title=f"Webhook event {event_id[:8]}",
+        event=event,
+        subject_id=subject_id if isinstance(subject_id, str) else None,
+        endpoint=_endpoint(settings.webhook_url),
+    )
+
+
+@router.post("/webhooks/redrive")
+async def redrive_webhooks(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
+    """One dead letter (``event_id``) or all of them, back to the delivery queue."""
+    event_id = form.get("event_id") or None
+    ids: list[uuid.UUID] | None = None
+    if event_id is not None:
+        ids = [parse_uuid(event_id, "event", status_code=400)]
+    done = await webhook_service.redrive(sessions, event_ids=ids)
+    log.info("console_webhooks_redriven", count=len(done))
+    return notice_redirect(request, "webhooks", "redriven", len(done))
+
+
+@router.post("/webhooks/purge")
+async def purge_webhooks(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
+    hours = number(form.get("older_than_hours"), 24.0)
+    deleted = await dashboard_service.purge_webhook_events(
+        sessions,
+        status=form.get("status") or None,
+        event_type=None,
+        tenant_id=tenant_choice(form.get("tenant_id")),
+        older_than_hours=hours,
+    )
+    log.info("console_webhooks_purged", deleted=deleted, hours=hours)
+    return notice_redirect(request, "webhooks", "webhooks_purged", deleted)
