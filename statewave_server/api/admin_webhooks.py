@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from statewave_server.api.deps import SessionsDep
+from statewave_server.api.deps import DbDep
 from statewave_server.api.schemas.common import Offset
 from statewave_server.api.schemas.webhooks import (
     RedriveRequest,
@@ -26,7 +26,7 @@ WebhookStatus = Literal["pending", "delivering", "delivered", "dead_letter"]
 
 @router.get("", response_model=WebhookEventsPage)
 async def list_webhook_events(
-    sessions: SessionsDep,
+    db: DbDep,
     status: WebhookStatus | None = None,
     event_type: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     tenant_id: Annotated[str | None, Query(max_length=256)] = None,
@@ -38,7 +38,7 @@ async def list_webhook_events(
 ) -> WebhookEventsPage:
     """Outbox rows across tenants, newest first (``id_prefix``: the rows a short id names)."""
     page = await service.list_events(
-        sessions,
+        db,
         status=status,
         event_type=event_type,
         tenant_id=tenant_id,
@@ -55,19 +55,19 @@ async def list_webhook_events(
 
 
 @router.get("/stats", response_model=WebhookStats)
-async def webhook_stats(sessions: SessionsDep) -> WebhookStats:
+async def webhook_stats(db: DbDep) -> WebhookStats:
     """Row counts per delivery status."""
-    return WebhookStats(**await service.stats(sessions))
+    return WebhookStats(**await service.stats(db))
 
 
 @router.post("/redrive", response_model=RedriveResponse)
-async def redrive_webhooks(body: RedriveRequest, sessions: SessionsDep) -> RedriveResponse:
+async def redrive_webhooks(body: RedriveRequest, db: DbDep) -> RedriveResponse:
     """Queue dead letters again (attempts reset, due now); other ids are ignored."""
-    done = await service.redrive(sessions, event_ids=None if body.all_dead else body.event_ids)
+    done = await service.redrive(db, event_ids=None if body.all_dead else body.event_ids)
     return RedriveResponse(redriven=len(done), event_ids=done)
 
 
 @router.get("/{event_id}", response_model=WebhookEventDetail)
-async def get_webhook_event(event_id: uuid.UUID, sessions: SessionsDep) -> WebhookEventDetail:
+async def get_webhook_event(event_id: uuid.UUID, db: DbDep) -> WebhookEventDetail:
     """One row with its payload; 404 when unknown."""
-    return WebhookEventDetail.model_validate(await service.get_event(sessions, event_id))
+    return WebhookEventDetail.model_validate(await service.get_event(db, event_id))

@@ -29,15 +29,15 @@ def app_settings(request: Request) -> Settings:
 
 def database(request: Request) -> Database:
     """The process's database (``app.state.database``, set by the app's lifespan)."""
-    db: Database = request.app.state.database
-    return db
+    found: Database = request.app.state.database
+    return found
 
 
-def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+def db(request: Request) -> async_sessionmaker[AsyncSession]:
     return database(request).sessions
 
 
-def read_sessions(request: Request) -> SessionFactory:
+def read_db(request: Request) -> SessionFactory:
     """Sessions for read-only routes: the read replica when configured and caught up."""
     return database(request).reads
 
@@ -56,7 +56,7 @@ def events(request: Request) -> EventSink:
 TenantId = Annotated[str, Depends(tenant_id)]
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 DatabaseDep = Annotated[Database, Depends(database)]
-SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(sessions)]
-ReadSessionsDep = Annotated[SessionFactory, Depends(read_sessions)]
+DbDep = Annotated[async_sessionmaker[AsyncSession], Depends(db)]
+ReadDbDep = Annotated[SessionFactory, Depends(read_db)]
 EventsDep = Annotated[EventSink, Depends(events)]
 RuntimeDep = Annotated[MemoryRuntime, Depends(runtime)]

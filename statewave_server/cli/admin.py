@@ -54,8 +54,8 @@ def export_command(
         document = server.call("GET", f"/admin/export/{quote(subject_id)}", params=params)
     else:
         document = run(
-            lambda sessions: export_subject(
-                sessions,
+            lambda db: export_subject(
+                db,
                 tenant_id=tenant,
                 subject_id=subject_id,
                 format_version=format_version.value,
@@ -108,8 +108,8 @@ def import_command(
     settings = get_settings()
     embedder = build_embedder(settings)
     result = run(
-        lambda sessions: import_document(
-            sessions,
+        lambda db: import_document(
+            db,
             embedder,
             document,
             target_subject_id=target_subject,
@@ -162,8 +162,8 @@ def packs_import(
     settings = get_settings()
     embedder = build_embedder(settings)
     done = run(
-        lambda sessions: import_pack(
-            sessions,
+        lambda db: import_pack(
+            db,
             embedder,
             pack_id,
             target_subject_id=target_subject,

@@ -37,7 +37,7 @@ def _subjects(
     from statewave_server.services.admin.subjects import ExplorerFilter, explore
 
     filters = ExplorerFilter(search=search, tenant_id=tenant)
-    rows, total = run(lambda sessions: explore(sessions, filters, limit=limit))
+    rows, total = run(lambda db: explore(db, filters, limit=limit))
     return [SubjectItem.model_validate(row).model_dump(mode="json") for row in rows], total
 
 
@@ -95,8 +95,8 @@ def _search(
     settings = get_settings()
     runtime = build_runtime(settings)
     memories = run(
-        lambda sessions: search_memories(
-            sessions,
+        lambda db: search_memories(
+            db,
             runtime,
             tenant_id=tenant,
             subject_id=subject_id,
@@ -153,8 +153,8 @@ def _context(
     settings = get_settings()
     runtime = build_runtime(settings)
     result = run(
-        lambda sessions: build_context(
-            sessions,
+        lambda db: build_context(
+            db,
             runtime,
             tenant_id=tenant,
             subject_id=subject_id,

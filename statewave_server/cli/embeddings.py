@@ -29,9 +29,9 @@ async def _backfill(
     def show(step: BackfillProgress) -> None:
         bar.update(task, total=step.total, completed=step.processed)
 
-    async def work(sessions: local.Sessions) -> tuple[BackfillProgress, int]:
-        final = await run_backfill(sessions, embedder, batch_size=batch_size, on_progress=show)
-        return final, await count_missing(sessions, embedder.model)
+    async def work(db: local.Db) -> tuple[BackfillProgress, int]:
+        final = await run_backfill(db, embedder, batch_size=batch_size, on_progress=show)
+        return final, await count_missing(db, embedder.model)
 
     return await local.with_database(settings, work)
 

@@ -19,10 +19,10 @@ from statewave_server.errors import StatewaveError
 from statewave_server.settings import Settings, get_settings
 
 T = TypeVar("T")
-Sessions = async_sessionmaker[AsyncSession]
+Db = async_sessionmaker[AsyncSession]
 
 
-async def with_database(settings: Settings, work: Callable[[Sessions], Awaitable[T]]) -> T:
+async def with_database(settings: Settings, work: Callable[[Db], Awaitable[T]]) -> T:
     """Run ``work`` with a session factory on a short-lived engine."""
     url = await asyncio.to_thread(resolve_database_url, settings)
     database = Database.from_settings(settings, url)
@@ -35,14 +35,14 @@ async def with_database(settings: Settings, work: Callable[[Sessions], Awaitable
 async def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one committed transaction on a short-lived engine."""
 
-    async def once(sessions: Sessions) -> T:
-        async with sessions() as session, session.begin():
+    async def once(db: Db) -> T:
+        async with db() as session, session.begin():
             return await work(session)
 
     return await with_database(settings, once)
 
 
-def run(work: Callable[[Sessions], Awaitable[T]], settings: Settings | None = None) -> T:
+def run(work: Callable[[Db], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run ``work`` against the configured database; failures exit 1 with a message."""
     try:
         return asyncio.run(with_database(settings or get_settings(), work))

@@ -38,7 +38,7 @@ def _memory_id(raw: str, tenant: str) -> uuid.UUID:
         if server is not None:
             params = {"id_prefix": prefix, "tenant_id": tenant}
             return [str(i) for i in server.call("GET", "/admin/memories", params=params)["ids"]]
-        found = run(lambda sessions: memory_edits.ids_starting_with(sessions, tenant, prefix))
+        found = run(lambda db: memory_edits.ids_starting_with(db, tenant, prefix))
         return [str(i) for i in found]
 
     return uuid.UUID(ids.resolve(raw, "memory", _is_uuid, matches))
@@ -107,8 +107,8 @@ def retire(memory_id: str, reason: Reason, tenant: Tenant = "", json_output: Jso
     if response is None:
         settings = get_settings()
         edit = run(
-            lambda sessions: memory_edits.retire_memory(
-                sessions,
+            lambda db: memory_edits.retire_memory(
+                db,
                 EventSink.from_settings(settings),
                 tenant,
                 parsed,
@@ -138,8 +138,8 @@ def correct(
         settings = get_settings()
         embedder = build_embedder(settings)
         edit = run(
-            lambda sessions: memory_edits.correct_memory(
-                sessions,
+            lambda db: memory_edits.correct_memory(
+                db,
                 EventSink.from_settings(settings),
                 embedder,
                 tenant,

@@ -16,10 +16,10 @@ from statewave_server.services import webhooks
 from statewave_server.services.admin import dashboard
 
 
-async def _counts(sessions: local.Sessions) -> dict[str, dict[str, int]]:
+async def _counts(db: local.Db) -> dict[str, dict[str, int]]:
     return {
-        "jobs": await dashboard.job_stats(sessions),
-        "webhooks": await webhooks.stats(sessions),
+        "jobs": await dashboard.job_stats(db),
+        "webhooks": await webhooks.stats(db),
     }
 
 

@@ -177,7 +177,7 @@ def error_page(request: Request, status_code: int, title: str, message: str) -> 
 async def list_page(
     request: Request,
     template: str,
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     tenant_id: str | None,
     total: int,
@@ -193,7 +193,7 @@ async def list_page(
         offset=offset,
         page_size=PAGE_SIZE,
         params=params,
-        tenants=await dashboard_service.tenants(sessions),
+        tenants=await dashboard_service.tenants(db),
         selected_tenant=tenant_id if tenant_id is not None else ALL_TENANTS,
         **context,
     )

@@ -126,12 +126,12 @@ class Database:
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> Database:
         engine = create_engine(settings, url)
-        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        db = async_sessionmaker(engine, expire_on_commit=False)
         replica = None
         if settings.read_database_url:
             replica = read_routing.ReadRouter(
                 engine,
-                sessions,
+                db,
                 create_engine(
                     settings,
                     to_async_url(settings.read_database_url),
@@ -139,7 +139,7 @@ class Database:
                 ),
                 max_wait_seconds=settings.read_replica_max_wait_ms / 1000,
             )
-        return cls(engine, sessions, session_url(settings, url), replica)
+        return cls(engine, db, session_url(settings, url), replica)
 
     @property
     def reads(self) -> read_routing.SessionFactory:

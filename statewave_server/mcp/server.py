@@ -60,9 +60,9 @@ def tool_listing(tool: ToolSpec) -> Tool:
 def _tool_context(request: Request) -> ToolContext:
     return ToolContext(
         tenant_id=deps.tenant_id(request),
-        sessions=deps.sessions(request),
+        db=deps.db(request),
         runtime=deps.runtime(request),
-        reads=deps.read_sessions(request),
+        reads=deps.read_db(request),
     )
 
 

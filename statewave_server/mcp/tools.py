@@ -31,7 +31,7 @@ class ToolContext:
     """What a tool call runs with: the caller's tenant and the process's machinery."""
 
     tenant_id: str
-    sessions: async_sessionmaker[AsyncSession]
+    db: async_sessionmaker[AsyncSession]
     runtime: MemoryRuntime
     reads: SessionFactory  # read-only tools: the read replica when configured
 
@@ -52,13 +52,13 @@ def _new(episode: a.RecordEpisode) -> NewEpisode:
 
 
 async def _record_episode(args: a.RecordEpisode, ctx: ToolContext) -> r.RecordedEpisode:
-    stored = await record_episode(ctx.sessions, ctx.runtime.events, ctx.tenant_id, _new(args))
+    stored = await record_episode(ctx.db, ctx.runtime.events, ctx.tenant_id, _new(args))
     return r.RecordedEpisode.of(stored)
 
 
 async def _record_episodes(args: a.RecordEpisodes, ctx: ToolContext) -> r.RecordedEpisodes:
     new = [_new(e) for e in args.episodes]
-    recorded = await record_batch(ctx.sessions, ctx.runtime.events, ctx.tenant_id, new)
+    recorded = await record_batch(ctx.db, ctx.runtime.events, ctx.tenant_id, new)
     return r.RecordedEpisodes(
         episodes_created=recorded.created,
         episodes=[r.RecordedEpisode.of(e) for e in recorded.episodes],
@@ -67,7 +67,7 @@ async def _record_episodes(args: a.RecordEpisodes, ctx: ToolContext) -> r.Record
 
 async def _compile(args: a.SubjectArgs, ctx: ToolContext) -> r.Compiled:
     memories = await compilation.compile_now(
-        ctx.sessions, ctx.runtime, tenant_id=ctx.tenant_id, subject_id=args.subject_id
+        ctx.db, ctx.runtime, tenant_id=ctx.tenant_id, subject_id=args.subject_id
     )
     return r.Compiled(
         subject_id=args.subject_id,
@@ -128,7 +128,7 @@ async def _timeline(args: a.TimelineArgs, ctx: ToolContext) -> r.Timeline:
 
 async def _resolution(args: a.ResolutionArgs, ctx: ToolContext) -> ResolutionResponse:
     row = await record_resolution(
-        ctx.sessions,
+        ctx.db,
         tenant_id=ctx.tenant_id,
         subject_id=args.subject_id,
         session_id=args.session_id,
@@ -141,7 +141,7 @@ async def _resolution(args: a.ResolutionArgs, ctx: ToolContext) -> ResolutionRes
 
 async def _handoff(args: a.HandoffArgs, ctx: ToolContext) -> r.Handoff:
     pack = await create_handoff(
-        ctx.sessions,
+        ctx.db,
         ctx.runtime.events,
         tenant_id=ctx.tenant_id,
         subject_id=args.subject_id,
@@ -162,7 +162,7 @@ async def _handoff(args: a.HandoffArgs, ctx: ToolContext) -> r.Handoff:
 
 async def _delete(args: a.SubjectArgs, ctx: ToolContext) -> r.Deleted:
     counts = await subject_service.delete_subject(
-        ctx.sessions, ctx.runtime.events, tenant_id=ctx.tenant_id, subject_id=args.subject_id
+        ctx.db, ctx.runtime.events, tenant_id=ctx.tenant_id, subject_id=args.subject_id
     )
     return r.Deleted(
         subject_id=args.subject_id,

@@ -90,7 +90,7 @@ class PreparedCompile:
 
 
 async def prepare_compiles(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     runtime: MemoryRuntime,
     subjects: Sequence[tuple[str, str]],
     *,
@@ -103,7 +103,7 @@ async def prepare_compiles(
     subject left out, or whose compiler failed, is compiled (or fails) under its own job."""
     chosen: list[tuple[tuple[str, str], list[Episode]]] = []
     total = 0
-    async with sessions() as session:
+    async with db() as session:
         for key in subjects:
             if total >= max_episodes:
                 break
@@ -290,26 +290,26 @@ def _record(memory: Memory) -> MemoryRecord:
 
 
 async def compile_now(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     runtime: MemoryRuntime,
     *,
     tenant_id: str,
     subject_id: str,
 ) -> list[Memory]:
     """The synchronous compile: one transaction, committed before returning."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await compile_subject(session, runtime, tenant_id=tenant_id, subject_id=subject_id)
 
 
 async def submit_compile(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     tenant_id: str,
     subject_id: str,
     max_attempts: int,
 ) -> Job:
     """Queue an async compile; any worker (in-process or ``statewave worker``) runs it."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await jobs.enqueue(
             session,
             kind=COMPILE_KIND,
@@ -364,10 +364,10 @@ class CompileStatus:
 
 
 async def compile_status(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, job_id: str
+    db: async_sessionmaker[AsyncSession], tenant_id: str, job_id: str
 ) -> CompileStatus:
     """A compile job of this tenant with the memories it created; NotFound otherwise."""
-    async with sessions() as session:
+    async with db() as session:
         job = await jobs.get_job(session, job_id, tenant_id=tenant_id)
         if job is None or job.kind != COMPILE_KIND:
             raise NotFound("Job not found or expired", code="job_not_found")

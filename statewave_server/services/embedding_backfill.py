@@ -37,7 +37,7 @@ class BackfillProgress:
 
 
 async def backfill_embeddings(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     embedder: EmbeddingProvider,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -49,12 +49,12 @@ async def backfill_embeddings(
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     model = embedder.model
-    total = await count_missing(sessions, model)
+    total = await count_missing(db, model)
     progress = BackfillProgress(model=model, total=total, processed=0, updated=0, batches=0)
     yield progress
     after: Key | None = None
     while True:
-        async with sessions() as session:
+        async with db() as session:
             page = await memory_repo.missing_embeddings_page(
                 session, model, after=after, limit=batch_size
             )
@@ -62,7 +62,7 @@ async def backfill_embeddings(
             return
         after = (page[-1].tenant_id, page[-1].subject_id, page[-1].id)
         vectors = await embedder.embed_texts([memory.content for memory in page])
-        async with sessions.begin() as session:
+        async with db.begin() as session:
             for (tenant_id, subject_id), pairs in _by_subject(page, vectors).items():
                 await memory_repo.set_embeddings(
                     session, tenant_id=tenant_id, subject_id=subject_id, vectors=pairs, model=model
@@ -87,7 +87,7 @@ def _by_subject(
 
 
 async def run_backfill(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     embedder: EmbeddingProvider,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -95,7 +95,7 @@ async def run_backfill(
 ) -> BackfillProgress:
     """Run the whole backfill; ``on_progress`` sees every step. Returns the final state."""
     last: BackfillProgress | None = None
-    async for step in backfill_embeddings(sessions, embedder, batch_size=batch_size):
+    async for step in backfill_embeddings(db, embedder, batch_size=batch_size):
         last = step
         if on_progress is not None:
             on_progress(step)
@@ -103,7 +103,7 @@ async def run_backfill(
     return last
 
 
-async def count_missing(sessions: async_sessionmaker[AsyncSession], model: str) -> int:
+async def count_missing(db: async_sessionmaker[AsyncSession], model: str) -> int:
     """Memories still without a vector from ``model`` (what a backfill would embed)."""
-    async with sessions() as session:
+    async with db() as session:
         return await memory_repo.count_missing_embeddings(session, model)

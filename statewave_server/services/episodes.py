@@ -58,14 +58,14 @@ class Recorded:
 
 
 async def record_episode(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     tenant_id: str,
     episode: NewEpisode,
 ) -> Episode:
     """Store one episode and announce ``episode.created`` (a repeated idempotency key
     returns the stored episode and announces nothing)."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         result = await insert_episodes(session, [_row(tenant_id, episode, datetime.now(UTC))])
         _check_replays([episode], result.episodes, result.created)
         [stored] = result.episodes
@@ -76,7 +76,7 @@ async def record_episode(
 
 
 async def record_batch(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     tenant_id: str,
     episodes: Sequence[NewEpisode],
@@ -85,7 +85,7 @@ async def record_batch(
     the newly stored ones. Episodes without an event time share one: the batch's (as with
     the original server), so recency never ranks them by their order inside the batch."""
     now = datetime.now(UTC)
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         result = await insert_episodes(session, [_row(tenant_id, e, now) for e in episodes])
         _check_replays(episodes, result.episodes, result.created)
         if result.created:

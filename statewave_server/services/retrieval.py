@@ -73,7 +73,7 @@ class ContextResult:
 
 
 async def build_context(
-    sessions: SessionFactory,
+    db: SessionFactory,
     runtime: MemoryRuntime,
     *,
     tenant_id: str,
@@ -85,7 +85,7 @@ async def build_context(
     # The task's embedding is computed (in the model's thread) while the database works.
     vector = asyncio.create_task(_task_vector(runtime, task))
     try:
-        async with sessions() as session:
+        async with db() as session:
             pool = await _memory_pool(
                 session,
                 runtime,

@@ -35,7 +35,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[uuid.UUID]]) -> list[uuid
 
 
 async def search_memories(
-    sessions: SessionFactory,
+    db: SessionFactory,
     runtime: MemoryRuntime,
     *,
     tenant_id: str,
@@ -49,7 +49,7 @@ async def search_memories(
     if limit <= 0:
         return []
     embedder = runtime.embedder if semantic else None
-    async with sessions() as session:
+    async with db() as session:
         if not query:
             return await repo.newest_active(
                 session, tenant_id=tenant_id, subject_id=subject_id, kind=kind, limit=limit

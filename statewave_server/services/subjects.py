@@ -21,7 +21,7 @@ class Timeline:
 
 
 async def timeline(
-    sessions: SessionFactory,
+    db: SessionFactory,
     *,
     tenant_id: str,
     subject_id: str,
@@ -30,7 +30,7 @@ async def timeline(
     newest_first: bool,
 ) -> Timeline:
     """A page of episodes and of memories (all statuses), each ascending in time."""
-    async with sessions() as session:
+    async with db() as session:
         episodes, more_episodes = await repo.subject_page(
             session,
             Episode,
@@ -53,21 +53,21 @@ async def timeline(
 
 
 async def list_subjects(
-    sessions: SessionFactory, tenant_id: str, *, limit: int, offset: int
+    db: SessionFactory, tenant_id: str, *, limit: int, offset: int
 ) -> tuple[list[repo.SubjectSummary], int]:
-    async with sessions() as session:
+    async with db() as session:
         return await repo.list_subjects(session, tenant_id, limit=limit, offset=offset)
 
 
 async def delete_subject(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     *,
     tenant_id: str,
     subject_id: str,
 ) -> repo.DeletedCounts:
     """Erase the subject everywhere in one transaction and announce ``subject.deleted``."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         counts = await repo.delete_subject(session, tenant_id=tenant_id, subject_id=subject_id)
         data = {
             "subject_id": subject_id,

@@ -67,7 +67,7 @@ def verify(
 
 
 async def list_events(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     status: str | None = None,
     event_type: str | None = None,
@@ -77,7 +77,7 @@ async def list_events(
     offset: int = 0,
 ) -> outbox.EventPage:
     """A page of outbox rows, newest first (``id_prefix``: the rows a short id names)."""
-    async with sessions() as session:
+    async with db() as session:
         return await outbox.list_events(
             session,
             status=status,
@@ -89,28 +89,26 @@ async def list_events(
         )
 
 
-async def get_event(
-    sessions: async_sessionmaker[AsyncSession], event_id: uuid.UUID
-) -> WebhookEvent:
+async def get_event(db: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> WebhookEvent:
     """One outbox row, or :class:`NotFound`."""
-    async with sessions() as session:
+    async with db() as session:
         event = await outbox.get_event(session, event_id)
     if event is None:
         raise NotFound("Webhook event not found")
     return event
 
 
-async def stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+async def stats(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
     """Counts per delivery status plus ``total``."""
-    async with sessions() as session:
+    async with db() as session:
         return await outbox.stats(session)
 
 
 async def redrive(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     event_ids: Collection[uuid.UUID] | None = None,
 ) -> list[uuid.UUID]:
     """Return dead letters (``event_ids``, or all when None) to the queue; ids redriven."""
-    async with sessions() as session, session.begin():
+    async with db() as session, session.begin():
         return await outbox.redrive(session, event_ids=event_ids)

@@ -25,7 +25,7 @@ class BatchJobHandler(Protocol):
     async def __call__(self, session: AsyncSession, job: Job) -> dict[str, Any]: ...
 
     async def prepare(
-        self, sessions: async_sessionmaker[AsyncSession], jobs: Sequence[Job]
+        self, db: async_sessionmaker[AsyncSession], jobs: Sequence[Job]
     ) -> Mapping[tuple[str, str], object]:
         """Work for the jobs' subjects done ahead, keyed by ``(tenant_id, subject_id)``;
         a subject may be missing (it then runs as a plain job)."""

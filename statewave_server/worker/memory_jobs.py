@@ -33,11 +33,11 @@ class CompileJobs:
         return await run_compile_job(session, self._runtime, job)
 
     async def prepare(
-        self, sessions: async_sessionmaker[AsyncSession], jobs: Sequence[Job]
+        self, db: async_sessionmaker[AsyncSession], jobs: Sequence[Job]
     ) -> Mapping[tuple[str, str], object]:
         subjects = list(dict.fromkeys((job.tenant_id, job.subject_id) for job in jobs))
         return await prepare_compiles(
-            sessions, self._runtime, subjects, max_episodes=MAX_EPISODES_PER_BATCH
+            db, self._runtime, subjects, max_episodes=MAX_EPISODES_PER_BATCH
         )
 
     async def run_prepared(

@@ -104,7 +104,7 @@ def test_reference_server_documents_are_accepted() -> None:
 
 
 @pytest.fixture(scope="module")
-async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def db(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_async_engine(db_url)
     yield async_sessionmaker(engine, expire_on_commit=False)
     await engine.dispose()
@@ -123,10 +123,10 @@ def _invoke(args: list[str], db_url: str) -> Result:
 
 
 async def test_cli_export_then_import_is_idempotent(
-    sessions: async_sessionmaker[AsyncSession], db_url: str, tmp_path: Path
+    db: async_sessionmaker[AsyncSession], db_url: str, tmp_path: Path
 ) -> None:
     embedder = HashEmbeddingProvider(dimensions=8)
-    await backup.import_content(sessions, embedder, _content())
+    await backup.import_content(db, embedder, _content())
     target = tmp_path / "zoe.json"
     exported = await asyncio.to_thread(
         _invoke, ["export", "zoe", "--tenant", "t", "-o", str(target)], db_url

@@ -10,11 +10,11 @@ from tests.support.factories import database_for
 
 
 async def test_upsert_overwrites_and_manages_resolved_at(engine: AsyncEngine) -> None:
-    sessions = database_for(engine).sessions
+    db = database_for(engine).sessions
 
     async def upsert(status: str, summary: str | None = None, **metadata: object) -> Resolution:
         return await service.record_resolution(
-            sessions,
+            db,
             tenant_id="t",
             subject_id="subj",
             session_id="s1",
@@ -34,12 +34,12 @@ async def test_upsert_overwrites_and_manages_resolved_at(engine: AsyncEngine) ->
     unresolved = await upsert("unresolved")
     assert (unresolved.resolved_at, unresolved.resolution_summary) == (None, None)
     rows = await service.list_resolutions(
-        sessions, tenant_id="t", subject_id="subj", status=None, limit=10, offset=0
+        db, tenant_id="t", subject_id="subj", status=None, limit=10, offset=0
     )
     assert [r.id for r in rows] == [created.id]
     assert (
         await service.list_resolutions(
-            sessions, tenant_id="u", subject_id="subj", status=None, limit=10, offset=0
+            db, tenant_id="u", subject_id="subj", status=None, limit=10, offset=0
         )
         == []
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
-from statewave_server.api.deps import RuntimeDep, SessionsDep
+from statewave_server.api.deps import DbDep, RuntimeDep
 from statewave_server.api.schemas.admin import (
     CloneBody,
     PackImportBody,
@@ -27,12 +27,10 @@ async def list_packs() -> dict[str, list[dict[str, Any]]]:
 
 
 @router.post("/starter-packs/import")
-async def import_pack(
-    body: PackImportBody, sessions: SessionsDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+async def import_pack(body: PackImportBody, db: DbDep, runtime: RuntimeDep) -> dict[str, Any]:
     """404 unknown pack, 400 bad or reserved target, 409 ``cancel`` on a populated one."""
     done = await pack_service.import_pack(
-        sessions,
+        db,
         runtime.embedder,
         body.pack_id,
         target_subject_id=body.target_subject_id,
@@ -54,12 +52,12 @@ async def import_pack(
 @router.post("/clone")
 async def clone(
     body: CloneBody,
-    sessions: SessionsDep,
+    db: DbDep,
     operator: Annotated[str | None, Header(alias="X-Statewave-Operator-Email")] = None,
 ) -> dict[str, Any]:
     """400 bad ids, 404 empty source, 409 populated explicit target."""
     done = await clone_service.clone_subject(
-        sessions,
+        db,
         source_subject_id=body.source_subject_id,
         source_tenant_id=body.source_tenant_id,
         target_subject_id=body.target_subject_id,
@@ -84,18 +82,16 @@ async def clone(
 
 
 @router.post("/export")
-async def export_payload(body: PayloadExportBody, sessions: SessionsDep) -> dict[str, Any]:
+async def export_payload(body: PayloadExportBody, db: DbDep) -> dict[str, Any]:
     return await clone_service.export_payload(
-        sessions, body.subject_ids, tenant_id=body.tenant_id, export_scope=body.export_scope
+        db, body.subject_ids, tenant_id=body.tenant_id, export_scope=body.export_scope
     )
 
 
 @router.post("/import")
-async def import_payload(
-    body: PayloadImportBody, sessions: SessionsDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+async def import_payload(body: PayloadImportBody, db: DbDep, runtime: RuntimeDep) -> dict[str, Any]:
     done = await clone_service.import_payload(
-        sessions,
+        db,
         runtime.embedder,
         body.payload,
         target_tenant_id=body.target_tenant_id,

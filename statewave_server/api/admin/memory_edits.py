@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 
-from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep
+from statewave_server.api.deps import DbDep, EventsDep, RuntimeDep
 from statewave_server.api.schemas.admin import (
     AdminMemory,
     CorrectMemoryBody,
@@ -33,28 +33,26 @@ def _response(edit: service.MemoryEdit) -> MemoryEditResponse:
 
 @router.get("", response_model=MemoryIds)
 async def memory_ids(
-    sessions: SessionsDep,
+    db: DbDep,
     id_prefix: Annotated[str, Query(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$")],
     tenant_id: Annotated[str, Query(max_length=256, pattern=NO_NUL)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 2,
 ) -> MemoryIds:
     """The tenant's memory ids starting with ``id_prefix`` (resolves a short id)."""
-    return MemoryIds(
-        ids=await service.ids_starting_with(sessions, tenant_id, id_prefix, limit=limit)
-    )
+    return MemoryIds(ids=await service.ids_starting_with(db, tenant_id, id_prefix, limit=limit))
 
 
 @router.post("/{memory_id}/retire", response_model=MemoryEditResponse)
 async def retire(
     memory_id: uuid.UUID,
     body: RetireMemoryBody,
-    sessions: SessionsDep,
+    db: DbDep,
     events: EventsDep,
     operator: Operator = None,
 ) -> MemoryEditResponse:
     """404 unknown memory (in that tenant), 409 not active; emits ``memory.retired``."""
     edit = await service.retire_memory(
-        sessions, events, body.tenant_id, memory_id, reason=body.reason, actor=operator or "api"
+        db, events, body.tenant_id, memory_id, reason=body.reason, actor=operator or "api"
     )
     return _response(edit)
 
@@ -63,14 +61,14 @@ async def retire(
 async def correct(
     memory_id: uuid.UUID,
     body: CorrectMemoryBody,
-    sessions: SessionsDep,
+    db: DbDep,
     events: EventsDep,
     runtime: RuntimeDep,
     operator: Operator = None,
 ) -> MemoryEditResponse:
     """Supersede with new content; 404 unknown, 409 not active; emits ``memory.corrected``."""
     edit = await service.correct_memory(
-        sessions,
+        db,
         events,
         runtime.embedder,
         body.tenant_id,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import DatabaseDep, ReadSessionsDep, SessionsDep, SettingsDep
+from statewave_server.api.deps import DatabaseDep, DbDep, ReadDbDep, SettingsDep
 from statewave_server.api.schemas.admin import (
     Deleted,
     JobDetail,
@@ -39,25 +39,25 @@ async def dashboard(database: DatabaseDep, settings: SettingsDep) -> dict[str, A
 
 
 @router.get("/tenants")
-async def tenants(sessions: ReadSessionsDep) -> dict[str, list[str]]:
+async def tenants(db: ReadDbDep) -> dict[str, list[str]]:
     """Tenants holding data (``''`` is the default tenant), sorted."""
-    return {"tenants": await service.tenants(sessions)}
+    return {"tenants": await service.tenants(db)}
 
 
 @router.get("/tenant-audit")
-async def tenant_audit(sessions: ReadSessionsDep) -> dict[str, Any]:
-    return await service.tenant_audit(sessions)
+async def tenant_audit(db: ReadDbDep) -> dict[str, Any]:
+    return await service.tenant_audit(db)
 
 
 @router.get("/usage")
-async def usage(sessions: ReadSessionsDep, tenant_id: Tenant = None) -> dict[str, Any]:
+async def usage(db: ReadDbDep, tenant_id: Tenant = None) -> dict[str, Any]:
     """Rows created today / 7 d / 30 d / in total, and active subjects (one tenant or all)."""
-    return await service.usage(sessions, tenant_id)
+    return await service.usage(db, tenant_id)
 
 
 @router.get("/jobs", response_model=JobsPage)
 async def list_jobs(
-    sessions: SessionsDep,
+    db: DbDep,
     status: JobStatus | None = None,
     subject_id: Text = None,
     tenant_id: Tenant = None,
@@ -68,7 +68,7 @@ async def list_jobs(
 ) -> JobsPage:
     """Jobs across tenants, newest first (``id_prefix``: the jobs a short id names)."""
     selector = JobFilter(status, subject_id, tenant_id, kind, id_prefix)
-    page = await service.list_jobs(sessions, selector, limit=limit, offset=offset)
+    page = await service.list_jobs(db, selector, limit=limit, offset=offset)
     return JobsPage(
         jobs=[JobItem.model_validate(j) for j in page.jobs],
         total=page.total,
@@ -79,7 +79,7 @@ async def list_jobs(
 
 @router.delete("/jobs", response_model=Deleted)
 async def purge_jobs(
-    sessions: SessionsDep,
+    db: DbDep,
     status: JobStatus | None = None,
     subject_id: Text = None,
     tenant_id: Tenant = None,
@@ -89,48 +89,46 @@ async def purge_jobs(
     """Delete finished jobs (completed/dead); at least one filter is required (else 400)."""
     selector = JobFilter(status, subject_id, tenant_id, kind)
     return Deleted(
-        deleted=await service.purge_jobs(sessions, selector, older_than_hours=older_than_hours)
+        deleted=await service.purge_jobs(db, selector, older_than_hours=older_than_hours)
     )
 
 
 @router.post("/jobs/retry", response_model=RetryJobsResponse)
-async def retry_jobs(body: RetryJobsBody, sessions: SessionsDep) -> RetryJobsResponse:
+async def retry_jobs(body: RetryJobsBody, db: DbDep) -> RetryJobsResponse:
     """Dead jobs back to pending with fresh attempts; ids not dead (or unknown) are listed
     in ``not_retried`` and left alone."""
-    retried = await service.retry_dead_jobs(sessions, None if body.all_dead else body.job_ids)
+    retried = await service.retry_dead_jobs(db, None if body.all_dead else body.job_ids)
     missed = [job_id for job_id in body.job_ids or [] if job_id not in set(retried)]
     return RetryJobsResponse(retried=retried, not_retried=missed)
 
 
 @router.post("/jobs/rescue", response_model=RescueJobsResponse)
-async def rescue_jobs(
-    body: RescueJobsBody, sessions: SessionsDep, settings: SettingsDep
-) -> RescueJobsResponse:
+async def rescue_jobs(body: RescueJobsBody, db: DbDep, settings: SettingsDep) -> RescueJobsResponse:
     """Running jobs whose worker went silent back to pending (out of attempts: dead)."""
     threshold = body.older_than_seconds
     if threshold is None:
         threshold = settings.job_orphan_after_seconds
-    swept = await service.rescue_jobs(sessions, threshold)
+    swept = await service.rescue_jobs(db, threshold)
     return RescueJobsResponse(
         older_than_seconds=threshold, requeued=swept.requeued, dead=swept.dead
     )
 
 
 @router.get("/jobs/stats")
-async def job_stats(sessions: SessionsDep) -> dict[str, int]:
-    return await service.job_stats(sessions)
+async def job_stats(db: DbDep) -> dict[str, int]:
+    return await service.job_stats(db)
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail)
 async def get_job(
-    job_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)], sessions: SessionsDep
+    job_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)], db: DbDep
 ) -> JobDetail:
-    return JobDetail.model_validate(await service.get_job(sessions, job_id))
+    return JobDetail.model_validate(await service.get_job(db, job_id))
 
 
 @router.delete("/webhooks", response_model=Deleted)
 async def purge_webhooks(
-    sessions: SessionsDep,
+    db: DbDep,
     status: Literal["delivered", "dead_letter"] | None = None,
     event_type: Text = None,
     tenant_id: Tenant = None,
@@ -138,7 +136,7 @@ async def purge_webhooks(
 ) -> Deleted:
     """Delete delivered / dead-lettered outbox rows; at least one filter is required."""
     deleted = await service.purge_webhook_events(
-        sessions,
+        db,
         status=status,
         event_type=event_type,
         tenant_id=tenant_id,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from statewave_server.api.deps import EventsDep, SessionsDep, SettingsDep
+from statewave_server.api.deps import DbDep, EventsDep, SettingsDep
 from statewave_server.api.schemas.admin import (
     CreateSnapshotBody,
     RestoreBody,
@@ -28,21 +28,21 @@ def _enabled(settings: SettingsDep) -> None:
 
 @router.get("/snapshots")
 async def list_snapshots(
-    sessions: SessionsDep, settings: SettingsDep, tenant_id: Tenant = ""
+    db: DbDep, settings: SettingsDep, tenant_id: Tenant = ""
 ) -> dict[str, list[SnapshotItem]]:
     _enabled(settings)
-    rows = await service.list_snapshots(sessions, tenant_id)
+    rows = await service.list_snapshots(db, tenant_id)
     return {"snapshots": [SnapshotItem.model_validate(r) for r in rows]}
 
 
 @router.post("/snapshots")
 async def create_snapshot(
-    body: CreateSnapshotBody, sessions: SessionsDep, settings: SettingsDep
+    body: CreateSnapshotBody, db: DbDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """``created`` with the copy's counts, or ``exists`` when (name, version) is taken."""
     _enabled(settings)
     made = await service.create_snapshot(
-        sessions,
+        db,
         body.tenant_id,
         name=body.name,
         source_subject_id=body.source_subject_id,
@@ -63,38 +63,38 @@ async def create_snapshot(
 
 @router.post("/snapshots/restore-by-name")
 async def restore_by_name(
-    body: RestoreByNameBody, sessions: SessionsDep, settings: SettingsDep
+    body: RestoreByNameBody, db: DbDep, settings: SettingsDep
 ) -> dict[str, Any]:
     _enabled(settings)
     done = await service.restore_snapshot(
-        sessions, body.tenant_id, body.target_subject_id, name=body.name, version=body.version
+        db, body.tenant_id, body.target_subject_id, name=body.name, version=body.version
     )
     return done.__dict__
 
 
 @router.post("/snapshots/{snapshot_id}/restore")
 async def restore(
-    snapshot_id: uuid.UUID, body: RestoreBody, sessions: SessionsDep, settings: SettingsDep
+    snapshot_id: uuid.UUID, body: RestoreBody, db: DbDep, settings: SettingsDep
 ) -> dict[str, Any]:
     _enabled(settings)
     done = await service.restore_snapshot(
-        sessions, body.tenant_id, body.target_subject_id, snapshot_id=snapshot_id
+        db, body.tenant_id, body.target_subject_id, snapshot_id=snapshot_id
     )
     return done.__dict__
 
 
 @router.delete("/snapshots/{snapshot_id}")
 async def delete_snapshot(
-    snapshot_id: uuid.UUID, sessions: SessionsDep, settings: SettingsDep, tenant_id: Tenant = ""
+    snapshot_id: uuid.UUID, db: DbDep, settings: SettingsDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
     _enabled(settings)
-    await service.delete_snapshot(sessions, tenant_id, snapshot_id)
+    await service.delete_snapshot(db, tenant_id, snapshot_id)
     return {"deleted": True, "id": snapshot_id}
 
 
 @router.post("/cleanup")
 async def cleanup(
-    sessions: SessionsDep,
+    db: DbDep,
     events: EventsDep,
     settings: SettingsDep,
     prefix: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)] = "live_",
@@ -105,7 +105,7 @@ async def cleanup(
     only; part of the snapshot feature, so 404 unless it is enabled)."""
     _enabled(settings)
     n = await deletion.cleanup_inactive(
-        sessions,
+        db,
         events,
         prefix=prefix,
         scope_prefix=settings.cleanup_subject_prefix,

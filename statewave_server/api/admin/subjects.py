@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import EventsDep, ReadSessionsDep, SessionsDep
+from statewave_server.api.deps import DbDep, EventsDep, ReadDbDep
 from statewave_server.api.schemas.admin import (
     AdminEpisode,
     AdminMemory,
@@ -55,7 +55,7 @@ Threshold = Annotated[float, Query(ge=0, allow_inf_nan=False)]
 
 @router.get("", response_model=SubjectsPage)
 async def explore(
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     search: Text = None,
     tenant_id: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None,
     health_state: Literal["healthy", "watch", "at_risk"] | None = None,
@@ -68,7 +68,7 @@ async def explore(
     """Subjects with episodes across tenants (or one), hidden snapshot copies excluded."""
     filters = ExplorerFilter(search, tenant_id, health_state, has_open_sessions)
     rows, total = await service.explore(
-        sessions,
+        db,
         filters,
         sort_by=sort_by,
         descending=sort_order == "desc",
@@ -80,9 +80,9 @@ async def explore(
 
 
 @router.post("/preview-delete", response_model=PreviewResponse)
-async def preview_delete(body: DeleteFilterBody, sessions: SessionsDep) -> PreviewResponse:
+async def preview_delete(body: DeleteFilterBody, db: DbDep) -> PreviewResponse:
     """What a bulk delete with this filter would remove (matched count and a sample)."""
-    preview = await deletion.preview_delete(sessions, deletion.DeleteFilter(**body.model_dump()))
+    preview = await deletion.preview_delete(db, deletion.DeleteFilter(**body.model_dump()))
     return PreviewResponse(
         matched=preview.matched,
         sample=[MatchItem.model_validate(m) for m in preview.sample],
@@ -92,14 +92,12 @@ async def preview_delete(body: DeleteFilterBody, sessions: SessionsDep) -> Previ
 
 
 @router.post("/bulk-delete", response_model=BulkDeleteResponse)
-async def bulk_delete(
-    body: BulkDeleteBody, sessions: SessionsDep, events: EventsDep
-) -> BulkDeleteResponse:
+async def bulk_delete(body: BulkDeleteBody, db: DbDep, events: EventsDep) -> BulkDeleteResponse:
     """Delete every match atomically; 409 (nothing deleted) when the match count differs
     from ``expected_count``; 400 without ``confirm: true``."""
     fields = body.model_dump(exclude={"confirm", "expected_count"})
     done = await deletion.bulk_delete(
-        sessions,
+        db,
         events,
         deletion.DeleteFilter(**fields),
         confirm=body.confirm,
@@ -115,10 +113,10 @@ async def bulk_delete(
 
 @router.get("/{subject_id:path}/memories/{memory_id}/related")
 async def related(
-    subject_id: SubjectPath, memory_id: str, sessions: ReadSessionsDep, tenant_id: Tenant = ""
+    subject_id: SubjectPath, memory_id: str, db: ReadDbDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
     found = await service.related(
-        sessions,
+        db,
         tenant_id=tenant_id,
         subject_id=subject_id,
         memory_id=_uuid(memory_id, "memory_id"),
@@ -145,13 +143,13 @@ async def related(
 async def citing_memories(
     subject_id: SubjectPath,
     episode_id: str,
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     tenant_id: Tenant = "",
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> MemoriesPage:
     rows, total = await service.citing_memories(
-        sessions,
+        db,
         tenant_id=tenant_id,
         subject_id=subject_id,
         episode_id=_uuid(episode_id, "episode_id"),
@@ -165,13 +163,13 @@ async def citing_memories(
 async def session_timeline(
     subject_id: SubjectPath,
     session_id: SessionPath,
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     tenant_id: Tenant = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> dict[str, Any]:
     """The session's episodes oldest first, the resolution in place, and SLA metrics."""
     data = await service.session_timeline(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id, limit=limit
+        db, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id, limit=limit
     )
     sla = data["sla"]
     events = [
@@ -202,7 +200,7 @@ async def session_timeline(
 @router.get("/{subject_id:path}/sla", response_model=SlaSummaryResponse)
 async def sla(
     subject_id: SubjectPath,
-    sessions: SessionsDep,
+    db: DbDep,
     tenant_id: Tenant = "",
     first_response_threshold_minutes: Threshold = DEFAULT_FIRST_RESPONSE_MINUTES,
     resolution_threshold_hours: Threshold = DEFAULT_RESOLUTION_HOURS,
@@ -211,7 +209,7 @@ async def sla(
     the subject has no episodes in this tenant."""
     thresholds = SlaThresholds.of(first_response_threshold_minutes, resolution_threshold_hours)
     summary = await service.sla(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds
+        db, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds
     )
     return SlaSummaryResponse.model_validate(summary)
 
@@ -219,7 +217,7 @@ async def sla(
 @router.get("/{subject_id:path}/memories", response_model=MemoriesPage)
 async def memories(
     subject_id: SubjectPath,
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     tenant_id: Tenant = "",
     status: Literal["active", "superseded", "all"] = "all",
     kind: Text = None,
@@ -228,7 +226,7 @@ async def memories(
     offset: Offset = 0,
 ) -> MemoriesPage:
     rows, total = await service.memories(
-        sessions,
+        db,
         tenant_id=tenant_id,
         subject_id=subject_id,
         status=None if status == "all" else status,
@@ -243,7 +241,7 @@ async def memories(
 @router.get("/{subject_id:path}/episodes", response_model=EpisodesPage)
 async def episodes(
     subject_id: SubjectPath,
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     tenant_id: Tenant = "",
     session_id: Text = None,
     type: Text = None,
@@ -252,7 +250,7 @@ async def episodes(
     offset: Offset = 0,
 ) -> EpisodesPage:
     rows, total = await service.episodes(
-        sessions,
+        db,
         tenant_id=tenant_id,
         subject_id=subject_id,
         session_id=session_id,
@@ -267,10 +265,10 @@ async def episodes(
 
 @router.get("/{subject_id:path}")
 async def detail(
-    subject_id: SubjectPath, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
+    subject_id: SubjectPath, db: DbDep, events: EventsDep, tenant_id: Tenant = ""
 ) -> dict[str, Any]:
     """Counts, first/last activity, health (refreshed; alerts on a change) and SLA totals."""
-    found = await service.detail(sessions, events, tenant_id=tenant_id, subject_id=subject_id)
+    found = await service.detail(db, events, tenant_id=tenant_id, subject_id=subject_id)
     fp = found.footprint
     sla = found.sla
     return {
@@ -301,12 +299,10 @@ async def detail(
 
 @router.delete("/{subject_id:path}", response_model=DeletedSubject)
 async def delete_subject(
-    subject_id: SubjectPath, sessions: SessionsDep, events: EventsDep, tenant_id: Tenant = ""
+    subject_id: SubjectPath, db: DbDep, events: EventsDep, tenant_id: Tenant = ""
 ) -> DeletedSubject:
     """Erase one (tenant, subject) from every table; 404 when it holds nothing."""
-    done = await deletion.delete_subject(
-        sessions, events, tenant_id=tenant_id, subject_id=subject_id
-    )
+    done = await deletion.delete_subject(db, events, tenant_id=tenant_id, subject_id=subject_id)
     return DeletedSubject.model_validate(done)
 
 

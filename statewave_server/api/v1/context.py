@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from statewave_server.api.deps import (
-    ReadSessionsDep,
+    ReadDbDep,
     RuntimeDep,
     SettingsDep,
     TenantId,
@@ -28,12 +28,12 @@ router = APIRouter(prefix="/v1", tags=["context"])
 async def get_context(
     body: ContextRequest,
     tenant_id: TenantId,
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
 ) -> ContextBundleResponse:
     result = await build_context(
-        sessions,
+        db,
         runtime,
         tenant_id=tenant_id,
         subject_id=body.subject_id,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, status
 
-from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
+from statewave_server.api.deps import DbDep, EventsDep, TenantId
 from statewave_server.api.schemas.episodes import (
     HEADER_KEY_PREFIX,
     BatchCreateResponse,
@@ -59,7 +59,7 @@ def _new(item: CreateEpisode, request_key: str | None = None, index: int = 0) ->
 async def create_episode(
     body: CreateEpisode,
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    db: DbDep,
     events: EventsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> EpisodeResponse:
@@ -72,7 +72,7 @@ async def create_episode(
     names different content is a 409 ``idempotency_conflict``.
     """
     key = _request_key(idempotency_key)
-    stored = await record_episode(sessions, events, tenant_id, _new(body, key))
+    stored = await record_episode(db, events, tenant_id, _new(body, key))
     return EpisodeResponse.model_validate(stored)
 
 
@@ -80,7 +80,7 @@ async def create_episode(
 async def create_episodes_batch(
     body: CreateEpisodesBatch,
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    db: DbDep,
     events: EventsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> BatchCreateResponse:
@@ -97,6 +97,6 @@ async def create_episodes_batch(
     """
     key = _request_key(idempotency_key)
     new = [_new(e, key, index) for index, e in enumerate(body.episodes)]
-    recorded = await record_batch(sessions, events, tenant_id, new)
+    recorded = await record_batch(db, events, tenant_id, new)
     episodes = [EpisodeResponse.model_validate(e) for e in recorded.episodes]
     return BatchCreateResponse(episodes_created=recorded.created, episodes=episodes)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from statewave_server.api.deps import (
-    ReadSessionsDep,
+    DbDep,
+    ReadDbDep,
     RuntimeDep,
-    SessionsDep,
     SettingsDep,
     TenantId,
 )
@@ -39,13 +39,13 @@ _WIRE_STATUS = {"dead": "failed"}
 async def compile_memories(
     body: CompileRequest,
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    db: DbDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
 ) -> CompileResponse | JSONResponse:
     if body.run_async:
         job = await compilation.submit_compile(
-            sessions,
+            db,
             tenant_id=tenant_id,
             subject_id=body.subject_id,
             max_attempts=settings.job_max_attempts,
@@ -53,7 +53,7 @@ async def compile_memories(
         queued = CompileJobResponse(job_id=job.id, status="pending", subject_id=job.subject_id)
         return JSONResponse(queued.model_dump(), status_code=202)
     memories = await compilation.compile_now(
-        sessions, runtime, tenant_id=tenant_id, subject_id=body.subject_id
+        db, runtime, tenant_id=tenant_id, subject_id=body.subject_id
     )
     return CompileResponse(
         subject_id=body.subject_id,
@@ -64,9 +64,9 @@ async def compile_memories(
 
 @router.get("/compile/{job_id}", response_model=CompileJobResponse)
 async def get_compile_status(
-    job_id: Annotated[str, Path(pattern=NO_NUL)], tenant_id: TenantId, sessions: SessionsDep
+    job_id: Annotated[str, Path(pattern=NO_NUL)], tenant_id: TenantId, db: DbDep
 ) -> CompileJobResponse:
-    status = await compilation.compile_status(sessions, tenant_id, job_id)
+    status = await compilation.compile_status(db, tenant_id, job_id)
     job = status.job
     return CompileJobResponse(
         job_id=job.id,
@@ -81,7 +81,7 @@ async def get_compile_status(
 @router.get("/search", response_model=SearchResponse)
 async def search(
     tenant_id: TenantId,
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     runtime: RuntimeDep,
     subject_id: Annotated[str, Query(min_length=1, max_length=256, pattern=NO_NUL)],
     kind: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
@@ -92,7 +92,7 @@ async def search(
     """Active memories; ``q`` alone matches those containing it (case-insensitive), best
     first; with ``semantic`` nearest meanings join in. ``limit=0`` answers no memories."""
     memories = await search_memories(
-        sessions,
+        db,
         runtime,
         tenant_id=tenant_id,
         subject_id=subject_id,

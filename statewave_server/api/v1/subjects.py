@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import EventsDep, ReadSessionsDep, SessionsDep, TenantId
+from statewave_server.api.deps import DbDep, EventsDep, ReadDbDep, TenantId
 from statewave_server.api.schemas.common import NO_NUL, Offset
 from statewave_server.api.schemas.episodes import EpisodeResponse
 from statewave_server.api.schemas.memories import MemoryResponse
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["subjects"])
 @router.get("/timeline", response_model=TimelineResponse)
 async def get_timeline(
     tenant_id: TenantId,
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     subject_id: Annotated[str, Query(max_length=256, pattern=NO_NUL)],
     limit: Annotated[int, Query(ge=0, le=200)] = 100,
     offset: Offset = 0,
@@ -35,7 +35,7 @@ async def get_timeline(
     """Newest ``limit`` episodes and memories by default; each page ascending in time.
     An empty ``subject_id`` (no subject has it) or ``limit=0`` answers an empty page."""
     page = await service.timeline(
-        sessions,
+        db,
         tenant_id=tenant_id,
         subject_id=subject_id,
         limit=limit,
@@ -54,12 +54,12 @@ async def get_timeline(
 @router.get("/subjects", response_model=SubjectsResponse)
 async def list_subjects(
     tenant_id: TenantId,
-    sessions: ReadSessionsDep,
+    db: ReadDbDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> SubjectsResponse:
     """A page of subjects; ``total`` counts all of the tenant's subjects."""
-    page, total = await service.list_subjects(sessions, tenant_id, limit=limit, offset=offset)
+    page, total = await service.list_subjects(db, tenant_id, limit=limit, offset=offset)
     return SubjectsResponse(
         subjects=[SubjectSummaryResponse.model_validate(s) for s in page], total=total
     )
@@ -69,12 +69,10 @@ async def list_subjects(
 async def delete_subject(
     subject_id: Annotated[str, Path(pattern=NO_NUL)],
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    db: DbDep,
     events: EventsDep,
 ) -> DeleteSubjectResponse:
-    counts = await service.delete_subject(
-        sessions, events, tenant_id=tenant_id, subject_id=subject_id
-    )
+    counts = await service.delete_subject(db, events, tenant_id=tenant_id, subject_id=subject_id)
     return DeleteSubjectResponse(
         subject_id=subject_id,
         episodes_deleted=counts.episodes,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from statewave_server.api.deps import EventsDep, SessionsDep, TenantId
+from statewave_server.api.deps import DbDep, EventsDep, TenantId
 from statewave_server.api.schemas.common import Offset
 from statewave_server.api.schemas.support import (
     CreateResolution,
@@ -38,11 +38,11 @@ Threshold = Annotated[float, Query(ge=0, allow_inf_nan=False)]
 
 @router.post("/resolutions", response_model=ResolutionResponse)
 async def upsert_resolution(
-    body: CreateResolution, tenant_id: TenantId, sessions: SessionsDep
+    body: CreateResolution, tenant_id: TenantId, db: DbDep
 ) -> ResolutionResponse:
     """Create or update the session's resolution: 200 with the stored values either way."""
     row = await resolution_service.record_resolution(
-        sessions,
+        db,
         tenant_id=tenant_id,
         subject_id=body.subject_id,
         session_id=body.session_id,
@@ -56,7 +56,7 @@ async def upsert_resolution(
 @router.get("/resolutions", response_model=list[ResolutionResponse])
 async def list_resolutions(
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    db: DbDep,
     subject_id: Annotated[str, Query(min_length=1, max_length=256)],
     status: ResolutionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -64,7 +64,7 @@ async def list_resolutions(
 ) -> list[ResolutionResponse]:
     """The subject's resolutions, most recently updated first (a bare JSON array)."""
     rows = await resolution_service.list_resolutions(
-        sessions,
+        db,
         tenant_id=tenant_id,
         subject_id=subject_id,
         status=status,
@@ -76,10 +76,10 @@ async def list_resolutions(
 
 @router.post("/handoff", response_model=HandoffResponse)
 async def handoff(
-    body: HandoffRequest, tenant_id: TenantId, sessions: SessionsDep, events: EventsDep
+    body: HandoffRequest, tenant_id: TenantId, db: DbDep, events: EventsDep
 ) -> HandoffResponse:
     pack = await create_handoff(
-        sessions,
+        db,
         events,
         tenant_id=tenant_id,
         subject_id=body.subject_id,
@@ -117,10 +117,10 @@ async def handoff(
 
 @router.get("/subjects/{subject_id:path}/health", response_model=HealthResponse)
 async def get_health(
-    subject_id: SubjectPath, tenant_id: TenantId, sessions: SessionsDep, events: EventsDep
+    subject_id: SubjectPath, tenant_id: TenantId, db: DbDep, events: EventsDep
 ) -> HealthResponse:
     """Compute health now; the cache update and any transition alert are committed."""
-    report = await subject_health(sessions, events, tenant_id=tenant_id, subject_id=subject_id)
+    report = await subject_health(db, events, tenant_id=tenant_id, subject_id=subject_id)
     return HealthResponse(
         subject_id=subject_id,
         score=report.score,
@@ -133,12 +133,12 @@ async def get_health(
 async def get_sla(
     subject_id: SubjectPath,
     tenant_id: TenantId,
-    sessions: SessionsDep,
+    db: DbDep,
     first_response_threshold_minutes: Threshold = DEFAULT_FIRST_RESPONSE_MINUTES,
     resolution_threshold_hours: Threshold = DEFAULT_RESOLUTION_HOURS,
 ) -> SlaSummaryResponse:
     thresholds = SlaThresholds.of(first_response_threshold_minutes, resolution_threshold_hours)
     summary = await subject_sla(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds
+        db, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds
     )
     return SlaSummaryResponse.model_validate(summary)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from statewave_server.api.deps import DatabaseDep, SessionsDep, SettingsDep
+from statewave_server.api.deps import DatabaseDep, DbDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.pages.subjects import HEALTH_STATES
@@ -37,11 +37,11 @@ router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependenci
 JOB_STATUSES: Final = ("pending", "running", "completed", "dead")
 
 
-async def _orphans(sessions: SessionsDep, settings: Settings) -> dict[str, Any]:
+async def _orphans(db: DbDep, settings: Settings) -> dict[str, Any]:
     """The orphaned-job count and its threshold, for the rescue form."""
     after = settings.job_orphan_after_seconds
     return {
-        "orphaned": await dashboard_service.orphaned_jobs(sessions, after),
+        "orphaned": await dashboard_service.orphaned_jobs(db, after),
         "orphan_minutes": after / 60,
     }
 
@@ -51,20 +51,20 @@ async def dashboard(
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
-    sessions: SessionsDep,
+    db: DbDep,
     refresh: Annotated[int | None, Query(ge=10, le=3600)] = None,
 ) -> Response:
     """Readiness, schema, queues and health; ``?refresh=N`` reloads it every N seconds (a
     meta refresh: no JavaScript) for a screen left open on call."""
     data = await dashboard_service.dashboard(database, settings)
-    tenants = await dashboard_service.tenants(sessions)
+    tenants = await dashboard_service.tenants(db)
     return render(
         request,
         "dashboard.html",
         title="Dashboard",
         data=data,
         tenants=tenants,
-        **await _orphans(sessions, settings),
+        **await _orphans(db, settings),
         job_statuses=JOB_STATUSES,
         webhook_statuses=WEBHOOK_STATUSES,
         health_states=HEALTH_STATES,
@@ -75,7 +75,7 @@ async def dashboard(
 @router.get("/jobs", response_class=HTMLResponse)
 async def jobs_page(
     request: Request,
-    sessions: SessionsDep,
+    db: DbDep,
     settings: SettingsDep,
     status: Text = "",
     tenant_id: TenantChoice = None,
@@ -91,7 +91,7 @@ async def jobs_page(
     )
     stuck_after = settings.job_orphan_after_seconds
     page = await dashboard_service.list_jobs(
-        sessions, selector, limit=PAGE_SIZE, offset=offset, stuck_after_seconds=stuck_after
+        db, selector, limit=PAGE_SIZE, offset=offset, stuck_after_seconds=stuck_after
     )
     params: dict[str, str | int | None] = {
         "status": selector.status,
@@ -103,7 +103,7 @@ async def jobs_page(
     return await list_page(
         request,
         "jobs.html",
-        sessions,
+        db,
         tenant_id=tenant_id,
         total=page.total,
         offset=offset,
@@ -111,8 +111,8 @@ async def jobs_page(
         title="Jobs",
         jobs=page.jobs,
         stuck_ids={j.id for j in page.jobs if _silent_for(j, now) > stuck_after},
-        stats=await dashboard_service.job_stats(sessions),
-        **await _orphans(sessions, settings),
+        stats=await dashboard_service.job_stats(db),
+        **await _orphans(db, settings),
         statuses=JOB_STATUSES,
     )
 
@@ -129,11 +129,11 @@ def _silent_for(job: Job, now: datetime) -> float:
 async def job_page(
     request: Request,
     job_id: Annotated[str, Path(max_length=64)],
-    sessions: SessionsDep,
+    db: DbDep,
     settings: SettingsDep,
 ) -> Response:
     """One job: status, attempts, timings, worker, the full error, payload and result."""
-    job = await dashboard_service.get_job(sessions, job_id)
+    job = await dashboard_service.get_job(db, job_id)
     silent = _silent_for(job, datetime.now(UTC))
     return render(
         request,
@@ -146,12 +146,10 @@ async def job_page(
 
 
 @router.post("/jobs/retry")
-async def retry_jobs(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
+async def retry_jobs(request: Request, form: FormDep, db: DbDep) -> Response:
     """One dead job (``job_id``) or every dead job back to pending, attempts reset."""
     job_id = form.get("job_id") or None
-    retried = await dashboard_service.retry_dead_jobs(
-        sessions, [job_id] if job_id is not None else None
-    )
+    retried = await dashboard_service.retry_dead_jobs(db, [job_id] if job_id is not None else None)
     if job_id is not None and not retried:
         raise PageError(409, "Not retried", f"Job {job_id} is not dead (or unknown).")
     log.info("console_jobs_retried", count=len(retried))
@@ -160,20 +158,20 @@ async def retry_jobs(request: Request, form: FormDep, sessions: SessionsDep) -> 
 
 @router.post("/jobs/rescue")
 async def rescue_jobs(
-    request: Request, form: FormDep, sessions: SessionsDep, settings: SettingsDep
+    request: Request, form: FormDep, db: DbDep, settings: SettingsDep
 ) -> Response:
     """Running jobs silent for the threshold go back to pending (exhausted ones: dead)."""
     minutes = number(form.get("older_than_minutes"), settings.job_orphan_after_seconds / 60)
-    swept = await dashboard_service.rescue_jobs(sessions, minutes * 60)
+    swept = await dashboard_service.rescue_jobs(db, minutes * 60)
     log.info("console_jobs_rescued", requeued=swept.requeued, dead=swept.dead, minutes=minutes)
     return notice_redirect(request, "jobs", "rescued", len(swept.requeued), len(swept.dead))
 
 
 @router.post("/jobs/purge")
-async def purge_jobs(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
+async def purge_jobs(request: Request, form: FormDep, db: DbDep) -> Response:
     status = form.get("status") or None
     selector = JobFilter(status=status, tenant_id=tenant_choice(form.get("tenant_id")))
     hours = number(form.get("older_than_hours"), 24.0)
-    deleted = await dashboard_service.purge_jobs(sessions, selector, older_than_hours=hours)
+    deleted = await dashboard_service.purge_jobs(db, selector, older_than_hours=hours)
     log.info("console_jobs_purged", deleted=deleted, status=status, hours=hours)
     return notice_redirect(request, "jobs", "jobs_purged", deleted)

@@ -8,7 +8,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep
+from statewave_server.api.deps import DbDep, EventsDep, RuntimeDep
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.urls import memory_url
@@ -35,17 +35,17 @@ async def episode_page(
     request: Request,
     subject_id: SubjectPath,
     episode_id: str,
-    sessions: SessionsDep,
+    db: DbDep,
     tenant_id: Text = "",
 ) -> Response:
     parsed = parse_uuid(episode_id, "episode")
     found = await subject_service.episodes_by_ids(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, ids=[parsed]
+        db, tenant_id=tenant_id, subject_id=subject_id, ids=[parsed]
     )
     if parsed not in found:
         raise PageError(404, "Not found", f"Episode {episode_id} not found.")
     citing, citing_total = await subject_service.citing_memories(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, episode_id=parsed, limit=100
+        db, tenant_id=tenant_id, subject_id=subject_id, episode_id=parsed, limit=100
     )
     return render(
         request,
@@ -64,16 +64,16 @@ async def memory_page(
     request: Request,
     subject_id: SubjectPath,
     memory_id: str,
-    sessions: SessionsDep,
+    db: DbDep,
     tenant_id: Text = "",
 ) -> Response:
     parsed = parse_uuid(memory_id, "memory")
     related = await subject_service.related(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, memory_id=parsed
+        db, tenant_id=tenant_id, subject_id=subject_id, memory_id=parsed
     )
     sources = list(related.memory.source_episode_ids)
     by_id = await subject_service.episodes_by_ids(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, ids=sources
+        db, tenant_id=tenant_id, subject_id=subject_id, ids=sources
     )
     return render(
         request,
@@ -94,12 +94,12 @@ async def session_page(
     request: Request,
     subject_id: SubjectPath,
     session_id: Annotated[str, Query(min_length=1, max_length=256)],
-    sessions: SessionsDep,
+    db: DbDep,
     tenant_id: Text = "",
 ) -> Response:
     """One support session: its episodes oldest first, the resolution, and SLA metrics."""
     data = await subject_service.session_timeline(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id
+        db, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id
     )
     return render(
         request,
@@ -121,21 +121,19 @@ def _reason(form: dict[str, str]) -> str:
 
 
 @router.post("/memories/{memory_id}/retire")
-async def retire_memory(
-    memory_id: str, form: FormDep, sessions: SessionsDep, events: EventsDep
-) -> Response:
+async def retire_memory(memory_id: str, form: FormDep, db: DbDep, events: EventsDep) -> Response:
     """Take one wrong memory out of use (audited as ``console``; ``memory.retired``)."""
     parsed = parse_uuid(memory_id, "memory", status_code=400)
     tenant_id = form.get("tenant_id", "")
     edit = await memory_edit_service.retire_memory(
-        sessions, events, tenant_id, parsed, reason=_reason(form), actor="console"
+        db, events, tenant_id, parsed, reason=_reason(form), actor="console"
     )
     return redirect(memory_url(tenant_id, edit.memory.subject_id, edit.memory.id))
 
 
 @router.post("/memories/{memory_id}/correct")
 async def correct_memory(
-    memory_id: str, form: FormDep, sessions: SessionsDep, events: EventsDep, runtime: RuntimeDep
+    memory_id: str, form: FormDep, db: DbDep, events: EventsDep, runtime: RuntimeDep
 ) -> Response:
     """Supersede one memory with the operator's content (``memory.corrected``)."""
     parsed = parse_uuid(memory_id, "memory", status_code=400)
@@ -145,7 +143,7 @@ async def correct_memory(
     if len(content) > CONTENT_MAX:
         raise PageError(400, "Too long", "The corrected content is too long.")
     edit = await memory_edit_service.correct_memory(
-        sessions,
+        db,
         events,
         runtime.embedder,
         tenant_id,

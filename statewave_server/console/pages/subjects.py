@@ -10,7 +10,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from statewave_server.api.deps import EventsDep, RuntimeDep, SessionsDep, SettingsDep
+from statewave_server.api.deps import DbDep, EventsDep, RuntimeDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.urls import quote_segment
@@ -44,7 +44,7 @@ SORT_KEYS: Final[tuple[subject_service.SortKey, ...]] = (
 @router.get("/subjects", response_class=HTMLResponse)
 async def subjects(
     request: Request,
-    sessions: SessionsDep,
+    db: DbDep,
     search: Text = "",
     tenant_id: TenantChoice = None,
     health_state: Text = "",
@@ -62,7 +62,7 @@ async def subjects(
         has_open_sessions={"yes": True, "no": False}.get(open_sessions),
     )
     rows, total = await subject_service.explore(
-        sessions, filters, sort_by=sort, descending=descending, limit=PAGE_SIZE, offset=offset
+        db, filters, sort_by=sort, descending=descending, limit=PAGE_SIZE, offset=offset
     )
     params: dict[str, str | int | None] = {
         "search": search,
@@ -75,7 +75,7 @@ async def subjects(
     return await list_page(
         request,
         "subjects.html",
-        sessions,
+        db,
         tenant_id=tenant_id,
         total=total,
         offset=offset,
@@ -120,7 +120,7 @@ def _timeline_page(
 
 
 async def _context_preview(
-    sessions: SessionsDep,
+    db: DbDep,
     runtime: MemoryRuntime,
     tenant_id: str,
     subject_id: str,
@@ -130,7 +130,7 @@ async def _context_preview(
     if not task:
         return None
     return await build_context(
-        sessions,
+        db,
         runtime,
         tenant_id=tenant_id,
         subject_id=subject_id,
@@ -144,7 +144,7 @@ async def _context_preview(
 async def subject_page(
     request: Request,
     subject_id: SubjectPath,
-    sessions: SessionsDep,
+    db: DbDep,
     events: EventsDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
@@ -170,13 +170,13 @@ async def subject_page(
         limit=PAGE_SIZE,
     )
     shown = await subject_service.subject_page(
-        sessions, events, tenant_id=tenant_id, subject_id=subject_id, query=query
+        db, events, tenant_id=tenant_id, subject_id=subject_id, query=query
     )
     resolutions = shown.resolutions
     if t_session:
         resolutions = [r for r in resolutions if r.session_id == t_session]
     budget = max_tokens or settings.default_max_context_tokens
-    preview = await _context_preview(sessions, runtime, tenant_id, subject_id, task.strip(), budget)
+    preview = await _context_preview(db, runtime, tenant_id, subject_id, task.strip(), budget)
     params: dict[str, str | int | None] = {
         "tenant_id": tenant_id or None,
         "m_kind": query.memory_kind,

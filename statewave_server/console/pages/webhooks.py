@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from statewave_server.api.deps import SessionsDep, SettingsDep
+from statewave_server.api.deps import DbDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.web import (
@@ -47,7 +47,7 @@ def _endpoint(url: str | None) -> str | None:
 @router.get("/webhooks", response_class=HTMLResponse)
 async def webhooks_page(
     request: Request,
-    sessions: SessionsDep,
+    db: DbDep,
     settings: SettingsDep,
     status: Text = "",
     tenant_id: TenantChoice = None,
@@ -56,7 +56,7 @@ async def webhooks_page(
 ) -> Response:
     chosen = status if status in WEBHOOK_STATUSES else None
     page = await webhook_service.list_events(
-        sessions,
+        db,
         status=chosen,
         event_type=event_type or None,
         tenant_id=tenant_choice(tenant_id),
@@ -71,14 +71,14 @@ async def webhooks_page(
     return await list_page(
         request,
         "webhooks.html",
-        sessions,
+        db,
         tenant_id=tenant_id,
         total=page.total,
         offset=offset,
         params=params,
         title="Webhooks",
         events=page.events,
-        stats=await webhook_service.stats(sessions),
+        stats=await webhook_service.stats(db),
         statuses=WEBHOOK_STATUSES,
         webhook_url_set=bool(settings.webhook_url),
         endpoint=_endpoint(settings.webhook_url),
@@ -87,10 +87,10 @@ async def webhooks_page(
 
 @router.get("/webhooks/{event_id}", response_class=HTMLResponse)
 async def webhook_page(
-    request: Request, event_id: str, sessions: SessionsDep, settings: SettingsDep
+    request: Request, event_id: str, db: DbDep, settings: SettingsDep
 ) -> Response:
     """One outbox event: where it goes, what it says, and its delivery state."""
-    event = await webhook_service.get_event(sessions, parse_uuid(event_id, "event"))
+    event = await webhook_service.get_event(db, parse_uuid(event_id, "event"))
     data = event.payload.get("data") if isinstance(event.payload, dict) else None
     subject_id = data.get("subject_id") if isinstance(data, dict) else None
     return render(
@@ -104,22 +104,22 @@ async def webhook_page(
 
 
 @router.post("/webhooks/redrive")
-async def redrive_webhooks(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
+async def redrive_webhooks(request: Request, form: FormDep, db: DbDep) -> Response:
     """One dead letter (``event_id``) or all of them, back to the delivery queue."""
     event_id = form.get("event_id") or None
     ids: list[uuid.UUID] | None = None
     if event_id is not None:
         ids = [parse_uuid(event_id, "event", status_code=400)]
-    done = await webhook_service.redrive(sessions, event_ids=ids)
+    done = await webhook_service.redrive(db, event_ids=ids)
     log.info("console_webhooks_redriven", count=len(done))
     return notice_redirect(request, "webhooks", "redriven", len(done))
 
 
 @router.post("/webhooks/purge")
-async def purge_webhooks(request: Request, form: FormDep, sessions: SessionsDep) -> Response:
+async def purge_webhooks(request: Request, form: FormDep, db: DbDep) -> Response:
     hours = number(form.get("older_than_hours"), 24.0)
     deleted = await dashboard_service.purge_webhook_events(
-        sessions,
+        db,
         status=form.get("status") or None,
         event_type=None,
         tenant_id=tenant_choice(form.get("tenant_id")),

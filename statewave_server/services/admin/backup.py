@@ -33,10 +33,10 @@ async def read_content(session: AsyncSession, *, tenant_id: str, subject_id: str
 
 
 async def load_subject(
-    sessions: async_sessionmaker[AsyncSession], *, tenant_id: str, subject_id: str
+    db: async_sessionmaker[AsyncSession], *, tenant_id: str, subject_id: str
 ) -> SubjectContent:
     """The subject's content, or :class:`NotFound` when it has no episodes and no memories."""
-    async with sessions() as session:
+    async with db() as session:
         content = await read_content(session, tenant_id=tenant_id, subject_id=subject_id)
     if not content.episodes and not content.memories:
         raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
@@ -44,7 +44,7 @@ async def load_subject(
 
 
 async def export_subject(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     tenant_id: str,
     subject_id: str,
@@ -52,12 +52,12 @@ async def export_subject(
 ) -> dict[str, Any]:
     """The checksummed export document of one (tenant, subject); ``format_version`` 1.0
     is the original Statewave's format (for a move back to it)."""
-    content = await load_subject(sessions, tenant_id=tenant_id, subject_id=subject_id)
+    content = await load_subject(db, tenant_id=tenant_id, subject_id=subject_id)
     return to_legacy_document(content) if format_version == LEGACY_VERSION else to_document(content)
 
 
 async def import_content(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     embedder: EmbeddingProvider | None,
     content: SubjectContent,
     *,
@@ -71,7 +71,7 @@ async def import_content(
     if len(subject_id) > 256 or len(tenant_id) > 256:
         raise BadRequest("Subject and tenant ids are at most 256 characters")
     content, embedded = await embed_missing(content, embedder)
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await write_content(
             session,
             content,
@@ -83,7 +83,7 @@ async def import_content(
 
 
 async def import_document(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     embedder: EmbeddingProvider | None,
     document: Any,
     *,
@@ -93,7 +93,7 @@ async def import_document(
 ) -> IngestResult:
     """Verify and restore an export document (see :func:`import_content`)."""
     return await import_content(
-        sessions,
+        db,
         embedder,
         from_document(document),
         target_subject_id=target_subject_id,

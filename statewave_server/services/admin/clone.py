@@ -64,7 +64,7 @@ class Cloned:
 
 
 async def clone_subject(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     source_subject_id: str,
     source_tenant_id: str,
@@ -83,7 +83,7 @@ async def clone_subject(
         extras["cloned_by"] = cloned_by
     if display_name:
         extras["display_name"] = display_name
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         content = await read_content(
             session, tenant_id=source_tenant_id, subject_id=source_subject_id
         )
@@ -107,7 +107,7 @@ async def clone_subject(
 
 
 async def export_payload(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     subject_ids: list[str],
     *,
     tenant_id: str,
@@ -120,7 +120,7 @@ async def export_payload(
         raise PayloadTooLarge(f"At most {MAX_SUBJECTS} subjects per payload")
     now = datetime.now(UTC).isoformat()
     subjects = []
-    async with sessions() as session:
+    async with db() as session:
         for subject_id in dict.fromkeys(subject_ids):
             content = _scoped(
                 await read_content(session, tenant_id=tenant_id, subject_id=subject_id),
@@ -150,7 +150,7 @@ class PayloadImport:
 
 
 async def import_payload(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     embedder: EmbeddingProvider | None,
     payload: dict[str, Any],
     *,
@@ -168,7 +168,7 @@ async def import_payload(
         prepared.append(await embed_missing(marked, embedder))
     mapping: dict[str, str] = {}
     results = []
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         for content, embedded in prepared:
             target = await resolve_target(
                 session,

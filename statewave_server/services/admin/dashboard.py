@@ -73,14 +73,14 @@ async def dashboard(database: Database, settings: Settings) -> dict[str, Any]:
     }
 
 
-async def tenants(sessions: SessionFactory) -> list[str]:
-    async with sessions() as session:
+async def tenants(db: SessionFactory) -> list[str]:
+    async with db() as session:
         return await repo.tenant_ids(session)
 
 
-async def tenant_audit(sessions: SessionFactory) -> dict[str, Any]:
+async def tenant_audit(db: SessionFactory) -> dict[str, Any]:
     """Tenant ids are never NULL here; the audit reports the default tenant's rows instead."""
-    async with sessions() as session:
+    async with db() as session:
         default_rows = await repo.default_tenant_counts(session)
     return {
         "null_tenant_rows": dict.fromkeys(default_rows, 0),
@@ -93,7 +93,7 @@ async def tenant_audit(sessions: SessionFactory) -> dict[str, Any]:
     }
 
 
-async def usage(sessions: SessionFactory, tenant_id: str | None) -> dict[str, Any]:
+async def usage(db: SessionFactory, tenant_id: str | None) -> dict[str, Any]:
     """Rows created today (UTC), in 7 and 30 days and in total; active subjects."""
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -114,7 +114,7 @@ async def usage(sessions: SessionFactory, tenant_id: str | None) -> dict[str, An
         "generated_at": now.isoformat(),
         "tenant_id": tenant_id,
     }
-    async with sessions() as session:
+    async with db() as session:
         for name, model in tables.items():
             report[name] = {
                 label: await repo.count_rows(session, model, tenant_id=tenant_id, since=since)
@@ -138,14 +138,14 @@ class JobFilter:
 
 
 async def list_jobs(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     selector: JobFilter,
     *,
     limit: int,
     offset: int,
     stuck_after_seconds: float | None = None,
 ) -> job_repo.JobPage:
-    async with sessions() as session:
+    async with db() as session:
         return await job_repo.list_jobs(
             session,
             status=selector.status,
@@ -160,37 +160,37 @@ async def list_jobs(
 
 
 async def retry_dead_jobs(
-    sessions: async_sessionmaker[AsyncSession], job_ids: list[str] | None
+    db: async_sessionmaker[AsyncSession], job_ids: list[str] | None
 ) -> list[str]:
     """Dead jobs (these ids, or every one) back to pending with fresh attempts."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await job_repo.retry_dead_jobs(session, job_ids)
 
 
-async def orphaned_jobs(sessions: SessionFactory, after_seconds: float) -> int:
+async def orphaned_jobs(db: SessionFactory, after_seconds: float) -> int:
     """How many running jobs have been silent for ``after_seconds`` (the rescue's target)."""
-    async with sessions() as session:
+    async with db() as session:
         return await job_repo.count_orphaned_jobs(session, after_seconds)
 
 
 async def rescue_jobs(
-    sessions: async_sessionmaker[AsyncSession], after_seconds: float
+    db: async_sessionmaker[AsyncSession], after_seconds: float
 ) -> job_repo.RecoveredJobs:
     """Running jobs silent for ``after_seconds`` back to pending (exhausted ones: dead)."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await job_repo.rescue_orphaned_jobs(session, after_seconds)
 
 
-async def job_stats(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
-    async with sessions() as session:
+async def job_stats(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with db() as session:
         counts = await repo.job_status_counts(session)
     base = dict.fromkeys(("pending", "running", "completed", "dead"), 0)
     base.update(counts)
     return {**base, "total": sum(base.values())}
 
 
-async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: str) -> Job:
-    async with sessions() as session:
+async def get_job(db: async_sessionmaker[AsyncSession], job_id: str) -> Job:
+    async with db() as session:
         job = await job_repo.get_job(session, job_id, tenant_id=None)
     if job is None:
         raise NotFound("Job not found", code="job_not_found")
@@ -206,7 +206,7 @@ def _terminal(status: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
 
 
 async def purge_jobs(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     selector: JobFilter,
     *,
     older_than_hours: float | None = None,
@@ -217,7 +217,7 @@ async def purge_jobs(
         raise BadRequest("at least one filter is required")
     statuses = _terminal(selector.status, JOB_TERMINAL)
     cutoff = _cutoff(older_than_hours)
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await job_repo.purge_jobs(
             session,
             statuses=statuses,
@@ -229,7 +229,7 @@ async def purge_jobs(
 
 
 async def purge_webhook_events(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     status: str | None,
     event_type: str | None,
@@ -240,7 +240,7 @@ async def purge_webhook_events(
     if all(v is None for v in (status, event_type, tenant_id, older_than_hours)):
         raise BadRequest("at least one filter is required")
     statuses = _terminal(status, WEBHOOK_TERMINAL)
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await outbox.purge_webhook_events(
             session,
             statuses=statuses,

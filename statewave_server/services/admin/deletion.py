@@ -61,14 +61,14 @@ class BulkDeleted:
 
 
 async def delete_subject(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     *,
     tenant_id: str,
     subject_id: str,
 ) -> Deleted:
     """Erase one (tenant, subject) everywhere; :class:`NotFound` when it holds nothing."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         if not await rows_repo.has_data(session, tenant_id=tenant_id, subject_id=subject_id):
             raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
         return await _erase(session, events, tenant_id=tenant_id, subject_id=subject_id)
@@ -108,11 +108,9 @@ async def _matches(session: AsyncSession, selector: DeleteFilter) -> list[MatchR
     )
 
 
-async def preview_delete(
-    sessions: async_sessionmaker[AsyncSession], selector: DeleteFilter
-) -> Preview:
+async def preview_delete(db: async_sessionmaker[AsyncSession], selector: DeleteFilter) -> Preview:
     """What a bulk delete with this filter would remove right now."""
-    async with sessions() as session:
+    async with db() as session:
         matches = await _matches(session, selector)
     return Preview(
         matched=len(matches),
@@ -123,7 +121,7 @@ async def preview_delete(
 
 
 async def bulk_delete(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     selector: DeleteFilter,
     *,
@@ -134,7 +132,7 @@ async def bulk_delete(
     subjects (else :class:`Conflict`, nothing deleted). One ``subject.deleted`` each."""
     if not confirm:
         raise BadRequest("Bulk delete needs confirm=true")
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         matches = await _matches(session, selector)
         if len(matches) != expected_count:
             raise Conflict(
@@ -156,7 +154,7 @@ async def bulk_delete(
 
 
 async def cleanup_inactive(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     *,
     prefix: str,
@@ -179,7 +177,7 @@ async def cleanup_inactive(
     selector = DeleteFilter(
         subject_id_prefix=prefix, older_than_days=max_age_hours / 24, tenant_id=tenant_id
     )
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         matches = await _matches(session, selector)
         for m in matches:  # snapshots are deliberate copies: cleanup keeps them
             await _erase(

@@ -57,17 +57,17 @@ async def _editable(session: AsyncSession, tenant_id: str, memory_id: uuid.UUID)
 
 
 async def ids_starting_with(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, prefix: str, *, limit: int = 2
+    db: async_sessionmaker[AsyncSession], tenant_id: str, prefix: str, *, limit: int = 2
 ) -> list[uuid.UUID]:
     """The tenant's memory ids a short id (hex digits, dashes allowed) may name."""
-    async with sessions() as session:
+    async with db() as session:
         return await memory_repo.ids_starting_with(
             session, tenant_id=tenant_id, prefix=prefix, limit=limit
         )
 
 
 async def retire_memory(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     tenant_id: str,
     memory_id: uuid.UUID,
@@ -77,7 +77,7 @@ async def retire_memory(
 ) -> MemoryEdit:
     """Take one active memory out of use (404 unknown, 409 not active)."""
     now = datetime.now(UTC)
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         memory = await _editable(session, tenant_id, memory_id)
         await memory_repo.set_status(
             session, memory, RETIRED, now, _audit("retired", actor, reason, now)
@@ -85,12 +85,12 @@ async def retire_memory(
         data = _event(memory, reason, actor)
         await events.emit(session, tenant_id, "memory.retired", data)
     log.info("memory_retired", **data, tenant_id=tenant_id)
-    async with sessions() as session:
+    async with db() as session:
         return MemoryEdit(await _reload(session, memory))
 
 
 async def correct_memory(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     embedder: EmbeddingProvider | None,
     tenant_id: str,
@@ -106,7 +106,7 @@ async def correct_memory(
         raise BadRequest("The corrected content is empty", code="empty_content")
     vector = (await embedder.embed_texts([content]))[0] if embedder is not None else None
     now = datetime.now(UTC)
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         old = await _editable(session, tenant_id, memory_id)
         row = NewMemoryRow(
             tenant_id=tenant_id,
@@ -126,7 +126,7 @@ async def correct_memory(
         data = {**_event(old, reason, actor), "replacement_memory_id": str(new.id)}
         await events.emit(session, tenant_id, "memory.corrected", data)
     log.info("memory_corrected", **data, tenant_id=tenant_id)
-    async with sessions() as session:
+    async with db() as session:
         return MemoryEdit(await _reload(session, old), await _reload(session, new))
 
 

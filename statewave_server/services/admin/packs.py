@@ -142,7 +142,7 @@ class PackImport:
 
 
 async def import_pack(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     embedder: EmbeddingProvider | None,
     pack_id: str,
     *,
@@ -159,7 +159,7 @@ async def import_pack(
     if display_name:
         extras["display_name"] = display_name
     content, embedded = await embed_missing(pack_content(pack, now, extras), embedder)
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         target = await resolve_target(
             session,
             target_tenant_id,

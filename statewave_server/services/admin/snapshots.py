@@ -32,9 +32,9 @@ def hidden_subject(name: str, version: int) -> str:
 
 
 async def list_snapshots(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str
+    db: async_sessionmaker[AsyncSession], tenant_id: str
 ) -> list[SubjectSnapshot]:
-    async with sessions() as session:
+    async with db() as session:
         return await repo.list_snapshots(session, tenant_id)
 
 
@@ -47,7 +47,7 @@ class Created:
 
 
 async def create_snapshot(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     tenant_id: str,
     *,
     name: str,
@@ -56,7 +56,7 @@ async def create_snapshot(
     metadata: dict[str, Any] | None = None,
 ) -> Created:
     """Copy the source subject (new ids, embeddings kept); ``exists`` if already taken."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         if await repo.find_snapshot(session, tenant_id, name, version) is not None:
             return Created("exists", None, name, version)
         content = await read_content(session, tenant_id=tenant_id, subject_id=source_subject_id)
@@ -95,7 +95,7 @@ class Restored:
 
 
 async def restore_snapshot(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     tenant_id: str,
     target_subject_id: str,
     *,
@@ -104,7 +104,7 @@ async def restore_snapshot(
     version: int | None = None,
 ) -> Restored:
     """Copy a snapshot (by id, or by name and version — latest when None) into a subject."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         if snapshot_id is not None:
             snapshot = await repo.get_snapshot(session, tenant_id, snapshot_id)
         else:
@@ -127,9 +127,9 @@ async def restore_snapshot(
 
 
 async def delete_snapshot(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, snapshot_id: uuid.UUID
+    db: async_sessionmaker[AsyncSession], tenant_id: str, snapshot_id: uuid.UUID
 ) -> None:
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         snapshot = await repo.get_snapshot(session, tenant_id, snapshot_id)
         if snapshot is None:
             raise NotFound("Snapshot not found", code="snapshot_not_found")

@@ -49,7 +49,7 @@ from statewave_server.services.support.sla import (
 
 
 async def explore(
-    sessions: SessionFactory,
+    db: SessionFactory,
     filters: ExplorerFilter,
     *,
     sort_by: SortKey = "last_activity",
@@ -58,7 +58,7 @@ async def explore(
     offset: int = 0,
 ) -> tuple[list[SubjectRow], int]:
     """A page of subjects (health from the cache; never computed here) and the total."""
-    async with sessions() as session:
+    async with db() as session:
         return await repo.explore_subjects(
             session, filters, sort_by=sort_by, descending=descending, limit=limit, offset=offset
         )
@@ -83,14 +83,14 @@ class SubjectDetail:
 
 
 async def detail(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     *,
     tenant_id: str,
     subject_id: str,
 ) -> SubjectDetail:
     """Counts and activity, current health (cached, alerting on a transition) and SLA."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         found, _ = await _detail(session, events, tenant_id=tenant_id, subject_id=subject_id)
     return found
 
@@ -177,7 +177,7 @@ class SubjectPage:
 
 
 async def subject_page(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     *,
     tenant_id: str,
@@ -185,7 +185,7 @@ async def subject_page(
     query: PageQuery,
 ) -> SubjectPage:
     """Everything the console's subject page shows, read in one transaction."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         found, resolutions = await _detail(
             session, events, tenant_id=tenant_id, subject_id=subject_id
         )
@@ -226,24 +226,22 @@ async def subject_page(
 
 
 async def sla(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     tenant_id: str,
     subject_id: str,
     thresholds: SlaThresholds,
 ) -> SlaSummary:
     """The subject's SLA metrics (read-only); NotFound when it has no episodes here."""
-    async with sessions() as session:
+    async with db() as session:
         found = await repo.footprint(session, tenant_id=tenant_id, subject_id=subject_id)
     if not found.episode_count:
         raise NotFound(f"Subject '{subject_id}' not found", code="subject_not_found")
-    return await subject_sla(
-        sessions, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds
-    )
+    return await subject_sla(db, tenant_id=tenant_id, subject_id=subject_id, thresholds=thresholds)
 
 
 async def memories(
-    sessions: SessionFactory,
+    db: SessionFactory,
     *,
     tenant_id: str,
     subject_id: str,
@@ -254,7 +252,7 @@ async def memories(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Memory], int]:
-    async with sessions() as session:
+    async with db() as session:
         return await repo.memories_page(
             session,
             tenant_id=tenant_id,
@@ -269,7 +267,7 @@ async def memories(
 
 
 async def episodes(
-    sessions: SessionFactory,
+    db: SessionFactory,
     *,
     tenant_id: str,
     subject_id: str,
@@ -279,7 +277,7 @@ async def episodes(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Episode], int]:
-    async with sessions() as session:
+    async with db() as session:
         return await repo.episodes_page(
             session,
             tenant_id=tenant_id,
@@ -293,14 +291,14 @@ async def episodes(
 
 
 async def episodes_by_ids(
-    sessions: SessionFactory,
+    db: SessionFactory,
     *,
     tenant_id: str,
     subject_id: str,
     ids: list[uuid.UUID],
 ) -> dict[uuid.UUID, Episode]:
     """The subject's episodes with these ids (unknown ids are simply absent)."""
-    async with sessions() as session:
+    async with db() as session:
         found = await episode_repo.episodes_by_ids(
             session, tenant_id=tenant_id, subject_id=subject_id, ids=ids
         )
@@ -308,7 +306,7 @@ async def episodes_by_ids(
 
 
 async def citing_memories(
-    sessions: SessionFactory,
+    db: SessionFactory,
     *,
     tenant_id: str,
     subject_id: str,
@@ -317,7 +315,7 @@ async def citing_memories(
     offset: int = 0,
 ) -> tuple[list[Memory], int]:
     """The subject's memories whose sources include the episode, newest first."""
-    async with sessions() as session:
+    async with db() as session:
         return await repo.citing_memories(
             session,
             tenant_id=tenant_id,
@@ -336,7 +334,7 @@ class Related:
 
 
 async def related(
-    sessions: SessionFactory,
+    db: SessionFactory,
     *,
     tenant_id: str,
     subject_id: str,
@@ -344,7 +342,7 @@ async def related(
 ) -> Related:
     """The memory's lineage (recorded; see ``lineage.py``) and the memories sharing its
     sources."""
-    async with sessions() as session:
+    async with db() as session:
         target = await repo.get_memory(
             session, tenant_id=tenant_id, subject_id=subject_id, memory_id=memory_id
         )
@@ -367,7 +365,7 @@ async def related(
 
 
 async def session_timeline(
-    sessions: SessionFactory,
+    db: SessionFactory,
     *,
     tenant_id: str,
     subject_id: str,
@@ -376,7 +374,7 @@ async def session_timeline(
 ) -> dict[str, Any]:
     """The session's episodes oldest first with citing-memory counts, the resolution
     placed where it happened, and the session's SLA metrics."""
-    async with sessions() as session:
+    async with db() as session:
         rows, total = await timeline_repo.session_episodes(
             session, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id, limit=limit
         )

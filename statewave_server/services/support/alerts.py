@@ -87,14 +87,14 @@ async def assess_health(
 
 
 async def subject_health(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     *,
     tenant_id: str,
     subject_id: str,
 ) -> HealthReport:
     """``assess_health`` in its own transaction, committed before returning."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await assess_health(
             session, events, tenant_id=tenant_id, subject_id=subject_id, now=datetime.now(UTC)
         )

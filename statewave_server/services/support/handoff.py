@@ -168,7 +168,7 @@ def render_notes(pack: HandoffPack) -> str:
 
 
 async def create_handoff(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     events: EventSink,
     *,
     tenant_id: str,
@@ -179,7 +179,7 @@ async def create_handoff(
 ) -> HandoffPack:
     """Load, check health (cache + alert committed with this transaction), build."""
     now = datetime.now(UTC)
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         await lock_health(session, tenant_id=tenant_id, subject_id=subject_id)
         data = await load_support_data(
             session,

@@ -13,7 +13,7 @@ STATUSES = ("open", "resolved", "unresolved")
 
 
 async def record_resolution(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     tenant_id: str,
     subject_id: str,
@@ -24,7 +24,7 @@ async def record_resolution(
 ) -> Resolution:
     """Create or overwrite the session's record (one statement, committed); the returned
     row holds the stored values, ``resolved_at`` included."""
-    async with sessions.begin() as session:
+    async with db.begin() as session:
         return await repo.upsert_resolution(
             session,
             tenant_id=tenant_id,
@@ -37,7 +37,7 @@ async def record_resolution(
 
 
 async def list_resolutions(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     tenant_id: str,
     subject_id: str,
@@ -46,7 +46,7 @@ async def list_resolutions(
     offset: int,
 ) -> list[Resolution]:
     """A page of the subject's resolutions, most recently updated first."""
-    async with sessions() as session:
+    async with db() as session:
         return await repo.newest_resolutions(
             session,
             tenant_id=tenant_id,

@@ -138,14 +138,14 @@ def compute_sla(
 
 
 async def subject_sla(
-    sessions: async_sessionmaker[AsyncSession],
+    db: async_sessionmaker[AsyncSession],
     *,
     tenant_id: str,
     subject_id: str,
     thresholds: SlaThresholds = SlaThresholds(),
 ) -> SlaSummary:
     """SLA metrics over the subject's newest episodes (read-only)."""
-    async with sessions() as session:
+    async with db() as session:
         data = await load_support_data(
             session,
             tenant_id=tenant_id,
