@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from statewave_server import __version__
-from statewave_server.api import admin_webhooks, ops
+from statewave_server.api import ops
 from statewave_server.api.admin import router as admin_router
 from statewave_server.api.errors import install_error_handlers
 from statewave_server.api.limits import BodyLimitMiddleware
@@ -117,7 +117,6 @@ def create_app(
     for middleware in reversed(_middleware(settings, app.state.security, app.state.rate_limiter)):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.include_router(ops.router)
-    app.include_router(admin_webhooks.router)
     app.include_router(admin_router)
     app.include_router(console_router)
     for router in (

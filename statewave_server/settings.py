@@ -137,7 +137,7 @@ class Settings(BaseSettings):
 
     # Webhooks
     webhook_url: str | None = None
-    # Delivery (worker/webhooks.py): HMAC secret, per-request timeout, retries, polling, lease.
+    # Delivery (worker/dispatcher.py): HMAC secret, per-request timeout, retries, polling, lease.
     webhook_secret: SecretStr | None = None
     webhook_timeout_seconds: float = 10.0
     webhook_max_attempts: int = 5

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from devtools.postgres import PgServer, alembic, server_data_dir
-from tests.support.factories import new_id
+from tests.fixtures.factories import new_id
 
 # Tests must never read a developer's .env or environment configuration.
 for _key in [k for k in os.environ if k.startswith("STATEWAVE_")] + ["DATABASE_URL"]:

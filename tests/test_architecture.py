@@ -75,7 +75,7 @@ RULES = (
         rooms=("worker",),
         forbidden=(*FACES, "db"),
         allowed=(
-            *("db.jobs", "db.webhooks", "db.outbox", "db.engine", "db.models"),
+            *("db.jobs", "db.outbox", "db.engine", "db.models"),
             "db.listen_connection",  # the LISTEN connection that wakes idle workers
         ),
     ),

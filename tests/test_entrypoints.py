@@ -18,7 +18,7 @@ from devtools.server import (
     uvicorn_command,
     wait_until_up,
 )
-from tests.support.runbook import MIGRATIONS_EXAMPLE
+from tests.fixtures.runbook import MIGRATIONS_EXAMPLE
 
 pytestmark = pytest.mark.slow
 

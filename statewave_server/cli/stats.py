@@ -12,14 +12,13 @@ import typer
 from rich.table import Table
 
 from statewave_server.cli import local, output, remote
-from statewave_server.services import webhooks
-from statewave_server.services.admin import dashboard
+from statewave_server.services.admin import dashboard, outbox
 
 
 async def _counts(db: local.Db) -> dict[str, dict[str, int]]:
     return {
         "jobs": await dashboard.job_stats(db),
-        "webhooks": await webhooks.stats(db),
+        "webhooks": await outbox.stats(db),
     }
 
 

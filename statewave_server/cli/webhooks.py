@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from statewave_server.api.schemas.webhooks import WebhookEventDetail, WebhookEventResponse
+from statewave_server.api.schemas.admin import WebhookEventDetail, WebhookEventResponse
 from statewave_server.cli import ids, local, output, remote
-from statewave_server.services import webhooks as service
+from statewave_server.services.admin import outbox as service
 from statewave_server.settings import get_settings
 
 webhooks_app = typer.Typer(

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from statewave_server.db.webhooks import record_event
+from statewave_server.db.outbox import record_event
 from statewave_server.settings import Settings
 
 

@@ -331,7 +331,7 @@ async def in_process_worker(
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Run a worker alongside the API for the duration of the block (finishes its job on exit);
     with a webhook URL configured, the webhook dispatcher runs too."""
-    from statewave_server.worker.webhooks import start_dispatcher
+    from statewave_server.worker.dispatcher import start_dispatcher
 
     task, stop = start_in_process_worker(database, settings, handlers, gate)
     hooks = start_dispatcher(database, settings, stop) if settings.webhook_url else None
@@ -362,7 +362,7 @@ async def run_worker_process(settings: Settings) -> None:
         if not settings.webhook_url:
             await work
         else:
-            from statewave_server.worker.webhooks import Dispatcher
+            from statewave_server.worker.dispatcher import Dispatcher
 
             async with asyncio.TaskGroup() as group:  # one crashing cancels the other
                 group.create_task(work)

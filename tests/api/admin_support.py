@@ -11,7 +11,7 @@ from statewave_server.app import create_app
 from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
-from tests.support.conversation import message_batch
+from tests.fixtures.conversation import message_batch
 
 CONVERSATION = [
     ("s-1", "user", "Hi, my name is Dana Whitfield and I work at Northwind Traders."),

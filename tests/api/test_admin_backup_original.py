@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devtools.postgres import PgServer, alembic, run_cli
 from tests.api.admin_support import seed_subject
-from tests.support.original_db import FIXTURES, build_original
+from tests.fixtures.original_db import FIXTURES, build_original
 
 ORIGINAL_BACKUP = FIXTURES / "backup-1.0.json"
 ACME = {"X-Tenant-ID": "acme"}

@@ -13,7 +13,7 @@ from statewave_server.db.engine import Database
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
 from tests.api.admin_support import admin_client, seed_subject
-from tests.support.factories import load_job, make_job, make_orphan
+from tests.fixtures.factories import load_job, make_job, make_orphan
 
 
 @pytest.fixture(scope="module")

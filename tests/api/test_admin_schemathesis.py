@@ -1,7 +1,7 @@
 """Schemathesis fuzzing of the ``/admin/*`` operations (see ``test_schemathesis``).
 
 Only admin operations are fuzzed in this module. The harness (inputs, variants and checks) lives in
-``tests/support/fuzz.py``.
+``tests/fixtures/fuzz.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from statewave_server.app import create_app
-from tests.support.fuzz import check_case, fuzz_schema, fuzz_settings, started_app
+from tests.fixtures.fuzz import check_case, fuzz_schema, fuzz_settings, started_app
 
 schema = fuzz_schema(create_app, path_regex="^/admin/")
 

@@ -13,12 +13,12 @@ from sqlalchemy import delete, select, update
 
 from devtools.receiver import running_receiver
 from statewave_server.app import create_app
-from statewave_server.db import webhooks as outbox
+from statewave_server.db import outbox
 from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
 from statewave_server.settings import Settings
-from statewave_server.worker.webhooks import Dispatcher
-from tests.support.factories import wait_until
+from statewave_server.worker.dispatcher import Dispatcher
+from tests.fixtures.factories import wait_until
 
 
 @pytest.fixture(scope="module")

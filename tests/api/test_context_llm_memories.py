@@ -24,7 +24,7 @@ from devtools.openai_server import (
 from statewave_server.app import create_app
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
-from tests.support.factories import database_for
+from tests.fixtures.factories import database_for
 
 _EPISODE = re.compile(r"--- Episode (\d+) ---\n(.*?)(?=\n\n--- Episode \d+ ---\n|\Z)", re.S)
 TURNS = {

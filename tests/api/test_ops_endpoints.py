@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from devtools.postgres import PgServer
+from tests.fixtures.runbook import HEAD, MIGRATIONS_EXAMPLE, RESET_STUCK_JOBS_SQL
 from tests.ops import app_client, database_at, no_server_url
-from tests.support.runbook import HEAD, MIGRATIONS_EXAMPLE, RESET_STUCK_JOBS_SQL
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ over a real database, with an API key configured. Each case is sent with the rig
 ``X-API-Key`` both with and without an ``X-Tenant-ID`` header, and once without a key.
 No response may be a 5xx, and every 4xx body must be the error envelope
 ``{"error": {"code", "message", "details"?, "request_id"?}}``. The harness lives in
-``tests/support/fuzz.py``.
+``tests/fixtures/fuzz.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from statewave_server.app import create_app
-from tests.support.fuzz import check_case, fuzz_schema, fuzz_settings, started_app
+from tests.fixtures.fuzz import check_case, fuzz_schema, fuzz_settings, started_app
 
 schema = fuzz_schema(create_app)
 

@@ -28,8 +28,8 @@ from devtools.postgres import REPO_ROOT, PgServer
 from devtools.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Job, WebhookEvent
-from statewave_server.db.webhooks import record_event
-from tests.support.factories import database_for, make_job, make_orphan
+from statewave_server.db.outbox import record_event
+from tests.fixtures.factories import database_for, make_job, make_orphan
 
 pytestmark = pytest.mark.slow
 

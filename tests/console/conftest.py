@@ -22,7 +22,7 @@ import pytest
 
 from devtools.postgres import REPO_ROOT, PgServer
 from devtools.server import RunningServer, start_on_free_port, uvicorn_command
-from tests.support.conversation import message_batch
+from tests.fixtures.conversation import message_batch
 
 API_KEY = "console-suite-key-0123456789"
 TENANT = "acme"

@@ -26,7 +26,7 @@ from tests.console.conftest import (
     ConsoleServer,
     job_status,
 )
-from tests.support.ci import require_real_part
+from tests.fixtures.ci import require_real_part
 
 CHROMIUM_ARGS = [
     "--headless",

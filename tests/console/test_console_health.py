@@ -11,7 +11,7 @@ import httpx
 
 from statewave_server.services.admin.subjects import HEALTH_COMMIT_SLACK
 from tests.console.conftest import ConsoleServer
-from tests.support.conversation import message_batch
+from tests.fixtures.conversation import message_batch
 
 AT_RISK = "bob-marsh"  # default tenant
 LINES = [

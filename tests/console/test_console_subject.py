@@ -27,7 +27,7 @@ def _line(i: int) -> tuple[str, str, str]:
 
 @pytest.fixture(scope="module")
 def big(console_server: ConsoleServer) -> ConsoleServer:
-    from tests.support.conversation import message_batch
+    from tests.fixtures.conversation import message_batch
 
     lines = [_line(i) for i in range(SESSIONS * PER_SESSION)]
     with console_server.api(TENANT) as api:

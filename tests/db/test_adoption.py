@@ -16,7 +16,7 @@ from devtools.postgres import PgServer, alembic
 from statewave_server.db.models import ORIGINAL_EMBEDDING_MODEL
 from statewave_server.ops.adoption import SIDE_SCHEMA, count_awaiting_embedding
 from tests.db.support import HEAD, schema_snapshot
-from tests.support.original_db import build_original
+from tests.fixtures.original_db import build_original
 
 Rows = dict[str, dict[str, Any]]
 

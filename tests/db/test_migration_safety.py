@@ -22,8 +22,8 @@ from tests.db.support import (
     terminate,
     wait_for,
 )
-from tests.support.ci import require_real_part
-from tests.support.debian_postgres import debian_postgres, find_bin_dir
+from tests.fixtures.ci import require_real_part
+from tests.fixtures.debian_postgres import debian_postgres, find_bin_dir
 
 BEFORE_TENANTS = "0007_add_compilation_jobs"
 HOLD_EPISODES_LOCK = "BEGIN; LOCK TABLE episodes IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({})"

@@ -26,7 +26,7 @@ from tests.db.support import (
     script_directory,
     tables,
 )
-from tests.support.runbook import REVISIONS
+from tests.fixtures.runbook import REVISIONS
 
 
 def _load_revision_module(revision: str) -> object:

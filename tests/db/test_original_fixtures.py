@@ -8,7 +8,7 @@ import pytest
 
 from devtools.postgres import PgServer
 from tests.db.support import schema_snapshot
-from tests.support.original_db import ORIGINAL_REVISIONS, build_original, shared_file
+from tests.fixtures.original_db import ORIGINAL_REVISIONS, build_original, shared_file
 
 
 @pytest.mark.parametrize("revision", ORIGINAL_REVISIONS)

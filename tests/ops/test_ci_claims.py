@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.ci import require_real_part
+from tests.fixtures.ci import require_real_part
 
 
 def test_missing_part_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:

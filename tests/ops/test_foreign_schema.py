@@ -8,8 +8,8 @@ from __future__ import annotations
 from devtools.postgres import PgServer
 from statewave_server.ops.guard import check_schema
 from statewave_server.ops.migrations import UP_TO_DATE, check_migration_status
+from tests.fixtures.original_db import build_original
 from tests.ops import app_client, database_at, preflight_json, settings_for
-from tests.support.original_db import build_original
 
 
 def original_database(pg: PgServer) -> str:

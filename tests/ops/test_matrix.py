@@ -15,7 +15,7 @@ from statewave_server.ops.matrix import (
     row_for,
     script_directory,
 )
-from tests.support.runbook import REVISIONS
+from tests.fixtures.runbook import REVISIONS
 
 RUNBOOK_ROWS = [
     ("0.6.1", "0012_add_health_cache", "0012_add_health_cache"),

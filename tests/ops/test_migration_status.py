@@ -18,8 +18,8 @@ from statewave_server.ops.migrations import (
     evaluate,
     migration_report,
 )
+from tests.fixtures.runbook import HEAD, STATUS_KEYS
 from tests.ops import database_at, no_server_url
-from tests.support.runbook import HEAD, STATUS_KEYS
 
 
 def _evaluate(current: str | None, app_version: str = "0.6.1"):  # type: ignore[no-untyped-def]

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from devtools.postgres import PgServer, alembic, run_cli
 from statewave_server.db.migration_audit import MIGRATION_LOCK_KEY
+from tests.fixtures.ci import require_real_part
+from tests.fixtures.runbook import HEAD, STATUS_KEYS
 from tests.ops import database_at, no_server_url, preflight_json, run_script
-from tests.support.ci import require_real_part
-from tests.support.runbook import HEAD, STATUS_KEYS
 
 UP_TO_DATE_LINE = "✅ Schema is up to date. No migration needed."
 
@@ -132,7 +132,7 @@ async def test_migration_in_progress_is_no_go(head_db_url: str) -> None:
 
 @pytest.mark.slow
 def test_server_without_pgvector_is_no_go() -> None:
-    from tests.support.debian_postgres import debian_postgres, find_bin_dir
+    from tests.fixtures.debian_postgres import debian_postgres, find_bin_dir
 
     require_real_part(
         find_bin_dir() is not None, "no Debian PostgreSQL (without pgvector) on this machine"

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from devtools.postgres import REPO_ROOT, PgServer, alembic
 from devtools.server import clean_env, free_port, running_server, uvicorn_command
 from statewave_server.worker.errors import job_error_text
+from tests.fixtures.runbook import HEAD, RESET_STUCK_JOBS_SQL
 from tests.ops import (
     app_client,
     database_at,
@@ -29,7 +30,6 @@ from tests.ops import (
     run_script,
     settings_for,
 )
-from tests.support.runbook import HEAD, RESET_STUCK_JOBS_SQL
 
 NO_DATABASE = "No database configured"
 
@@ -268,7 +268,7 @@ async def test_row_34_runbook_reset_sql_never_resets_a_live_job(
     pg: PgServer, head_db_url: str
 ) -> None:
     from statewave_server.worker.runner import Worker
-    from tests.support.factories import database_for, make_job, wait_until
+    from tests.fixtures.factories import database_for, make_job, wait_until
 
     engine = create_async_engine(head_db_url)
     database = database_for(engine)

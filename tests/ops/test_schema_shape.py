@@ -13,7 +13,7 @@ from statewave_server.ops.schema_shape import (
     classify,
     detect_schema_family,
 )
-from tests.support.original_db import ORIGINAL_REVISIONS, build_original
+from tests.fixtures.original_db import ORIGINAL_REVISIONS, build_original
 
 OURS = {name: frozenset(t.columns.keys()) for name, t in Base.metadata.tables.items()}
 

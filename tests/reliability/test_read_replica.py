@@ -26,9 +26,9 @@ from statewave_server.db.engine import Database
 from statewave_server.db.read_routing import APPLICATION_NAME, RETRY_SECONDS
 from statewave_server.services.memory_index import MemoryIndexCache
 from statewave_server.settings import Settings
+from tests.fixtures.replica import Replica, streaming_replica
 from tests.mcp_tools.test_security import MCP_HEADERS
 from tests.services.test_memory_index_cache import MODEL, insert, memory, until
-from tests.support.replica import Replica, streaming_replica
 
 pytestmark = pytest.mark.slow
 

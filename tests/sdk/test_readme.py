@@ -8,8 +8,8 @@ import sys
 
 from devtools.postgres import run_cli
 from devtools.server import RunningServer, clean_env
+from tests.fixtures.readme import readme_blocks
 from tests.sdk.conftest import API_KEY
-from tests.support.readme import readme_blocks
 
 
 def test_readme_sdk_example_runs_against_a_live_server(sdk_server: RunningServer) -> None:

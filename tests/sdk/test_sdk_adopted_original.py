@@ -17,8 +17,8 @@ from statewave import StatewaveClient
 from devtools.postgres import PgServer, alembic, run_cli
 from devtools.server import RunningServer
 from tests.console.conftest import csrf_of
+from tests.fixtures.original_db import shared_file
 from tests.sdk.conftest import API_KEY, live_server
-from tests.support.original_db import shared_file
 
 DUMP = shared_file("upstream-0.6.1-with-data.sql")
 DEFAULT_SUBJECTS = {"customer-ana", "customer-bo", "customer-cy"}

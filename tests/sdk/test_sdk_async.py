@@ -17,6 +17,7 @@ from statewave import (
 )
 from statewave.client import NO_RETRY
 
+from tests.fixtures.factories import new_id
 from tests.sdk.conftest import (
     EXPECTED_FACTS,
     SESSION,
@@ -24,7 +25,6 @@ from tests.sdk.conftest import (
     conversation_batch,
     turn_payload,
 )
-from tests.support.factories import new_id
 
 pytestmark = pytest.mark.slow
 

@@ -18,13 +18,13 @@ from statewave import (
 from statewave.client import NO_RETRY, RetryConfig
 
 from devtools.server import RunningServer, free_port
+from tests.fixtures.factories import new_id
 from tests.sdk.conftest import (
     API_KEY,
     RATE_LIMIT_RPM,
     AsyncClientFactory,
     ClientFactory,
 )
-from tests.support.factories import new_id
 
 pytestmark = pytest.mark.slow
 

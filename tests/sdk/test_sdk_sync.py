@@ -31,6 +31,7 @@ from statewave import (
 )
 from statewave.client import NO_RETRY
 
+from tests.fixtures.factories import new_id
 from tests.sdk.conftest import (
     EXPECTED_FACTS,
     SESSION,
@@ -38,7 +39,6 @@ from tests.sdk.conftest import (
     conversation_batch,
     turn_payload,
 )
-from tests.support.factories import new_id
 
 pytestmark = pytest.mark.slow
 

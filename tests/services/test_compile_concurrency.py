@@ -18,7 +18,7 @@ from statewave_server.services.compilation import compile_now, compile_subject
 from statewave_server.services.episodes import NewEpisode, record_episode
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
-from tests.support.factories import database_for
+from tests.fixtures.factories import database_for
 
 CITIES = ["Paris", "Madrid", "Lisbon", "Oslo", "Vienna", "Prague", "Dublin", "Athens"]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -23,7 +23,7 @@ from statewave_server.services.embedding_backfill import (
     run_backfill,
 )
 from statewave_server.services.embeddings import HashEmbeddingProvider, hash_embedding
-from tests.support.factories import database_for, memory_row
+from tests.fixtures.factories import database_for, memory_row
 
 CURRENT = HashEmbeddingProvider(384)  # model "hash-sha512-384"
 OLD = HashEmbeddingProvider(8)  # model "hash-sha512-8": another model, another size

@@ -28,8 +28,8 @@ from statewave_server.db.subjects import delete_subject
 from statewave_server.services.embeddings import HashEmbeddingProvider
 from statewave_server.services.memory_index import MemoryIndexCache, SubjectIndex
 from statewave_server.services.memory_index.cache import BUILD_IN_THREAD_ROWS
-from tests.support.factories import database_for
-from tests.support.factories import memory_row as memory
+from tests.fixtures.factories import database_for
+from tests.fixtures.factories import memory_row as memory
 
 MODEL = HashEmbeddingProvider(384)
 REPO = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ async def test_hears_a_write_committed_by_another_process(
         from sqlalchemy.ext.asyncio import create_async_engine
         from statewave_server.db import memories
         from statewave_server.db.rows import NewMemoryRow
-        from tests.support.factories import database_for
+        from tests.fixtures.factories import database_for
 
         async def main():
             engine = create_async_engine({head_db_url!r})

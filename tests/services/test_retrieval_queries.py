@@ -18,7 +18,7 @@ from statewave_server.db.engine import Database
 from statewave_server.db.index_rows import index_rows, query_lexemes
 from statewave_server.db.rows import NewEpisodeRow, NewMemoryRow
 from statewave_server.services.embeddings import HashEmbeddingProvider
-from tests.support.factories import database_for, memory_row
+from tests.fixtures.factories import database_for, memory_row
 
 MODEL = HashEmbeddingProvider(384)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

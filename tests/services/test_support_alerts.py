@@ -15,7 +15,7 @@ from statewave_server.db.models import Resolution
 from statewave_server.services.events import EventSink
 from statewave_server.services.support.alerts import assess_health, record_health
 from statewave_server.services.support.health import HealthReport
-from tests.support.factories import database_for
+from tests.fixtures.factories import database_for
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ON = EventSink(enabled=True)

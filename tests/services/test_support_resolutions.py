@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from statewave_server.db.models import Resolution
 from statewave_server.services.support import resolutions as service
-from tests.support.factories import database_for
+from tests.fixtures.factories import database_for
 
 
 async def test_upsert_overwrites_and_manages_resolved_at(engine: AsyncEngine) -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from statewave_server.db.engine import Database
-from tests.support.factories import database_for
+from tests.fixtures.factories import database_for
 
 
 @pytest.fixture

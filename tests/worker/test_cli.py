@@ -18,7 +18,7 @@ from devtools.postgres import run_cli
 from devtools.worker import worker_subprocess
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Job
-from tests.support.factories import load_job, make_job, make_orphan, wait_until
+from tests.fixtures.factories import load_job, make_job, make_orphan, wait_until
 
 FAST_ENV = {
     "STATEWAVE_JOB_POLL_INTERVAL_SECONDS": "0.05",

@@ -32,7 +32,7 @@ from statewave_server.db.engine import Database
 from statewave_server.db.models import Episode, Job, Memory
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
-from tests.support.factories import load_job, wait_until
+from tests.fixtures.factories import load_job, wait_until
 
 SUBJECT = "crash-subject"
 TENANT = "crash-tenant"

@@ -9,13 +9,13 @@ from sqlalchemy import text
 from statewave_server.db import jobs
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Job
-from tests.support.factories import (
+from tests.fixtures.factories import (
     load_job,
     make_job,
     make_orphan,
     minutes_ago,
 )
-from tests.support.runbook import RESET_STUCK_JOBS_SQL
+from tests.fixtures.runbook import RESET_STUCK_JOBS_SQL
 
 
 async def _claim(db: Database, worker: str) -> Job | None:

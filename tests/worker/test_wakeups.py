@@ -15,7 +15,7 @@ from statewave_server.db.engine import Database
 from statewave_server.settings import Settings
 from statewave_server.worker.handlers import build_handlers
 from statewave_server.worker.runner import Worker
-from tests.support.factories import load_job, wait_until
+from tests.fixtures.factories import load_job, wait_until
 
 POLL_SECONDS = 60.0  # far longer than the test waits: only a wake-up can claim in time
 

@@ -25,17 +25,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from devtools.postgres import run_cli
 from devtools.receiver import Receiver, running_receiver
 from devtools.worker import worker_subprocess
-from statewave_server.db import webhooks as outbox
+from statewave_server.db import outbox
 from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
-from statewave_server.services.webhooks import sign, verify
+from statewave_server.services.webhook_signing import sign, verify
 from statewave_server.settings import Settings
 from statewave_server.worker.destinations import DestinationPolicy
+from statewave_server.worker.dispatcher import Dispatcher, classify
 from statewave_server.worker.policy import Backoff
 from statewave_server.worker.runner import in_process_worker
-from statewave_server.worker.webhooks import Dispatcher, classify
-from tests.support.factories import database_for, wait_until
-from tests.support.readme import readme_blocks
+from tests.fixtures.factories import database_for, wait_until
+from tests.fixtures.readme import readme_blocks
 
 SECRET = "whsec-test-1"
 FAST: dict[str, Any] = {

@@ -17,14 +17,14 @@ from statewave_server.db.models import Job
 from statewave_server.settings import Settings
 from statewave_server.worker.handlers import JobHandler, build_handlers
 from statewave_server.worker.runner import Worker, in_process_worker
-from tests.support.factories import (
+from tests.fixtures.factories import (
     database_for,
     load_job,
     make_job,
     make_orphan,
     wait_until,
 )
-from tests.support.runbook import RESET_STUCK_JOBS_SQL
+from tests.fixtures.runbook import RESET_STUCK_JOBS_SQL
 
 FAST = {
     "job_poll_interval_seconds": 0.05,

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from statewave_server.api.admin import backup, memory, memory_edits, ops, snapshots, subjects
+from statewave_server.api.admin import (
+    backup,
+    dashboard,
+    memory,
+    memory_edits,
+    snapshots,
+    subjects,
+    webhooks,
+)
 
 router = APIRouter()
-for _module in (ops, backup, snapshots, memory, memory_edits, subjects):
+for _module in (webhooks, dashboard, backup, snapshots, memory, memory_edits, subjects):
     router.include_router(_module.router)
 
 __all__ = ["router"]

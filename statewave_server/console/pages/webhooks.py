@@ -26,8 +26,8 @@ from statewave_server.console.web import (
     render,
     tenant_choice,
 )
-from statewave_server.services import webhooks as webhook_service
 from statewave_server.services.admin import dashboard as dashboard_service
+from statewave_server.services.admin import outbox as webhook_service
 
 router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependencies=DATA_PAGE)
 

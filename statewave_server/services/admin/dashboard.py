@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import jobs as job_repo
-from statewave_server.db import webhooks as outbox
+from statewave_server.db import outbox
 from statewave_server.db.admin_queries import counts as repo
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Episode, Job, Memory, WebhookEvent

@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from statewave_server.api.deps import DbDep
-from statewave_server.api.schemas.common import Offset
-from statewave_server.api.schemas.webhooks import (
+from statewave_server.api.schemas.admin import (
     RedriveRequest,
     RedriveResponse,
     WebhookEventDetail,
@@ -17,7 +16,8 @@ from statewave_server.api.schemas.webhooks import (
     WebhookEventsPage,
     WebhookStats,
 )
-from statewave_server.services import webhooks as service
+from statewave_server.api.schemas.common import Offset
+from statewave_server.services.admin import outbox as service
 
 router = APIRouter(prefix="/admin/webhooks", tags=["admin"])
 

@@ -10,7 +10,7 @@ Each event is POSTed to ``STATEWAVE_WEBHOOK_URL`` as the stored JSON envelope
 * ``X-Statewave-Signature`` —
   ``sha256=<hex HMAC-SHA256(secret, "<timestamp>.<event id>.<raw body>")>``, sent only when
   ``STATEWAVE_WEBHOOK_SECRET`` is set (verify with
-  :func:`statewave_server.services.webhooks.verify`).
+  :func:`statewave_server.services.webhook_signing.verify`).
 
 Every attempt first checks the destination (``destinations.py``): a refused address
 dead-letters the event at once. At most ``MAX_REPLY_BYTES`` of a reply are read, never
@@ -36,10 +36,10 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from statewave_server import __version__
-from statewave_server.db import webhooks as outbox
+from statewave_server.db import outbox
 from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
-from statewave_server.services.webhooks import sign
+from statewave_server.services.webhook_signing import sign
 from statewave_server.settings import Settings
 from statewave_server.worker.destinations import (
     DestinationPolicy,

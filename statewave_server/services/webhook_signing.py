@@ -1,4 +1,4 @@
-"""Webhook signatures (for the dispatcher and for receivers) and the outbox admin service.
+"""Webhook signatures: the dispatcher signs each delivery, a receiver checks it.
 
 Signature scheme: ``X-Statewave-Signature: sha256=<hex>`` where ``<hex>`` is
 HMAC-SHA256, keyed with ``STATEWAVE_WEBHOOK_SECRET``, over
@@ -14,14 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-import uuid
-from collections.abc import Collection
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from statewave_server.db import webhooks as outbox
-from statewave_server.db.models import WebhookEvent
-from statewave_server.errors import NotFound
 
 SIGNATURE_PREFIX = "sha256="
 # How far a signed timestamp may be from the receiver's clock by default (replay window).
@@ -61,54 +53,3 @@ def verify(
             return False
     expected = sign(secret, sent_at, event_id, body)
     return hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8"))
-
-
-# --- outbox administration (one transaction per call) -------------------------------------
-
-
-async def list_events(
-    db: async_sessionmaker[AsyncSession],
-    *,
-    status: str | None = None,
-    event_type: str | None = None,
-    tenant_id: str | None = None,
-    id_prefix: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> outbox.EventPage:
-    """A page of outbox rows, newest first (``id_prefix``: the rows a short id names)."""
-    async with db() as session:
-        return await outbox.list_events(
-            session,
-            status=status,
-            event_type=event_type,
-            tenant_id=tenant_id,
-            id_prefix=id_prefix,
-            limit=limit,
-            offset=offset,
-        )
-
-
-async def get_event(db: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> WebhookEvent:
-    """One outbox row, or :class:`NotFound`."""
-    async with db() as session:
-        event = await outbox.get_event(session, event_id)
-    if event is None:
-        raise NotFound("Webhook event not found")
-    return event
-
-
-async def stats(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
-    """Counts per delivery status plus ``total``."""
-    async with db() as session:
-        return await outbox.stats(session)
-
-
-async def redrive(
-    db: async_sessionmaker[AsyncSession],
-    *,
-    event_ids: Collection[uuid.UUID] | None = None,
-) -> list[uuid.UUID]:
-    """Return dead letters (``event_ids``, or all when None) to the queue; ids redriven."""
-    async with db() as session, session.begin():
-        return await outbox.redrive(session, event_ids=event_ids)
