@@ -302,7 +302,7 @@ async def test_a_kept_index_reads_changed_rows_from_the_primary(deployment: Depl
     try:
         async with cache.following(database.listen_url):
             await until(lambda: cache.live)
-            await insert(database, memory("first fact", subject))
+            await insert(database, memory("first fact", subject=subject))
             deployment.replica.wait_caught_up(deployment.primary)
             assert database.replica is not None
             async with database.reads() as session:
@@ -313,7 +313,7 @@ async def test_a_kept_index_reads_changed_rows_from_the_primary(deployment: Depl
                 assert len(index) == 1
                 deployment.replica.psql("SELECT pg_wal_replay_pause()")
                 try:
-                    await insert(database, memory("second fact", subject))  # marks the row
+                    await insert(database, memory("second fact", subject=subject))  # marks the row
                     index = await cache.get(
                         session, tenant_id="", subject_id=subject, model=MODEL.model
                     )
