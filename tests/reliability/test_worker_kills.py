@@ -1,4 +1,4 @@
-"""Three worker processes, one SIGKILLed mid-job again and again (and restarted): every job
+"""Three worker processes, one SIGKILLed mid-batch again and again (and restarted): every job
 completes exactly once — one memory per episode, every episode compiled once — and a
 poison job (one no worker can run) ends ``dead`` after its attempts, with its error.
 
@@ -73,6 +73,9 @@ def _worker_env(url: str, llm: OpenAITestServer) -> dict[str, str]:
     return subprocess_env(
         url,
         STATEWAVE_JOB_POLL_INTERVAL_SECONDS="0.1",
+        # Batches of two subjects: several workers hold work at once, so each kill hits a
+        # different batch (a kill requeues every unfinished job of the batch it lands in).
+        STATEWAVE_WORKER_BATCH_SUBJECTS="2",
         STATEWAVE_JOB_HEARTBEAT_SECONDS="0.2",
         STATEWAVE_JOB_ORPHAN_AFTER_SECONDS="1.0",
         STATEWAVE_JOB_BACKOFF_BASE_SECONDS="0.2",
@@ -89,6 +92,25 @@ def _worker_env(url: str, llm: OpenAITestServer) -> dict[str, str]:
 async def _rows(database: Database, sql: str) -> list[tuple[object, ...]]:
     async with database.engine.connect() as conn:
         return [tuple(r) for r in (await conn.execute(text(sql), {"t": TENANT})).all()]
+
+
+async def _worker_in_first_attempts(
+    database: Database, workers: list[ManagedProcess]
+) -> tuple[ManagedProcess, str] | None:
+    """A live worker whose running jobs are all on their first attempt (so a kill never
+    pushes a job past its attempts), with its worker id."""
+    running = await _rows(
+        database,
+        "SELECT claimed_by, min(attempts), max(attempts) FROM compilation_jobs"
+        " WHERE tenant_id = :t AND status = 'running' AND subject_id <> 'p'"
+        " GROUP BY claimed_by",
+    )
+    for claimed_by, fewest, most in running:
+        for worker in workers:
+            pid = worker.process.pid if worker.process is not None else None
+            if worker.alive() and f":{pid}:" in str(claimed_by) and fewest == most == 1:
+                return worker, str(claimed_by)
+    return None
 
 
 @pytest.mark.slow
@@ -130,33 +152,28 @@ async def test_repeatedly_killed_workers_complete_every_job_once(
     killed_jobs: list[str] = []
     try:
         deadline = time.monotonic() + 90
-        while len(killed_jobs) < KILLS and time.monotonic() < deadline:
-            running = await _rows(
-                database,
-                "SELECT id, claimed_by FROM compilation_jobs WHERE tenant_id = :t"
-                " AND status = 'running' AND attempts = 1 AND subject_id <> 'poison'",
-            )
-            victim = next(
-                (
-                    (str(job_id), w)
-                    for job_id, claimed_by in running
-                    for w in workers
-                    if w.alive()
-                    and w.process is not None
-                    and f":{w.process.pid}:" in str(claimed_by)
-                ),
-                None,
-            )
+        kills = 0
+        while kills < KILLS and time.monotonic() < deadline:
+            victim = await _worker_in_first_attempts(database, workers)
             if victim is None:
                 await asyncio.sleep(0.05)
                 continue
-            job_id, worker = victim
+            worker, worker_id = victim
             await asyncio.sleep(0.3)  # well inside the 1 s LLM call
             worker.kill9()
             assert worker.process is not None and worker.process.returncode == -signal.SIGKILL
-            killed_jobs.append(job_id)
+            kills += 1
+            # What the dead worker left unfinished: each of these runs again, once.
+            killed_jobs += [
+                str(r[0])
+                for r in await _rows(
+                    database,
+                    "SELECT id FROM compilation_jobs WHERE tenant_id = :t"
+                    f" AND status = 'running' AND claimed_by = '{worker_id}'",
+                )
+            ]
             worker.start()  # a fresh worker sweeps orphans when it starts
-        assert len(killed_jobs) == KILLS, "could not catch enough jobs mid-flight"
+        assert kills == KILLS and killed_jobs, "could not catch enough jobs mid-flight"
 
         while time.monotonic() < deadline:
             open_jobs = await _rows(
