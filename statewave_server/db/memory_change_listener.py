@@ -28,14 +28,13 @@ from typing import Any
 import asyncpg
 import structlog
 
-from statewave_server.db.listen_connection import connect_for_listening
+from statewave_server.db.listen_connection import connect_for_listening, keep_listening
 from statewave_server.db.memory_changes import CHANNEL, MemoryChange, this_process
 
 log = structlog.get_logger(__name__)
 
 APPLICATION_NAME = "statewave-memory-listener"
 HEALTH_CHECK_SECONDS = 15.0
-RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 
 class MemoryChangeListener:
@@ -62,19 +61,14 @@ class MemoryChangeListener:
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting with backoff after any failure."""
-        failures = 0
-        while True:
-            try:
-                await self._listen_once()
-                failures = 0
-            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
-                log.warning("memory_change_listener_lost", error=str(error))
-                failures += 1
-            finally:
-                if self.live:
-                    self.live = False
-                    self._on_gap()
-            await asyncio.sleep(RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)])
+        await keep_listening(
+            self._listen_once, lost_event="memory_change_listener_lost", after_each=self._lost
+        )
+
+    def _lost(self) -> None:
+        if self.live:
+            self.live = False
+            self._on_gap()
 
     async def heard_everything(self) -> bool:
         """Wait until every change committed before this call has been delivered to

@@ -13,16 +13,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
-import asyncpg
-import structlog
-
 from statewave_server.db.jobs import JOBS_CHANNEL
-from statewave_server.db.listen_connection import connect_for_listening
-
-log = structlog.get_logger("statewave.worker")
+from statewave_server.db.listen_connection import connect_for_listening, keep_listening
 
 APPLICATION_NAME: Final = "statewave-job-wakeups"
-RECONNECT_SECONDS: Final = (0.5, 1.0, 2.0, 5.0)
 
 
 class JobWakeups:
@@ -59,15 +53,7 @@ class JobWakeups:
                 await task
 
     async def _listen(self) -> None:
-        failures = 0
-        while True:
-            try:
-                await self._listen_once()
-                failures = 0
-            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
-                log.warning("job_wakeups_lost", error=str(error))
-                failures += 1
-            await asyncio.sleep(RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)])
+        await keep_listening(self._listen_once, lost_event="job_wakeups_lost")
 
     async def _listen_once(self) -> None:
         connection = await connect_for_listening(
