@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -52,7 +53,7 @@ class RunningServer:
 
 def wait_until_up(
     base_url: str,
-    process: subprocess.Popen[str],
+    process: subprocess.Popen[Any],
     timeout: float = 60,
     *,
     error: type[Exception] = AssertionError,

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from devtools.postgres import REPO_ROOT, PgServer, alembic
-from devtools.server import clean_env, free_port, running_server, uvicorn_command
+from devtools.server import clean_env, free_port, running_server, uvicorn_command, wait_until_up
 from statewave_server.worker.errors import job_error_text
 from tests.fixtures.runbook import HEAD, RESET_STUCK_JOBS_SQL
 from tests.ops import (
@@ -352,6 +352,8 @@ def test_row_00_first_screen_banner_on_a_terminal(db_url: str) -> None:
         while b"Stop:" not in seen and time.monotonic() < deadline:
             if select.select([master], [], [], 1)[0]:
                 seen += os.read(master, 4096)
+        # Ctrl+C once it serves, as the operator reading the banner would.
+        wait_until_up(f"http://127.0.0.1:{port}", process)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(30)
