@@ -11,7 +11,9 @@ connection the read will use, it asks the replica whether it has replayed that f
 (``pg_last_wal_replay_lsn()``). Only then does the read run there: replay only moves
 forward and each statement of a read-committed transaction takes a fresh snapshot, so
 every statement of the read sees all those writes. A replica that is behind gets up to
-``read_replica_max_wait_ms`` to catch up, then the read goes to the primary. A replica
+``read_replica_max_wait_ms`` to catch up, then the read goes to the primary (one that
+received everything and is stuck on a record the primary flushed only in part gets that
+record flushed, ``primary_wal.WalFlush``, and one more wait). A replica
 that cannot be reached (or is not a standby) is skipped for ``RETRY_SECONDS`` and reads
 go to the primary meanwhile, never an error; the change of state is logged.
 
@@ -38,6 +40,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from statewave_server.db.primary_wal import SharedWalPosition, WalFlush
+
 log = structlog.get_logger(__name__)
 
 #: Anything that opens a session for ``async with``: a sessionmaker or a ``ReadRouter``.
@@ -62,54 +66,15 @@ REPLICA_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     NotAStandby,
 )
-# A commit is acknowledged once its record is flushed, unless synchronous_commit is off
-# (then once it is inserted): the position every acknowledged write lies within.
-_PRIMARY_POSITION = text(
-    "SELECT (CASE WHEN current_setting('synchronous_commit') = 'off' "
-    "THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END)::text"
-)
 _BEHIND = text(
     "SELECT pg_wal_lsn_diff(CAST(CAST(:target AS text) AS pg_lsn), pg_last_wal_replay_lsn())"
 )
-_REPLAYED = text("SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) AS pg_lsn)")
-
-
-class _SharedPosition:
-    """The primary's ``_PRIMARY_POSITION``, one query for all concurrent readers.
-
-    Only a query sent after a reader arrived vouches for the writes acknowledged before
-    it arrived, so a reader joins the next query, never one already in flight (the same
-    rule as ``MemoryChangeListener.heard_everything``)."""
-
-    def __init__(self, primary: AsyncEngine) -> None:
-        self._primary = primary
-        self._next: asyncio.Future[str] | None = None
-        self._queries: asyncio.Task[None] | None = None
-
-    async def get(self) -> str:
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-        waiting = self._next
-        if self._queries is None or self._queries.done():
-            self._queries = asyncio.create_task(self._send(), name="primary-wal-position")
-        return await asyncio.shield(waiting)
-
-    async def _send(self) -> None:
-        while self._next is not None:
-            round_, self._next = self._next, None
-            try:
-                round_.set_result(await self._query())
-            except asyncio.CancelledError:  # no waiter may wait forever
-                round_.cancel()
-                raise
-            except Exception as error:  # e.g. the primary is down: every waiter hears it
-                round_.set_exception(error)
-
-    async def _query(self) -> str:
-        # Autocommit: one round trip, no BEGIN and ROLLBACK around it.
-        async with self._primary.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return str(await autocommit.scalar(_PRIMARY_POSITION))
+# Replayed that far; where replay is (to tell stuck from slow); received that far.
+_REPLAY_STATE = text(
+    "SELECT pg_last_wal_replay_lsn() >= CAST(CAST(:target AS text) AS pg_lsn), "
+    "pg_last_wal_replay_lsn()::text, "
+    "coalesce(pg_last_wal_receive_lsn() >= CAST(CAST(:target AS text) AS pg_lsn), false)"
+)
 
 
 class ReadRouter:
@@ -127,7 +92,8 @@ class ReadRouter:
         max_wait_seconds: float,
     ) -> None:
         self._primary = primary
-        self._position = _SharedPosition(primary_engine)
+        self._position = SharedWalPosition(primary_engine)
+        self._flush = WalFlush(primary_engine)
         self._replica_engine = replica
         # Read committed whatever the server's default: each statement after the check
         # takes a fresh snapshot (one taken at the check could predate what it saw).
@@ -173,13 +139,27 @@ class ReadRouter:
         return session
 
     async def _replayed(self, session: AsyncSession, target: str) -> bool:
+        """Polls until replayed or the wait is over. A replica that received everything
+        but replayed nothing meanwhile is stuck on a half-flushed record
+        (``primary_wal``): the primary flushes the rest, and it gets one more wait."""
         deadline = time.monotonic() + self._max_wait
+        replay_at_start: str | None = None
+        flushed = False
         while True:
-            replayed = await session.scalar(_REPLAYED, {"target": target})
+            row = (await session.execute(_REPLAY_STATE, {"target": target})).one()
+            replayed, replay, received = row
             if replayed is None:
                 raise NotAStandby("the read database is not in recovery (not a replica)")
-            if replayed or time.monotonic() >= deadline:
-                return bool(replayed)
+            if replayed:
+                return True
+            if replay_at_start is None:
+                replay_at_start = replay
+            if time.monotonic() >= deadline:
+                stuck = received and replay == replay_at_start
+                if flushed or not stuck or not await self._flush.request():
+                    return False
+                flushed = True
+                deadline = time.monotonic() + self._max_wait
             await asyncio.sleep(POLL_SECONDS)
 
     def _skip(self, error: BaseException) -> None:
@@ -210,6 +190,8 @@ class ReadRouter:
         """One line for ``/readyz``: the decisions so far, and why the replica is skipped."""
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.primary_reads.items()))
         line = f"{self.replica_reads} reads on the replica, on the primary: {counts or 'none'}"
+        if self._flush.count:
+            line += f"; {self._flush.count} WAL flushes asked of the primary"
         if self.unavailable is not None:
             line += f"; replica unavailable ({self.unavailable}), reading from the primary"
         return line

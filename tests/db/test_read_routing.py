@@ -10,9 +10,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from structlog.testing import capture_logs
 
+from devtools.postgres import PgServer
 from devtools.server import free_port
 from statewave_server.db.engine import Database
+from statewave_server.db.primary_wal import WalFlush
+from statewave_server.db.urls import to_async_url
 from statewave_server.ops.readiness import check_readiness
 from statewave_server.settings import Settings
 
@@ -64,3 +70,45 @@ async def test_an_unreachable_replica_costs_no_read(db_url: str) -> None:
         assert database.replica.unavailable is not None
     finally:
         await database.dispose()
+
+
+async def test_a_wal_flush_commits_and_is_rate_limited(engine: AsyncEngine) -> None:
+    """The flush is a committed logical message: the primary's flush position reaches
+    where its WAL was inserted before; a second request within the interval runs none."""
+    flush = WalFlush(engine)
+    async with engine.connect() as connection:
+        inserted = await connection.scalar(text("SELECT pg_current_wal_insert_lsn()::text"))
+    assert await flush.request() is True
+    assert flush.count == 1
+    async with engine.connect() as connection:
+        flushed = await connection.scalar(
+            text("SELECT pg_current_wal_flush_lsn() >= CAST(CAST(:lsn AS text) AS pg_lsn)"),
+            {"lsn": inserted},
+        )
+    assert flushed is True
+    assert await flush.request() is False  # within FLUSH_INTERVAL_SECONDS
+    assert flush.count == 1
+
+
+async def test_a_role_that_may_not_flush_is_told_once_and_reads_go_on(pg: PgServer) -> None:
+    """Where ``pg_logical_emit_message`` is revoked, the flush is given up (a warning),
+    never retried, and never an error for the read that asked."""
+    url = pg.create_database("noflush")
+    name = pg.database_name(url)
+    role = f"reader_{name}"
+    pg.psql(f'CREATE ROLE "{role}" LOGIN')
+    pg.psql_in(
+        name,
+        "REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text, boolean) "
+        "FROM PUBLIC",
+    )
+    engine = create_async_engine(make_url(to_async_url(url)).set(username=role))
+    try:
+        flush = WalFlush(engine)
+        with capture_logs() as logs:
+            assert await flush.request() is False
+        assert flush.refused is not None and "permission denied" in flush.refused
+        assert [entry["event"] for entry in logs] == ["read_replica_flush_refused"]
+        assert await flush.request() is False  # not tried again
+    finally:
+        await engine.dispose()

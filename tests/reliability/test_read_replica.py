@@ -23,6 +23,7 @@ from devtools.freshness import search_finds, trial_word, write_and_compile
 from devtools.harness import ApiProcess, subprocess_env
 from devtools.postgres import PgServer, alembic, run_cli, server_data_dir
 from statewave_server.db.engine import Database
+from statewave_server.db.primary_wal import FLUSH_INTERVAL_SECONDS
 from statewave_server.db.read_routing import APPLICATION_NAME, RETRY_SECONDS
 from statewave_server.services.memory_index import MemoryIndexCache
 from statewave_server.settings import Settings
@@ -168,11 +169,17 @@ def _mcp(
     return read
 
 
-def _eventually(condition: Callable[[], bool], seconds: float = 30) -> None:
+def _within(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.2)
+    return True
+
+
+def _eventually(condition: Callable[[], bool], seconds: float = 30) -> None:
+    assert _within(condition, seconds), "condition not met in time"
 
 
 def test_caught_up_replica_serves_the_read_routes(deployment: Deployment) -> None:
@@ -332,3 +339,54 @@ async def test_a_kept_index_reads_changed_rows_from_the_primary(deployment: Depl
                 )
     finally:
         await database.dispose()
+
+
+def test_a_record_flushed_only_in_part_does_not_keep_reads_off_the_replica(
+    deployment: Deployment,
+) -> None:
+    """WAL that no commit follows (on-access pruning, vacuum, a logical message) is
+    flushed by the WAL writer a whole page at a time, so the primary's flush position can
+    stop inside a record: the replica has received up to it but cannot replay a record it
+    has half of, and would stay "behind" until the next commit anywhere. The router then
+    has the primary flush the rest, and the read runs on the replica. (A commit elsewhere,
+    e.g. autovacuum's, may flush the record first: then the trial is repeated.)"""
+    subject = f"half-{uuid.uuid4().hex[:8]}"
+    writer, reader = deployment.apis
+    primary, replica = deployment.primary, deployment.replica
+    with httpx.Client(timeout=60) as client:
+        episode_id = _store(client, writer, subject, "a turn to read back")
+        for _ in range(TRIES):
+            replica.wait_caught_up(primary)
+            time.sleep(FLUSH_INTERVAL_SECONDS)  # not held back by the last flush
+            # A 40 kB record with no flush of its own; the WAL writer writes its whole pages.
+            primary.psql_in(
+                deployment.database,
+                "SELECT pg_logical_emit_message(false, 'statewave-test', repeat('x', 40000))",
+            )
+            if not _within(lambda: _stopped_inside_a_record(deployment), seconds=10):
+                continue  # flushed by a commit elsewhere before it could be seen stuck
+            reads, flushes = _replica_reads(client, reader), _flushes(client, reader)
+            assert _timeline_has(client, reader, subject, episode_id)
+            assert _replica_reads(client, reader) == reads + 1, _replica_check(client, reader)
+            if _flushes(client, reader) > flushes:
+                return  # this read found the replica stuck, and ran there all the same
+        pytest.fail(f"never saw the record half-flushed at a read in {TRIES} trials")
+
+
+def _flushes(client: httpx.Client, api: ApiProcess) -> int:
+    """How many times this process had the primary flush a record left half-flushed."""
+    found = re.search(r"(\d+) WAL flushes asked", _replica_check(client, api)["detail"])
+    return int(found.group(1)) if found else 0
+
+
+def _stopped_inside_a_record(deployment: Deployment) -> bool:
+    flushed, inserted = deployment.primary.psql_in(
+        "postgres", "SELECT pg_current_wal_flush_lsn(), pg_current_wal_insert_lsn()"
+    ).split("|")
+    received = deployment.replica.psql("SELECT pg_last_wal_receive_lsn()")
+    return _lsn(flushed) % 8192 == 0 and flushed != inserted and received == flushed
+
+
+def _lsn(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
