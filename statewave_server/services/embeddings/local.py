@@ -29,12 +29,12 @@ from statewave_server.errors import EmbeddingError
 
 if TYPE_CHECKING:
     import onnxruntime  # type: ignore[import-untyped]
-    from tokenizers import Tokenizer
+    from tokenizers import Encoding, Tokenizer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 16  # measured: 16 and 8 beat 32 and 64 (bench/RESULTS.md)
 DEFAULT_THREADS = 2
 
 
@@ -66,10 +66,10 @@ def load_tokenizer(path: Path, expected_sha256: str) -> Tokenizer:
             "reinstall statewave-server (the file is package data and must not be edited)"
         )
     tokenizer = Tokenizer.from_str(data.decode("utf-8"))
-    # The file pins truncation 128 and fixed padding 128; the model was trained for 256
-    # and padding to the batch's longest text avoids computing on padding.
+    # The file pins truncation 128 and fixed padding 128; the model was trained for 256,
+    # and each batch is padded on its own (``_MiniLM.encode``) to its longest text.
     tokenizer.enable_truncation(max_length=MAX_TOKENS)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer.no_padding()
     return tokenizer
 
 
@@ -94,11 +94,17 @@ class _MiniLM:
         self._input_names = {i.name for i in self.session.get_inputs()}
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Unit vectors (``len(texts)`` by 384) for one batch."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def tokenize(self, texts: Sequence[str]) -> list[Encoding]:
+        """Token ids of each text, unpadded (truncated to ``MAX_TOKENS``)."""
+        return self.tokenizer.encode_batch(list(texts))
+
+    def encode(self, batch: Sequence[Encoding]) -> npt.NDArray[np.float32]:
+        """Unit vectors (``len(batch)`` by 384) for one batch, padded to its longest text."""
+        lengths = np.array([len(e.ids) for e in batch], dtype=np.int64)
+        ids = np.zeros((len(batch), int(lengths.max())), dtype=np.int64)
+        for row, encoding in enumerate(batch):
+            ids[row, : lengths[row]] = encoding.ids
+        mask = (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feed["token_type_ids"] = np.zeros_like(ids)
@@ -110,6 +116,10 @@ class _MiniLM:
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         result: npt.NDArray[np.float32] = (pooled / norms).astype(np.float32)
         return result
+
+
+#: One batch: each text's position in the call, and its tokens.
+_Batch = list[tuple[int, "Encoding"]]
 
 
 class LocalMiniLMProvider:
@@ -157,35 +167,42 @@ class LocalMiniLMProvider:
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         """Blocking embedding of any number of texts (for scripts and worker threads)."""
-        vectors: list[list[float]] = []
+        vectors: list[list[float]] = [[] for _ in texts]
         for batch in self._batches(texts):
-            vectors.extend(self._encode_batch(batch))
-        return _restore_order(texts, vectors)
+            self._encode_batch(batch, into=vectors)
+        return vectors
 
     async def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
         """Vectors for ``texts``; one executor hop per batch so queries can interleave."""
         loop = asyncio.get_running_loop()
-        vectors: list[list[float]] = []
+        vectors: list[list[float]] = [[] for _ in texts]
         try:
-            for batch in self._batches(texts):
-                vectors.extend(
-                    await loop.run_in_executor(self._executor, self._encode_batch, batch)
-                )
+            batches = await loop.run_in_executor(self._executor, self._batches, texts)
+            for batch in batches:
+                await loop.run_in_executor(self._executor, self._encode_batch, batch, vectors)
         except TokenizerChecksumError:
             raise
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EmbeddingError(f"local embedding model failed: {exc}") from exc
-        return _restore_order(texts, vectors)
-
-    def _batches(self, texts: Sequence[str]) -> list[list[str]]:
-        """Texts sorted by length, then cut into batches: less padding, same vectors."""
-        ordered = [texts[i] for i in _length_order(texts)]
-        size = self._batch_size
-        return [ordered[start : start + size] for start in range(0, len(ordered), size)]
-
-    def _encode_batch(self, batch: list[str]) -> list[list[float]]:
-        vectors: list[list[float]] = self._model().encode(batch).tolist()
         return vectors
+
+    def _batches(self, texts: Sequence[str]) -> list[_Batch]:
+        """Texts tokenized once, ordered by token count, then cut into batches: padding
+        each batch to its longest text then adds almost nothing. Small batches of
+        similar lengths beat large ones here: a call's texts (one subject's episodes,
+        say) vary in length, and a batch computes every text at its longest's length."""
+        tokens = self._model().tokenize(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(tokens[i].ids))
+        size = self._batch_size
+        return [
+            [(i, tokens[i]) for i in order[start : start + size]]
+            for start in range(0, len(order), size)
+        ]
+
+    def _encode_batch(self, batch: _Batch, into: list[list[float]]) -> None:
+        encoded = self._model().encode([tokens for _, tokens in batch]).tolist()
+        for (position, _), vector in zip(batch, encoded, strict=True):
+            into[position] = vector
 
     async def embed_query(self, text: str) -> list[float]:
         """Vector for one query text."""
@@ -199,15 +216,3 @@ class LocalMiniLMProvider:
     def close(self) -> None:
         """Stop the inference thread (the model stays loaded until garbage collection)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _length_order(texts: Sequence[str]) -> list[int]:
-    return sorted(range(len(texts)), key=lambda i: len(texts[i]))
-
-
-def _restore_order(texts: Sequence[str], sorted_vectors: list[list[float]]) -> list[list[float]]:
-    """Undo :func:`_length_order`: vector ``k`` belongs to text ``order[k]``."""
-    result: list[list[float]] = [[] for _ in texts]
-    for position, index in enumerate(_length_order(texts)):
-        result[index] = sorted_vectors[position]
-    return result
