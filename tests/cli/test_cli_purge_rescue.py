@@ -9,34 +9,27 @@ one silent running job; a live or unknown one is an error (exit 1).
 from __future__ import annotations
 
 import json
-import os
-import pty
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from devtools.postgres import REPO_ROOT, PgServer
-from devtools.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
+from devtools.postgres import REPO_ROOT
+from devtools.server import RunningServer, clean_env
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Job, WebhookEvent
 from statewave_server.db.outbox import record_event
+from tests.cli.conftest import API_KEY, in_terminal
 from tests.fixtures.factories import database_for, make_job, make_orphan, minutes_ago
 
 pytestmark = pytest.mark.slow
 
-API_KEY = "cli-purge-key-0123456789"
 STATEWAVE = Path(sys.executable).parent / "statewave"
-
-
-@pytest.fixture(scope="module")
-def database_url(pg: PgServer, migrated_template: str) -> str:
-    return pg.create_database("cli_purge", template=migrated_template)
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +37,6 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     engine = create_async_engine(database_url)
     yield database_for(engine)
     await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    log = tmp_path_factory.mktemp("cli-purge") / "server.log"
-    with start_on_free_port(
-        uvicorn_command,
-        log,
-        STATEWAVE_DATABASE_URL=database_url,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
-        STATEWAVE_EMBEDDING_PROVIDER="hash",
-        STATEWAVE_API_KEY=API_KEY,
-    ) as running:
-        yield running
 
 
 def _env(database_url: str, server: RunningServer | None) -> dict[str, str]:
@@ -79,27 +58,6 @@ def statewave(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
         timeout=120,
         check=False,
     )
-
-
-def in_terminal(env: dict[str, str], answer: str, *args: str) -> tuple[int, str]:
-    """Run under a pseudo-terminal, typing ``answer`` at the prompt; exit code and output."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [str(STATEWAVE), *args], env=env, stdin=follower, stdout=follower, stderr=follower
-    )
-    os.close(follower)
-    os.write(leader, answer.encode())  # held by the terminal until the prompt reads it
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    return process.wait(timeout=120), b"".join(chunks).decode().replace("\r\n", "\n")
 
 
 async def _jobs(db: Database, tenant: str, *statuses: str) -> None:
@@ -151,10 +109,10 @@ async def test_purge_asks_at_a_terminal(
     tenant = f"purge-{uuid.uuid4().hex[:6]}"
     await _jobs(db, tenant, "dead")
     env = _env(database_url, server if remote else None)
-    code, shown = in_terminal(env, "n\n", "jobs", "purge", "--tenant", tenant)
+    code, shown = in_terminal([str(STATEWAVE), "jobs", "purge", "--tenant", tenant], env, "n\n")
     assert code == 1 and "Would delete 1 finished job(s)" in shown and "Delete them?" in shown
     assert "nothing deleted" in shown and await _count(db, Job, tenant) == 1
-    code, shown = in_terminal(env, "y\n", "jobs", "purge", "--tenant", tenant)
+    code, shown = in_terminal([str(STATEWAVE), "jobs", "purge", "--tenant", tenant], env, "y\n")
     assert code == 0 and "Deleted 1 finished job(s)" in shown, shown
     assert await _count(db, Job, tenant) == 0
 
