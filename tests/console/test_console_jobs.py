@@ -44,6 +44,7 @@ def test_stuck_jobs_come_first_and_are_flagged(
     detail = console.get(f"/console/jobs/{stuck}")
     assert detail.status_code == 200
     assert "Silent for 31m" in detail.text and 'href="/console/jobs#rescue"' in detail.text
+    assert 'id="rescue-job"' in detail.text and f'name="job_id" value="{stuck}"' in detail.text
     assert "ghost-worker" in detail.text
 
 
