@@ -152,8 +152,7 @@ def _rescue(older_than_minutes: float | None) -> dict[str, Any]:
         )
         return report
     threshold = seconds if seconds is not None else get_settings().job_orphan_after_seconds
-    swept = local.run(lambda s: dashboard.rescue_jobs(s, threshold))
-    return {"older_than_seconds": threshold, "requeued": swept.requeued, "dead": swept.dead}
+    return _swept(threshold, local.run(lambda s: dashboard.rescue_jobs(s, threshold)))
 
 
 def _rescue_one(job_id: str) -> dict[str, Any]:
@@ -163,7 +162,11 @@ def _rescue_one(job_id: str) -> dict[str, Any]:
         report: dict[str, Any] = server.call("POST", f"/admin/jobs/{job_id}/rescue")
         return report
     threshold = get_settings().job_orphan_after_seconds
-    swept = local.run(lambda s: dashboard.rescue_job(s, job_id, threshold))
+    return _swept(threshold, local.run(lambda s: dashboard.rescue_job(s, job_id, threshold)))
+
+
+def _swept(threshold: float, swept: dashboard.Rescued) -> dict[str, Any]:
+    """A local rescue's outcome in the API's ``RescueJobsResponse`` shape."""
     return {"older_than_seconds": threshold, "requeued": swept.requeued, "dead": swept.dead}
 
 

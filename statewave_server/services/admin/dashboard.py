@@ -24,6 +24,8 @@ from statewave_server.settings import Settings
 log = structlog.get_logger("statewave.admin")
 
 JOB_TERMINAL = ("completed", "dead")
+#: What a rescue returns: the ids put back to pending and the ids buried as dead.
+Rescued = job_repo.RecoveredJobs
 WEBHOOK_TERMINAL = ("delivered", "dead_letter")
 
 
@@ -173,9 +175,7 @@ async def orphaned_jobs(db: SessionFactory, after_seconds: float) -> int:
         return await job_repo.count_orphaned_jobs(session, after_seconds)
 
 
-async def rescue_jobs(
-    db: async_sessionmaker[AsyncSession], after_seconds: float
-) -> job_repo.RecoveredJobs:
+async def rescue_jobs(db: async_sessionmaker[AsyncSession], after_seconds: float) -> Rescued:
     """Running jobs silent for ``after_seconds`` back to pending (exhausted ones: dead)."""
     async with db.begin() as session:
         return await job_repo.rescue_orphaned_jobs(session, after_seconds)
@@ -183,7 +183,7 @@ async def rescue_jobs(
 
 async def rescue_job(
     db: async_sessionmaker[AsyncSession], job_id: str, after_seconds: float
-) -> job_repo.RecoveredJobs:
+) -> Rescued:
     """One running job silent for ``after_seconds`` back to pending (out of attempts: dead).
 
     An unknown id is :class:`NotFound`; a job that is not running, or whose worker is still
