@@ -1,4 +1,4 @@
-"""``statewave jobs list|show|retry|rescue``: durable compilation jobs.
+"""``statewave jobs list|show|retry|rescue|purge``: durable compilation jobs.
 
 On the configured database, or through a server's ``/admin/jobs`` with ``--url``; both
 print the API's shapes, so ``--json`` output is the same either way. Ids may be given as
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from statewave_server.api.schemas.admin import JobDetail, JobItem
-from statewave_server.cli import ids, local, output, remote
+from statewave_server.cli import ids, local, output, purge, remote
 from statewave_server.services.admin import dashboard
 from statewave_server.settings import get_settings
 
@@ -38,6 +38,11 @@ _COLUMNS = (
 class JobStatus(enum.StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    COMPLETED = "completed"
+    DEAD = "dead"
+
+
+class FinishedStatus(enum.StrEnum):
     COMPLETED = "completed"
     DEAD = "dead"
 
@@ -107,6 +112,10 @@ def jobs_show(
 
 @jobs_app.command("rescue")
 def jobs_rescue(
+    job_id: Annotated[
+        str | None,
+        typer.Argument(help="Only this job (or a unique prefix): it must be silent-running."),
+    ] = None,
     older_than_minutes: Annotated[
         float | None,
         typer.Option(
@@ -115,15 +124,11 @@ def jobs_rescue(
     ] = None,
     json_output: Json = False,
 ) -> None:
-    """Return orphaned running jobs to pending so a worker completes them."""
-    seconds = older_than_minutes * 60 if older_than_minutes is not None else None
-    server = remote.current()
-    if server is not None:
-        report = server.call("POST", "/admin/jobs/rescue", body={"older_than_seconds": seconds})
-    else:
-        threshold = seconds if seconds is not None else get_settings().job_orphan_after_seconds
-        swept = local.run(lambda s: dashboard.rescue_jobs(s, threshold))
-        report = {"older_than_seconds": threshold, "requeued": swept.requeued, "dead": swept.dead}
+    """Return orphaned running jobs to pending so a worker completes them (with ID: only that
+    job, and only if silent past the orphan timeout; exit 1 otherwise)."""
+    if job_id is not None and older_than_minutes is not None:
+        output.usage_error("Give a job id or --older-than-minutes, not both.")
+    report = _rescue_one(resolve(job_id)) if job_id is not None else _rescue(older_than_minutes)
     if json_output:
         output.print_json({**report, "requeued_count": len(report["requeued"])})
         return
@@ -135,6 +140,34 @@ def jobs_rescue(
     if report["dead"]:
         typer.echo(f"{len(report['dead'])} job(s) had no attempts left and are now dead:")
         output.echo_ids(report["dead"])
+
+
+def _rescue(older_than_minutes: float | None) -> dict[str, Any]:
+    """Every running job silent for the threshold (the API's ``RescueJobsResponse``)."""
+    seconds = older_than_minutes * 60 if older_than_minutes is not None else None
+    server = remote.current()
+    if server is not None:
+        report: dict[str, Any] = server.call(
+            "POST", "/admin/jobs/rescue", body={"older_than_seconds": seconds}
+        )
+        return report
+    threshold = seconds if seconds is not None else get_settings().job_orphan_after_seconds
+    return _swept(threshold, local.run(lambda s: dashboard.rescue_jobs(s, threshold)))
+
+
+def _rescue_one(job_id: str) -> dict[str, Any]:
+    """One silent running job (unknown: exit 1, 404; not silent-running: exit 1, 409)."""
+    server = remote.current()
+    if server is not None:
+        report: dict[str, Any] = server.call("POST", f"/admin/jobs/{job_id}/rescue")
+        return report
+    threshold = get_settings().job_orphan_after_seconds
+    return _swept(threshold, local.run(lambda s: dashboard.rescue_job(s, job_id, threshold)))
+
+
+def _swept(threshold: float, swept: dashboard.Rescued) -> dict[str, Any]:
+    """A local rescue's outcome in the API's ``RescueJobsResponse`` shape."""
+    return {"older_than_seconds": threshold, "requeued": swept.requeued, "dead": swept.dead}
 
 
 @jobs_app.command("retry")
@@ -164,3 +197,48 @@ def jobs_retry(
         output.echo_ids(retried)
     if missed:
         remote.fail(f"not dead or unknown: {', '.join(missed)}")
+
+
+@jobs_app.command("purge")
+def jobs_purge(
+    status: Annotated[
+        FinishedStatus | None, typer.Option(help="Only this status (default: both).")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
+    older_than_hours: purge.OlderThanHours = None,
+    yes: purge.Yes = False,
+    dry_run: purge.DryRun = False,
+    json_output: Json = False,
+) -> None:
+    """Delete finished (completed/dead) jobs matching at least one filter: prints "would
+    delete N" and asks; scripts pass --yes (without it, --json or no terminal exits 2)."""
+    filters: dict[str, Any] = {
+        "status": status.value if status else None,
+        "tenant_id": tenant,
+        "subject_id": subject,
+        "kind": kind,
+        "older_than_hours": older_than_hours,
+    }
+    selector = dashboard.JobFilter(
+        status=filters["status"], subject_id=subject, tenant_id=tenant, kind=kind
+    )
+
+    def purge_locally(only_count: bool) -> int:
+        return local.run(
+            lambda s: dashboard.purge_jobs(
+                s, selector, older_than_hours=older_than_hours, dry_run=only_count
+            )
+        )
+
+    purge.run(
+        "/admin/jobs",
+        "finished job(s)",
+        "completed or dead",
+        filters,
+        purge_locally,
+        yes=yes,
+        dry_run=dry_run,
+        json_output=json_output,
+    )

@@ -1,4 +1,4 @@
-"""``statewave webhooks list|show|redrive``: the webhook outbox.
+"""``statewave webhooks list|show|redrive|purge``: the webhook outbox.
 
 On the configured database, or through a server's ``/admin/webhooks`` with ``--url``; both
 print the API's shapes. Ids may be given as any unique prefix (tables show 8 characters).
@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from statewave_server.api.schemas.admin import WebhookEventDetail, WebhookEventResponse
-from statewave_server.cli import ids, local, output, remote
+from statewave_server.cli import ids, local, output, purge, remote
+from statewave_server.services.admin import dashboard
 from statewave_server.services.admin import outbox as service
 from statewave_server.settings import get_settings
 
@@ -36,6 +37,11 @@ _COLUMNS = (
 class WebhookStatus(enum.StrEnum):
     PENDING = "pending"
     DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    DEAD_LETTER = "dead_letter"
+
+
+class FinishedStatus(enum.StrEnum):
     DELIVERED = "delivered"
     DEAD_LETTER = "dead_letter"
 
@@ -155,3 +161,48 @@ def webhooks_redrive(
             typer.echo("STATEWAVE_WEBHOOK_URL is not set: nothing will deliver them.", err=True)
     if missed:
         remote.fail(f"not dead-lettered or unknown: {', '.join(missed)}")
+
+
+@webhooks_app.command("purge")
+def webhooks_purge(
+    status: Annotated[
+        FinishedStatus | None, typer.Option(help="Only this status (default: both).")
+    ] = None,
+    event: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
+    older_than_hours: purge.OlderThanHours = None,
+    yes: purge.Yes = False,
+    dry_run: purge.DryRun = False,
+    json_output: Json = False,
+) -> None:
+    """Delete delivered and dead-lettered events matching at least one filter: prints "would
+    delete N" and asks; scripts pass --yes (without it, --json or no terminal exits 2)."""
+    filters: dict[str, Any] = {
+        "status": status.value if status else None,
+        "event_type": event,
+        "tenant_id": tenant,
+        "older_than_hours": older_than_hours,
+    }
+
+    def purge_locally(only_count: bool) -> int:
+        return local.run(
+            lambda s: dashboard.purge_webhook_events(
+                s,
+                status=filters["status"],
+                event_type=event,
+                tenant_id=tenant,
+                older_than_hours=older_than_hours,
+                dry_run=only_count,
+            )
+        )
+
+    purge.run(
+        "/admin/webhooks",
+        "webhook event(s)",
+        "delivered or dead letter",
+        filters,
+        purge_locally,
+        yes=yes,
+        dry_run=dry_run,
+        json_output=json_output,
+    )

@@ -68,16 +68,23 @@ async def count_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float
     return int(await session.scalar(stmt) or 0)
 
 
-async def rescue_orphaned_jobs(session: AsyncSession, orphan_after_seconds: float) -> RecoveredJobs:
-    """Return orphaned jobs to ``pending``; those that used their last attempt become ``dead``.
+async def rescue_orphaned_jobs(
+    session: AsyncSession, orphan_after_seconds: float, *, job_id: str | None = None
+) -> RecoveredJobs:
+    """Return orphaned jobs (every one, or only ``job_id``) to ``pending``; those that used
+    their last attempt become ``dead``.
 
     Burying exhausted orphans stops a job that kills its worker (OOM, segfault) from
-    taking down every worker in turn.
+    taking down every worker in turn. A running job still heard from is never matched, so a
+    live worker's job is not taken from it.
     """
+    target = orphaned(orphan_after_seconds)
+    if job_id is not None:
+        target = and_(target, Job.id == job_id)
     exhausted = Job.attempts >= Job.max_attempts
     dead = await session.scalars(
         update(Job)
-        .where(orphaned(orphan_after_seconds), exhausted)
+        .where(target, exhausted)
         .values(
             status=DEAD,
             completed_at=func.now(),
@@ -88,7 +95,7 @@ async def rescue_orphaned_jobs(session: AsyncSession, orphan_after_seconds: floa
     dead_ids = list(dead)
     requeued = await session.scalars(
         update(Job)
-        .where(orphaned(orphan_after_seconds), ~exhausted)
+        .where(target, ~exhausted)
         .values(
             status=PENDING,
             claimed_at=None,
@@ -352,11 +359,16 @@ async def purge_jobs(
     tenant_id: str | None,
     kind: str | None,
     older_than: datetime | None,
+    dry_run: bool = False,
 ) -> int:
-    """Delete jobs in ``statuses`` matching every given filter; the number deleted."""
+    """Delete jobs in ``statuses`` matching every given filter; the number deleted (with
+    ``dry_run``: the number that would be, deleting nothing; one WHERE for both, so a
+    preview and its delete cannot disagree on what they match)."""
     fields = {"subject_id": subject_id, "tenant_id": tenant_id, "kind": kind}
     clauses = _job_filters(None, statuses, fields)
     if older_than is not None:
         clauses.append(Job.created_at < older_than)
+    if dry_run:
+        return int(await session.scalar(select(func.count()).select_from(Job).where(*clauses)) or 0)
     result = await session.execute(delete(Job).where(*clauses))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -249,13 +249,18 @@ async def purge_webhook_events(
     event_type: str | None,
     tenant_id: str | None,
     older_than: datetime | None,
+    dry_run: bool = False,
 ) -> int:
-    """Delete outbox rows in ``statuses`` matching every given filter; the number deleted."""
+    """Delete outbox rows in ``statuses`` matching every given filter; the number deleted
+    (with ``dry_run``: the number that would be, deleting nothing; one WHERE for both)."""
     clauses = [
         WebhookEvent.status.in_(list(statuses)),
         *_filters(None, event_type, tenant_id, None),
     ]
     if older_than is not None:
         clauses.append(WebhookEvent.created_at < older_than)
+    if dry_run:
+        count = select(func.count()).select_from(WebhookEvent).where(*clauses)
+        return int(await session.scalar(count) or 0)
     result = await session.execute(delete(WebhookEvent).where(*clauses))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from statewave_server.db.engine import Database
+from statewave_server.db.models import Job, WebhookEvent
+from statewave_server.db.outbox import record_event
 from statewave_server.services.runtime import MemoryRuntime
 from statewave_server.settings import Settings
 from tests.api.admin_support import admin_client, seed_subject
@@ -76,8 +79,11 @@ async def test_jobs_list_detail_stats_and_purge(
     assert unfiltered.json()["error"]["message"] == "at least one filter is required"
     running = await admin.delete("/admin/jobs", params={"status": "running"})
     assert running.status_code == 400
+    preview = await admin.delete("/admin/jobs", params={"tenant_id": "acme", "dry_run": True})
+    assert preview.json() == {"deleted": 0, "matched": 2, "dry_run": True}
+    assert (await admin.get("/admin/jobs", params={"tenant_id": "acme"})).json()["total"] == 3
     purged = await admin.delete("/admin/jobs", params={"tenant_id": "acme"})
-    assert purged.json() == {"deleted": 2}  # the pending job stays
+    assert purged.json() == {"deleted": 2, "matched": 2, "dry_run": False}  # pending stays
     left = (await admin.get("/admin/jobs", params={"subject_id": "job-s"})).json()
     assert {(j["tenant_id"], j["status"]) for j in left["jobs"]} == {
         ("acme", "pending"),
@@ -115,5 +121,57 @@ async def test_webhook_purge_touches_only_finished_events(admin: httpx.AsyncClie
     assert (await admin.delete("/admin/webhooks")).status_code == 400
     pending_before = (await admin.get("/admin/dashboard")).json()["webhooks"]["pending"]
     response = await admin.delete("/admin/webhooks", params={"status": "delivered"})
-    assert response.status_code == 200 and response.json() == {"deleted": 0}
+    assert response.status_code == 200
+    assert response.json() == {"deleted": 0, "matched": 0, "dry_run": False}
     assert (await admin.get("/admin/dashboard")).json()["webhooks"]["pending"] == pending_before
+
+
+async def test_webhook_purge_dry_run_counts_what_the_delete_then_removes(
+    admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+        for status in ("delivered", "dead_letter", "pending"):
+            await record_event(session, "purge-api", "memories.compiled", {})
+            await session.execute(
+                update(WebhookEvent)
+                .where(WebhookEvent.tenant_id == "purge-api", WebhookEvent.status == "pending")
+                .values(status=status)
+            )
+    params = {"tenant_id": "purge-api", "dry_run": "true"}
+    preview = (await admin.delete("/admin/webhooks", params=params)).json()
+    assert preview == {"deleted": 0, "matched": 2, "dry_run": True}
+    done = (await admin.delete("/admin/webhooks", params={"tenant_id": "purge-api"})).json()
+    assert done == {"deleted": 2, "matched": 2, "dry_run": False}
+    left = (await admin.get("/admin/webhooks", params={"tenant_id": "purge-api"})).json()
+    assert [e["status"] for e in left["events"]] == ["pending"]
+
+
+async def test_rescue_one_job_by_id(admin: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    """Only the silent running job named is rescued; a live one is 409, an unknown id 404."""
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+        stuck = await make_orphan(session, minutes=90, subject_id="rescue-one")
+        other = await make_orphan(session, minutes=90, subject_id="rescue-one")
+        spent = await make_orphan(session, minutes=90, attempts=3, max_attempts=3)
+        live = await make_orphan(session, minutes=90, heartbeat_at=func.now())
+        idle = await make_job(session, status="pending")
+    database = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+    rescued = await admin.post(f"/admin/jobs/{stuck.id}/rescue")
+    assert rescued.status_code == 200, rescued.text
+    assert rescued.json()["requeued"] == [stuck.id] and rescued.json()["dead"] == []
+    assert (await load_job(database, stuck.id)).status == "pending"
+    assert (await load_job(database, other.id)).status == "running"
+    buried = (await admin.post(f"/admin/jobs/{spent.id}/rescue")).json()
+    assert buried["requeued"] == [] and buried["dead"] == [spent.id]
+
+    for job in (live, idle, stuck):  # heartbeating, not running, already rescued
+        refused = await admin.post(f"/admin/jobs/{job.id}/rescue")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "job_not_stuck"
+    assert (await load_job(database, live.id)).status == "running"
+    unknown = await admin.post("/admin/jobs/no-such-job/rescue")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "job_not_found"
+    # Leave no running job behind for other tests.
+    await admin.post(f"/admin/jobs/{other.id}/rescue")
+    async with async_sessionmaker(engine)() as session, session.begin():
+        await session.execute(update(Job).where(Job.id == live.id).values(status="completed"))

@@ -9,13 +9,11 @@ nothing was read from a database of its own.
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,16 +22,16 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from devtools.postgres import REPO_ROOT, PgServer
-from devtools.server import RunningServer, clean_env, start_on_free_port, uvicorn_command
+from devtools.postgres import REPO_ROOT
+from devtools.server import RunningServer, clean_env
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Job, WebhookEvent
 from statewave_server.db.outbox import record_event
+from tests.cli.conftest import API_KEY, in_terminal
 from tests.fixtures.factories import database_for, make_job, make_orphan
 
 pytestmark = pytest.mark.slow
 
-API_KEY = "cli-remote-key-0123456789"
 SUBJECT = "cli-remote-alice"
 STATEWAVE = Path(sys.executable).parent / "statewave"
 ANSI = re.compile(r"\x1b\[([0-9;]*)m")
@@ -54,25 +52,6 @@ class Seeded:
     orphan: str
     event: str
     memory: str
-
-
-@pytest.fixture(scope="module")
-def database_url(pg: PgServer, migrated_template: str) -> str:
-    return pg.create_database("cli_remote", template=migrated_template)
-
-
-@pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    log = tmp_path_factory.mktemp("cli-remote") / "server.log"
-    with start_on_free_port(
-        uvicorn_command,
-        log,
-        STATEWAVE_DATABASE_URL=database_url,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
-        STATEWAVE_EMBEDDING_PROVIDER="hash",
-        STATEWAVE_API_KEY=API_KEY,
-    ) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -260,27 +239,10 @@ def test_refused_key_and_unreachable_host(seeded: Seeded, tmp_path: Path) -> Non
 
 def _in_terminal(seeded: Seeded, tmp_path: Path, *args: str, **env: str) -> str:
     """Run under a pseudo-terminal (as a person would), 100 columns wide; its output."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [str(STATEWAVE), *args],
-        env=_env(tmp_path / "data", seeded.server.base_url, COLUMNS="100", TERM="xterm", **env),
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert process.wait(timeout=120) == 0
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    base = _env(tmp_path / "data", seeded.server.base_url, COLUMNS="100", TERM="xterm", **env)
+    code, shown = in_terminal([str(STATEWAVE), *args], base)
+    assert code == 0, shown
+    return shown
 
 
 def test_tables_fit_100_columns_coloured_only_on_a_terminal(seeded: Seeded, tmp_path: Path) -> None:

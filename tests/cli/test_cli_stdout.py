@@ -30,6 +30,8 @@ JSON_COMMANDS = (
     ["jobs", "retry", "--all-dead", "--json"],
     ["webhooks", "list", "--json"],
     ["webhooks", "redrive", "--all-dead", "--json"],
+    ["jobs", "purge", "--older-than-hours", "24", "--dry-run", "--json"],
+    ["webhooks", "purge", "--older-than-hours", "24", "--yes", "--json"],
     ["embeddings", "backfill", "--json"],
     ["subjects", "--json"],
     ["search", SUBJECT, "billing", "--json"],

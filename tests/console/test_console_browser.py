@@ -172,6 +172,57 @@ def test_console_walkthrough(
     _shot(page, "08-webhooks")
 
 
+def test_purge_asks_first_and_a_stuck_row_is_rescued(
+    console_server: ConsoleServer, browser_page: object, make_orphan: Callable[[], str]
+) -> None:
+    """Purge shows "This deletes N" and deletes only on Confirm (Cancel deletes nothing);
+    a stuck row's own Rescue button requeues just that job."""
+    from playwright.sync_api import Page, expect
+
+    page: Page = browser_page  # type: ignore[assignment]
+    base = console_server.base_url
+    old = [uuid.uuid4().hex for _ in range(2)]
+    for job_id in old:  # the only jobs of this tenant older than 200 hours
+        console_server.sql(
+            "INSERT INTO compilation_jobs (id, kind, tenant_id, subject_id, status, created_at) "
+            f"VALUES ('{job_id}', 'compile', 'acme', 'p', 'completed', now() - interval '10 days')"
+        )
+    ids = ", ".join(f"'{job_id}'" for job_id in old)
+    left = f"SELECT count(*) FROM compilation_jobs WHERE id IN ({ids})"
+
+    def fill_purge() -> None:
+        page.goto(f"{base}/console/jobs")  # the walkthrough's session cookie is still set
+        page.evaluate("document.querySelector('#job-actions').open = true")
+        page.select_option("#purge select[name=status]", "completed")
+        page.select_option("#purge-tenant", "acme")
+        page.fill("#purge input[name=older_than_hours]", "200")
+        page.click("#purge button.danger")
+        expect(page.locator("#purge-count")).to_contain_text(
+            "This deletes 2 finished job(s) (status completed, tenant acme, older than 200 hours)"
+        )
+
+    fill_purge()
+    page.click("#purge-cancel")
+    expect(page).to_have_url(f"{base}/console/jobs")
+    assert console_server.sql(left) == "2"  # cancelled: nothing deleted
+    fill_purge()
+    _shot(page, "09-purge-confirm")
+    assert console_server.sql(left) == "2"
+    page.click("#purge-confirm-button")
+    expect(page.locator(".notice")).to_have_text("Purged 2 finished job(s).")
+    assert console_server.sql(left) == "0"
+
+    stuck, other = make_orphan(), make_orphan()
+    page.goto(f"{base}/console/jobs")
+    page.get_by_role("button", name=f"Rescue job {stuck[:8]}").click()
+    expect(page.locator(".notice")).to_contain_text("Rescue done: 1 job(s) back to pending")
+    expect(page.locator(f"#job-{stuck}")).to_have_attribute("data-status", "pending")
+    expect(page.locator(f"#job-{other}")).to_have_attribute("data-status", "running")
+    _shot(page, "10-jobs-after-row-rescue")
+    page.get_by_role("button", name=f"Rescue job {other[:8]}").click()  # leave none stuck
+    expect(page.locator(f"#job-{other}")).to_have_attribute("data-status", "pending")
+
+
 def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: object) -> None:
     """No page scrolls sideways at 390 px (wide tables scroll inside their own box), and
     no page repeats an element id."""

@@ -258,15 +258,16 @@ def test_jobs_filters_and_purge(console_server: ConsoleServer, console: httpx.Cl
         "now() - interval '3 days', now() - interval '3 days') RETURNING id"
     ).splitlines()[0]
     page = console.get("/console/jobs")
-    done = console.post(
-        "/console/jobs/purge",
-        data={
-            "csrf_token": csrf_of(page.text),
-            "status": "completed",
-            "tenant_id": "purge-me",
-            "older_than_hours": "24",
-        },
-    )
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "status": "completed",
+        "tenant_id": "purge-me",
+        "older_than_hours": "24",
+    }
+    preview = console.post("/console/jobs/purge", data=form)
+    assert preview.status_code == 200 and "This deletes <strong>1</strong>" in preview.text
+    assert job_status(console_server, job_id) == "completed"  # nothing deleted yet
+    done = console.post("/console/jobs/purge", data={**form, "confirm": "yes"})
     assert done.status_code == 303
     assert "Purged 1 finished job(s)." in console.get(done.headers["location"]).text
     assert job_status(console_server, job_id) == ""
@@ -296,10 +297,11 @@ def test_webhooks_page_redrive_and_purge(
         "UPDATE webhook_events SET status = 'delivered', delivered_at = now(), "
         f"created_at = now() - interval '2 days' WHERE id = '{dead}'"
     )
-    purged = console.post(
-        "/console/webhooks/purge",
-        data={"csrf_token": csrf_of(page.text), "status": "delivered", "older_than_hours": "24"},
-    )
+    form = {"csrf_token": csrf_of(page.text), "status": "delivered", "older_than_hours": "24"}
+    preview = console.post("/console/webhooks/purge", data=form)
+    assert preview.status_code == 200 and "This deletes <strong>1</strong>" in preview.text
+    assert console_server.sql(status) == "delivered"
+    purged = console.post("/console/webhooks/purge", data={**form, "confirm": "yes"})
     assert purged.status_code == 303 and purged.headers["location"] == "/console/webhooks"
     assert console_server.sql(status) == ""
     assert "Purged 1 webhook" in console.get(purged.headers["location"]).text

@@ -44,6 +44,7 @@ def test_stuck_jobs_come_first_and_are_flagged(
     detail = console.get(f"/console/jobs/{stuck}")
     assert detail.status_code == 200
     assert "Silent for 31m" in detail.text and 'href="/console/jobs#rescue"' in detail.text
+    assert 'id="rescue-job"' in detail.text and f'name="job_id" value="{stuck}"' in detail.text
     assert "ghost-worker" in detail.text
 
 
@@ -122,3 +123,29 @@ def test_dashboard_refreshes_itself_on_request(console: httpx.Client) -> None:
     live = console.get("/console", params={"refresh": 30}).text
     assert '<meta http-equiv="refresh" content="30">' in live
     assert console.get("/console", params={"refresh": 1}).status_code == 422  # too eager
+
+
+def test_row_rescue_requeues_exactly_that_stuck_job(
+    console_server: ConsoleServer, console: httpx.Client, make_orphan: Callable[[], str]
+) -> None:
+    stuck, other = make_orphan(), make_orphan()
+    page = console.get("/console/jobs").text
+    assert f'aria-label="Rescue job {stuck[:8]}"' in page
+    token = csrf_of(page)
+    done = console.post("/console/jobs/rescue", data={"csrf_token": token, "job_id": stuck})
+    assert done.status_code == 303 and done.headers["location"] == "/console/jobs"
+    after = console.get("/console/jobs").text
+    assert "Rescue done: 1 job(s) back to pending, 0 buried as dead." in after
+    assert job_status(console_server, stuck) == "pending"
+    assert job_status(console_server, other) == "running"  # only the one asked for
+    assert f'aria-label="Rescue job {stuck[:8]}"' not in after
+
+    # A running job whose worker still heartbeats is not stuck: 409, left to its worker.
+    console_server.sql(f"UPDATE compilation_jobs SET heartbeat_at = now() WHERE id = '{other}'")
+    live = console.post("/console/jobs/rescue", data={"csrf_token": token, "job_id": other})
+    assert live.status_code == 409 and "<html" in live.text and "heartbeating" in live.text
+    assert job_status(console_server, other) == "running"
+    missing = console.post("/console/jobs/rescue", data={"csrf_token": token, "job_id": "nope"})
+    assert missing.status_code == 404 and "Job not found" in missing.text
+    # Clean up: the live job goes back to the queue so later tests see no running job.
+    console_server.sql(f"UPDATE compilation_jobs SET status = 'pending' WHERE id = '{other}'")

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query
 
 from statewave_server.api.deps import DatabaseDep, DbDep, ReadDbDep, SettingsDep
 from statewave_server.api.schemas.admin import (
-    Deleted,
     JobDetail,
     JobItem,
     JobsPage,
+    Purged,
     RescueJobsBody,
     RescueJobsResponse,
     RetryJobsBody,
@@ -27,6 +27,8 @@ JobStatus = Literal["pending", "running", "completed", "dead"]
 Tenant = Annotated[str | None, Query(max_length=256, pattern=NO_NUL)]
 Text = Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_NUL)]
 Hours = Annotated[float | None, Query(ge=0, le=876_000, allow_inf_nan=False)]
+DryRun = Annotated[bool, Query(description="Count what would be deleted; delete nothing.")]
+JobIdPath = Annotated[str, Path(max_length=64, pattern=NO_NUL)]
 IdPrefix = Annotated[
     str | None, Query(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$", description="Short id.")
 ]
@@ -77,7 +79,11 @@ async def list_jobs(
     )
 
 
-@router.delete("/jobs", response_model=Deleted)
+def _purged(count: int, dry_run: bool) -> Purged:
+    return Purged(deleted=0 if dry_run else count, matched=count, dry_run=dry_run)
+
+
+@router.delete("/jobs", response_model=Purged)
 async def purge_jobs(
     db: DbDep,
     status: JobStatus | None = None,
@@ -85,12 +91,15 @@ async def purge_jobs(
     tenant_id: Tenant = None,
     kind: Text = None,
     older_than_hours: Hours = None,
-) -> Deleted:
-    """Delete finished jobs (completed/dead); at least one filter is required (else 400)."""
+    dry_run: DryRun = False,
+) -> Purged:
+    """Delete finished jobs (completed/dead); at least one filter is required (else 400).
+    ``dry_run=true`` only counts them (``matched``), with exactly the delete's filter."""
     selector = JobFilter(status, subject_id, tenant_id, kind)
-    return Deleted(
-        deleted=await service.purge_jobs(db, selector, older_than_hours=older_than_hours)
+    count = await service.purge_jobs(
+        db, selector, older_than_hours=older_than_hours, dry_run=dry_run
     )
+    return _purged(count, dry_run)
 
 
 @router.post("/jobs/retry", response_model=RetryJobsResponse)
@@ -114,32 +123,45 @@ async def rescue_jobs(body: RescueJobsBody, db: DbDep, settings: SettingsDep) ->
     )
 
 
+@router.post("/jobs/{job_id}/rescue", response_model=RescueJobsResponse)
+async def rescue_job(job_id: JobIdPath, db: DbDep, settings: SettingsDep) -> RescueJobsResponse:
+    """One running job silent past ``STATEWAVE_JOB_ORPHAN_AFTER_SECONDS`` back to pending (out
+    of attempts: dead). 404 unknown id; 409 ``job_not_stuck`` when it is not running or its
+    worker still heartbeats (a live worker's job is never taken)."""
+    threshold = settings.job_orphan_after_seconds
+    swept = await service.rescue_job(db, job_id, threshold)
+    return RescueJobsResponse(
+        older_than_seconds=threshold, requeued=swept.requeued, dead=swept.dead
+    )
+
+
 @router.get("/jobs/stats")
 async def job_stats(db: DbDep) -> dict[str, int]:
     return await service.job_stats(db)
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail)
-async def get_job(
-    job_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)], db: DbDep
-) -> JobDetail:
+async def get_job(job_id: JobIdPath, db: DbDep) -> JobDetail:
     return JobDetail.model_validate(await service.get_job(db, job_id))
 
 
-@router.delete("/webhooks", response_model=Deleted)
+@router.delete("/webhooks", response_model=Purged)
 async def purge_webhooks(
     db: DbDep,
     status: Literal["delivered", "dead_letter"] | None = None,
     event_type: Text = None,
     tenant_id: Tenant = None,
     older_than_hours: Hours = None,
-) -> Deleted:
-    """Delete delivered / dead-lettered outbox rows; at least one filter is required."""
-    deleted = await service.purge_webhook_events(
+    dry_run: DryRun = False,
+) -> Purged:
+    """Delete delivered / dead-lettered outbox rows; at least one filter is required.
+    ``dry_run=true`` only counts them (``matched``)."""
+    count = await service.purge_webhook_events(
         db,
         status=status,
         event_type=event_type,
         tenant_id=tenant_id,
         older_than_hours=older_than_hours,
+        dry_run=dry_run,
     )
-    return Deleted(deleted=deleted)
+    return _purged(count, dry_run)

@@ -142,8 +142,12 @@ class JobsPage(Page):
     jobs: list[JobItem]
 
 
-class Deleted(BaseModel):
+class Purged(BaseModel):
+    """A purge's outcome: ``matched`` rows fit the filter; ``deleted`` is 0 on a dry run."""
+
     deleted: int
+    matched: int
+    dry_run: bool
 
 
 JobId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]

@@ -13,6 +13,7 @@ from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.pages.subjects import HEALTH_STATES
 from statewave_server.console.pages.webhooks import WEBHOOK_STATUSES
+from statewave_server.console.purge import PurgeChoice, PurgePage, purge_step
 from statewave_server.console.web import (
     PAGE_SIZE,
     FormDep,
@@ -160,18 +161,31 @@ async def retry_jobs(request: Request, form: FormDep, db: DbDep) -> Response:
 async def rescue_jobs(
     request: Request, form: FormDep, db: DbDep, settings: SettingsDep
 ) -> Response:
-    """Running jobs silent for the threshold go back to pending (exhausted ones: dead)."""
+    """Running jobs silent for the threshold go back to pending (exhausted ones: dead); with
+    ``job_id``, only that one, and only if silent past the orphan threshold (else 404/409)."""
+    job_id = form.get("job_id") or None
+    if job_id is not None:
+        after = settings.job_orphan_after_seconds
+        swept = await dashboard_service.rescue_job(db, job_id, after)
+        log.info("console_job_rescued", job_id=job_id, dead=bool(swept.dead))
+        return notice_redirect(request, "jobs", "rescued", len(swept.requeued), len(swept.dead))
     minutes = number(form.get("older_than_minutes"), settings.job_orphan_after_seconds / 60)
     swept = await dashboard_service.rescue_jobs(db, minutes * 60)
     log.info("console_jobs_rescued", requeued=swept.requeued, dead=swept.dead, minutes=minutes)
     return notice_redirect(request, "jobs", "rescued", len(swept.requeued), len(swept.dead))
 
 
+JOBS_PURGE: Final = PurgePage("jobs", "finished job(s)", "completed or dead", "jobs_purged")
+
+
 @router.post("/jobs/purge")
 async def purge_jobs(request: Request, form: FormDep, db: DbDep) -> Response:
-    status = form.get("status") or None
-    selector = JobFilter(status=status, tenant_id=tenant_choice(form.get("tenant_id")))
-    hours = number(form.get("older_than_hours"), 24.0)
-    deleted = await dashboard_service.purge_jobs(db, selector, older_than_hours=hours)
-    log.info("console_jobs_purged", deleted=deleted, status=status, hours=hours)
-    return notice_redirect(request, "jobs", "jobs_purged", deleted)
+    """Finished jobs matching the form: counted and shown first, deleted once confirmed."""
+
+    async def purge(choice: PurgeChoice, dry_run: bool) -> int:
+        selector = JobFilter(status=choice.status, tenant_id=choice.tenant_id)
+        return await dashboard_service.purge_jobs(
+            db, selector, older_than_hours=choice.older_than_hours, dry_run=dry_run
+        )
+
+    return await purge_step(request, form, JOBS_PURGE, purge)

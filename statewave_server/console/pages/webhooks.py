@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from statewave_server.api.deps import DbDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
+from statewave_server.console.purge import PurgeChoice, PurgePage, purge_step
 from statewave_server.console.web import (
     PAGE_SIZE,
     FormDep,
@@ -21,7 +22,6 @@ from statewave_server.console.web import (
     list_page,
     log,
     notice_redirect,
-    number,
     parse_uuid,
     render,
     tenant_choice,
@@ -115,15 +115,23 @@ async def redrive_webhooks(request: Request, form: FormDep, db: DbDep) -> Respon
     return notice_redirect(request, "webhooks", "redriven", len(done))
 
 
+WEBHOOKS_PURGE: Final = PurgePage(
+    "webhooks", "webhook event(s)", "delivered or dead letter", "webhooks_purged"
+)
+
+
 @router.post("/webhooks/purge")
 async def purge_webhooks(request: Request, form: FormDep, db: DbDep) -> Response:
-    hours = number(form.get("older_than_hours"), 24.0)
-    deleted = await dashboard_service.purge_webhook_events(
-        db,
-        status=form.get("status") or None,
-        event_type=None,
-        tenant_id=tenant_choice(form.get("tenant_id")),
-        older_than_hours=hours,
-    )
-    log.info("console_webhooks_purged", deleted=deleted, hours=hours)
-    return notice_redirect(request, "webhooks", "webhooks_purged", deleted)
+    """Finished events matching the form: counted and shown first, deleted once confirmed."""
+
+    async def purge(choice: PurgeChoice, dry_run: bool) -> int:
+        return await dashboard_service.purge_webhook_events(
+            db,
+            status=choice.status,
+            event_type=None,
+            tenant_id=choice.tenant_id,
+            older_than_hours=choice.older_than_hours,
+            dry_run=dry_run,
+        )
+
+    return await purge_step(request, form, WEBHOOKS_PURGE, purge)

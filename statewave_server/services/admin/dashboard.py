@@ -16,7 +16,7 @@ from statewave_server.db.admin_queries import counts as repo
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Episode, Job, Memory, WebhookEvent
 from statewave_server.db.read_routing import SessionFactory
-from statewave_server.errors import BadRequest, NotFound
+from statewave_server.errors import BadRequest, Conflict, NotFound
 from statewave_server.ops.migrations import check_migration_status
 from statewave_server.ops.readiness import check_readiness
 from statewave_server.settings import Settings
@@ -24,6 +24,8 @@ from statewave_server.settings import Settings
 log = structlog.get_logger("statewave.admin")
 
 JOB_TERMINAL = ("completed", "dead")
+#: What a rescue returns: the ids put back to pending and the ids buried as dead.
+Rescued = job_repo.RecoveredJobs
 WEBHOOK_TERMINAL = ("delivered", "dead_letter")
 
 
@@ -173,12 +175,33 @@ async def orphaned_jobs(db: SessionFactory, after_seconds: float) -> int:
         return await job_repo.count_orphaned_jobs(session, after_seconds)
 
 
-async def rescue_jobs(
-    db: async_sessionmaker[AsyncSession], after_seconds: float
-) -> job_repo.RecoveredJobs:
+async def rescue_jobs(db: async_sessionmaker[AsyncSession], after_seconds: float) -> Rescued:
     """Running jobs silent for ``after_seconds`` back to pending (exhausted ones: dead)."""
     async with db.begin() as session:
         return await job_repo.rescue_orphaned_jobs(session, after_seconds)
+
+
+async def rescue_job(
+    db: async_sessionmaker[AsyncSession], job_id: str, after_seconds: float
+) -> Rescued:
+    """One running job silent for ``after_seconds`` back to pending (out of attempts: dead).
+
+    An unknown id is :class:`NotFound`; a job that is not running, or whose worker is still
+    heard from, is :class:`Conflict` and left alone (a live worker's job is never taken).
+    """
+    async with db.begin() as session:
+        swept = await job_repo.rescue_orphaned_jobs(session, after_seconds, job_id=job_id)
+        if swept.requeued or swept.dead:
+            return swept
+        job = await job_repo.get_job(session, job_id, tenant_id=None)
+    if job is None:
+        raise NotFound("Job not found", code="job_not_found")
+    state = "its worker is still heartbeating" if job.status == "running" else job.status
+    raise Conflict(
+        f"Job {job_id} is not a silent running job ({state}); nothing was rescued",
+        code="job_not_stuck",
+        details={"status": job.status, "orphan_after_seconds": after_seconds},
+    )
 
 
 async def job_stats(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
@@ -210,8 +233,10 @@ async def purge_jobs(
     selector: JobFilter,
     *,
     older_than_hours: float | None = None,
+    dry_run: bool = False,
 ) -> int:
-    """Delete finished jobs (``completed``/``dead``) matching at least one filter."""
+    """Delete finished jobs (``completed``/``dead``) matching at least one filter; with
+    ``dry_run``, count them instead (the same filter: what a preview shows is what goes)."""
     given = (selector.status, selector.subject_id, selector.tenant_id, selector.kind)
     if all(v is None for v in given) and older_than_hours is None:
         raise BadRequest("at least one filter is required")
@@ -225,6 +250,7 @@ async def purge_jobs(
             tenant_id=selector.tenant_id,
             kind=selector.kind,
             older_than=cutoff,
+            dry_run=dry_run,
         )
 
 
@@ -235,8 +261,10 @@ async def purge_webhook_events(
     event_type: str | None,
     tenant_id: str | None,
     older_than_hours: float | None = None,
+    dry_run: bool = False,
 ) -> int:
-    """Delete delivered/dead-lettered outbox rows matching at least one filter."""
+    """Delete delivered/dead-lettered outbox rows matching at least one filter; with
+    ``dry_run``, count them instead (the same filter)."""
     if all(v is None for v in (status, event_type, tenant_id, older_than_hours)):
         raise BadRequest("at least one filter is required")
     statuses = _terminal(status, WEBHOOK_TERMINAL)
@@ -247,6 +275,7 @@ async def purge_webhook_events(
             event_type=event_type,
             tenant_id=tenant_id,
             older_than=_cutoff(older_than_hours),
+            dry_run=dry_run,
         )
 
 
