@@ -39,6 +39,7 @@ class ExplorerFilter:
     tenant_id: str | None = None
     health_state: str | None = None
     has_open_sessions: bool | None = None
+    subject_id: str | None = None  # exactly this id (in any tenant, unless one is given)
 
 
 def visible(column: Any) -> list[ColumnElement[bool]]:
@@ -75,6 +76,8 @@ def _explorer(filters: ExplorerFilter) -> Select[Any]:
         episodes = episodes.where(Episode.tenant_id == filters.tenant_id)
     if filters.search:
         episodes = episodes.where(_matches(filters.search))
+    if filters.subject_id is not None:
+        episodes = episodes.where(Episode.subject_id == filters.subject_id)
     ep = episodes.group_by(Episode.tenant_id, Episode.subject_id).subquery()
     mem = _grouped(Memory, filters.tenant_id)
     opened = _grouped(Resolution, filters.tenant_id, Resolution.status == "open")
