@@ -150,3 +150,11 @@ async def test_an_empty_day_is_24_zeros(database: Database) -> None:
         assert series == [0] * 24
     summary = await webhook_summary(database.sessions, NOW)
     assert (summary.delivered, summary.failed, summary.last_delivered_at) == (0, 0, None)
+
+
+async def test_the_current_series_are_reused_for_a_minute(database: Database) -> None:
+    first = await last_day(database.sessions)
+    await _episodes(database, datetime.now(UTC))
+    assert await last_day(database.sessions) is first  # within CACHE_SECONDS: not recomputed
+    assert sum(first.episodes) == 0
+    assert sum((await last_day(database.sessions, datetime.now(UTC))).episodes) == 1

@@ -61,6 +61,7 @@ async def dashboard(
     JavaScript) for a screen left open on call."""
     data = await dashboard_service.dashboard(database, settings)
     tenants = await dashboard_service.tenants(db)
+    day = await activity.last_day(db)
     return render(
         request,
         "dashboard.html",
@@ -72,7 +73,8 @@ async def dashboard(
         webhook_statuses=WEBHOOK_STATUSES,
         health_states=HEALTH_STATES,
         refresh=refresh,
-        charts=last_day_charts(await activity.last_day(db)),
+        charts=last_day_charts(day),
+        charts_at=day.computed_at,
     )
 
 

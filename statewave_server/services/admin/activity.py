@@ -1,8 +1,16 @@
 """The last 24 hours at a glance: hourly series for the dashboard's sparklines and the
-webhook page's delivery summary (one short read transaction each)."""
+webhook page's delivery summary (one short read transaction each).
+
+The series scan their tables' last day, and ``episodes`` has no index on ``created_at``
+alone (the schema is frozen), so on a large database they cost tens of milliseconds: each
+server process computes them at most once every :data:`CACHE_SECONDS` (the dashboard says
+as of when), whatever the number of open, auto-refreshing dashboards.
+"""
 
 from __future__ import annotations
 
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +20,7 @@ from statewave_server.db.read_routing import SessionFactory
 
 HOURS = 24
 DAY = timedelta(hours=HOURS)
+CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,7 @@ class LastDay:
     failed: list[int]
     #: Jobs waiting at the end of each hour (for the current hour: now).
     queue_depth: list[int]
+    computed_at: datetime
 
 
 def _hours(now: datetime) -> list[datetime]:
@@ -33,9 +43,27 @@ def _hours(now: datetime) -> list[datetime]:
     return [current - repo.HOUR * (HOURS - 1 - i) for i in range(HOURS)]
 
 
+_cached: weakref.WeakKeyDictionary[SessionFactory, tuple[float, LastDay]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def last_day(db: SessionFactory, now: datetime | None = None) -> LastDay:
-    """Every series over the 24 hours ending in the hour of ``now`` (default: now)."""
-    hours = _hours(now or datetime.now(UTC))
+    """Every series over the 24 hours ending in the hour of ``now``; without ``now``, the
+    current ones, reused for :data:`CACHE_SECONDS`."""
+    if now is not None:
+        return await _last_day(db, now)
+    hit = _cached.get(db)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    started = time.monotonic()
+    day = await _last_day(db, datetime.now(UTC))
+    _cached[db] = (started, day)
+    return day
+
+
+async def _last_day(db: SessionFactory, now: datetime) -> LastDay:
+    hours = _hours(now)
     since = hours[0]
     async with db() as session:
         episodes = await repo.episodes_recorded(session, since)
@@ -49,6 +77,7 @@ async def last_day(db: SessionFactory, now: datetime | None = None) -> LastDay:
         delivered=[outcomes.get(h, [0, 0])[0] for h in hours],
         failed=[outcomes.get(h, [0, 0])[1] for h in hours],
         queue_depth=[depth.get(h + repo.HOUR, 0) for h in hours],
+        computed_at=now,
     )
 
 
