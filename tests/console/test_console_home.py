@@ -39,6 +39,7 @@ def _plant(server: ConsoleServer) -> None:
     """Rows at known hours: 7 episodes 5 h ago, 2 jobs completed 3 h ago, a job pending
     since 4 h ago, 3 deliveries and 1 dead letter 2 h ago."""
     episodes = [(t, s, _hour(5)) for t, s in SUBJECTS] + [("", "spark-1", _hour(5, 40))] * 3
+    episodes.append(("", f"ref-{JOB_PENDING[:8]}", _hour(30)))  # before the 24 h window
     values = ", ".join(
         f"(gen_random_uuid(), '{t}', '{s}', 'test', 'message', '{{}}', '{at.isoformat()}')"
         for t, s, at in episodes
@@ -192,6 +193,14 @@ def test_search_redirects_to_the_one_match(console: httpx.Client) -> None:
         assert found.status_code == 303, query
         assert found.headers["location"] == page, query
         assert console.get(page).status_code == 200
+
+
+def test_search_tries_ids_before_text(console: httpx.Client) -> None:
+    # A subject id contains the job's short id: the id wins; other text finds the subject.
+    by_id = console.get("/console/search", params={"q": JOB_PENDING[:8]})
+    assert by_id.headers["location"] == f"/console/jobs/{JOB_PENDING}"
+    by_text = console.get("/console/search", params={"q": "ref-"})
+    assert by_text.headers["location"] == f"/console/subjects/ref-{JOB_PENDING[:8]}"
 
 
 def test_search_lists_several_matches(console: httpx.Client) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server.db import jobs as job_repo
@@ -25,28 +25,24 @@ def _hour(column: Any) -> ColumnElement[datetime]:
     return func.date_trunc("hour", column, "UTC")
 
 
-async def _per_hour(
-    session: AsyncSession, at: Any, *where: ColumnElement[bool]
-) -> dict[datetime, int]:
-    """Rows per UTC hour of the time column ``at``, for rows matching ``where``."""
-    hour = _hour(at).label("hour")
-    rows = await session.execute(select(hour, func.count()).where(*where).group_by(hour))
-    return {at_hour: int(n) for at_hour, n in rows}
+async def _counts(session: AsyncSession, statement: Select[datetime, int]) -> dict[datetime, int]:
+    """``{hour: n}`` from a statement selecting (hour, count)."""
+    return {at_hour: int(n) for at_hour, n in await session.execute(statement)}
 
 
 async def episodes_recorded(session: AsyncSession, since: datetime) -> dict[datetime, int]:
-    """Episodes written per hour (``created_at``: when the server recorded them)."""
-    return await _per_hour(session, Episode.created_at, Episode.created_at >= since)
+    """Episodes written per hour (``created_at``: when the server recorded them), in every
+    tenant: the operator's dashboard."""
+    hour = _hour(Episode.created_at).label("hour")
+    statement = select(hour, func.count()).where(Episode.created_at >= since).group_by(hour)
+    return await _counts(session, statement)
 
 
 async def jobs_completed(session: AsyncSession, since: datetime) -> dict[datetime, int]:
     """Jobs that finished successfully, per hour of ``completed_at``."""
-    return await _per_hour(
-        session,
-        Job.completed_at,
-        Job.status == job_repo.COMPLETED,
-        Job.completed_at >= since,
-    )
+    hour = _hour(Job.completed_at).label("hour")
+    done = and_(Job.status == job_repo.COMPLETED, Job.completed_at >= since)
+    return await _counts(session, select(hour, func.count()).where(done).group_by(hour))
 
 
 def _failed() -> ColumnElement[bool]:

@@ -1,10 +1,11 @@
 """The console's one search box: a subject id, a job id or an outbox event id, whole or
 as a prefix (the short ids the console and the CLI show), in one read transaction.
 
-Subjects: the exact id when one exists (in any tenant), else the Subjects page's search
-(ids and memory content containing the text). Jobs and events: ids starting with the
-text, which must look like an id (hex digits and dashes); a whole UUID is accepted in
-either spelling (job ids are undashed, event ids dashed).
+Ids first: a subject's exact id (in any tenant), and job and event ids starting with the
+text when it looks like an id (hex digits and dashes; a whole UUID in either spelling, as
+job ids are undashed and event ids dashed). Only text that names no id goes on to the
+Subjects page's search (ids and memory content containing it), which scans the episodes
+and memories (no trigram index) and so is the slow path on a large database.
 """
 
 from __future__ import annotations
@@ -75,8 +76,6 @@ async def find(db: SessionFactory, text: str) -> SearchHits:
     jobs, events = job_repo.JobPage([], 0), outbox_repo.EventPage([], 0)
     async with db() as session:
         subjects, subjects_total = await _subjects(session, ExplorerFilter(subject_id=query))
-        if not subjects:
-            subjects, subjects_total = await _subjects(session, ExplorerFilter(search=query))
         prefixes = _prefixes(query)
         if prefixes is not None:
             jobs = await job_repo.list_jobs(
@@ -89,6 +88,8 @@ async def find(db: SessionFactory, text: str) -> SearchHits:
                 id_prefix=prefixes[0],
             )
             events = await outbox_repo.list_events(session, id_prefix=prefixes[1], limit=LIMIT)
+        if not (subjects or jobs.jobs or events.events):  # no id: the text search (slower)
+            subjects, subjects_total = await _subjects(session, ExplorerFilter(search=query))
     return SearchHits(
         query,
         subjects,
