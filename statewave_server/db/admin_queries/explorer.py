@@ -8,19 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    Text,
-    and_,
-    cast,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    tuple_,
-)
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -67,14 +55,11 @@ def _grouped(model: Any, tenant_id: str | None, *extra: ColumnElement[bool]) -> 
 
 
 def _matches(search: str) -> ColumnElement[bool]:
-    """The subject id contains ``search``, or one of its memories does (a name, an e-mail).
-
-    The memories are searched once, as an uncorrelated ``IN`` (a hashed set of subjects),
-    not once per episode row: 1 s became 0.1 s at 500k episodes and 200k memories."""
-    in_memory = tuple_(Episode.tenant_id, Episode.subject_id).in_(
-        select(Memory.tenant_id, Memory.subject_id).where(
-            Memory.content.icontains(search, autoescape=True)
-        )
+    """The subject id contains ``search``, or one of its memories does (a name, an e-mail)."""
+    in_memory = exists().where(
+        Memory.tenant_id == Episode.tenant_id,
+        Memory.subject_id == Episode.subject_id,
+        Memory.content.icontains(search, autoescape=True),
     )
     return or_(Episode.subject_id.icontains(search, autoescape=True), in_memory)
 
@@ -91,14 +76,14 @@ def _explorer(filters: ExplorerFilter) -> Select[Any]:
         episodes = episodes.where(Episode.tenant_id == filters.tenant_id)
     if filters.search:
         episodes = episodes.where(_matches(filters.search))
-    # One subject id: the per-subject counts are grouped for it alone, not for every subject.
-    one: dict[Any, list[ColumnElement[bool]]] = {Episode: [], Memory: [], Resolution: []}
-    if filters.subject_id is not None:
-        one = {model: [model.subject_id == filters.subject_id] for model in one}
-    episodes = episodes.where(*one[Episode])
-    ep = episodes.group_by(Episode.tenant_id, Episode.subject_id).subquery()
-    mem = _grouped(Memory, filters.tenant_id, *one[Memory])
-    opened = _grouped(Resolution, filters.tenant_id, Resolution.status == "open", *one[Resolution])
+
+    def one(model: Any) -> list[ColumnElement[bool]]:
+        """With one subject id, every per-subject count is grouped for it alone."""
+        return [] if filters.subject_id is None else [model.subject_id == filters.subject_id]
+
+    ep = episodes.where(*one(Episode)).group_by(Episode.tenant_id, Episode.subject_id).subquery()
+    mem = _grouped(Memory, filters.tenant_id, *one(Memory))
+    opened = _grouped(Resolution, filters.tenant_id, Resolution.status == "open", *one(Resolution))
     cache = SubjectHealthCache
 
     def joined(table: Any) -> ColumnElement[bool]:
