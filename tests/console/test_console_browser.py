@@ -188,6 +188,7 @@ def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: ob
             ("subject", f"/console/subjects/{SUBJECT}?tenant_id=acme"),
             ("jobs", "/console/jobs"),
             ("webhooks", "/console/webhooks"),
+            ("search", "/console/search?q=dana"),
         ):
             page.goto(f"{base}{path}")
             width = page.evaluate("document.documentElement.scrollWidth")
