@@ -6,8 +6,10 @@ Ingests a support-like subject with N episodes over 40 sessions (employer/plan c
 supersessions happen), compiles it, then times GET requests of its console pages, one at a
 time over loopback: the subject page (what we know, health, SLA, first memory and timeline
 pages), a later page of each, a filtered and a searched memory table, a memory page, and
-the page with a context preview (which runs the whole /v1/context assembly). p50/p95 per
-page, server time included (this is what the browser waits for).
+the page with a context preview (which runs the whole /v1/context assembly), the dashboard
+(its 24 h sparklines are reused for a minute, so most requests are cache hits) and a
+search that finds nothing (every search query runs). p50/p95 per page, server time
+included (this is what the browser waits for).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ def main() -> None:
                     "subject_memory_search": f"{base}?m_q=Initech",
                     "memory": memory.group(1).replace("&amp;", "&"),
                     "subject_with_context_preview": f"{base}?task=What+plan+are+they+on",
+                    "dashboard": "/console",
+                    "search_nothing_found": "/console/search?q=no-such-subject",
                 }
                 load_before = common.loadavg()
                 common.log("timing pages")

@@ -25,7 +25,7 @@ from statewave_server.settings import Settings, blank_key_is_none
 log = structlog.get_logger("statewave.security")
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/health", "/ready"})
-PUBLIC_PATHS = HEALTH_PATHS | {"/", "/docs", "/redoc", "/openapi.json"}
+PUBLIC_PATHS = HEALTH_PATHS | {"/", "/docs", "/redoc", "/openapi.json", "/favicon.ico"}
 # The runbook's plain ``curl …/ops/migrations``: its seven keys reveal only revision ids.
 # ``?verbose=true`` (history, lock holder's address, checksums) still needs the key.
 MIGRATIONS_PATH = "/ops/migrations"

@@ -18,7 +18,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.console.auth import CONSOLE_PREFIX
 from statewave_server.console.errors import HtmlErrorRoute
-from statewave_server.console.pages import login, operations, records, subjects, webhooks
+from statewave_server.console.pages import (
+    assets,
+    login,
+    operations,
+    records,
+    search,
+    subjects,
+    webhooks,
+)
 from statewave_server.console.web import error_page
 
 router = APIRouter(include_in_schema=False)
@@ -37,6 +45,6 @@ async def not_found(request: Request, unknown: str) -> Response:
 
 # Records before subjects: "/subjects/{id:path}" would otherwise swallow their paths; the
 # catch-all 404 last.
-for page in (login, operations, records, subjects, webhooks):
+for page in (assets, login, operations, records, search, subjects, webhooks):
     router.include_router(page.router)
 router.include_router(_fallback)

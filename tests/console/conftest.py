@@ -114,22 +114,30 @@ def _seed(server: ConsoleServer) -> None:
             assert opened.status_code == 200, opened.text
 
 
+@contextmanager
+def console_on_fresh_database(
+    pg: PgServer, template: str, log_dir: Path, **env: str
+) -> Iterator[ConsoleServer]:
+    """A console server (API key set, no worker) on a new database cloned from ``template``;
+    ``env`` adds or overrides settings."""
+    db_url = pg.create_database("console", template=template)
+    settings = {
+        "STATEWAVE_DATABASE_URL": db_url,
+        "STATEWAVE_API_KEY": API_KEY,
+        "STATEWAVE_RUN_WORKER_IN_PROCESS": "false",
+        "STATEWAVE_EMBEDDING_PROVIDER": "hash",
+        "STATEWAVE_WEBHOOK_URL": "http://127.0.0.1:9/statewave-hook",
+    }
+    with start_on_free_port(uvicorn_command, log_dir / "server.log", **settings | env) as running:
+        yield ConsoleServer(running, pg, pg.database_name(db_url))
+
+
 @pytest.fixture(scope="session")
 def console_server(
     pg: PgServer, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleServer]:
-    db_url = pg.create_database("console", template=migrated_template)
-    log_path = tmp_path_factory.mktemp("console-server") / "server.log"
-    with start_on_free_port(
-        uvicorn_command,
-        log_path,
-        STATEWAVE_DATABASE_URL=db_url,
-        STATEWAVE_API_KEY=API_KEY,
-        STATEWAVE_RUN_WORKER_IN_PROCESS="false",
-        STATEWAVE_EMBEDDING_PROVIDER="hash",
-        STATEWAVE_WEBHOOK_URL="http://127.0.0.1:9/statewave-hook",
-    ) as running:
-        server = ConsoleServer(running, pg, pg.database_name(db_url))
+    log_dir = tmp_path_factory.mktemp("console-server")
+    with console_on_fresh_database(pg, migrated_template, log_dir) as server:
         _seed(server)
         yield server
 

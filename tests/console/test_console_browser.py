@@ -239,6 +239,7 @@ def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: ob
             ("subject", f"/console/subjects/{SUBJECT}?tenant_id=acme"),
             ("jobs", "/console/jobs"),
             ("webhooks", "/console/webhooks"),
+            ("search", "/console/search?q=dana"),
         ):
             page.goto(f"{base}{path}")
             width = page.evaluate("document.documentElement.scrollWidth")
@@ -273,3 +274,68 @@ def test_errors_are_pages_in_the_browser(
         expect(page.locator("h1")).to_have_text(title)
         expect(page.get_by_role("link", name="Back to the dashboard")).to_be_visible()
         _shot(page, f"error-{name}")
+
+
+def test_on_call_home_in_the_browser(console_server: ConsoleServer, browser_page: object) -> None:
+    """The dashboard's sparklines (light and dark), the top bar search, the webhook header
+    card, then logging out: the login form says so, once. Runs last (it signs out)."""
+    from playwright.sync_api import Page, expect
+
+    page: Page = browser_page  # type: ignore[assignment]
+    base = console_server.base_url
+    page.goto(f"{base}/console")
+    if "/console/login" in page.url:
+        page.fill("#api_key", API_KEY)
+        page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+
+    # Every episode of this database was written during the session, so within the last
+    # 24 h: the chart counts those recorded by the time it was computed (it is reused for
+    # a minute, and the heading says when).
+    computed = page.locator("#last-day-title time").get_attribute("datetime")
+    episodes = int(
+        console_server.sql(f"SELECT count(*) FROM episodes WHERE created_at <= '{computed}'")
+    )
+    assert episodes > 0
+    chart = page.locator("#spark-episodes svg")
+    expect(chart).to_have_attribute("role", "img")
+    label = chart.get_attribute("aria-label") or ""
+    assert label.startswith(f"Episodes recorded, last 24 hours: {episodes} episodes; peak"), label
+    expect(page.locator("#spark-queue")).to_contain_text("not yet started")
+    _shot(page, "09-dashboard-sparklines")
+    bar = "getComputedStyle(document.querySelector('#spark-episodes rect')).fill"
+    light = page.evaluate(bar)
+    page.emulate_media(color_scheme="dark")
+    try:
+        assert page.evaluate(bar) == "rgb(143, 176, 255)" != light  # the dark palette's accent
+        _shot(page, "10-dashboard-dark")
+    finally:
+        page.emulate_media(color_scheme="light")
+
+    # Top bar search: an exact subject id opens it; odd text says nothing was found.
+    page.fill("#topbar-q", SUBJECT)
+    page.press("#topbar-q", "Enter")
+    expect(page.locator("#subject-title")).to_have_text(SUBJECT)
+    page.fill("#topbar-q", "dana")  # one subject by id, the other by its memories
+    page.press("#topbar-q", "Enter")
+    expect(page.locator("#search-subjects li")).to_have_count(2)
+    _shot(page, "11-search-results")
+    page.fill("#topbar-q", "%_")
+    page.press("#topbar-q", "Enter")
+    expect(page.locator("#search-none")).to_contain_text("Nothing found")
+    expect(page.locator("#topbar-q")).to_have_value("%_")
+    _shot(page, "11b-search-nothing-found")
+
+    # Webhooks: the header card (no secret on this server: signing off).
+    page.click("nav >> text=Webhooks")
+    expect(page.locator("#signing")).to_contain_text("off")
+    expect(page.locator("#success-rate")).to_be_visible()
+    _shot(page, "12-webhooks-header")
+
+    # Log out: the login form confirms it once; a reload does not repeat it.
+    page.click("form.logout button")
+    expect(page).to_have_url(f"{base}/console/login")
+    expect(page.get_by_role("status")).to_have_text("Signed out.")
+    _shot(page, "13-signed-out")
+    page.reload()
+    expect(page.get_by_role("status")).to_have_count(0)

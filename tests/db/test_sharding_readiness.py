@@ -34,6 +34,7 @@ ALL_TENANTS = {
     "admin_queries/counts.py:tenant_ids": "lists the tenants",
     "admin_queries/explorer.py:_matches": "correlated to the outer episode row's tenant "
     "(the operator's subject search, itself tenant-filtered when a tenant is chosen)",
+    "admin_queries/activity.py:episodes_recorded": "operator dashboard's sparkline, all tenants",
 }
 _BUILDERS = {"select", "update", "delete", "exists", "text"}
 

@@ -1,9 +1,6 @@
-"""Login and logout (the session cookie of ``console/auth.py``) and the stylesheet."""
+"""Login and logout (the session cookie of ``console/auth.py``)."""
 
 from __future__ import annotations
-
-from functools import lru_cache
-from importlib import resources
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -30,18 +27,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/console") and "//" not in target and "\\" not in target:
         return target
     return "/console"
-
-
-@router.get("/static/console.css")
-async def stylesheet() -> Response:
-    return Response(
-        _stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
-    )
-
-
-@lru_cache(maxsize=1)
-def _stylesheet() -> str:
-    return resources.files("statewave_server.console").joinpath("static/console.css").read_text()
 
 
 @router.get("/login", response_class=HTMLResponse)

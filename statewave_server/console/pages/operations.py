@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from statewave_server.api.deps import DatabaseDep, DbDep, SettingsDep
 from statewave_server.console.auth import CONSOLE_PREFIX
+from statewave_server.console.charts import last_day_charts
 from statewave_server.console.errors import DATA_PAGE, HtmlErrorRoute
 from statewave_server.console.pages.subjects import HEALTH_STATES
 from statewave_server.console.pages.webhooks import WEBHOOK_STATUSES
@@ -29,6 +30,7 @@ from statewave_server.console.web import (
     tenant_choice,
 )
 from statewave_server.db.models import Job
+from statewave_server.services.admin import activity
 from statewave_server.services.admin import dashboard as dashboard_service
 from statewave_server.services.admin.dashboard import JobFilter
 from statewave_server.settings import Settings
@@ -55,10 +57,12 @@ async def dashboard(
     db: DbDep,
     refresh: Annotated[int | None, Query(ge=10, le=3600)] = None,
 ) -> Response:
-    """Readiness, schema, queues and health; ``?refresh=N`` reloads it every N seconds (a
-    meta refresh: no JavaScript) for a screen left open on call."""
+    """Readiness, schema (with the newest applied migrations), queues, health and the last
+    24 hours as sparklines; ``?refresh=N`` reloads it every N seconds (a meta refresh: no
+    JavaScript) for a screen left open on call."""
     data = await dashboard_service.dashboard(database, settings)
     tenants = await dashboard_service.tenants(db)
+    day = await activity.last_day(db)
     return render(
         request,
         "dashboard.html",
@@ -70,6 +74,8 @@ async def dashboard(
         webhook_statuses=WEBHOOK_STATUSES,
         health_states=HEALTH_STATES,
         refresh=refresh,
+        charts=last_day_charts(day),
+        charts_at=day.computed_at,
     )
 
 

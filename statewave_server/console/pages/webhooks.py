@@ -26,6 +26,7 @@ from statewave_server.console.web import (
     render,
     tenant_choice,
 )
+from statewave_server.services.admin import activity
 from statewave_server.services.admin import dashboard as dashboard_service
 from statewave_server.services.admin import outbox as webhook_service
 
@@ -82,6 +83,9 @@ async def webhooks_page(
         statuses=WEBHOOK_STATUSES,
         webhook_url_set=bool(settings.webhook_url),
         endpoint=_endpoint(settings.webhook_url),
+        signing=settings.webhook_secret is not None
+        and bool(settings.webhook_secret.get_secret_value()),
+        summary=await activity.webhook_summary(db),
     )
 
 

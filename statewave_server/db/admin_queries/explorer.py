@@ -39,6 +39,7 @@ class ExplorerFilter:
     tenant_id: str | None = None
     health_state: str | None = None
     has_open_sessions: bool | None = None
+    subject_id: str | None = None  # exactly this id (in any tenant, unless one is given)
 
 
 def visible(column: Any) -> list[ColumnElement[bool]]:
@@ -75,9 +76,14 @@ def _explorer(filters: ExplorerFilter) -> Select[Any]:
         episodes = episodes.where(Episode.tenant_id == filters.tenant_id)
     if filters.search:
         episodes = episodes.where(_matches(filters.search))
-    ep = episodes.group_by(Episode.tenant_id, Episode.subject_id).subquery()
-    mem = _grouped(Memory, filters.tenant_id)
-    opened = _grouped(Resolution, filters.tenant_id, Resolution.status == "open")
+
+    def one(model: Any) -> list[ColumnElement[bool]]:
+        """With one subject id, every per-subject count is grouped for it alone."""
+        return [] if filters.subject_id is None else [model.subject_id == filters.subject_id]
+
+    ep = episodes.where(*one(Episode)).group_by(Episode.tenant_id, Episode.subject_id).subquery()
+    mem = _grouped(Memory, filters.tenant_id, *one(Memory))
+    opened = _grouped(Resolution, filters.tenant_id, Resolution.status == "open", *one(Resolution))
     cache = SubjectHealthCache
 
     def joined(table: Any) -> ColumnElement[bool]:

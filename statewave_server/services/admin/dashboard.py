@@ -17,7 +17,7 @@ from statewave_server.db.engine import Database
 from statewave_server.db.models import Episode, Job, Memory, WebhookEvent
 from statewave_server.db.read_routing import SessionFactory
 from statewave_server.errors import BadRequest, Conflict, NotFound
-from statewave_server.ops.migrations import check_migration_status
+from statewave_server.ops.migrations import MigrationDetails, inspect_database
 from statewave_server.ops.readiness import check_readiness
 from statewave_server.settings import Settings
 
@@ -32,8 +32,8 @@ WEBHOOK_TERMINAL = ("delivered", "dead_letter")
 async def dashboard(database: Database, settings: Settings) -> dict[str, Any]:
     """Readiness, schema, row counts, job and outbox queues, health distribution."""
     readiness = await check_readiness(database, settings)
-    migration = await check_migration_status(
-        database.engine, timeout_seconds=settings.db_connect_timeout_seconds
+    migration, details = await inspect_database(
+        database.engine, timeout_seconds=settings.db_connect_timeout_seconds, verbose=True
     )
     async with database.sessions() as session:
         counts = {
@@ -67,12 +67,34 @@ async def dashboard(database: Database, settings: Settings) -> dict[str, Any]:
             "expected_head": migration.expected_head,
             "is_compatible": migration.is_compatible,
             "pending_count": migration.pending_count,
+            "recent": recent_migrations(details),
+            "checksum_drift": [d.revision for d in details.checksum_drift] if details else [],
         },
         "counts": counts,
         "jobs": jobs,
         "webhooks": webhooks,
         "health_distribution": health,
     }
+
+
+#: How many applied-migration audit rows the dashboard shows (newest first).
+RECENT_MIGRATIONS = 5
+
+
+def recent_migrations(details: MigrationDetails | None) -> list[dict[str, Any]]:
+    """The newest audit rows (revision, direction, when, by which app version, checksum),
+    each flagged when its revision file no longer matches the recorded checksum."""
+    if details is None:
+        return []
+    current = {d.revision: d.current_checksum for d in details.checksum_drift}
+    newest = list(reversed(details.history))[:RECENT_MIGRATIONS]
+    return [
+        {
+            **entry.model_dump(),
+            "drifted": current.get(entry.revision, entry.checksum) != entry.checksum,
+        }
+        for entry in newest
+    ]
 
 
 async def tenants(db: SessionFactory) -> list[str]:
