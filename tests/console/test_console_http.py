@@ -158,6 +158,10 @@ def test_subjects_explorer_search_filter_sort(console: httpx.Client) -> None:
     assert opened.status_code == 200
     junk = console.get("/console/subjects", params={"health_state": "bogus", "sort_by": "x"})
     assert junk.status_code == 200
+    past = console.get("/console/subjects", params={"offset": 1000, "sort_by": "subject_id"})
+    assert past.status_code == 200
+    assert "No rows on this page" in past.text and "Newer" not in past.text
+    assert 'subjects?sort_by=subject_id&amp;sort_order=desc">← Last page</a>' in past.text
 
 
 def test_subject_page(console: httpx.Client) -> None:

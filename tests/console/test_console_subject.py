@@ -82,7 +82,10 @@ def test_every_episode_and_memory_is_reachable_by_paging(console: httpx.Client) 
         reached |= _memory_ids(_page(console, m_offset=offset))
     assert len(reached) == total
     past = _page(console, t_offset=500)
-    assert "past the end" in _section(past, "timeline")
+    past_timeline = _section(past, "timeline")
+    assert "No rows on this page (120 in all)" in past_timeline
+    assert "Previous" not in past_timeline  # offset 450 would still be past the end
+    assert 't_offset=100#timeline">← Last page</a>' in past_timeline
 
 
 def test_filters_and_content_search(console: httpx.Client) -> None:
