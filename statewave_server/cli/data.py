@@ -46,7 +46,7 @@ def subjects(
         str | None, typer.Option(help="Id or memory content contains this (a name, an e-mail).")
     ] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 50,
     json_output: Json = False,
 ) -> None:
     """List subjects, the most recently active first."""
@@ -115,7 +115,7 @@ def search(
     query: str,
     tenant: Tenant = "",
     semantic: Annotated[bool, typer.Option(help="Add vector similarity.")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Memories to show.")] = 20,
     json_output: Json = False,
 ) -> None:
     """Search one subject's active memories, best first."""
@@ -173,7 +173,12 @@ def context(
     subject_id: str,
     task: str,
     tenant: Tenant = "",
-    max_tokens: Annotated[int | None, typer.Option(min=1, max=16_000)] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=16_000, help="Token budget (default: STATEWAVE_DEFAULT_MAX_CONTEXT_TOKENS)."
+        ),
+    ] = None,
     session_id: Annotated[str | None, typer.Option("--session", help="Current session.")] = None,
     json_output: Json = False,
 ) -> None:

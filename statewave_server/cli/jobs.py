@@ -73,7 +73,7 @@ def jobs_list(
     kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
     subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 50,
     json_output: Json = False,
 ) -> None:
     """List compilation jobs, newest first."""

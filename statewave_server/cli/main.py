@@ -14,6 +14,7 @@ from statewave_server import __version__
 from statewave_server.cli import remote
 from statewave_server.cli.admin import register as register_admin_cli
 from statewave_server.cli.data import register as register_data_cli
+from statewave_server.cli.help import hide_flag_types
 from statewave_server.cli.jobs import jobs_app
 from statewave_server.cli.mcp import register as register_mcp_cli
 from statewave_server.cli.memories import memories_app
@@ -22,6 +23,7 @@ from statewave_server.cli.stats import register as register_stats_cli
 from statewave_server.cli.webhooks import webhooks_app
 from statewave_server.settings import get_settings
 
+hide_flag_types()
 app = typer.Typer(
     name="statewave",
     help="Statewave memory runtime. Exit codes: 0 ok, 1 failure/no-go, 2 usage error.",
@@ -199,6 +201,9 @@ def _run_alembic(ctx: typer.Context, name: str, *args: Any, **kwargs: Any) -> No
 SqlOption = Annotated[
     bool, typer.Option("--sql", help="Print the SQL instead of running it (offline).")
 ]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show each revision's path, parent and date.")
+]
 
 
 @migrate_app.command("upgrade")
@@ -225,7 +230,7 @@ def migrate_downgrade(
 @migrate_app.command("current")
 def migrate_current(
     ctx: typer.Context,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Show the database's current revision."""
     _run_alembic(ctx, "current", verbose=verbose)
@@ -237,7 +242,7 @@ def migrate_history(
     rev_range: Annotated[
         str | None, typer.Option("--rev-range", "-r", help="e.g. base:head")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """List the revisions (no database needed)."""
     _run_alembic(ctx, "history", rev_range=rev_range, verbose=verbose)

@@ -91,7 +91,7 @@ def webhooks_list(
         str | None, typer.Option(help="Only this event type, e.g. memories.compiled.")
     ] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 50,
     json_output: Json = False,
 ) -> None:
     """List webhook events, newest first."""
