@@ -40,11 +40,20 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     DEAD = "dead"
+    FAILED = "failed"  # the API's name for "dead" (GET /v1/jobs/{id})
 
 
 class FinishedStatus(enum.StrEnum):
     COMPLETED = "completed"
     DEAD = "dead"
+    FAILED = "failed"
+
+
+def _stored(status: enum.StrEnum | None) -> str | None:
+    """The status as the jobs table stores it: the API's ``failed`` is ``dead``."""
+    if status is None:
+        return None
+    return "dead" if status.value == "failed" else status.value
 
 
 def _list(filters: dict[str, str | None], limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -69,7 +78,9 @@ def resolve(raw: str) -> str:
 
 @jobs_app.command("list")
 def jobs_list(
-    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status.")] = None,
+    status: Annotated[
+        JobStatus | None, typer.Option(help="Only jobs in this status ('failed' = dead).")
+    ] = None,
     kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
     subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
@@ -78,7 +89,7 @@ def jobs_list(
 ) -> None:
     """List compilation jobs, newest first."""
     filters = {
-        "status": status.value if status else None,
+        "status": _stored(status),
         "kind": kind,
         "tenant_id": tenant,
         "subject_id": subject,
@@ -202,7 +213,8 @@ def jobs_retry(
 @jobs_app.command("purge")
 def jobs_purge(
     status: Annotated[
-        FinishedStatus | None, typer.Option(help="Only this status (default: both).")
+        FinishedStatus | None,
+        typer.Option(help="Only this status (default: both; 'failed' = dead)."),
     ] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
     subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
@@ -215,7 +227,7 @@ def jobs_purge(
     """Delete finished (completed/dead) jobs matching at least one filter: prints "would
     delete N" and asks; scripts pass --yes (without it, --json or no terminal exits 2)."""
     filters: dict[str, Any] = {
-        "status": status.value if status else None,
+        "status": _stored(status),
         "tenant_id": tenant,
         "subject_id": subject,
         "kind": kind,

@@ -129,6 +129,9 @@ async def test_jobs_list_filters_show_retry_rescue(seeded: Seeded, tmp_path: Pat
     }
     dead = as_json(statewave(seeded, tmp_path, "jobs", "list", "--status", "dead", "--json"))
     assert [row["job_id"] for row in dead["jobs"]] == [seeded.dead]  # type: ignore[attr-defined]
+    # The API calls an exhausted job "failed" (GET /v1/jobs/{id}); the CLI takes both names.
+    failed = statewave(seeded, tmp_path, "jobs", "list", "--status", "failed", "--json")
+    assert as_json(failed) == dead
     mine = as_json(statewave(seeded, tmp_path, "jobs", "list", "--subject", SUBJECT, "--json"))
     assert [r["job_id"] for r in mine["jobs"]] == [seeded.pending]  # type: ignore[attr-defined]
     kind = as_json(statewave(seeded, tmp_path, "jobs", "list", "--kind", "compile", "--json"))
