@@ -11,14 +11,16 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from statewave_server.cli import remote
 from statewave_server.cli.local import run
-from statewave_server.cli.output import print_json
+from statewave_server.cli.output import Json, print_json, show
 from statewave_server.services.admin.targets import ConflictStrategy
 from statewave_server.services.runtime import build_embedder
 from statewave_server.settings import get_settings
@@ -75,17 +77,37 @@ def export_command(
         )
 
 
+def _report_import(result: dict[str, Any], json_output: bool) -> None:
+    """What an import did: the API's shape with ``--json``, otherwise one line a person reads."""
+    if json_output:
+        print_json(result)
+        return
+    tenant = result["tenant_id"] or "(default)"
+    fresh = "kept their ids" if result["ids_preserved"] else "got fresh ids"
+    typer.echo(
+        f"Imported into subject '{result['subject_id']}' (tenant {tenant}): "
+        f"{result['episodes_imported']} episode(s) ({result['episodes_skipped']} already "
+        f"there), {result['memories_imported']} memory(ies) ({result['memories_skipped']} "
+        f"already there), {result['resolutions_imported']} resolution(s); "
+        f"{result['memories_embedded']} memory(ies) embedded; rows {fresh}."
+    )
+
+
 def import_command(
     file: Annotated[Path, typer.Argument(help="A file written by 'statewave export'.")],
     target_subject: Annotated[
         str | None, typer.Option("--target-subject", help="Restore under this subject id.")
     ] = None,
     target_tenant: Annotated[
-        str | None, typer.Option("--target-tenant", help="Restore into this tenant.")
+        str | None,
+        typer.Option(
+            "--tenant", "--target-tenant", help="Restore into this tenant ('' = default)."
+        ),
     ] = None,
     remap_ids: Annotated[
         bool, typer.Option("--remap-ids", help="Give every row a fresh id (copying).")
     ] = False,
+    json_output: Json = False,
 ) -> None:
     """Restore a backup (checksum verified; re-importing the same file adds nothing)."""
     from statewave_server.services.admin.backup import import_document
@@ -103,7 +125,7 @@ def import_command(
             "target_tenant_id": target_tenant,
             "preserve_ids": not remap_ids,
         }
-        print_json(server.call("POST", "/admin/import", body=body))
+        _report_import(server.call("POST", "/admin/import", body=body), json_output)
         return
     settings = get_settings()
     embedder = build_embedder(settings)
@@ -118,7 +140,7 @@ def import_command(
         ),
         settings,
     )
-    print_json(asdict(result))
+    _report_import(asdict(result), json_output)
 
 
 packs_app = typer.Typer(help="Starter packs shipped with Statewave.", no_args_is_help=True)
@@ -135,11 +157,13 @@ def packs_list(
     if json_output:
         print_json(packs)
         return
+    table = Table(title=f"Starter packs ({len(packs)})")
+    for heading in ("pack", "version", "episodes", "memories", "description"):
+        table.add_column(heading, no_wrap=heading != "description", overflow="fold")
     for pack in packs:
-        typer.echo(
-            f"{pack['pack_id']}  v{pack['version']}  {pack['episode_count']} episodes, "
-            f"{pack['memory_count']} memories  {pack['display_name']}"
-        )
+        numbers = (str(pack["version"]), str(pack["episode_count"]), str(pack["memory_count"]))
+        table.add_row(escape(pack["pack_id"]), *numbers, escape(pack["display_name"]))
+    show(table)
 
 
 @packs_app.command("import")
@@ -152,6 +176,7 @@ def packs_import(
     strategy: Annotated[
         str, typer.Option("--conflict-strategy", help="create_copy, merge or cancel.")
     ] = "create_copy",
+    json_output: Json = False,
 ) -> None:
     """Import a starter pack (memories are embedded with the configured model)."""
     from statewave_server.services.admin.packs import import_pack
@@ -172,7 +197,11 @@ def packs_import(
         ),
         settings,
     )
-    print_json({"pack_id": done.pack_id, **asdict(done.result)})
+    if json_output:
+        print_json({"pack_id": done.pack_id, **asdict(done.result)})
+        return
+    typer.echo(f"Starter pack '{done.pack_id}' ({done.conflict_strategy}):")
+    _report_import(asdict(done.result), json_output=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,11 +18,10 @@ from rich.table import Table
 
 from statewave_server.cli import remote
 from statewave_server.cli.local import run
-from statewave_server.cli.output import age, cell, print_json, short
+from statewave_server.cli.output import Json, age, cell, print_json, short
 from statewave_server.settings import get_settings
 
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id ('' = default).")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _subjects(

@@ -15,12 +15,12 @@ import typer
 
 from statewave_server.api.schemas.admin import JobDetail, JobItem
 from statewave_server.cli import ids, local, output, purge, remote
+from statewave_server.cli.output import Json
 from statewave_server.services.admin import dashboard
 from statewave_server.settings import get_settings
 
 jobs_app = typer.Typer(help="Inspect and repair durable compilation jobs.", no_args_is_help=True)
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 # Shorter hex is a prefix; anything else is taken as a whole id (ours are 32 hex digits,
 # but a database taken over from the original Statewave may hold others).
 _PREFIX = re.compile(r"^[0-9a-f]{1,31}$")

@@ -14,6 +14,7 @@ import typer
 
 from statewave_server.api.schemas.admin import WebhookEventDetail, WebhookEventResponse
 from statewave_server.cli import ids, local, output, purge, remote
+from statewave_server.cli.output import Json
 from statewave_server.services.admin import dashboard
 from statewave_server.services.admin import outbox as service
 from statewave_server.settings import get_settings
@@ -22,7 +23,6 @@ webhooks_app = typer.Typer(
     help="Inspect the webhook outbox and redrive dead letters.", no_args_is_help=True
 )
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 _COLUMNS = (
     ("id", "id"),
     ("event", "event"),

@@ -88,6 +88,7 @@ def test_original_backup_imports_with_the_cli(db_url: str, pg: PgServer) -> None
             "--target-subject",
             "ana-cli",
             "--remap-ids",
+            "--json",
         ],
         db_url,
         extra_env={"STATEWAVE_EMBEDDING_PROVIDER": "local"},

@@ -210,7 +210,16 @@ def test_subjects_stats_memories_export_import(seeded: Seeded, tmp_path: Path) -
     assert exported.returncode == 0, exported.stderr
     copy = f"{SUBJECT}-copy"
     imported = as_json(
-        statewave(seeded, tmp_path, "import", str(backup), "--target-subject", copy, "--remap-ids")
+        statewave(
+            seeded,
+            tmp_path,
+            "import",
+            str(backup),
+            "--target-subject",
+            copy,
+            "--remap-ids",
+            "--json",
+        )
     )
     assert imported["subject_id"] == copy and imported["memories_imported"] >= 1
 

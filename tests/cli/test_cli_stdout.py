@@ -70,7 +70,7 @@ def data_dir() -> Iterator[Path]:
         migrated = statewave(data, "migrate", "--embedded", "upgrade")
         assert migrated.returncode == 0, migrated.stderr
         imported = statewave(
-            data, "packs", "import", "demo-support-agent", "--target-subject", SUBJECT
+            data, "packs", "import", "demo-support-agent", "--target-subject", SUBJECT, "--json"
         )
         assert imported.returncode == 0, imported.stderr
         assert json.loads(imported.stdout)["pack_id"] == "demo-support-agent"
@@ -100,7 +100,7 @@ def test_export_redirected_to_a_file_imports_back(data_dir: Path, tmp_path: Path
     document = json.loads(backup.read_text())
     assert document["counts"]["memories"] > 0
     restored = statewave(
-        data_dir, "import", str(backup), "--target-subject", "cli-copy", "--remap-ids"
+        data_dir, "import", str(backup), "--target-subject", "cli-copy", "--remap-ids", "--json"
     )
     assert restored.returncode == 0, restored.stderr
     result = json.loads(restored.stdout)

@@ -135,12 +135,14 @@ async def test_cli_export_then_import_is_idempotent(
     document = json.loads(target.read_text(encoding="utf-8"))
     assert document["counts"] == {"episodes": 1, "memories": 1, "resolutions": 0}
 
-    again = await asyncio.to_thread(_invoke, ["import", str(target)], db_url)
+    again = await asyncio.to_thread(_invoke, ["import", str(target), "--json"], db_url)
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["episodes_skipped"] == 1
 
     copied = await asyncio.to_thread(
-        _invoke, ["import", str(target), "--target-subject", "zoe-2", "--remap-ids"], db_url
+        _invoke,
+        ["import", str(target), "--target-subject", "zoe-2", "--remap-ids", "--json"],
+        db_url,
     )
     assert copied.exit_code == 0, copied.output
     result = json.loads(copied.stdout)
@@ -162,9 +164,56 @@ async def test_cli_lists_and_imports_packs(db_url: str) -> None:
     }
     imported = await asyncio.to_thread(
         _invoke,
-        ["packs", "import", "demo-coding-assistant", "--target-subject", "ravi"],
+        ["packs", "import", "demo-coding-assistant", "--target-subject", "ravi", "--json"],
         db_url,
     )
     assert imported.exit_code == 0, imported.output
     body = json.loads(imported.stdout)
     assert body["subject_id"] == "ravi" and body["memories_embedded"] == body["memories_imported"]
+
+
+async def test_cli_import_reads_as_a_summary_and_names_its_flags(
+    db: async_sessionmaker[AsyncSession], db_url: str, tmp_path: Path
+) -> None:
+    content = _content().model_copy(update={"subject_id": "yan"})
+    await backup.import_content(db, HashEmbeddingProvider(dimensions=8), content)
+    target = tmp_path / "yan.json"
+    target.write_text(json.dumps(to_document(content)), encoding="utf-8")
+
+    clash = await asyncio.to_thread(_invoke, ["import", str(target), "--tenant", "other"], db_url)
+    assert clash.exit_code == 1
+    assert "--remap-ids" in clash.output  # the CLI's flag, not only the API's field
+
+    copied = await asyncio.to_thread(
+        _invoke, ["import", str(target), "--tenant", "other", "--remap-ids"], db_url
+    )
+    assert copied.exit_code == 0, copied.output
+    assert copied.stdout.startswith(
+        "Imported into subject 'yan' (tenant other): 1 episode(s) (0 already there), "
+        "1 memory(ies) (0 already there)"
+    )
+    assert "rows got fresh ids." in copied.stdout
+
+    old_name = await asyncio.to_thread(
+        _invoke,
+        ["import", str(target), "--target-tenant", "other2", "--remap-ids", "--json"],
+        db_url,
+    )
+    assert old_name.exit_code == 0, old_name.output
+    assert json.loads(old_name.stdout)["tenant_id"] == "other2"
+
+
+async def test_cli_packs_list_is_a_table_and_unknown_packs_name_the_choices(db_url: str) -> None:
+    listed = await asyncio.to_thread(_invoke, ["packs", "list"], db_url)
+    assert listed.exit_code == 0, listed.output
+    header = next(line for line in listed.stdout.splitlines() if "pack" in line and "┃" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")][:4] == [
+        "pack",
+        "version",
+        "episodes",
+        "memories",
+    ]
+    assert "demo-coding-assistant" in listed.stdout  # whole ids: a pack is named by its id
+    unknown = await asyncio.to_thread(_invoke, ["packs", "import", "no-such-pack"], db_url)
+    assert unknown.exit_code == 1
+    assert "available: demo-coding-assistant, demo-support-agent" in unknown.output

@@ -226,6 +226,7 @@ async def _refuse_foreign_ids(
             name = model.__tablename__
             raise Conflict(
                 f"{taken} {name} id(s) in the document already belong to another subject; "
-                "import with remapped ids (preserve_ids=false) instead",
+                "import with fresh ids instead (statewave import --remap-ids, "
+                "or preserve_ids=false in the API)",
                 code="ids_in_use",
             )

@@ -63,9 +63,13 @@ def list_packs() -> list[dict[str, Any]]:
 
 
 def load_pack(pack_id: str) -> dict[str, Any]:
-    pack = _load_all().get(pack_id)
+    packs = _load_all()
+    pack = packs.get(pack_id)
     if pack is None:
-        raise NotFound(f"Starter pack '{pack_id}' not found", code="pack_not_found")
+        available = ", ".join(sorted(packs)) or "none"
+        raise NotFound(
+            f"Starter pack '{pack_id}' not found; available: {available}", code="pack_not_found"
+        )
     return pack
 
 
