@@ -376,8 +376,9 @@ def _headers(config: BenchConfig) -> dict[str, str]:
     return headers
 
 
-async def _check_server(client: httpx.AsyncClient, url: str) -> None:
-    """Fail fast, with one line, when the server cannot be used at all."""
+async def _check_server(client: httpx.AsyncClient, url: str, with_key: bool) -> None:
+    """Fail fast, with one line, when the server cannot be used at all (``with_key``: an
+    API key was sent, so a 401 means a wrong key rather than a missing one)."""
     try:
         health = await client.get("/healthz")
         if health.status_code != 200:
@@ -387,6 +388,11 @@ async def _check_server(client: httpx.AsyncClient, url: str) -> None:
         raise Unreachable(f"cannot connect to {url}: {reason(exc)}") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise Unreachable(f"cannot reach {url}: {type(exc).__name__}: {reason(exc)}") from None
+    if probe.status_code in (401, 403) and not with_key:
+        raise Unreachable(
+            f"{url} requires an API key (HTTP {probe.status_code}): "
+            "pass --api-key or set STATEWAVE_API_KEY"
+        )
     if probe.status_code in (401, 403):
         raise Unreachable(f"{url} rejected the API key (HTTP {probe.status_code})")
     if probe.status_code != 200:
@@ -400,7 +406,7 @@ async def run_bench(config: BenchConfig, progress: Progress) -> BenchReport:
     async with httpx.AsyncClient(
         base_url=config.url, headers=_headers(config), timeout=timeout, limits=limits
     ) as client:
-        await _check_server(client, config.url)
+        await _check_server(client, config.url, with_key=bool(config.api_key))
         return await _Runner(config, client, progress).run()
 
 
