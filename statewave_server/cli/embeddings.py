@@ -6,10 +6,12 @@ import asyncio
 from dataclasses import asdict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy.exc import SQLAlchemyError
 
 from statewave_server.cli import local, output
+from statewave_server.cli.db_errors import database_failure
 from statewave_server.errors import StatewaveError
 from statewave_server.services.embedding_backfill import (
     BackfillProgress,
@@ -59,7 +61,7 @@ async def backfill_command(settings: Settings, batch_size: int, as_json: bool) -
         with progress as bar:
             final, remaining = await _backfill(settings, embedder, batch_size, bar)
     except (SQLAlchemyError, OSError, RuntimeError) as exc:
-        err.print(f"[red]Database error:[/red] {type(exc).__name__}: {str(exc)[:300]}")
+        err.print(escape(database_failure(exc, settings)), style="red")
         return 1
     except StatewaveError as exc:  # the embedding backend failed or timed out
         err.print(f"[red]Embedding error:[/red] {exc}")

@@ -14,6 +14,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from statewave_server.cli.db_errors import database_failure
 from statewave_server.db.engine import Database, resolve_database_url
 from statewave_server.errors import StatewaveError
 from statewave_server.settings import Settings, get_settings
@@ -44,11 +45,12 @@ async def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awai
 
 def run(work: Callable[[Db], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run ``work`` against the configured database; failures exit 1 with a message."""
+    settings = settings or get_settings()
     try:
-        return asyncio.run(with_database(settings or get_settings(), work))
+        return asyncio.run(with_database(settings, work))
     except StatewaveError as exc:
         typer.echo(f"Error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     except (SQLAlchemyError, OSError) as exc:
-        typer.echo(f"Database error: {type(exc).__name__}: {str(exc)[:300]}", err=True)
+        typer.echo(database_failure(exc, settings), err=True)
         raise typer.Exit(1) from None
