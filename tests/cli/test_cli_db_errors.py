@@ -9,7 +9,7 @@ import sys
 import pytest
 from sqlalchemy.engine import make_url
 
-from devtools.postgres import REPO_ROOT
+from devtools.postgres import REPO_ROOT, PgServer
 from devtools.server import clean_env, free_port
 
 pytestmark = pytest.mark.slow
@@ -48,3 +48,8 @@ def test_an_unknown_role_says_so_without_sqlalchemy_noise(database_url: str) -> 
     line = _one_line(_jobs_list(wrong.render_as_string(hide_password=False)))
     assert "no_such_role" in line and "Check STATEWAVE_DATABASE_URL" in line
     assert "<class" not in line
+
+
+def test_a_database_without_the_schema_says_to_migrate(pg: PgServer) -> None:
+    line = _one_line(_jobs_list(pg.create_database("cli_empty")))
+    assert "has no Statewave tables" in line and "statewave migrate upgrade" in line
