@@ -195,6 +195,7 @@ def test_subject_with_slash_in_its_id(console: httpx.Client) -> None:
     episode = console.get(link.replace("&amp;", "&"))
     assert episode.status_code == 200
     assert "Memories citing this episode" in episode.text
+    assert "· tenant (default)</span>" in episode.text and "((default))" not in episode.text
 
 
 def test_memory_provenance_to_source_episode(console: httpx.Client) -> None:
