@@ -67,6 +67,13 @@ def test_document_round_trips_through_json_and_verifies() -> None:
     assert parsed.episodes[0].session_id == "s-1"
 
 
+def test_a_foreign_file_is_named_as_not_a_backup() -> None:
+    with pytest.raises(BadRequest, match=r"^Not a Statewave backup .*statewave export"):
+        from_document({"memories": []})
+    with pytest.raises(BadRequest, match=r"Unsupported backup format_version '3\.0'"):
+        from_document({"format_version": "3.0"})
+
+
 def test_any_change_to_the_content_breaks_the_checksum() -> None:
     document = to_document(_content())
     for field, value in (("subject_id", "other"), ("tenant_id", "x"), ("resolutions", None)):

@@ -292,6 +292,11 @@ def from_document(document: Any) -> SubjectContent:
     elif version == LEGACY_VERSION:
         expected = _legacy_checksum(document)
         fields = _legacy_fields(document)
+    elif version is None:
+        raise BadRequest(
+            "Not a Statewave backup (it has no format_version); "
+            "write one with `statewave export SUBJECT` or GET /admin/export/{subject_id}"
+        )
     else:
         raise BadRequest(f"Unsupported backup format_version {version!r}; expected 2.0 or 1.0")
     if document.get("checksum") != expected:
