@@ -250,9 +250,9 @@ def migrate_history(
 
 @app.command()
 def bench(
-    url: Annotated[str, typer.Option(help="Base URL of the running server.")] = (
-        "http://localhost:8100"
-    ),
+    url: Annotated[
+        str, typer.Option(envvar="STATEWAVE_URL", help="Base URL of the running server.")
+    ] = "http://localhost:8100",
     api_key: Annotated[
         str | None,
         typer.Option(envvar="STATEWAVE_API_KEY", show_default=False, help="X-API-Key to send."),

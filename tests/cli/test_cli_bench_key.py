@@ -1,5 +1,6 @@
 """``statewave bench`` against a server that wants an API key: a missing key and a wrong key
-are told apart, each in one line on stderr with exit 1."""
+are told apart, each in one line on stderr with exit 1; the server comes from ``--url`` or,
+like every remote command, from ``STATEWAVE_URL``."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from devtools.server import RunningServer, clean_env
 pytestmark = pytest.mark.slow
 
 
-def _bench(server: RunningServer, **env: str) -> subprocess.CompletedProcess[str]:
+def _bench(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "statewave_server", "bench", "--url", server.base_url, "--json"],
+        [sys.executable, "-m", "statewave_server", "bench", *args, "--json"],
         cwd=REPO_ROOT,
         env=clean_env(**env),
         capture_output=True,
@@ -27,7 +28,7 @@ def _bench(server: RunningServer, **env: str) -> subprocess.CompletedProcess[str
 
 
 def test_a_missing_key_says_how_to_pass_one(server: RunningServer) -> None:
-    done = _bench(server)
+    done = _bench(STATEWAVE_URL=server.base_url)  # the server --url would name
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.strip().splitlines() == [
         f"error: {server.base_url} requires an API key (HTTP 401): "
@@ -36,6 +37,6 @@ def test_a_missing_key_says_how_to_pass_one(server: RunningServer) -> None:
 
 
 def test_a_wrong_key_is_called_rejected(server: RunningServer) -> None:
-    done = _bench(server, STATEWAVE_API_KEY="not-the-key")
+    done = _bench("--url", server.base_url, STATEWAVE_API_KEY="not-the-key")
     assert done.returncode == 1
     assert "rejected the API key" in done.stderr
