@@ -256,6 +256,11 @@ def test_jobs_page_and_rescue(
 def test_jobs_filters_and_purge(console_server: ConsoleServer, console: httpx.Client) -> None:
     filtered = console.get("/console/jobs", params={"tenant_id": TENANT, "kind": "compile"})
     assert filtered.status_code == 200
+    # The kind filter offers the kinds the table holds, the chosen one selected.
+    assert '<select name="kind"><option value="">any</option>' in filtered.text
+    assert '<option value="compile" selected>compile</option>' in filtered.text
+    gone = console.get("/console/jobs", params={"kind": "no-such-kind"}).text
+    assert '<option value="no-such-kind" selected>no-such-kind</option>' in gone
     job_id = console_server.sql(
         "INSERT INTO compilation_jobs "
         "(id, kind, tenant_id, subject_id, status, created_at, completed_at) "
@@ -288,6 +293,8 @@ def test_webhooks_page_redrive_and_purge(
     ).splitlines()[0]
     page = console.get("/console/webhooks", params={"status": "dead_letter"})
     assert page.status_code == 200
+    events = page.text[page.text.index('<select name="event_type">') :].split("</select>")[0]
+    assert '<option value="memories.compiled">memories.compiled</option>' in events
     assert f'id="event-{dead}" data-status="dead_letter"' in page.text
     assert "connection refused" in page.text
     done = console.post(

@@ -121,6 +121,7 @@ async def jobs_page(
         stats=await dashboard_service.job_stats(db),
         **await _orphans(db, settings),
         statuses=JOB_STATUSES,
+        kinds=await dashboard_service.job_kinds(db),
     )
 
 

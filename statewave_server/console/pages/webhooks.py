@@ -81,6 +81,7 @@ async def webhooks_page(
         events=page.events,
         stats=await webhook_service.stats(db),
         statuses=WEBHOOK_STATUSES,
+        event_types=await dashboard_service.event_types(db),
         webhook_url_set=bool(settings.webhook_url),
         endpoint=_endpoint(settings.webhook_url),
         signing=settings.webhook_secret is not None

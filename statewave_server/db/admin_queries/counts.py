@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, literal_column, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from statewave_server.db.models import (
     Episode,
@@ -87,3 +88,11 @@ async def default_tenant_counts(session: AsyncSession) -> dict[str, int]:
             ("webhook_events", WebhookEvent),
         )
     }
+
+
+async def distinct_values(session: AsyncSession, column: InstrumentedAttribute[str]) -> list[str]:
+    """Every value ``column`` holds, sorted: the choices of a console filter (job kinds,
+    event types), so an exact-match filter is picked rather than guessed."""
+    return [
+        str(value) for value in await session.scalars(select(column).distinct().order_by(column))
+    ]

@@ -226,6 +226,18 @@ async def rescue_job(
     )
 
 
+async def job_kinds(db: async_sessionmaker[AsyncSession]) -> list[str]:
+    """The kinds the jobs table holds (the console's kind filter offers these)."""
+    async with db() as session:
+        return await repo.distinct_values(session, Job.kind)
+
+
+async def event_types(db: async_sessionmaker[AsyncSession]) -> list[str]:
+    """The event types the webhook outbox holds (the console's event filter offers these)."""
+    async with db() as session:
+        return await repo.distinct_values(session, WebhookEvent.event)
+
+
 async def job_stats(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
     async with db() as session:
         counts = await repo.job_status_counts(session)
