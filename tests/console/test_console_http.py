@@ -125,6 +125,7 @@ def test_dashboard(console: httpx.Client) -> None:
     for text in ("Readiness", "Schema", "Job queue", "Webhook outbox", "Health distribution"):
         assert text in html
     assert "acme" in html and "(default)" in html
+    assert 'id="first-steps"' not in html  # only an empty database gets the curl snippet
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
     assert "http://" not in html.replace(console.base_url.host, "")  # no external assets
     css = console.get("/console/static/console.css")

@@ -76,6 +76,7 @@ async def dashboard(
         refresh=refresh,
         charts=last_day_charts(day),
         charts_at=day.computed_at,
+        api_base=str(request.base_url),  # for the first-steps snippet of an empty database
     )
 
 
