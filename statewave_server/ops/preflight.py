@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rich.console import Console
+from rich.text import Text
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,6 +46,7 @@ from statewave_server.settings import Settings, get_settings
 UP_TO_DATE_LINE = "✅ Schema is up to date. No migration needed."
 _RULE = "=" * 60
 _ICONS = {"ok": "✅", "warn": "⚠️ ", "fail": "❌"}
+_STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
 
 @dataclass(frozen=True)
@@ -380,8 +383,22 @@ def run_preflight(
     else:
         url = resolve_database_url(settings)
         report = asyncio.run(build_report(settings, url, app_version=app_version))
-    print(json.dumps(report.to_json(), indent=2) if as_json else render_text(report))
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        Console(highlight=False, soft_wrap=True).print(styled_text(report))
     return report.exit_code
+
+
+def styled_text(report: PreflightReport) -> Text:
+    """:func:`render_text` with each check's mark and name and the verdict coloured (Rich
+    prints the colour only on a terminal, never with ``NO_COLOR``)."""
+    text = Text(render_text(report))
+    for check in report.checks:
+        text.highlight_words([f"{_ICONS[check.status]} {check.name}:"], _STYLES[check.status])
+    verdict = "\n".join(_verdict(report))
+    text.stylize("bold green" if report.go else "bold red", len(text.plain) - len(verdict))
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 from collections.abc import Iterator
 
@@ -14,6 +15,13 @@ from devtools.postgres import PgServer
 from devtools.server import RunningServer, start_on_free_port, uvicorn_command
 
 API_KEY = "cli-remote-key-0123456789"
+ANSI = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def coloured(text: str) -> bool:
+    """Whether ``text`` sets a foreground colour (NO_COLOR still allows bold or italic)."""
+    codes = {int(c) for match in ANSI.findall(text) for c in match.split(";") if c}
+    return any(30 <= code <= 38 or 90 <= code <= 97 for code in codes)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ nothing was read from a database of its own.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import uuid
@@ -27,20 +26,13 @@ from devtools.server import RunningServer, clean_env
 from statewave_server.db.engine import Database
 from statewave_server.db.models import Job, WebhookEvent
 from statewave_server.db.outbox import record_event
-from tests.cli.conftest import API_KEY, in_terminal
+from tests.cli.conftest import ANSI, API_KEY, coloured, in_terminal
 from tests.fixtures.factories import database_for, make_job, make_orphan
 
 pytestmark = pytest.mark.slow
 
 SUBJECT = "cli-remote-alice"
 STATEWAVE = Path(sys.executable).parent / "statewave"
-ANSI = re.compile(r"\x1b\[([0-9;]*)m")
-
-
-def coloured(text: str) -> bool:
-    """Whether ``text`` sets a foreground colour (NO_COLOR still allows bold or italic)."""
-    codes = {int(c) for match in ANSI.findall(text) for c in match.split(";") if c}
-    return any(30 <= code <= 38 or 90 <= code <= 97 for code in codes)
 
 
 @dataclass
