@@ -111,6 +111,7 @@ def preflight(
     ] = None,
 ) -> None:
     """Check the database against this version before an upgrade (exit 0 = go, 1 = no-go)."""
+    from statewave_server.cli.preflight_view import print_report
     from statewave_server.ops.preflight import run_preflight
 
     raise typer.Exit(
@@ -119,6 +120,7 @@ def preflight(
             as_json=json_output,
             embedded=embedded,
             app_version=app_version or __version__,
+            show_text=print_report,
         )
     )
 

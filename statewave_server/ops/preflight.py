@@ -10,11 +10,10 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rich.console import Console
-from rich.text import Text
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -45,8 +44,8 @@ from statewave_server.settings import Settings, get_settings
 
 UP_TO_DATE_LINE = "✅ Schema is up to date. No migration needed."
 _RULE = "=" * 60
-_ICONS = {"ok": "✅", "warn": "⚠️ ", "fail": "❌"}
-_STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+#: Each check's mark in the text report, by status.
+ICONS = {"ok": "✅", "warn": "⚠️ ", "fail": "❌"}
 
 
 @dataclass(frozen=True)
@@ -324,7 +323,7 @@ def render_text(report: PreflightReport) -> str:
         *(f"  → {revision}" for revision in status.pending_revisions),
         "",
         "Checks:",
-        *(f"  {_ICONS[c.status]} {c.name}: {c.detail}" for c in report.checks),
+        *(f"  {ICONS[c.status]} {c.name}: {c.detail}" for c in report.checks),
     ]
     if report.commands:
         lines += [
@@ -365,9 +364,15 @@ def _verdict(report: PreflightReport) -> list[str]:
 
 
 def run_preflight(
-    settings: Settings, *, as_json: bool, embedded: bool = False, app_version: str = __version__
+    settings: Settings,
+    *,
+    as_json: bool,
+    embedded: bool = False,
+    app_version: str = __version__,
+    show_text: Callable[[PreflightReport], None] | None = None,
 ) -> int:
-    """Print the report and return the exit code (0 go, 1 no-go, 2 unknown app version).
+    """Print the report (the text one through ``show_text``: the CLI colours it) and return
+    the exit code (0 go, 1 no-go, 2 unknown app version).
 
     Without a configured URL only ``embedded`` checks the embedded database: an operator
     who forgot the URL must not get a GO about a database nobody uses.
@@ -386,19 +391,12 @@ def run_preflight(
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        Console(highlight=False, soft_wrap=True).print(styled_text(report))
+        (show_text or _print_text)(report)
     return report.exit_code
 
 
-def styled_text(report: PreflightReport) -> Text:
-    """:func:`render_text` with each check's mark and name and the verdict coloured (Rich
-    prints the colour only on a terminal, never with ``NO_COLOR``)."""
-    text = Text(render_text(report))
-    for check in report.checks:
-        text.highlight_words([f"{_ICONS[check.status]} {check.name}:"], _STYLES[check.status])
-    verdict = "\n".join(_verdict(report))
-    text.stylize("bold green" if report.go else "bold red", len(text.plain) - len(verdict))
-    return text
+def _print_text(report: PreflightReport) -> None:
+    print(render_text(report))
 
 
 def main(argv: list[str] | None = None) -> int:
