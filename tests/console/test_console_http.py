@@ -233,6 +233,20 @@ def test_session_timeline(console: httpx.Client) -> None:
     assert "resolved" in page.text
     assert "Introduced herself; nothing to fix." in page.text  # the resolution's summary
     assert re.search(r'/episodes/[^"]+#citing">cited by \d+ memories</a>', page.text)
+    assert 'class="handoff-notes"' not in page.text  # generated on demand only
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "tenant_id": TENANT,
+        "subject_id": SUBJECT,
+        "session_id": "s-1",
+    }
+    handoff = console.post("/console/handoff", data=form)
+    assert handoff.status_code == 200, handoff.text
+    notes = handoff.text[handoff.text.index('class="handoff-notes"') :].split("</pre>")[0]
+    assert "## Customer" in notes and "Dana Whitfield" in notes
+    assert "Session s-1" in handoff.text  # still the session's page
+    refused = console.post("/console/handoff", data={**form, "csrf_token": "forged"})
+    assert refused.status_code == 403
 
 
 def test_jobs_page_and_rescue(

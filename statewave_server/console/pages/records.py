@@ -7,6 +7,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.api.deps import DbDep, EventsDep, RuntimeDep
 from statewave_server.console.auth import CONSOLE_PREFIX
@@ -23,11 +24,14 @@ from statewave_server.console.web import (
 )
 from statewave_server.services.admin import memory_edits as memory_edit_service
 from statewave_server.services.admin import subjects as subject_service
+from statewave_server.services.support.handoff import create_handoff, render_notes
 
 router = APIRouter(prefix=CONSOLE_PREFIX, route_class=HtmlErrorRoute, dependencies=DATA_PAGE)
 
 REASON_MAX: Final = 500
 CONTENT_MAX: Final = 10_000
+SESSION_MAX: Final = 256
+HANDOFF_TOKENS: Final = 4000  # POST /v1/handoff's default budget
 
 
 @router.get("/subjects/{subject_id:path}/episodes/{episode_id}", response_class=HTMLResponse)
@@ -93,11 +97,45 @@ async def memory_page(
 async def session_page(
     request: Request,
     subject_id: SubjectPath,
-    session_id: Annotated[str, Query(min_length=1, max_length=256)],
+    session_id: Annotated[str, Query(min_length=1, max_length=SESSION_MAX)],
     db: DbDep,
     tenant_id: Text = "",
 ) -> Response:
     """One support session: its episodes oldest first, the resolution, and SLA metrics."""
+    return await _session(request, db, tenant_id, subject_id, session_id)
+
+
+@router.post("/handoff", response_class=HTMLResponse)
+async def session_handoff(
+    request: Request, form: FormDep, db: DbDep, events: EventsDep
+) -> Response:
+    """The session page with the handoff notes ``POST /v1/handoff`` builds (a POST: it
+    records the subject's health, as the API call does)."""
+    tenant_id, subject_id = form.get("tenant_id", ""), form.get("subject_id", "")
+    session_id = form.get("session_id", "")
+    if not subject_id or not session_id or len(session_id) > SESSION_MAX:
+        raise PageError(400, "Session needed", "Generate a handoff from a session's page.")
+    pack = await create_handoff(
+        db,
+        events,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        session_id=session_id,
+        reason="console",
+        max_tokens=HANDOFF_TOKENS,
+    )
+    notes = render_notes(pack)
+    return await _session(request, db, tenant_id, subject_id, session_id, handoff=notes)
+
+
+async def _session(
+    request: Request,
+    db: async_sessionmaker[AsyncSession],
+    tenant_id: str,
+    subject_id: str,
+    session_id: str,
+    handoff: str | None = None,
+) -> Response:
     data = await subject_service.session_timeline(
         db, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id
     )
@@ -110,6 +148,7 @@ async def session_page(
         session_id=session_id,
         data=data,
         sla=data["sla"],
+        handoff=handoff,
     )
 
 
