@@ -90,10 +90,11 @@ def _first_link(html: str, pattern: str) -> str:
     return found.group(1).replace("&amp;", "&")
 
 
-def test_no_page_repeats_an_element_id(
+def test_no_page_repeats_an_element_id_and_every_table_has_a_caption(
     console_server: ConsoleServer, make_orphan: Callable[[], str]
 ) -> None:
-    """Every kind of page, detail and error pages included (labels point at one field)."""
+    """Every kind of page, detail and error pages included (labels point at one field; a
+    screen reader names every table)."""
     make_orphan()  # a job to open
     with httpx.Client(base_url=console_server.base_url) as anonymous:
         pages = {"login": anonymous.get("/console/login").text}
@@ -117,6 +118,8 @@ def test_no_page_repeats_an_element_id(
         assert ids, name
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         assert repeated == [], f"{name} repeats element ids {repeated}"
+        tables = re.findall(r"<table[^>]*>\s*(<caption[^>]*>[^<]+</caption>)?", html)
+        assert all(tables), f"{name} has a table without a caption"
 
 
 RELATIVE = re.compile(
