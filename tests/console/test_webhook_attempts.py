@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -15,8 +16,9 @@ from structlog.testing import capture_logs
 
 from devtools.postgres import PgServer, alembic, run_cli
 from devtools.receiver import Receiver, running_receiver
-from statewave_server.db import outbox
+from statewave_server.db import outbox, webhook_attempts
 from statewave_server.db.engine import Database
+from statewave_server.db.subjects import delete_subject
 from statewave_server.db.webhook_attempts import ATTEMPTS_TABLE
 from statewave_server.worker.dispatcher import Dispatcher
 from tests.console.conftest import ConsoleServer, console_on_fresh_database
@@ -164,3 +166,31 @@ def test_downgrades_work_with_the_table_present(pg: PgServer, migrated_template:
     tables = pg.psql_in(name, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     assert ATTEMPTS_TABLE in tables.split() and "webhook_events" not in tables.split()
     assert alembic("upgrade", "head", database_url=url).returncode == 0
+
+
+async def test_deleting_a_subject_deletes_its_events_attempts(
+    server: ConsoleServer, db: Database
+) -> None:
+    subject = new_id("gone")
+    async with db.sessions() as session, session.begin():
+        await outbox.record_event(session, "", "episode.created", {"subject_id": subject})
+    event_id = await newest_event(db)
+    async with db.sessions() as session, session.begin():
+        await webhook_attempts.record(
+            session,
+            event_id=uuid.UUID(event_id),
+            tenant_id="",
+            attempt=1,
+            http_status=503,
+            duration_ms=3,
+            error="HTTP 503: " + "x" * 900,
+            response_snippet="y" * 900,
+        )
+    counted = (
+        "SELECT count(*), max(length(error)), max(length(response_snippet)) "
+        f"FROM {ATTEMPTS_TABLE} WHERE event_id = '{event_id}'"
+    )
+    assert server.sql(counted) == "1|500|300"
+    async with db.sessions() as session, session.begin():
+        await delete_subject(session, tenant_id="", subject_id=subject)
+    assert server.sql(counted) == "0||"
