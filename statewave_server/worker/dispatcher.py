@@ -282,8 +282,9 @@ class Dispatcher:
     async def _log_attempt(
         self, session: AsyncSession, event: WebhookEvent, outcome: Outcome, duration_ms: int
     ) -> None:
-        """Add the attempt to the log in the outcome's transaction; a missing table (a
-        database the original server migrated) records nothing, with one warning."""
+        """Add the attempt to the log in the outcome's transaction. The log never fails a
+        delivery: a missing table (a database the original server migrated) records
+        nothing, with one warning; any other error loses this row only (its savepoint)."""
         try:
             await webhook_attempts.record(
                 session,
@@ -303,6 +304,8 @@ class Dispatcher:
                     table=webhook_attempts.ATTEMPTS_TABLE,
                     fix="run `alembic upgrade head` once to create it; deliveries continue",
                 )
+        except SQLAlchemyError as exc:
+            log.warning("webhook_attempt_not_logged", event_id=str(event.id), error=str(exc))
 
 
 def start_dispatcher(

@@ -194,3 +194,24 @@ async def test_deleting_a_subject_deletes_its_events_attempts(
     async with db.sessions() as session, session.begin():
         await delete_subject(session, tenant_id="", subject_id=subject)
     assert server.sql(counted) == "0||"
+
+
+async def test_a_failing_log_write_loses_only_that_row(
+    server: ConsoleServer, db: Database, receiver: Receiver
+) -> None:
+    refuse = f"ALTER TABLE {ATTEMPTS_TABLE} ADD CONSTRAINT refuse_all CHECK (attempt < 0) NOT VALID"
+    server.sql(refuse)
+    try:
+        async with db.sessions() as session, session.begin():
+            await outbox.record_event(session, "", "episode.created", {"n": 2})
+        event_id = await newest_event(db)
+        with capture_logs() as logs:
+            await attempt_once(Dispatcher(db, hook_settings(receiver.url)))
+        assert [e["event"] for e in logs if e["log_level"] == "warning"] == [
+            "webhook_attempt_not_logged"
+        ]
+        assert server.sql(f"SELECT status FROM webhook_events WHERE id = '{event_id}'") == (
+            "delivered"
+        )
+    finally:
+        server.sql(f"ALTER TABLE {ATTEMPTS_TABLE} DROP CONSTRAINT refuse_all")
