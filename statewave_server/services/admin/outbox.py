@@ -41,15 +41,6 @@ async def list_events(
         )
 
 
-async def get_event(db: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> WebhookEvent:
-    """One outbox row, or :class:`NotFound`."""
-    async with db() as session:
-        event = await outbox_repo.get_event(session, event_id)
-    if event is None:
-        raise NotFound("Webhook event not found")
-    return event
-
-
 ATTEMPT_LOG_MISSING = (
     f"the {webhook_attempts.ATTEMPTS_TABLE} table does not exist yet; run "
     "`alembic upgrade head` once to create it (deliveries are not affected)"
