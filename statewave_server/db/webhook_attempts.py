@@ -43,7 +43,7 @@ CREATE_ATTEMPTS_TABLE: Final = f"""
 CREATE TABLE IF NOT EXISTS {ATTEMPTS_TABLE} (
     id BIGSERIAL PRIMARY KEY,
     event_id UUID NOT NULL,
-    tenant_id VARCHAR(255) NOT NULL,
+    tenant_id VARCHAR(256) NOT NULL,
     attempt INTEGER NOT NULL,
     attempted_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     http_status INTEGER,
@@ -62,7 +62,7 @@ attempts = Table(
     MetaData(),
     Column("id", BigInteger, primary_key=True),
     Column("event_id", Uuid, nullable=False),
-    Column("tenant_id", String(255), nullable=False),
+    Column("tenant_id", String(256), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("attempted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("http_status", Integer),

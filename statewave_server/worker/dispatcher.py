@@ -52,6 +52,8 @@ from statewave_server.worker.policy import Backoff, webhook_backoff
 # Pause after a database error, so an outage is not logged at the poll rate.
 DB_ERROR_PAUSE_SECONDS = 5.0
 _ERROR_CHARS = 200
+#: While the attempt table is missing, how long deliveries skip the log before trying again.
+ATTEMPT_LOG_RECHECK_SECONDS = 60.0
 # Bytes of a receiver's reply read (raw, as sent on the wire): enough for the error text.
 MAX_REPLY_BYTES = 4096
 
@@ -146,6 +148,7 @@ class Dispatcher:
         self._policy = policy or webhook_backoff(settings)
         self._transport = transport
         self._attempt_log_warned = False
+        self._attempt_log_retry_at = 0.0  # while the table is missing: when to look again
         if settings.webhook_claim_lease_seconds <= settings.webhook_timeout_seconds:
             log.warning(
                 "webhook_lease_too_short",
@@ -284,7 +287,11 @@ class Dispatcher:
     ) -> None:
         """Add the attempt to the log in the outcome's transaction. The log never fails a
         delivery: a missing table (a database the original server migrated) records
-        nothing, with one warning; any other error loses this row only (its savepoint)."""
+        nothing, with one warning, and is looked for again a minute later (not on every
+        delivery, which would put an error in PostgreSQL's log each time); any other error
+        loses this row only (its savepoint)."""
+        if time.monotonic() < self._attempt_log_retry_at:
+            return
         try:
             await webhook_attempts.record(
                 session,
@@ -297,6 +304,7 @@ class Dispatcher:
                 response_snippet=outcome.reply,
             )
         except webhook_attempts.AttemptLogMissing:
+            self._attempt_log_retry_at = time.monotonic() + ATTEMPT_LOG_RECHECK_SECONDS
             if not self._attempt_log_warned:
                 self._attempt_log_warned = True
                 log.warning(
