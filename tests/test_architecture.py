@@ -76,6 +76,7 @@ RULES = (
         forbidden=(*FACES, "db"),
         allowed=(
             *("db.jobs", "db.outbox", "db.engine", "db.models"),
+            "db.webhook_attempts",  # the outbox's attempt log, written with each outcome
             "db.listen_connection",  # the LISTEN connection that wakes idle workers
         ),
     ),

@@ -33,6 +33,13 @@ _COLUMNS = (
     ("next try", "next_attempt_at"),
 )
 
+_ATTEMPT_COLUMNS = (
+    ("try", "attempt"),
+    ("time", "attempted_at"),
+    ("http", "http_status"),
+    ("ms", "duration_ms"),
+)
+
 
 class WebhookStatus(enum.StrEnum):
     PENDING = "pending"
@@ -111,6 +118,17 @@ def webhooks_list(
     output.show(output.rows_table(title, rows, _COLUMNS, "last_error"))
 
 
+def _show_attempts(attempts: list[dict[str, Any]] | None) -> None:
+    """The attempt log as a table (the error, or else the reply's start, last), or why
+    there is none."""
+    if attempts is None:
+        typer.echo(f"No attempt log: {service.ATTEMPT_LOG_MISSING}")
+        return
+    rows = [{**a, "error_or_reply": a["error"] or a["response_snippet"]} for a in attempts]
+    title = f"Attempts ({len(rows)})"
+    output.show(output.rows_table(title, rows, _ATTEMPT_COLUMNS, "error_or_reply"))
+
+
 @webhooks_app.command("show")
 def webhooks_show(
     event_id: Annotated[str, typer.Argument(help="An event id or a unique prefix of one.")],
@@ -122,12 +140,15 @@ def webhooks_show(
     if server is not None:
         event = server.call("GET", f"/admin/webhooks/{full}")
     else:
-        found = local.run(lambda s: service.get_event(s, uuid.UUID(full)))
-        event = WebhookEventDetail.model_validate(found).model_dump(mode="json")
+        found = local.run(lambda s: service.get_event_detail(s, uuid.UUID(full)))
+        detail = WebhookEventDetail.of(found.event, found.attempts)
+        event = detail.model_dump(mode="json")
     if json_output:
         output.print_json(event)
         return
+    attempts = event.pop("attempt_log", None)
     output.show_record(f"Webhook event {event['id']}", event, ("payload",))
+    _show_attempts(attempts)
 
 
 @webhooks_app.command("redrive")

@@ -10,7 +10,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from statewave_server.db.webhook_attempts import ATTEMPTS_TABLE
+
 AUDIT_TABLE = "statewave_migration_audit"
+# Operational tables every migration run creates, outside the revision chain: not part of
+# the models, never dropped by a downgrade, ignored by autogenerate and the schema checks.
+OUTSIDE_CHAIN_TABLES = frozenset({AUDIT_TABLE, ATTEMPTS_TABLE})
 
 # Key of the session-level advisory lock held by ``alembic`` while it migrates.
 MIGRATION_LOCK_KEY = 0x5717E3A7E

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.db import webhook_attempts
 from statewave_server.db.models import WebhookEvent
 
 PENDING: Final = "pending"
@@ -251,8 +252,9 @@ async def purge_webhook_events(
     older_than: datetime | None,
     dry_run: bool = False,
 ) -> int:
-    """Delete outbox rows in ``statuses`` matching every given filter; the number deleted
-    (with ``dry_run``: the number that would be, deleting nothing; one WHERE for both)."""
+    """Delete outbox rows in ``statuses`` matching every given filter, and their attempt
+    log; the number deleted (with ``dry_run``: the number that would be, deleting nothing;
+    one WHERE for both)."""
     clauses = [
         WebhookEvent.status.in_(list(statuses)),
         *_filters(None, event_type, tenant_id, None),
@@ -262,5 +264,8 @@ async def purge_webhook_events(
     if dry_run:
         count = select(func.count()).select_from(WebhookEvent).where(*clauses)
         return int(await session.scalar(count) or 0)
-    result = await session.execute(delete(WebhookEvent).where(*clauses))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    deleted = list(
+        await session.scalars(delete(WebhookEvent).where(*clauses).returning(WebhookEvent.id))
+    )
+    await webhook_attempts.delete_for_events(session, deleted)
+    return len(deleted)

@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy import delete, func, or_, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from statewave_server.db import webhook_attempts
 from statewave_server.db.memory_changes import announce
 from statewave_server.db.models import (
     Episode,
@@ -204,17 +205,21 @@ _FORGET_IN_BATCH_EVENTS_SQL = text(
 
 
 async def _forget_in_outbox(session: AsyncSession, *, tenant_id: str, subject_id: str) -> None:
-    """Events about the subject alone are deleted; multi-subject events lose its id."""
+    """Events about the subject alone are deleted (with their attempt log); multi-subject
+    events lose its id."""
     data = WebhookEvent.payload["data"]
-    await session.execute(
-        delete(WebhookEvent).where(
+    deleted = await session.scalars(
+        delete(WebhookEvent)
+        .where(
             WebhookEvent.tenant_id == tenant_id,
             or_(
                 data["subject_id"].astext == subject_id,
                 data["subject_ids"] == func.jsonb_build_array(subject_id),
             ),
         )
+        .returning(WebhookEvent.id)
     )
+    await webhook_attempts.delete_for_events(session, list(deleted))
     await session.execute(_FORGET_IN_BATCH_EVENTS_SQL, {"tenant": tenant_id, "subject": subject_id})
 
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import make_url
 
 from statewave_server.db.extensions import PGVECTOR_SQL, PgvectorState, pgvector_state
+from statewave_server.db.migration_audit import OUTSIDE_CHAIN_TABLES
 from statewave_server.db.urls import describe, to_async_url
 from statewave_server.ops.migrations import DB_ERRORS, connect, describe_error
 
@@ -108,8 +109,9 @@ async def _inspect(url: str) -> tuple[int, PgvectorState | None, bool]:
         tables = await conn.scalar(
             text(
                 "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
-                "AND tablename <> 'statewave_migration_audit'"
-            )
+                "AND tablename NOT IN :outside"
+            ).bindparams(bindparam("outside", expanding=True)),
+            {"outside": sorted(OUTSIDE_CHAIN_TABLES)},
         )
     return major // 10000, state, bool(tables)
 

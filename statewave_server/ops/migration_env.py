@@ -34,11 +34,13 @@ from statewave_server.db.migration_audit import (
     AUDIT_TABLE,
     CREATE_AUDIT_TABLE,
     MIGRATION_LOCK_KEY,
+    OUTSIDE_CHAIN_TABLES,
     file_checksum,
 )
 from statewave_server.db.models import Base
 from statewave_server.db.urls import describe as describe_url
 from statewave_server.db.urls import to_async_url
+from statewave_server.db.webhook_attempts import CREATE_ATTEMPTS_INDEX, CREATE_ATTEMPTS_TABLE
 from statewave_server.ops.adoption import AdoptionReport, adopt, embedding_note
 from statewave_server.ops.schema_shape import SchemaFamily, detect_schema_family_sync
 from statewave_server.settings import Settings, get_settings
@@ -75,8 +77,8 @@ def _configure_logging(context: EnvironmentContext) -> None:
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Keep the audit table (created here, outside the revision chain) out of autogenerate."""
-    return not (type_ == "table" and name == AUDIT_TABLE)
+    """Keep the tables created here, outside the revision chain, out of autogenerate."""
+    return not (type_ == "table" and name in OUTSIDE_CHAIN_TABLES)
 
 
 def _common_options() -> dict[str, Any]:
@@ -369,7 +371,8 @@ def _prepare_session(connection: Connection, settings: Settings) -> None:
     statement_ms = int(settings.migration_statement_timeout_ms)
     connection.execute(text(f"SET lock_timeout = {lock_ms}"))
     connection.execute(text(f"SET statement_timeout = {statement_ms}"))
-    connection.execute(text(CREATE_AUDIT_TABLE))
+    for statement in (CREATE_AUDIT_TABLE, CREATE_ATTEMPTS_TABLE, CREATE_ATTEMPTS_INDEX):
+        connection.execute(text(statement))
     connection.commit()
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
-from statewave_server.db.migration_audit import AUDIT_TABLE
+from statewave_server.db.migration_audit import OUTSIDE_CHAIN_TABLES
 from statewave_server.db.models import Base
 from statewave_server.ops.schema_shape import ORIGINAL_REVISIONS, SchemaFamily, classify
 
@@ -32,7 +32,7 @@ class SchemaShape:
     evidence: list[str] = field(default_factory=list)
 
 
-_BOOKKEEPING = frozenset({"alembic_version", AUDIT_TABLE})
+_BOOKKEEPING = frozenset({"alembic_version", *OUTSIDE_CHAIN_TABLES})
 # Compiled SQLAlchemy type (lengths stripped) → PostgreSQL ``pg_type.typname``.
 _TYPNAMES = {
     "VARCHAR": "varchar",

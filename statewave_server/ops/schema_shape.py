@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from statewave_server.db.migration_audit import AUDIT_TABLE
+from statewave_server.db.migration_audit import OUTSIDE_CHAIN_TABLES
 from statewave_server.db.models import Base
 
 
@@ -89,7 +89,7 @@ ORIGINAL_CORE_COLUMNS: Mapping[str, frozenset[str]] = {
     "memories": ORIGINAL_COLUMNS["memories"] - {"tenant_id"},
 }
 
-_BOOKKEEPING = frozenset({"alembic_version", AUDIT_TABLE})
+_BOOKKEEPING = frozenset({"alembic_version", *OUTSIDE_CHAIN_TABLES})
 _OUR_TABLES = frozenset(Base.metadata.tables)
 _KNOWN_TABLES = _OUR_TABLES | frozenset(ORIGINAL_COLUMNS)
 

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import httpx
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from statewave_server import __version__
-from statewave_server.db import outbox
+from statewave_server.db import outbox, webhook_attempts
 from statewave_server.db.engine import Database
 from statewave_server.db.models import WebhookEvent
 from statewave_server.services.webhook_signing import sign
@@ -51,6 +52,8 @@ from statewave_server.worker.policy import Backoff, webhook_backoff
 # Pause after a database error, so an outage is not logged at the poll rate.
 DB_ERROR_PAUSE_SECONDS = 5.0
 _ERROR_CHARS = 200
+#: While the attempt table is missing, how long deliveries skip the log before trying again.
+ATTEMPT_LOG_RECHECK_SECONDS = 60.0
 # Bytes of a receiver's reply read (raw, as sent on the wire): enough for the error text.
 MAX_REPLY_BYTES = 4096
 
@@ -65,15 +68,18 @@ class Outcome:
     http_status: int | None = None
     error: str | None = None
     permanent: bool = False
+    reply: str | None = None  # the start of the receiver's body, for the attempt log
 
 
 def classify(status: int, body: str) -> Outcome:
     """2xx delivered; 408/429 and non-4xx retried; other 4xx permanent."""
     if 200 <= status < 300:
-        return Outcome(delivered=True, http_status=status)
+        return Outcome(delivered=True, http_status=status, reply=body)
     permanent = 400 <= status < 500 and status not in (408, 429)
     error = f"HTTP {status}: {body[:_ERROR_CHARS]}"
-    return Outcome(delivered=False, http_status=status, error=error, permanent=permanent)
+    return Outcome(
+        delivered=False, http_status=status, error=error, permanent=permanent, reply=body
+    )
 
 
 def encode_body(event: WebhookEvent) -> bytes:
@@ -141,6 +147,8 @@ class Dispatcher:
         self._secret = secret.get_secret_value() if secret is not None else None
         self._policy = policy or webhook_backoff(settings)
         self._transport = transport
+        self._attempt_log_warned = False
+        self._attempt_log_retry_at = 0.0  # while the table is missing: when to look again
         if settings.webhook_claim_lease_seconds <= settings.webhook_timeout_seconds:
             log.warning(
                 "webhook_lease_too_short",
@@ -194,16 +202,16 @@ class Dispatcher:
     async def _deliver(self, client: httpx.AsyncClient, event: WebhookEvent) -> None:
         started = time.monotonic()
         outcome = await self._attempt(client, event)
-        elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+        elapsed_ms = (time.monotonic() - started) * 1000
         fields = {
             "event_id": str(event.id),
             "webhook_event": event.event,
             "tenant_id": event.tenant_id,
             "attempt": event.attempts,
             "http_status": outcome.http_status,
-            "duration_ms": elapsed_ms,
+            "duration_ms": round(elapsed_ms, 1),
         }
-        await self._record(event, outcome, fields)
+        await self._record(event, outcome, round(elapsed_ms), fields)
 
     async def _attempt(self, client: httpx.AsyncClient, event: WebhookEvent) -> Outcome:
         body = encode_body(event)
@@ -237,7 +245,11 @@ class Dispatcher:
         return await client.send(request, stream=True)
 
     async def _record(
-        self, event: WebhookEvent, outcome: Outcome, fields: dict[str, object]
+        self,
+        event: WebhookEvent,
+        outcome: Outcome,
+        duration_ms: int,
+        fields: dict[str, object],
     ) -> None:
         assert event.claimed_at is not None
         delay = self._policy.delay(event.attempts)
@@ -258,6 +270,7 @@ class Dispatcher:
                     retry_delay_seconds=delay,
                     permanent=outcome.permanent,
                 )
+            await self._log_attempt(session, event, outcome, duration_ms)
         if status == outbox.DELIVERED:
             log.info("webhook_delivered", **fields)
         elif status == outbox.PENDING:
@@ -268,6 +281,39 @@ class Dispatcher:
             log.info("webhook_dead_lettered", error=outcome.error, **fields)
         else:
             log.warning("webhook_claim_lost", **fields)
+
+    async def _log_attempt(
+        self, session: AsyncSession, event: WebhookEvent, outcome: Outcome, duration_ms: int
+    ) -> None:
+        """Add the attempt to the log in the outcome's transaction. The log never fails a
+        delivery: a missing table (a database the original server migrated) records
+        nothing, with one warning, and is looked for again a minute later (not on every
+        delivery, which would put an error in PostgreSQL's log each time); any other error
+        loses this row only (its savepoint)."""
+        if time.monotonic() < self._attempt_log_retry_at:
+            return
+        try:
+            await webhook_attempts.record(
+                session,
+                event_id=event.id,
+                tenant_id=event.tenant_id,
+                attempt=event.attempts,
+                http_status=outcome.http_status,
+                duration_ms=duration_ms,
+                error=outcome.error,
+                response_snippet=outcome.reply,
+            )
+        except webhook_attempts.AttemptLogMissing:
+            self._attempt_log_retry_at = time.monotonic() + ATTEMPT_LOG_RECHECK_SECONDS
+            if not self._attempt_log_warned:
+                self._attempt_log_warned = True
+                log.warning(
+                    "webhook_attempts_table_missing",
+                    table=webhook_attempts.ATTEMPTS_TABLE,
+                    fix="run `alembic upgrade head` once to create it; deliveries continue",
+                )
+        except SQLAlchemyError as exc:
+            log.warning("webhook_attempt_not_logged", event_id=str(event.id), error=str(exc))
 
 
 def start_dispatcher(

@@ -231,6 +231,12 @@ def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: ob
     page: Page = browser_page  # type: ignore[assignment]
     base = console_server.base_url
     page.set_viewport_size({"width": 390, "height": 844})
+    event_id = console_server.sql(  # an event with a long unbroken attempt error
+        "INSERT INTO statewave_webhook_attempts (event_id, tenant_id, attempt, http_status, "
+        "duration_ms, error, response_snippet) SELECT id, tenant_id, 1, 502, 41, "
+        "'HTTP 502: ' || repeat('x', 400), repeat('y', 300) FROM webhook_events "
+        "ORDER BY created_at LIMIT 1 RETURNING event_id"
+    ).splitlines()[0]
     try:
         page.goto(f"{base}/console")  # the walkthrough's session cookie is still set
         for name, path in (
@@ -239,6 +245,7 @@ def test_pages_fit_a_390px_phone(console_server: ConsoleServer, browser_page: ob
             ("subject", f"/console/subjects/{SUBJECT}?tenant_id=acme"),
             ("jobs", "/console/jobs"),
             ("webhooks", "/console/webhooks"),
+            ("webhook", f"/console/webhooks/{event_id}"),
             ("search", "/console/search?q=dana"),
         ):
             page.goto(f"{base}{path}")

@@ -12,10 +12,13 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from devtools.postgres import REPO_ROOT, PgServer, alembic
-from statewave_server.db.migration_audit import AUDIT_TABLE
+from statewave_server.db.migration_audit import AUDIT_TABLE, OUTSIDE_CHAIN_TABLES
 
 HEAD = "0012_add_health_cache"
-NOT_SCHEMA = f"('alembic_version', '{AUDIT_TABLE}')"
+# Not the schema's: Alembic's version table and the tables created outside the chain.
+NOT_SCHEMA = (
+    "(" + ", ".join(f"'{t}'" for t in sorted({"alembic_version", *OUTSIDE_CHAIN_TABLES})) + ")"
+)
 
 _SNAPSHOT_SQL = f"""
 SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)

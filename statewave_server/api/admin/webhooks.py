@@ -69,5 +69,6 @@ async def redrive_webhooks(body: RedriveRequest, db: DbDep) -> RedriveResponse:
 
 @router.get("/{event_id}", response_model=WebhookEventDetail)
 async def get_webhook_event(event_id: uuid.UUID, db: DbDep) -> WebhookEventDetail:
-    """One row with its payload; 404 when unknown."""
-    return WebhookEventDetail.model_validate(await service.get_event(db, event_id))
+    """One row with its payload and attempt log; 404 when unknown."""
+    detail = await service.get_event_detail(db, event_id)
+    return WebhookEventDetail.of(detail.event, detail.attempts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -341,9 +342,30 @@ class WebhookEventResponse(BaseModel):
     delivered_at: datetime | None
 
 
+class WebhookAttempt(BaseModel):
+    """One HTTP attempt from the attempt log."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int
+    attempted_at: datetime
+    http_status: int | None
+    duration_ms: int
+    error: str | None
+    response_snippet: str | None
+
+
 class WebhookEventDetail(WebhookEventResponse):
     payload: dict[str, Any]
     claimed_at: datetime | None
+    # Oldest first; null when the log's table does not exist yet (``alembic upgrade head``).
+    attempt_log: list[WebhookAttempt] | None = None
+
+    @classmethod
+    def of(cls, event: object, attempts: Sequence[Mapping[str, Any]] | None) -> WebhookEventDetail:
+        """The wire form of an outbox row (any object with its attributes) and its log."""
+        log = None if attempts is None else [WebhookAttempt.model_validate(a) for a in attempts]
+        return cls.model_validate(event).model_copy(update={"attempt_log": log})
 
 
 class WebhookEventsPage(BaseModel):

@@ -94,8 +94,9 @@ async def webhooks_page(
 async def webhook_page(
     request: Request, event_id: str, db: DbDep, settings: SettingsDep
 ) -> Response:
-    """One outbox event: where it goes, what it says, and its delivery state."""
-    event = await webhook_service.get_event(db, parse_uuid(event_id, "event"))
+    """One outbox event: where it goes, what it says, its delivery state and every attempt."""
+    detail = await webhook_service.get_event_detail(db, parse_uuid(event_id, "event"))
+    event = detail.event
     data = event.payload.get("data") if isinstance(event.payload, dict) else None
     subject_id = data.get("subject_id") if isinstance(data, dict) else None
     return render(
@@ -103,6 +104,8 @@ async def webhook_page(
         "webhook.html",
         title=f"Webhook event {event_id[:8]}",
         event=event,
+        attempts=detail.attempts,
+        attempt_log_missing=webhook_service.ATTEMPT_LOG_MISSING,
         subject_id=subject_id if isinstance(subject_id, str) else None,
         endpoint=_endpoint(settings.webhook_url),
     )

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from statewave_server.db import outbox as outbox_repo
+from statewave_server.db import webhook_attempts
 from statewave_server.db.models import WebhookEvent
 from statewave_server.errors import NotFound
 
@@ -38,13 +41,35 @@ async def list_events(
         )
 
 
-async def get_event(db: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> WebhookEvent:
-    """One outbox row, or :class:`NotFound`."""
+ATTEMPT_LOG_MISSING = (
+    f"the {webhook_attempts.ATTEMPTS_TABLE} table does not exist yet; run "
+    "`alembic upgrade head` once to create it (deliveries are not affected)"
+)
+
+
+@dataclass(frozen=True)
+class EventDetail:
+    """An outbox row and its attempt log (None: the log's table does not exist yet)."""
+
+    event: WebhookEvent
+    attempts: list[dict[str, Any]] | None
+
+
+async def get_event_detail(
+    db: async_sessionmaker[AsyncSession], event_id: uuid.UUID
+) -> EventDetail:
+    """One outbox row with every recorded attempt, oldest first, or :class:`NotFound`."""
     async with db() as session:
         event = await outbox_repo.get_event(session, event_id)
-    if event is None:
-        raise NotFound("Webhook event not found")
-    return event
+        if event is None:
+            raise NotFound("Webhook event not found")
+        try:
+            attempts: list[dict[str, Any]] | None = await webhook_attempts.list_for_event(
+                session, event_id
+            )
+        except webhook_attempts.AttemptLogMissing:
+            attempts = None
+    return EventDetail(event=event, attempts=attempts)
 
 
 async def stats(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:
