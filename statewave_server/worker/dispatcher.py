@@ -229,7 +229,9 @@ class Dispatcher:
             return Outcome(delivered=False, error=error, permanent=True)
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            return Outcome(delivered=False, error=f"{name}: {str(exc)[:_ERROR_CHARS]}")
+            where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+            error = f"{name} ({where}): {str(exc)[:_ERROR_CHARS]}"  # which receiver failed
+            return Outcome(delivered=False, error=error)
         return classify(response.status_code, reply)
 
     async def _send(

@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 from structlog.testing import capture_logs
@@ -93,7 +94,9 @@ async def test_every_attempt_is_logged_and_shown(
     assert [a["http_status"] for a in log] == [500, None, 200]
     assert log[0]["error"] == 'HTTP 500: {"error": "nope"}'
     assert log[0]["response_snippet"] == '{"error": "nope"}'
-    assert log[1]["error"].startswith("ConnectError") and log[1]["response_snippet"] is None
+    receiver_at = f"127.0.0.1:{httpx.URL(receiver.url).port}"  # names the receiver that failed
+    assert log[1]["error"].startswith(f"ConnectError ({receiver_at}): ")
+    assert log[1]["response_snippet"] is None
     assert log[2]["error"] is None and log[2]["response_snippet"] == '{"ok": true}'
     assert all(a["duration_ms"] >= 0 for a in log)
     assert log[0]["attempted_at"] <= log[1]["attempted_at"] <= log[2]["attempted_at"]
