@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
-from structlog.testing import capture_logs
 
 from devtools.postgres import PgServer, alembic, run_cli
 from devtools.receiver import Receiver, running_receiver
@@ -21,9 +20,11 @@ from statewave_server.db import outbox, webhook_attempts
 from statewave_server.db.engine import Database
 from statewave_server.db.subjects import delete_subject
 from statewave_server.db.webhook_attempts import ATTEMPTS_TABLE
+from statewave_server.worker import dispatcher as dispatcher_module
 from statewave_server.worker.dispatcher import Dispatcher
 from tests.console.conftest import ConsoleServer, console_on_fresh_database
 from tests.fixtures.factories import database_for, new_id, wait_until
+from tests.fixtures.logs import logged
 from tests.worker.test_webhooks import hook_settings
 
 
@@ -133,7 +134,7 @@ async def test_a_missing_table_never_stops_delivery_and_upgrade_creates_it(
             for _ in range(2):
                 await outbox.record_event(session, "", "episode.created", {"n": 1})
         dispatcher = Dispatcher(db, hook_settings(receiver.url, webhook_batch_size=1))
-        with capture_logs() as logs:
+        with logged(dispatcher_module) as logs:
             await attempt_once(dispatcher)
             await attempt_once(dispatcher)
         assert len(receiver.accepted()) == 2
@@ -208,7 +209,7 @@ async def test_a_failing_log_write_loses_only_that_row(
         async with db.sessions() as session, session.begin():
             await outbox.record_event(session, "", "episode.created", {"n": 2})
         event_id = await newest_event(db)
-        with capture_logs() as logs:
+        with logged(dispatcher_module) as logs:
             await attempt_once(Dispatcher(db, hook_settings(receiver.url)))
         assert [e["event"] for e in logs if e["log_level"] == "warning"] == [
             "webhook_attempt_not_logged"

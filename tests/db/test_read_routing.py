@@ -12,15 +12,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from structlog.testing import capture_logs
 
 from devtools.postgres import PgServer
 from devtools.server import free_port
+from statewave_server.db import primary_wal
 from statewave_server.db.engine import Database
 from statewave_server.db.primary_wal import WalFlush
 from statewave_server.db.urls import to_async_url
 from statewave_server.ops.readiness import check_readiness
 from statewave_server.settings import Settings
+from tests.fixtures.logs import logged
 
 
 def _settings(db_url: str, **values: object) -> Settings:
@@ -105,7 +106,7 @@ async def test_a_role_that_may_not_flush_is_told_once_and_reads_go_on(pg: PgServ
     engine = create_async_engine(make_url(to_async_url(url)).set(username=role))
     try:
         flush = WalFlush(engine)
-        with capture_logs() as logs:
+        with logged(primary_wal) as logs:
             assert await flush.request() is False
         assert flush.refused is not None and "permission denied" in flush.refused
         assert [entry["event"] for entry in logs] == ["read_replica_flush_refused"]
