@@ -82,7 +82,7 @@ def jobs_list(
         JobStatus | None, typer.Option(help="Only jobs in this status ('failed' = dead).")
     ] = None,
     kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
+    tenant: output.TenantFilter = None,
     subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 50,
     json_output: Json = False,
@@ -216,7 +216,7 @@ def jobs_purge(
         FinishedStatus | None,
         typer.Option(help="Only this status (default: both; 'failed' = dead)."),
     ] = None,
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
+    tenant: output.TenantFilter = None,
     subject: Annotated[str | None, typer.Option(help="Only this subject.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
     older_than_hours: purge.OlderThanHours = None,

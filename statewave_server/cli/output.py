@@ -19,6 +19,8 @@ from rich.table import Table
 
 #: The ``--json`` switch of every command that prints a table or a summary by default.
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+#: The tenant filter of the list and purge commands ('' is the default tenant).
+TenantFilter = Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")]
 
 
 def print_json(data: Any) -> None:

@@ -97,7 +97,7 @@ def webhooks_list(
     event: Annotated[
         str | None, typer.Option(help="Only this event type, e.g. memories.compiled.")
     ] = None,
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
+    tenant: output.TenantFilter = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 50,
     json_output: Json = False,
 ) -> None:
@@ -190,7 +190,7 @@ def webhooks_purge(
         FinishedStatus | None, typer.Option(help="Only this status (default: both).")
     ] = None,
     event: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant ('' = default).")] = None,
+    tenant: output.TenantFilter = None,
     older_than_hours: purge.OlderThanHours = None,
     yes: purge.Yes = False,
     dry_run: purge.DryRun = False,
