@@ -105,8 +105,16 @@ def durability(args: argparse.Namespace, *, kill_postmaster: bool = False) -> di
 
 # --------------------------------------------------------------------------- load
 
-MIX = (("ingest", 0.6), ("context", 0.3), ("search", 0.1))
+MIX = (("ingest", 0.5), ("context", 0.25), ("search", 0.1), ("support", 0.15))
+# The "support" share cycles through every support route, one after another per client.
+SUPPORT_ROUTES = ("resolutions_post", "resolutions_get", "handoff", "health", "sla")
+COMPILE_ROUTE = "compile_async"
+ROUTES = (*(name for name, _ in MIX if name != "support"), *SUPPORT_ROUTES, COMPILE_ROUTE)
 SEARCH_WORDS = ["refund", "billing", "export", "login", "invoice", "sync", "SSO", "webhook"]
+RESOLUTION_STATUSES = ("open", "resolved", "unresolved")
+JOB_POLL_SECONDS = 0.1  # resolution of the submit → completed figure
+JOB_FINISH_SECONDS = 60.0  # how long queued jobs may take after the load stops
+TERMINAL_JOB_STATUSES = frozenset({"completed", "failed"})
 
 
 async def _seed(base_url: str, tenant: str, subjects: list[str], per_subject: int) -> None:
@@ -128,6 +136,46 @@ async def _seed(base_url: str, tenant: str, subjects: list[str], per_subject: in
             compiled.raise_for_status()
 
 
+def _request(
+    route: str, rng: random.Random, subject: str, n: int
+) -> tuple[str, str, dict[str, Any]]:
+    """(method, path, httpx keywords) of the ``n``-th request of a client on ``route``."""
+    session = f"{subject}-s{n % 5}"
+    match route:
+        case "ingest":
+            return "POST", "/v1/episodes", {"json": workload.episode(rng, subject, session)}
+        case "context":
+            body = {"subject_id": subject, "task": workload.task_text(rng, n), "max_tokens": 1000}
+            return "POST", "/v1/context", {"json": body}
+        case "search":
+            params = {"subject_id": subject, "q": rng.choice(SEARCH_WORDS)}
+            return "GET", "/v1/memories/search", {"params": params}
+        case "resolutions_post":
+            body = {
+                "subject_id": subject,
+                "session_id": session,
+                "status": rng.choice(RESOLUTION_STATUSES),
+                "resolution_summary": workload.user_message(rng),
+            }
+            return "POST", "/v1/resolutions", {"json": body}
+        case "resolutions_get":
+            return "GET", "/v1/resolutions", {"params": {"subject_id": subject}}
+        case "handoff":
+            return "POST", "/v1/handoff", {"json": {"subject_id": subject, "session_id": session}}
+        case "health" | "sla":
+            return "GET", f"/v1/subjects/{subject}/{route}", {}
+        case "compile_async":
+            return "POST", "/v1/memories/compile", {"json": {"subject_id": subject, "async": True}}
+    raise ValueError(f"unknown route {route!r}")
+
+
+def _latency_ms(values: list[float]) -> dict[str, float | None]:
+    return {
+        f"p{pct}_ms": round(common.percentile(values, pct) * 1000, 1) if values else None
+        for pct in (50, 95, 99)
+    }
+
+
 async def _load(
     base_urls: list[str],
     tenant: str,
@@ -136,9 +184,8 @@ async def _load(
     concurrency: int,
     compile_every: float,
 ) -> dict[str, Any]:
-    samples: dict[str, list[float]] = {name: [] for name, _ in MIX}
-    errors: dict[str, dict[str, int]] = {name: {} for name, _ in MIX}
-    jobs: list[str] = []
+    samples: dict[str, list[float]] = {route: [] for route in ROUTES}
+    errors: dict[str, dict[str, int]] = {route: {} for route in ROUTES}
     names = [name for name, _ in MIX]
     weights = [weight for _, weight in MIX]
     headers = {"X-Tenant-ID": tenant}
@@ -148,46 +195,63 @@ async def _load(
 
     async with httpx.AsyncClient(timeout=60, headers=headers, limits=limits) as client:
 
+        async def timed(route: str, base: str, rng: random.Random, subject: str, n: int) -> Any:
+            """One request of ``route``, its latency and any error recorded; its JSON or None."""
+            method, path, kwargs = _request(route, rng, subject, n)
+            t0 = time.monotonic()
+            try:
+                response = await client.request(method, f"{base}{path}", **kwargs)
+                status, ok = str(response.status_code), response.is_success
+            except httpx.HTTPError as exc:
+                status, ok = type(exc).__name__, False
+            samples[route].append(time.monotonic() - t0)
+            if not ok:
+                errors[route][status] = errors[route].get(status, 0) + 1
+                return None
+            return response.json()
+
         async def one(worker: int) -> None:
             rng = random.Random(worker)
-            n = 0
+            n = supports = 0
             while time.monotonic() < deadline:
                 n += 1
-                op = rng.choices(names, weights)[0]
+                route = rng.choices(names, weights)[0]
+                if route == "support":
+                    route = SUPPORT_ROUTES[(worker + supports) % len(SUPPORT_ROUTES)]
+                    supports += 1
                 base = base_urls[(worker + n) % len(base_urls)]
-                subject = rng.choice(subjects)
-                t0 = time.monotonic()
-                try:
-                    if op == "ingest":
-                        body = workload.episode(rng, subject, f"{subject}-s{n % 5}")
-                        response = await client.post(f"{base}/v1/episodes", json=body)
-                    elif op == "context":
-                        body = {
-                            "subject_id": subject,
-                            "task": workload.task_text(rng, worker * 1_000_000 + n),
-                            "max_tokens": 1000,
-                        }
-                        response = await client.post(f"{base}/v1/context", json=body)
-                    else:
-                        params = {"subject_id": subject, "q": rng.choice(SEARCH_WORDS)}
-                        response = await client.get(f"{base}/v1/memories/search", params=params)
-                    status = str(response.status_code)
-                    ok = response.is_success
-                except httpx.HTTPError as exc:
-                    status, ok = type(exc).__name__, False
-                samples[op].append(time.monotonic() - t0)
-                if not ok:
-                    errors[op][status] = errors[op].get(status, 0) + 1
+                await timed(route, base, rng, rng.choice(subjects), worker * 1_000_000 + n)
+
+        jobs: dict[str, str] = {}  # job id -> last status seen
+        completion: list[float] = []  # submit (acknowledged) -> seen completed, seconds
+        followers: list[asyncio.Task[None]] = []
+
+        async def follow(job_id: str, acknowledged: float) -> None:
+            """Poll a queued job until it ends (or the finish window closes)."""
+            while time.monotonic() < deadline + JOB_FINISH_SECONDS:
+                response = await client.get(f"{base_urls[0]}/v1/memories/compile/{job_id}")
+                status = response.json()["status"] if response.is_success else "?"
+                jobs[job_id] = status if response.is_success else str(response.status_code)
+                if status in TERMINAL_JOB_STATUSES:
+                    if status == "completed":
+                        completion.append(time.monotonic() - acknowledged)
+                    return
+                await asyncio.sleep(JOB_POLL_SECONDS)
 
         async def trickle() -> None:
-            """Async compiles for the worker, outside the measured mix."""
+            """Async compiles at a fixed rate (a bounded worker backlog), timed as a route."""
             rng = random.Random(99)
+            n = 0
             while time.monotonic() < deadline:
                 await asyncio.sleep(compile_every)
-                body = {"subject_id": rng.choice(subjects), "async": True}
-                response = await client.post(f"{base_urls[0]}/v1/memories/compile", json=body)
-                if response.status_code == 202:
-                    jobs.append(response.json()["job_id"])
+                n += 1
+                base = base_urls[n % len(base_urls)]
+                queued = await timed(COMPILE_ROUTE, base, rng, rng.choice(subjects), n)
+                if queued is not None:
+                    jobs[queued["job_id"]] = queued["status"]
+                    followers.append(
+                        asyncio.create_task(follow(queued["job_id"], time.monotonic()))
+                    )
 
         freshness = {"trials": 0, "stale": 0}
 
@@ -203,44 +267,36 @@ async def _load(
 
         await asyncio.gather(probe(), trickle(), *(one(i) for i in range(concurrency)))
         elapsed = time.monotonic() - started
-        # Let the worker finish what was queued (bounded).
-        job_status: dict[str, int] = {}
-        finish_deadline = time.monotonic() + 60
-        while time.monotonic() < finish_deadline:
-            statuses = []
-            for job_id in jobs:
-                r = await client.get(f"{base_urls[0]}/v1/memories/compile/{job_id}")
-                statuses.append(r.json().get("status", "?") if r.is_success else str(r.status_code))
-            job_status = {s: statuses.count(s) for s in set(statuses)}
-            if set(job_status) <= {"completed", "dead", "failed"}:
-                break
-            await asyncio.sleep(1)
+        await asyncio.gather(*followers)  # each bounded by the finish window
 
     total = sum(len(v) for v in samples.values())
     total_errors = sum(sum(e.values()) for e in errors.values())
-    per_op = {
-        op: {
+    per_route = {
+        route: {
             "requests": len(values),
             "share": round(len(values) / total, 3) if total else 0,
-            "p50_ms": round(common.percentile(values, 50) * 1000, 1) if values else None,
-            "p95_ms": round(common.percentile(values, 95) * 1000, 1) if values else None,
-            "p99_ms": round(common.percentile(values, 99) * 1000, 1) if values else None,
-            "errors": errors[op],
+            **_latency_ms(values),
+            "errors": errors[route],
         }
-        for op, values in samples.items()
+        for route, values in samples.items()
     }
     everything = [s for values in samples.values() for s in values]
+    final = list(jobs.values())
     return {
         "seconds": round(elapsed, 1),
         "requests": total,
         "throughput_rps": round(total / elapsed, 1),
-        "p50_ms": round(common.percentile(everything, 50) * 1000, 1),
-        "p95_ms": round(common.percentile(everything, 95) * 1000, 1),
-        "p99_ms": round(common.percentile(everything, 99) * 1000, 1),
+        **_latency_ms(everything),
         "errors": total_errors,
         "error_rate": round(total_errors / total, 5) if total else None,
-        "operations": per_op,
-        "async_compile_jobs": {"queued": len(jobs), "final_status": job_status, "ids": jobs},
+        "operations": per_route,
+        "async_compile_jobs": {
+            "queued": len(jobs),
+            "final_status": {s: final.count(s) for s in sorted(set(final))},
+            "submit_to_completed": {"jobs": len(completion), **_latency_ms(completion)},
+            "poll_interval_ms": JOB_POLL_SECONDS * 1000,
+            "ids": list(jobs),
+        },
         "freshness": freshness,
     }
 
@@ -323,6 +379,10 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
             result["loadavg_after"] = common.loadavg()
             jobs = result["async_compile_jobs"]
             jobs["attempts"] = asyncio.run(_job_attempts(url, jobs.pop("ids")))
+            jobs["exactly_once"] = (
+                jobs["attempts"] == {"completed, 1 attempt(s)": jobs["queued"]}
+                and jobs["submit_to_completed"]["jobs"] == jobs["queued"]
+            )
         finally:
             for process in [*workers, *apis]:
                 process.stop()
@@ -561,12 +621,13 @@ def main() -> None:
         "faults": faults,
     }[args.scenario]
     common.log(f"{args.scenario}: {vars(args)}")
+    # Read before the run: the result describes the code that ran, not a later HEAD.
+    record = common.run_record(f"reliability-{args.scenario}", common.machine_info())
     started = time.monotonic()
     data = scenario(args)
     data.update(
         {
-            "command": common.command_line(),
-            "machine": common.machine_info(),
+            **record,
             "loadavg_end": common.loadavg(),
             "wall_seconds": round(time.monotonic() - started, 1),
         }
