@@ -8,10 +8,13 @@
                 started again K times; every acknowledged episode must be there exactly
                 once afterwards (the server's fsync/synchronous_commit are recorded).
 ``load``        API processes and workers on one PostgreSQL (optionally behind PgBouncer
-                in transaction mode); a mixed workload (ingest 60 %, context 30 %,
-                search 10 %) from concurrent loopback clients for a fixed duration,
-                async compiles on the side, and write-then-read probes across processes;
-                throughput, p50/p95/p99 per operation, errors, stale reads, job attempts.
+                in transaction mode); a mixed workload (ingest 50 %, context 25 %,
+                search 10 %, support 15 % cycling through resolutions POST/GET, handoff,
+                health, SLA) from concurrent loopback clients for a fixed duration, async
+                compile submissions at a fixed rate (timed as a route; each job polled
+                until completed), and write-then-read probes across processes;
+                throughput, p50/p95/p99 per route, errors, stale reads, submit → completed
+                latency, job attempts.
 ``faults``      PostgreSQL stopped and started C times under light traffic (API with its
                 in-process worker and webhook dispatcher): statuses and latency during
                 each outage, /readyz, recovery times, a job and a webhook due during it.
