@@ -1,7 +1,8 @@
 """Static checks behind ``docs/scaling.md``: the schema and the SQL are ready to be
 distributed by ``tenant_id`` (Citus). Every table is either distributed (its primary
 key and unique keys lead with ``tenant_id``, so each row and each uniqueness check lives
-on one shard) or deliberately kept on the coordinator; and every statement in
+on one shard) or deliberately kept on the coordinator, the tables created outside the
+revision chain included (checked against a really migrated database); and every statement in
 ``statewave_server/db`` that reads, updates or deletes a distributed table filters by
 ``tenant_id`` (a single-shard query), unless it is listed below as a deliberate
 all-tenant scan."""
@@ -13,7 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import Index, Table, UniqueConstraint
 
+from devtools.postgres import PgServer
+from statewave_server.db.migration_audit import AUDIT_TABLE, OUTSIDE_CHAIN_TABLES
 from statewave_server.db.models import Base
+from statewave_server.db.webhook_attempts import ATTEMPTS_TABLE
 
 DB_PACKAGE = Path(__file__).resolve().parents[2] / "statewave_server" / "db"
 
@@ -25,6 +29,9 @@ COORDINATOR = {
     "webhook_events": "the outbox, claimed across tenants",
     "rate_limit_hits": "keyed by client, not tenant",
     "subject_snapshots": "primary key is id alone; a handful of rows per tenant",
+    # Created by every migration run, outside the revision chain (not in Base.metadata).
+    ATTEMPTS_TABLE: "the attempt log follows its outbox (webhook_events), which stays here",
+    AUDIT_TABLE: "migration metadata, written by alembic on the coordinator",
 }
 # Statements that read every tenant on purpose (multi-shard on Citus), by function.
 ALL_TENANTS = {
@@ -63,8 +70,36 @@ def _unique_keys(table: Table) -> list[list[str]]:
 
 
 def test_every_table_is_distributed_or_kept_on_the_coordinator() -> None:
-    assert set(_tables()) == DISTRIBUTED | set(COORDINATOR)
+    assert set(_tables()) | OUTSIDE_CHAIN_TABLES == DISTRIBUTED | set(COORDINATOR)
     assert not DISTRIBUTED & set(COORDINATOR)
+
+
+def test_every_table_of_a_migrated_database_is_classified(
+    pg: PgServer, migrated_template: str
+) -> None:
+    """Whatever creates a table (a revision, the migration run, anything else that
+    ``alembic upgrade head`` runs), the real database shows it; only Alembic's own version
+    table needs no classification."""
+    listed = pg.psql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'", migrated_template
+    )
+    assert set(listed.split()) - {"alembic_version"} == DISTRIBUTED | set(COORDINATOR)
+
+
+def test_sequences_belong_only_to_coordinator_tables(pg: PgServer, migrated_template: str) -> None:
+    """docs/scaling.md: no distributed table needs a sequence (their ids are UUIDs or
+    strings); the only sequences are the BIGSERIAL keys of the coordinator-local tables
+    created outside the chain. A sequence owned by no table shows as ``-``."""
+    owners = pg.psql(
+        "SELECT DISTINCT COALESCE(t.relname, '-') FROM pg_class s "
+        "LEFT JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass "
+        "AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+        "LEFT JOIN pg_class t ON t.oid = d.refobjid "
+        "WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace",
+        migrated_template,
+    )
+    assert set(owners.split()) == OUTSIDE_CHAIN_TABLES
+    assert not OUTSIDE_CHAIN_TABLES & DISTRIBUTED
 
 
 def test_distributed_tables_lead_every_key_with_tenant_id() -> None:
