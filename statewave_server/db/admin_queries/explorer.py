@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -326,21 +326,70 @@ async def get_memory(
     )
 
 
-async def memories_where(
+async def _newest_memories_where(
     session: AsyncSession,
     *clauses: ColumnElement[bool],
     tenant_id: str,
     subject_id: str,
-    order: Sequence[Any],
     limit: int,
 ) -> list[Memory]:
     statement = (
         _memories(tenant_id=tenant_id, subject_id=subject_id)
         .where(*clauses)
-        .order_by(*order)
+        .order_by(*_NEWEST_MEMORIES)
         .limit(limit)
     )
     return list(await session.scalars(statement))
+
+
+async def current_facts(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, except_kind: str, limit: int
+) -> list[Memory]:
+    """The subject's active memories of every kind but ``except_kind``, newest first."""
+    return await _newest_memories_where(
+        session,
+        Memory.status == ACTIVE,
+        Memory.kind != except_kind,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        limit=limit,
+    )
+
+
+async def past_facts(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, except_kind: str, limit: int
+) -> list[Memory]:
+    """The subject's no longer active memories of every kind but ``except_kind``, newest
+    first (the history the current facts replaced)."""
+    return await _newest_memories_where(
+        session,
+        Memory.status != ACTIVE,
+        Memory.kind != except_kind,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        limit=limit,
+    )
+
+
+async def sharing_sources(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    subject_id: str,
+    episode_ids: Sequence[uuid.UUID],
+    exclude: Collection[uuid.UUID],
+    limit: int,
+) -> list[Memory]:
+    """The subject's memories citing any of ``episode_ids`` except those in ``exclude``,
+    newest first."""
+    return await _newest_memories_where(
+        session,
+        cites_any(episode_ids),
+        Memory.id.not_in(exclude),
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        limit=limit,
+    )
 
 
 async def active_counts_by_kind(
