@@ -326,33 +326,17 @@ async def get_memory(
     )
 
 
-async def _newest_memories_where(
-    session: AsyncSession,
-    *clauses: ColumnElement[bool],
-    tenant_id: str,
-    subject_id: str,
-    limit: int,
-) -> list[Memory]:
-    statement = (
-        _memories(tenant_id=tenant_id, subject_id=subject_id)
-        .where(*clauses)
-        .order_by(*_NEWEST_MEMORIES)
-        .limit(limit)
-    )
-    return list(await session.scalars(statement))
+async def _newest(session: AsyncSession, statement: Select[Memory], limit: int) -> list[Memory]:
+    return list(await session.scalars(statement.order_by(*_NEWEST_MEMORIES).limit(limit)))
 
 
 async def current_facts(
     session: AsyncSession, *, tenant_id: str, subject_id: str, except_kind: str, limit: int
 ) -> list[Memory]:
     """The subject's active memories of every kind but ``except_kind``, newest first."""
-    return await _newest_memories_where(
-        session,
-        Memory.status == ACTIVE,
-        Memory.kind != except_kind,
-        tenant_id=tenant_id,
-        subject_id=subject_id,
-        limit=limit,
+    memories = _memories(tenant_id=tenant_id, subject_id=subject_id)
+    return await _newest(
+        session, memories.where(Memory.status == ACTIVE, Memory.kind != except_kind), limit
     )
 
 
@@ -361,13 +345,9 @@ async def past_facts(
 ) -> list[Memory]:
     """The subject's no longer active memories of every kind but ``except_kind``, newest
     first (the history the current facts replaced)."""
-    return await _newest_memories_where(
-        session,
-        Memory.status != ACTIVE,
-        Memory.kind != except_kind,
-        tenant_id=tenant_id,
-        subject_id=subject_id,
-        limit=limit,
+    memories = _memories(tenant_id=tenant_id, subject_id=subject_id)
+    return await _newest(
+        session, memories.where(Memory.status != ACTIVE, Memory.kind != except_kind), limit
     )
 
 
@@ -380,15 +360,11 @@ async def sharing_sources(
     exclude: Collection[uuid.UUID],
     limit: int,
 ) -> list[Memory]:
-    """The subject's memories citing any of ``episode_ids`` except those in ``exclude``,
+    """The subject's memories citing any of ``episode_ids``, but none in ``exclude``,
     newest first."""
-    return await _newest_memories_where(
-        session,
-        cites_any(episode_ids),
-        Memory.id.not_in(exclude),
-        tenant_id=tenant_id,
-        subject_id=subject_id,
-        limit=limit,
+    memories = _memories(tenant_id=tenant_id, subject_id=subject_id)
+    return await _newest(
+        session, memories.where(cites_any(episode_ids), Memory.id.not_in(exclude)), limit
     )
 
 
