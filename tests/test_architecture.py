@@ -87,6 +87,12 @@ RULES = (
         libraries=("fastapi", "starlette", "rich", "typer"),
     ),
     Rule(
+        "services use ops/ only for the readiness check and the migration state (dashboard)",
+        rooms=("services",),
+        forbidden=("ops",),
+        allowed=("ops.readiness", "ops.migrations"),
+    ),
+    Rule(
         "services read settings only where the runtime is composed (and the dashboard, "
         "which hands them to the readiness check)",
         rooms=("services",),
@@ -239,6 +245,22 @@ def test_third_party_libraries_stay_in_their_rooms() -> None:
     assert not broken, "misplaced libraries:\n" + "\n".join(broken)
 
 
+# What services may take from SQLAlchemy: session types and its error classes, nothing that
+# builds a statement (queries are db/'s, one owner per table's SQL).
+SERVICE_SQLALCHEMY = ("sqlalchemy.ext.asyncio", "sqlalchemy.exc")
+
+
+def test_services_build_no_sql() -> None:
+    broken = sorted(
+        f"{module} -> {name}"
+        for module in _modules()
+        if _within(module, "services")
+        for name in _imported(module)
+        if _within(name, "sqlalchemy") and not _any(name, SERVICE_SQLALCHEMY)
+    )
+    assert not broken, "services importing query builders:\n" + "\n".join(broken)
+
+
 def test_the_walker_sees_real_edges() -> None:
     """Guards the test itself: known imports of every kind are found and resolved."""
     assert len(_modules()) > 150
@@ -247,6 +269,8 @@ def test_the_walker_sees_real_edges() -> None:
     assert "fastapi" in external
     assert "litellm" in _edges("services.llm")[1]
     assert "db.jobs" in _edges("services.admin.dashboard")[0]  # ``from db import jobs``
+    assert "sqlalchemy.ext.asyncio.AsyncSession" in _imported("services.events")
+    assert "sqlalchemy.select" in _imported("db.jobs")
     broken = _breaks(Rule("probe", rooms=("console",), forbidden=("api",)))
     assert "console.gate -> api.asgi" in broken
 

@@ -34,7 +34,7 @@ def database(request: Request) -> Database:
 
 
 def db(request: Request) -> async_sessionmaker[AsyncSession]:
-    return database(request).sessions
+    return database(request).primary
 
 
 def read_db(request: Request) -> SessionFactory:

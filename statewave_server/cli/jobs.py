@@ -109,16 +109,13 @@ def jobs_show(
 ) -> None:
     """One job: status, attempts, timings, error, payload and result."""
     full = resolve(job_id)
-    server = remote.current()
-    if server is not None:
-        job = server.call("GET", f"/admin/jobs/{full}")
-    else:
+
+    def read_locally() -> dict[str, Any]:
         found = local.run(lambda s: dashboard.get_job(s, full))
-        job = JobDetail.model_validate(found).model_dump(mode="json")
-    if json_output:
-        output.print_json(job)
-        return
-    output.show_record(f"Job {job['job_id']}", job, ("payload", "result"))
+        return JobDetail.model_validate(found).model_dump(mode="json")
+
+    job = remote.read(f"/admin/jobs/{full}", read_locally)
+    output.show_record(f"Job {job['job_id']}", job, ("payload", "result"), json_output=json_output)
 
 
 @jobs_app.command("rescue")

@@ -28,7 +28,7 @@ async def with_database(settings: Settings, work: Callable[[Db], Awaitable[T]]) 
     url = await asyncio.to_thread(resolve_database_url, settings)
     database = Database.from_settings(settings, url)
     try:
-        return await work(database.sessions)
+        return await work(database.primary)
     finally:
         await database.dispose()
 

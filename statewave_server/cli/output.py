@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
@@ -100,12 +100,25 @@ def show(renderable: Any) -> None:
     Console().print(renderable)
 
 
-def show_record(title: str, record: dict[str, Any], json_keys: Sequence[str]) -> None:
-    """One row as ``key: value`` lines (times with their age), then its JSON documents."""
+def show_record(
+    title: str,
+    record: dict[str, Any],
+    json_keys: Sequence[str],
+    *,
+    json_output: bool,
+    tables: Mapping[str, Callable[[Any], None]] | None = None,
+) -> None:
+    """One record (a ``show`` command's): with ``--json`` the whole document; else its
+    ``key: value`` lines (times with their age), its JSON documents (``json_keys``), then
+    each of ``tables`` printed by its function (given ``None`` when the key is absent)."""
+    if json_output:
+        print_json(record)
+        return
+    tables = tables or {}
     console = Console()
     console.print(f"[bold]{escape(title)}[/bold]")
     for key, value in record.items():
-        if key in json_keys or value is None:
+        if key in json_keys or key in tables or value is None:
             continue
         shown = cell(key, value) if key == "status" else escape(str(value))
         if key.endswith("_at"):
@@ -114,6 +127,8 @@ def show_record(title: str, record: dict[str, Any], json_keys: Sequence[str]) ->
     for key in json_keys:
         console.print(f"[bold]{key}[/bold]")
         console.print_json(json.dumps(record.get(key), default=str))
+    for key, show_table in tables.items():
+        show_table(record.get(key))
 
 
 def echo_ids(values: Sequence[object]) -> None:

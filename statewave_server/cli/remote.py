@@ -8,6 +8,7 @@ exit code 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -109,3 +110,13 @@ def choose(url: str | None, api_key: str | None) -> None:
 def current() -> Server | None:
     """The server this invocation talks to, or ``None`` for the configured database."""
     return _SERVER.get()
+
+
+def read(path: str, locally: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``GET path`` on the server given with ``--url``, else ``locally()`` on the configured
+    database (which returns the same API shape)."""
+    server = current()
+    if server is None:
+        return locally()
+    found: dict[str, Any] = server.call("GET", path)
+    return found

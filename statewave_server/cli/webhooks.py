@@ -136,19 +136,19 @@ def webhooks_show(
 ) -> None:
     """One outbox event: status, attempts, last error and its payload."""
     full = resolve(event_id)
-    server = remote.current()
-    if server is not None:
-        event = server.call("GET", f"/admin/webhooks/{full}")
-    else:
+
+    def read_locally() -> dict[str, Any]:
         found = local.run(lambda s: service.get_event_detail(s, uuid.UUID(full)))
-        detail = WebhookEventDetail.of(found.event, found.attempts)
-        event = detail.model_dump(mode="json")
-    if json_output:
-        output.print_json(event)
-        return
-    attempts = event.pop("attempt_log", None)
-    output.show_record(f"Webhook event {event['id']}", event, ("payload",))
-    _show_attempts(attempts)
+        return WebhookEventDetail.of(found.event, found.attempts).model_dump(mode="json")
+
+    event = remote.read(f"/admin/webhooks/{full}", read_locally)
+    output.show_record(
+        f"Webhook event {event['id']}",
+        event,
+        ("payload",),
+        json_output=json_output,
+        tables={"attempt_log": _show_attempts},
+    )
 
 
 @webhooks_app.command("redrive")

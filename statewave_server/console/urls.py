@@ -15,26 +15,26 @@ def quote_segment(value: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _subject_parts(tenant_id: str, subject_id: str) -> tuple[str, str]:
+def _subject_parts(*, tenant_id: str, subject_id: str) -> tuple[str, str]:
     """The subject's path and tenant query, encoded once (a page links hundreds of times)."""
     query = f"?{urlencode({'tenant_id': tenant_id})}" if tenant_id else ""
     return f"/console/subjects/{quote_segment(subject_id)}", query
 
 
-def subject_url(tenant_id: str, subject_id: str, suffix: str = "") -> str:
-    path, query = _subject_parts(tenant_id, subject_id)
+def subject_url(*, tenant_id: str, subject_id: str, suffix: str = "") -> str:
+    path, query = _subject_parts(tenant_id=tenant_id, subject_id=subject_id)
     return f"{path}{suffix}{query}"
 
 
-def episode_url(tenant_id: str, subject_id: str, episode_id: uuid.UUID | str) -> str:
-    return subject_url(tenant_id, subject_id, f"/episodes/{episode_id}")
+def episode_url(*, tenant_id: str, subject_id: str, episode_id: uuid.UUID | str) -> str:
+    return subject_url(tenant_id=tenant_id, subject_id=subject_id, suffix=f"/episodes/{episode_id}")
 
 
-def memory_url(tenant_id: str, subject_id: str, memory_id: uuid.UUID | str) -> str:
-    return subject_url(tenant_id, subject_id, f"/memories/{memory_id}")
+def memory_url(*, tenant_id: str, subject_id: str, memory_id: uuid.UUID | str) -> str:
+    return subject_url(tenant_id=tenant_id, subject_id=subject_id, suffix=f"/memories/{memory_id}")
 
 
-def session_url(tenant_id: str, subject_id: str, session_id: str) -> str:
+def session_url(*, tenant_id: str, subject_id: str, session_id: str) -> str:
     query = urlencode({"tenant_id": tenant_id, "session_id": session_id})
     return f"/console/subjects/{quote_segment(subject_id)}/session?{query}"
 

@@ -114,12 +114,14 @@ def create_engine(
 
 @dataclass(frozen=True)
 class Database:
-    """The engine and its session factory: one per process, passed to whoever needs it.
+    """The engine and its session factories: one per process, passed to whoever needs it.
+    ``primary``: sessions on the primary (every write, lock and read-your-write);
+    ``reads`` (below): sessions for reads that may run on the replica.
     ``listen_url``: where session-bound connections go (``None``: nowhere).
     ``replica``: routes reads to the read replica, when one is configured."""
 
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    primary: async_sessionmaker[AsyncSession]
     listen_url: str | None = None
     replica: read_routing.ReadRouter | None = None
 
@@ -144,7 +146,7 @@ class Database:
     @property
     def reads(self) -> read_routing.SessionFactory:
         """Sessions for reads that may run on the replica (read-only work only)."""
-        return self.replica if self.replica is not None else self.sessions
+        return self.replica if self.replica is not None else self.primary
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -19,7 +19,7 @@ go to the primary meanwhile, never an error; the change of state is logged.
 
 Cost: one trivial query on the replica per routed read, and one on the primary shared
 by the reads that arrive while the previous one is in flight. Writes, the job queue,
-locks and ``LISTEN`` never come here (they use ``Database.sessions``).
+locks and ``LISTEN`` never come here (they use ``Database.primary``).
 The in-memory retrieval indexes read their rows from the primary whenever they keep
 them (``on_primary``): their protocol clears a row's change mark when it re-reads the
 row, which on a replica could happen before the change is replayed, and the index would

@@ -71,7 +71,7 @@ async def _database_check(database: Database, timeout_seconds: float) -> Check:
 async def _queue_check(database: Database, settings: Settings, timeout_seconds: float) -> Check:
     """Orphaned jobs recover on their own, so they degrade readiness rather than fail it."""
     try:
-        async with asyncio.timeout(timeout_seconds), database.sessions() as session:
+        async with asyncio.timeout(timeout_seconds), database.primary() as session:
             orphaned = await count_orphaned_jobs(session, settings.job_orphan_after_seconds)
     except DB_ERRORS as exc:
         detail = f"queue check failed: {describe_error(exc, timeout_seconds)}"

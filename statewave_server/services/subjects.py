@@ -68,12 +68,27 @@ async def delete_subject(
 ) -> repo.DeletedCounts:
     """Erase the subject everywhere in one transaction and announce ``subject.deleted``."""
     async with db.begin() as session:
-        counts = await repo.delete_subject(session, tenant_id=tenant_id, subject_id=subject_id)
-        data = {
-            "subject_id": subject_id,
-            "episodes_deleted": counts.episodes,
-            "memories_deleted": counts.memories,
-            "snapshots_deleted": counts.snapshots,
-        }
-        await events.emit(session, tenant_id, "subject.deleted", data)
+        return await erase_subject(session, events, tenant_id=tenant_id, subject_id=subject_id)
+
+
+async def erase_subject(
+    session: AsyncSession,
+    events: EventSink,
+    *,
+    tenant_id: str,
+    subject_id: str,
+    keep_snapshots: bool = False,
+) -> repo.DeletedCounts:
+    """Erase the subject in the caller's transaction and announce ``subject.deleted`` in
+    it (the one place that event is built: the API, MCP and console deletes all use it)."""
+    counts = await repo.delete_subject(
+        session, tenant_id=tenant_id, subject_id=subject_id, keep_snapshots=keep_snapshots
+    )
+    data = {
+        "subject_id": subject_id,
+        "episodes_deleted": counts.episodes,
+        "memories_deleted": counts.memories,
+        "snapshots_deleted": counts.snapshots,
+    }
+    await events.emit(session, tenant_id, "subject.deleted", data)
     return counts

@@ -185,7 +185,7 @@ class Dispatcher:
             return await self._dispatch_batch(client)
 
     async def _dispatch_batch(self, client: httpx.AsyncClient) -> int:
-        async with self._db.sessions() as session, session.begin():
+        async with self._db.primary() as session, session.begin():
             claimed = await outbox.claim_due(
                 session,
                 self._settings.webhook_batch_size,
@@ -255,7 +255,7 @@ class Dispatcher:
     ) -> None:
         assert event.claimed_at is not None
         delay = self._policy.delay(event.attempts)
-        async with self._db.sessions() as session, session.begin():
+        async with self._db.primary() as session, session.begin():
             if outcome.delivered:
                 assert outcome.http_status is not None
                 ours = await outbox.mark_delivered(

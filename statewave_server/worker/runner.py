@@ -140,7 +140,7 @@ class Worker:
 
     async def recover_orphans(self) -> list[str]:
         """Return jobs whose worker went silent to ``pending`` (and bury exhausted ones)."""
-        async with self._db.sessions() as session, session.begin():
+        async with self._db.primary() as session, session.begin():
             swept = await jobs.rescue_orphaned_jobs(
                 session, self._settings.job_orphan_after_seconds
             )
@@ -155,7 +155,7 @@ class Worker:
         ``worker_batch_subjects`` subjects (its own subject's duplicates included), which
         then run as one batch: one ``prepare`` for all, one transaction per subject.
         """
-        async with self._db.sessions() as session, session.begin():
+        async with self._db.primary() as session, session.begin():
             job = await jobs.claim_next(session, self.worker_id)
             if job is None:
                 return False
@@ -197,7 +197,7 @@ class Worker:
         lost, done = asyncio.Event(), asyncio.Event()
         beating = asyncio.create_task(self._heartbeat(ids, set(ids), lost, done))
         try:
-            return await handler.prepare(self._db.sessions, firsts)
+            return await handler.prepare(self._db.primary, firsts)
         except Exception as exc:
             self._log.warning("batch_prepare_failed", jobs=len(ids), error=str(exc), exc_info=exc)
             return {}
@@ -248,7 +248,7 @@ class Worker:
         we still own one of its jobs. Jobs of the group after the first (queued duplicates
         of its subject) are completed with the same result, naming the first."""
         first = group[0]
-        async with self._db.sessions() as session, session.begin():
+        async with self._db.primary() as session, session.begin():
             result = await run(session)
             owned = [
                 await jobs.complete(
@@ -266,7 +266,7 @@ class Worker:
     async def _fail(self, job: Job, exc: Exception) -> None:
         delay = self._policy.delay(job.attempts)
         error = job_error_text(exc)
-        async with self._db.sessions() as session, session.begin():
+        async with self._db.primary() as session, session.begin():
             status = await jobs.fail(session, job.id, self.worker_id, error, delay)
         if status == jobs.DEAD:
             self._log.info("job_dead", job_id=job.id, kind=job.kind, error=error, exc_info=exc)
@@ -292,7 +292,7 @@ class Worker:
         """
         while not await _wait(done, self._settings.job_heartbeat_seconds):
             try:
-                async with self._db.sessions() as session, session.begin():
+                async with self._db.primary() as session, session.begin():
                     ours = await jobs.heartbeat(session, beat, self.worker_id)
             except (SQLAlchemyError, OSError) as exc:
                 self._log.warning("job_heartbeat_failed", jobs=beat, error=str(exc))

@@ -104,7 +104,7 @@ async def test_embedding_backfill_is_not_activity(
     before = (await admin.get("/admin/subjects/history-old")).json()["summary"]
     database = Database.from_settings(api_settings)
     try:
-        async with database.sessions.begin() as session:
+        async with database.primary.begin() as session:
             memory = await session.scalar(
                 select(Memory).where(Memory.tenant_id == "", Memory.subject_id == "history-old")
             )
@@ -117,7 +117,7 @@ async def test_embedding_backfill_is_not_activity(
                 vectors=[(memory.id, [0.1, 0.2, 0.3])],
                 model=f"m-{uuid.uuid4()}",
             )
-        async with database.sessions() as session:
+        async with database.primary() as session:
             reread = await session.get(Memory, ("", "history-old", memory.id))
             assert reread is not None and reread.updated_at == edited_at
     finally:

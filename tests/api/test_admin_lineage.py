@@ -63,7 +63,7 @@ async def test_unrecorded_rows_fall_back_to_the_inference_and_say_so(
     old = await _superseded(admin)
     database = Database.from_settings(api_settings)
     try:
-        async with database.sessions.begin() as session:
+        async with database.primary.begin() as session:
             # As a memory superseded before lineage was recorded looks.
             await session.execute(
                 text("UPDATE memories SET metadata = metadata - 'superseded_by' WHERE id = :id"),

@@ -39,13 +39,13 @@ async def client(db_url: str, database: Database) -> AsyncIterator[httpx.AsyncCl
 
 @pytest.fixture(autouse=True)
 async def empty_outbox(database: Database) -> None:
-    async with database.sessions() as session, session.begin():
+    async with database.primary() as session, session.begin():
         await session.execute(delete(WebhookEvent))
 
 
 async def _add(database: Database, tenant: str, event: str, **state: Any) -> str:
     """One committed outbox row, then forced into ``state``; its id."""
-    async with database.sessions() as session, session.begin():
+    async with database.primary() as session, session.begin():
         await outbox.record_event(session, tenant, event, {"subject_id": "s-1"})
         row_id = await session.scalar(
             select(WebhookEvent.id).order_by(WebhookEvent.created_at.desc()).limit(1)
@@ -155,7 +155,7 @@ async def test_dead_letter_then_admin_redrive_delivers(
             webhook_backoff_max_seconds=0.05,
             webhook_timeout_seconds=2.0,
         )
-        async with database.sessions() as session, session.begin():
+        async with database.primary() as session, session.begin():
             await outbox.record_event(
                 session, "acme", "subject.deleted", {"subject_id": "x"}, max_attempts=2
             )

@@ -61,13 +61,13 @@ def statewave(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 
 
 async def _jobs(db: Database, tenant: str, *statuses: str) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         for status in statuses:
             await make_job(session, tenant_id=tenant, status=status, created_at=minutes_ago(3000))
 
 
 async def _count(db: Database, model: type[Job] | type[WebhookEvent], tenant: str) -> int:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         stmt = select(func.count()).select_from(model).where(model.tenant_id == tenant)
         return int(await session.scalar(stmt) or 0)
 
@@ -122,7 +122,7 @@ async def test_webhook_purge(
     db: Database, database_url: str, server: RunningServer, remote: bool
 ) -> None:
     tenant = f"purge-{uuid.uuid4().hex[:6]}"
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         for status in ("delivered", "dead_letter", "pending"):
             await record_event(session, tenant, "memories.compiled", {})
             await session.execute(
@@ -143,7 +143,7 @@ async def test_webhook_purge(
 async def test_rescue_one_job_by_id(
     db: Database, database_url: str, server: RunningServer, remote: bool
 ) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         stuck = await make_orphan(session, minutes=90)
         other = await make_orphan(session, minutes=90)
         live = await make_orphan(session, minutes=90, heartbeat_at=func.now())
@@ -153,7 +153,7 @@ async def test_rescue_one_job_by_id(
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["requeued"], report["dead"]) == ([stuck.id], [])
-    async with db.sessions() as session:
+    async with db.primary() as session:
         statuses = dict(
             (
                 await session.execute(
@@ -169,6 +169,6 @@ async def test_rescue_one_job_by_id(
     assert unknown.returncode == 1 and "Job not found" in unknown.stderr
     both = statewave(env, "jobs", "rescue", other.id, "--older-than-minutes", "5")
     assert both.returncode == 2
-    async with db.sessions() as session, session.begin():  # leave nothing running behind
+    async with db.primary() as session, session.begin():  # leave nothing running behind
         ids = [other.id, live.id]
         await session.execute(update(Job).where(Job.id.in_(ids)).values(status="completed"))

@@ -51,7 +51,7 @@ async def seeded(server: RunningServer, database_url: str) -> AsyncIterator[Seed
     """Jobs (pending, dead, orphaned, two sharing a prefix), a dead letter, a compiled subject."""
     engine = create_async_engine(database_url)
     db = database_for(engine)
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         pending = await make_job(session, subject_id=SUBJECT)
         dead = await make_job(session, status="dead", kind="compile", error="boom")
         orphan = await make_orphan(session)
@@ -109,7 +109,7 @@ def as_json(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
 
 
 async def _status(db: Database, job_id: str) -> str:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         return str((await session.get(Job, job_id)).status)  # type: ignore[union-attr]
 
 

@@ -51,7 +51,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def newest_event(db: Database) -> str:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         page = await outbox.list_events(session, limit=1)
     return str(page.events[0].id)
 
@@ -74,7 +74,7 @@ def cli(db_url: str, *args: str) -> dict[str, object] | str:
 async def test_every_attempt_is_logged_and_shown(
     server: ConsoleServer, db: Database, receiver: Receiver
 ) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         await outbox.record_event(session, "", "episode.created", {"subject_id": new_id("s")})
     event_id = await newest_event(db)
     dispatcher = Dispatcher(db, hook_settings(receiver.url))
@@ -130,7 +130,7 @@ async def test_a_missing_table_never_stops_delivery_and_upgrade_creates_it(
 ) -> None:
     server.sql(f"DROP TABLE {ATTEMPTS_TABLE}")
     try:
-        async with db.sessions() as session, session.begin():
+        async with db.primary() as session, session.begin():
             for _ in range(2):
                 await outbox.record_event(session, "", "episode.created", {"n": 1})
         dispatcher = Dispatcher(db, hook_settings(receiver.url, webhook_batch_size=1))
@@ -176,10 +176,10 @@ async def test_deleting_a_subject_deletes_its_events_attempts(
     server: ConsoleServer, db: Database
 ) -> None:
     subject = new_id("gone")
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         await outbox.record_event(session, "", "episode.created", {"subject_id": subject})
     event_id = await newest_event(db)
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         await webhook_attempts.record(
             session,
             event_id=uuid.UUID(event_id),
@@ -195,7 +195,7 @@ async def test_deleting_a_subject_deletes_its_events_attempts(
         f"FROM {ATTEMPTS_TABLE} WHERE event_id = '{event_id}'"
     )
     assert server.sql(counted) == "1|500|300"
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         await delete_subject(session, tenant_id="", subject_id=subject)
     assert server.sql(counted) == "0||"
 
@@ -206,7 +206,7 @@ async def test_a_failing_log_write_loses_only_that_row(
     refuse = f"ALTER TABLE {ATTEMPTS_TABLE} ADD CONSTRAINT refuse_all CHECK (attempt < 0) NOT VALID"
     server.sql(refuse)
     try:
-        async with db.sessions() as session, session.begin():
+        async with db.primary() as session, session.begin():
             await outbox.record_event(session, "", "episode.created", {"n": 2})
         event_id = await newest_event(db)
         with logged(dispatcher_module) as logs:

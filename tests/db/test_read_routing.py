@@ -39,7 +39,7 @@ async def database(db_url: str) -> AsyncIterator[Database]:
 def test_without_a_read_url_reads_use_the_primary_sessions(db_url: str) -> None:
     database = Database.from_settings(_settings(db_url))
     assert database.replica is None
-    assert database.reads is database.sessions
+    assert database.reads is database.primary
 
 
 async def test_a_read_url_that_is_not_a_standby_reads_from_the_primary(

@@ -282,7 +282,7 @@ async def test_row_34_runbook_reset_sql_never_resets_a_live_job(
 
     settings = settings_for(head_db_url, job_poll_interval_seconds=0.05, job_heartbeat_seconds=0.2)
     worker = Worker(database, settings, {"long": long_job})
-    async with database.sessions() as session, session.begin():
+    async with database.primary() as session, session.begin():
         job = await make_job(session, kind="long")
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

@@ -148,7 +148,7 @@ async def memories(api: tuple[FastAPI, httpx.AsyncClient]) -> dict[str, str]:
         }
         for label, text in MEMORY_TEXTS.items()
     ]
-    async with database.sessions.begin() as session:
+    async with database.primary.begin() as session:
         await session.execute(insert(Memory), rows)
     return {label: str(memory_id) for label, memory_id in ids.items()}
 

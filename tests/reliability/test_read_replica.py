@@ -328,7 +328,7 @@ async def test_a_kept_index_reads_changed_rows_from_the_primary(deployment: Depl
                     assert len(index) == 2
                 finally:
                     deployment.replica.psql("SELECT pg_wal_replay_resume()")
-            async with database.sessions() as session:  # and the mark was not lost
+            async with database.primary() as session:  # and the mark was not lost
                 assert (
                     len(
                         await cache.get(

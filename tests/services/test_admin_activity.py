@@ -35,7 +35,7 @@ async def database(head_db_url: str) -> AsyncIterator[Database]:
 
 
 async def _episodes(database: Database, *times: datetime) -> None:
-    async with database.sessions.begin() as session:
+    async with database.primary.begin() as session:
         for when in times:
             await session.execute(
                 insert(Episode).values(
@@ -51,13 +51,13 @@ async def _episodes(database: Database, *times: datetime) -> None:
 
 
 async def _jobs(database: Database, *rows: dict[str, Any]) -> None:
-    async with database.sessions.begin() as session:
+    async with database.primary.begin() as session:
         for row in rows:
             await make_job(session, **row)
 
 
 async def _events(database: Database, *rows: dict[str, Any]) -> None:
-    async with database.sessions.begin() as session:
+    async with database.primary.begin() as session:
         for row in rows:
             await session.execute(
                 insert(WebhookEvent).values(event="memories.compiled", payload={}, **row)
@@ -78,7 +78,7 @@ async def test_episodes_per_recorded_hour(database: Database) -> None:
         at(12, 59, DAY_BEFORE),  # a minute before the window: not counted
         NOW + timedelta(hours=2),  # after the window (a skewed clock): not counted
     )
-    day = await last_day(database.sessions, NOW)
+    day = await last_day(database.primary, NOW)
     assert len(day.hours) == 24
     assert day.hours[0] == at(13, 0, DAY_BEFORE) and day.hours[-1] == at(12)
     assert _by_hour(day.hours, day.episodes) == {"28 13": 1, "01 10": 5, "01 12": 1}
@@ -111,7 +111,7 @@ async def test_completed_jobs_and_queue_depth(database: Database) -> None:
         # Completed the day before the window: in neither series.
         job("completed", at(3, 0, DAY_BEFORE), at(3, 1, DAY_BEFORE), at(3, 2, DAY_BEFORE)),
     )
-    day = await last_day(database.sessions, NOW)
+    day = await last_day(database.primary, NOW)
     assert _by_hour(day.hours, day.jobs_completed) == {"28 14": 1, "01 09": 2, "01 11": 2}
     assert _by_hour(day.hours, day.queue_depth) == {
         "28 13": 1,  # at 14:00 the day before
@@ -135,26 +135,26 @@ async def test_webhook_outcomes_and_summary(database: Database) -> None:
         # Two days old: outside the window, but still the newest ever of nothing newer.
         {"status": "delivered", "delivered_at": NOW - timedelta(days=2)},
     )
-    day = await last_day(database.sessions, NOW)
+    day = await last_day(database.primary, NOW)
     assert _by_hour(day.hours, day.delivered) == {"01 11": 1, "01 12": 2}
     assert _by_hour(day.hours, day.failed) == {"01 11": 1, "01 12": 1}
-    summary = await webhook_summary(database.sessions, NOW)
+    summary = await webhook_summary(database.primary, NOW)
     assert (summary.delivered, summary.failed) == (3, 2)
     assert summary.last_delivered_at == at(12, 6)
     assert summary.last_failed_at == at(12, 20)
 
 
 async def test_an_empty_day_is_24_zeros(database: Database) -> None:
-    day = await last_day(database.sessions, NOW)
+    day = await last_day(database.primary, NOW)
     for series in (day.episodes, day.jobs_completed, day.delivered, day.failed, day.queue_depth):
         assert series == [0] * 24
-    summary = await webhook_summary(database.sessions, NOW)
+    summary = await webhook_summary(database.primary, NOW)
     assert (summary.delivered, summary.failed, summary.last_delivered_at) == (0, 0, None)
 
 
 async def test_the_current_series_are_reused_for_a_minute(database: Database) -> None:
-    first = await last_day(database.sessions)
+    first = await last_day(database.primary)
     await _episodes(database, datetime.now(UTC))
-    assert await last_day(database.sessions) is first  # within CACHE_SECONDS: not recomputed
+    assert await last_day(database.primary) is first  # within CACHE_SECONDS: not recomputed
     assert sum(first.episodes) == 0
-    assert sum((await last_day(database.sessions, datetime.now(UTC))).episodes) == 1
+    assert sum((await last_day(database.primary, datetime.now(UTC))).episodes) == 1

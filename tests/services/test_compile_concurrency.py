@@ -57,10 +57,10 @@ async def test_eight_concurrent_compiles_keep_the_newest_statement(engine: Async
                 payload={"text": f"I live in {CITIES[day]}"},
                 occurred_at=T0 + timedelta(days=day),
             )
-            await record_episode(database.sessions, runtime.events, "", episode)
+            await record_episode(database.primary, runtime.events, "", episode)
             compiles.append(
                 asyncio.create_task(
-                    compile_now(database.sessions, runtime, tenant_id="", subject_id=subject)
+                    compile_now(database.primary, runtime, tenant_id="", subject_id=subject)
                 )
             )
         await asyncio.gather(*compiles)
@@ -78,14 +78,14 @@ async def test_a_compile_that_cannot_get_the_subject_in_time_is_refused(
     episode = NewEpisode(
         subject_id="busy", source="chat", type="message", payload={"text": "I live in Rome"}
     )
-    await record_episode(database.sessions, runtime.events, "", episode)
-    async with database.sessions.begin() as holder:
+    await record_episode(database.primary, runtime.events, "", episode)
+    async with database.primary.begin() as holder:
         assert await lock_subject(holder, tenant_id="", subject_id="busy", wait_seconds=0)
         with pytest.raises(CompileInProgress):
-            async with database.sessions.begin() as session:
+            async with database.primary.begin() as session:
                 await compile_subject(
                     session, runtime, tenant_id="", subject_id="busy", lock_wait_seconds=0.3
                 )
     assert (
-        await compile_now(database.sessions, runtime, tenant_id="", subject_id="busy") != []
+        await compile_now(database.primary, runtime, tenant_id="", subject_id="busy") != []
     )  # free again

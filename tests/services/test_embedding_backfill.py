@@ -61,7 +61,7 @@ async def _seed(db: Database) -> dict[str, list[uuid.UUID]]:
             _row("acme", "carol", "Carol manages billing", CURRENT),
         ],
     }
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         for group in rows.values():
             await memory_repo.insert_memories(session, group)
         await session.execute(  # one superseded memory: it is filled as well
@@ -71,7 +71,7 @@ async def _seed(db: Database) -> dict[str, list[uuid.UUID]]:
 
 
 async def _state(db: Database) -> dict[uuid.UUID, tuple[str | None, list[float] | None, str]]:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         rows = (await session.scalars(select(Memory))).all()
         return {
             m.id: (
@@ -86,11 +86,11 @@ async def _state(db: Database) -> dict[uuid.UUID, tuple[str | None, list[float] 
 async def test_fills_null_and_other_model_vectors_then_does_nothing(db: Database) -> None:
     ids = await _seed(db)
     before = await _state(db)
-    async with db.sessions() as session:
+    async with db.primary() as session:
         assert await memory_repo.count_missing_embeddings(session, CURRENT.model) == 7
 
     steps: list[BackfillProgress] = []
-    final = await run_backfill(db.sessions, CURRENT, batch_size=2, on_progress=steps.append)
+    final = await run_backfill(db.primary, CURRENT, batch_size=2, on_progress=steps.append)
 
     assert (final.model, final.total, final.processed, final.updated) == (CURRENT.model, 7, 7, 7)
     assert final.batches == 4  # 2 + 2 + 2 + 1
@@ -102,10 +102,10 @@ async def test_fills_null_and_other_model_vectors_then_does_nothing(db: Database
         assert vector == pytest.approx(hash_embedding(content, 384), abs=1e-6)
     for memory_id in ids["current"]:
         assert after[memory_id] == before[memory_id]  # already current: untouched
-    async with db.sessions() as session:
+    async with db.primary() as session:
         assert await memory_repo.count_missing_embeddings(session, CURRENT.model) == 0
 
-    again = [step async for step in backfill_embeddings(db.sessions, CURRENT, batch_size=2)]
+    again = [step async for step in backfill_embeddings(db.primary, CURRENT, batch_size=2)]
     assert again == [BackfillProgress(CURRENT.model, 0, 0, 0, 0)]
     assert await _state(db) == after
 
@@ -114,7 +114,7 @@ async def test_pages_follow_the_tenant_subject_id_key(db: Database) -> None:
     await _seed(db)
     seen: list[tuple[str, str, uuid.UUID]] = []
     after = None
-    async with db.sessions() as session:
+    async with db.primary() as session:
         while page := await memory_repo.missing_embeddings_page(
             session, CURRENT.model, after=after, limit=3
         ):
@@ -126,7 +126,7 @@ async def test_pages_follow_the_tenant_subject_id_key(db: Database) -> None:
 
 async def test_rejects_a_bad_batch_size(db: Database) -> None:
     with pytest.raises(ValueError, match="batch_size"):
-        await run_backfill(db.sessions, CURRENT, batch_size=0)
+        await run_backfill(db.primary, CURRENT, batch_size=0)
 
 
 def _cli(url: str, *args: str) -> Any:

@@ -59,12 +59,12 @@ async def cache(db: Database) -> AsyncIterator[MemoryIndexCache]:
 
 
 async def insert(db: Database, *rows: NewMemoryRow) -> None:
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         await memory_repo.insert_memories(session, list(rows))
 
 
 async def current(cache: MemoryIndexCache, db: Database, subject: str = "alice") -> SubjectIndex:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         return await cache.get(session, tenant_id="", subject_id=subject, model=MODEL.model)
 
 
@@ -81,7 +81,7 @@ async def test_reused_until_this_process_writes(cache: MemoryIndexCache, db: Dat
     await insert(db, coffee)
     second = await current(cache, db)  # read-your-writes: no waiting for NOTIFY
     assert ids_of(second) == {tea.id, coffee.id}
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         await memory_repo.supersede(
             session,
             tenant_id="",
@@ -89,7 +89,7 @@ async def test_reused_until_this_process_writes(cache: MemoryIndexCache, db: Dat
             superseded=[(tea.id, datetime.now(UTC), None)],
         )
     assert ids_of(await current(cache, db)) == {coffee.id}
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         await delete_subject(session, tenant_id="", subject_id="alice")
     assert len(await current(cache, db)) == 0
 
@@ -97,7 +97,7 @@ async def test_reused_until_this_process_writes(cache: MemoryIndexCache, db: Dat
 async def test_a_rolled_back_write_changes_nothing(cache: MemoryIndexCache, db: Database) -> None:
     await insert(db, memory("Likes tea"))
     first = await current(cache, db)
-    async with db.sessions() as session:
+    async with db.primary() as session:
         await memory_repo.insert_memories(session, [memory("Likes coffee")])
         await session.rollback()
     assert await current(cache, db) is first
@@ -119,7 +119,7 @@ async def test_hears_a_write_committed_by_another_process(
 
         async def main():
             engine = create_async_engine({head_db_url!r})
-            async with database_for(engine).sessions.begin() as session:
+            async with database_for(engine).primary.begin() as session:
                 await memories.insert_memories(session, [NewMemoryRow(
                     tenant_id="", subject_id="alice", kind="profile_fact",
                     content="Likes coffee", source_episode_ids=[],
@@ -160,7 +160,7 @@ async def test_a_listener_that_stops_answering_is_not_trusted(
 
 async def on_listener(db: Database, expression: str) -> Any:
     """``expression`` over this database's listener backend(s) in pg_stat_activity."""
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         return await session.scalar(
             text(
                 f"SELECT {expression} FROM pg_stat_activity "

@@ -55,9 +55,9 @@ async def test_index_rows_hold_active_memories_with_lexemes_and_own_model_vector
         replace(_memory("alice", "tea"), embedding=[1.0] * 8, embedding_model="other"),
         _memory("bob", "Bob painted his fence"),
     ]
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         await memory_repo.insert_memories(session, rows)
-    async with db.sessions() as session:
+    async with db.primary() as session:
         found = {
             r.id: r
             for r in await index_rows(session, tenant_id="", subject_id="alice", model=MODEL.model)
@@ -78,9 +78,9 @@ async def test_index_rows_hold_active_memories_with_lexemes_and_own_model_vector
 
 async def test_active_by_ids_loads_active_rows_only(db: Database) -> None:
     rows = [_memory("alice", "tea"), replace(_memory("alice", "coffee"), status="superseded")]
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         await memory_repo.insert_memories(session, rows)
-    async with db.sessions() as session:
+    async with db.primary() as session:
         loaded = await memory_repo.active_by_ids(
             session, tenant_id="", subject_id="alice", ids=[r.id for r in rows]
         )
@@ -92,10 +92,10 @@ async def test_neighbour_ids_by_event_time(db: Database) -> None:
         _episode("alice", "chat", {"text": f"turn {i}"}, T0 + timedelta(minutes=i))
         for i in (2, 0, 1, 3)
     ]
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         inserted = await episode_repo.insert_episodes(session, rows)
     by_text = {e.payload["text"]: e.id for e in inserted.episodes}
-    async with db.sessions() as session:
+    async with db.primary() as session:
         around = await episode_repo.neighbour_ids(
             session, tenant_id="", subject_id="alice", ids=[by_text["turn 1"], by_text["turn 3"]]
         )
@@ -108,14 +108,14 @@ async def test_neighbour_ids_by_event_time(db: Database) -> None:
 async def test_a_batch_with_one_event_time_keeps_its_order(db: Database) -> None:
     """Ids of a batch increase in input order, so equal ``occurred_at`` ties break by it."""
     rows = [_episode("bob", "chat", {"text": f"turn {i}"}, T0) for i in range(40)]
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         first = await episode_repo.insert_episodes(session, rows[:20])
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         second = await episode_repo.insert_episodes(session, rows[20:])
     ids = [e.id for e in [*first.episodes, *second.episodes]]
     assert ids == sorted(ids)
     assert all(i.version == 7 for i in ids)
-    async with db.sessions() as session:
+    async with db.primary() as session:
         around = await episode_repo.neighbour_ids(
             session, tenant_id="", subject_id="bob", ids=[ids[5], ids[20]]
         )
@@ -136,9 +136,9 @@ async def test_episode_views_bound_large_payloads(db: Database) -> None:
         _episode("carol", name, payload, T0 + timedelta(minutes=i))
         for i, (name, payload) in enumerate(payloads.items())
     ]
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         inserted = await episode_repo.insert_episodes(session, rows)
-    async with db.sessions() as session:
+    async with db.primary() as session:
         newest = await episode_views.newest_views(
             session, tenant_id="", subject_id="carol", limit=10, text_chars=50
         )

@@ -32,7 +32,7 @@ def report(state: str, score: int) -> HealthReport:
 
 async def _record(database: Database, tenant: str, subject: str, state: str) -> str | None:
     score = {"healthy": 90, "watch": 50, "at_risk": 10}[state]
-    async with database.sessions.begin() as session:
+    async with database.primary.begin() as session:
         return await record_health(
             session, ON, tenant_id=tenant, subject_id=subject, report=report(state, score), now=NOW
         )
@@ -89,7 +89,7 @@ async def test_a_rolled_back_transaction_leaves_neither_cache_nor_alert(
     database: Database, engine: AsyncEngine
 ) -> None:
     with pytest.raises(RuntimeError):
-        async with database.sessions.begin() as session:
+        async with database.primary.begin() as session:
             await record_health(
                 session,
                 ON,
@@ -111,7 +111,7 @@ async def test_a_rolled_back_transaction_leaves_neither_cache_nor_alert(
 async def test_concurrent_assessments_announce_a_transition_once(
     database: Database, engine: AsyncEngine
 ) -> None:
-    async with database.sessions.begin() as session:
+    async with database.primary.begin() as session:
         for i in range(4):  # 4 open sessions: 100 - 45 = 55 -> watch
             await session.execute(
                 insert(Resolution).values(
@@ -120,7 +120,7 @@ async def test_concurrent_assessments_announce_a_transition_once(
             )
 
     async def assess() -> HealthReport:
-        async with database.sessions.begin() as session:
+        async with database.primary.begin() as session:
             return await assess_health(
                 session, ON, tenant_id="t", subject_id="race", now=datetime.now(UTC)
             )
@@ -131,7 +131,7 @@ async def test_concurrent_assessments_announce_a_transition_once(
 
 
 async def test_disabled_sink_still_caches(database: Database, engine: AsyncEngine) -> None:
-    async with database.sessions.begin() as session:
+    async with database.primary.begin() as session:
         off = EventSink(enabled=False)
         fired = await record_health(
             session, off, tenant_id="t", subject_id="quiet", report=report("at_risk", 5), now=NOW

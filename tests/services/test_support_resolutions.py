@@ -10,7 +10,7 @@ from tests.fixtures.factories import database_for
 
 
 async def test_upsert_overwrites_and_manages_resolved_at(engine: AsyncEngine) -> None:
-    db = database_for(engine).sessions
+    db = database_for(engine).primary
 
     async def upsert(status: str, summary: str | None = None, **metadata: object) -> Resolution:
         return await service.record_resolution(

@@ -31,7 +31,7 @@ async def _cli(args: list[str], url: str, **env: str) -> subprocess.CompletedPro
 
 
 async def test_jobs_rescue_returns_orphans_to_pending(db: Database, head_db_url: str) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         orphan = await make_orphan(session, minutes=31)
         alive = await make_orphan(session, minutes=5)
     done = await _cli(["jobs", "rescue"], head_db_url)
@@ -47,7 +47,7 @@ async def test_jobs_rescue_returns_orphans_to_pending(db: Database, head_db_url:
 
 
 async def test_jobs_list_json_and_table(db: Database, head_db_url: str) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         pending = await make_job(session, subject_id="alice")
         await make_job(session, status="dead", error="boom")
     listed = await _cli(["jobs", "list", "--json"], head_db_url)
@@ -89,7 +89,7 @@ async def _wait_for(db: Database, job_id: str, condition: str) -> Job:
     sql = text(f"SELECT count(*) FROM compilation_jobs WHERE id = :id AND {condition}")
 
     async def holds() -> bool:
-        async with db.sessions() as session:
+        async with db.primary() as session:
             return bool(await session.scalar(sql, {"id": job_id}))
 
     await wait_until(holds, within=30)
@@ -100,7 +100,7 @@ async def _wait_for(db: Database, job_id: str, condition: str) -> Job:
 async def test_killed_worker_job_is_recovered_and_completed_by_another(
     db: Database, head_db_url: str, tmp_path: Path
 ) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_job(session, kind="sleep", payload={"seconds": 120})
     log = tmp_path / "workers.log"
     with worker_process(head_db_url, log) as first:
@@ -111,7 +111,7 @@ async def test_killed_worker_job_is_recovered_and_completed_by_another(
     await asyncio.sleep(0.8)  # four heartbeat periods: a live worker would have beaten
     assert (stuck.status, stuck.claimed_by) == ("running", held.claimed_by)
     assert (await load_job(db, job.id)).heartbeat_at == stuck.heartbeat_at
-    async with db.sessions() as session, session.begin():  # the rerun need not sleep again
+    async with db.primary() as session, session.begin():  # the rerun need not sleep again
         await session.execute(
             text("UPDATE compilation_jobs SET payload = '{\"seconds\": 0}' WHERE id = :id"),
             {"id": job.id},

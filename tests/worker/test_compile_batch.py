@@ -65,19 +65,19 @@ async def _ingest(db: Database, runtime: MemoryRuntime, tenant: str, texts: Sequ
         for subject in SUBJECTS
         for text in texts
     ]
-    await record_batch(db.sessions, runtime.events, tenant, episodes)
+    await record_batch(db.primary, runtime.events, tenant, episodes)
 
 
 async def _queue(db: Database, tenant: str, copies: int) -> None:
     for subject in SUBJECTS:
         for _ in range(copies):
             await compilation.submit_compile(
-                db.sessions, tenant_id=tenant, subject_id=subject, max_attempts=3
+                db.primary, tenant_id=tenant, subject_id=subject, max_attempts=3
             )
 
 
 async def _rows(db: Database, model: Any, tenant: str) -> list[Any]:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         return list((await session.scalars(select(model).where(model.tenant_id == tenant))).all())
 
 
@@ -120,10 +120,10 @@ async def test_a_prepared_compile_overtaken_by_another_compile_is_redone_under_t
     tenant = "stale"
     await _ingest(db, runtime, tenant, FIRST)
     key = (tenant, SUBJECTS[0])
-    prepared = await compilation.prepare_compiles(db.sessions, runtime, [key], max_episodes=100)
-    await compilation.compile_now(db.sessions, runtime, tenant_id=key[0], subject_id=key[1])
+    prepared = await compilation.prepare_compiles(db.primary, runtime, [key], max_episodes=100)
+    await compilation.compile_now(db.primary, runtime, tenant_id=key[0], subject_id=key[1])
     await _ingest(db, runtime, tenant, LATER)
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         written = await compilation.write_prepared(session, runtime, prepared[key])
 
     memories = [m for m in await _rows(db, Memory, tenant) if m.subject_id == key[1]]
@@ -165,7 +165,7 @@ async def test_compiling_subjects_together_equals_compiling_them_one_by_one(db: 
         await _ingest(db, runtime, "alone", texts)
         for subject in SUBJECTS:
             await compilation.compile_now(
-                db.sessions, runtime, tenant_id="alone", subject_id=subject
+                db.primary, runtime, tenant_id="alone", subject_id=subject
             )
 
     together = _view(await _rows(db, Memory, "together"))

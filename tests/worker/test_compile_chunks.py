@@ -38,7 +38,7 @@ async def _backlog(db: Database, runtime: MemoryRuntime) -> None:
         NewEpisode(SUBJECT, "chat", "message", {"text": f"Ticket {i}: the export fails."})
         for i in range(EPISODES)
     ]
-    await record_batch(db.sessions, runtime.events, TENANT, episodes)
+    await record_batch(db.primary, runtime.events, TENANT, episodes)
 
 
 async def test_one_async_request_drains_the_backlog_chunk_by_chunk(
@@ -47,7 +47,7 @@ async def test_one_async_request_drains_the_backlog_chunk_by_chunk(
     monkeypatch.setattr(compilation, "MAX_EPISODES_PER_COMPILE", CHUNK)
     await _backlog(db, runtime)
     await compilation.submit_compile(
-        db.sessions, tenant_id=TENANT, subject_id=SUBJECT, max_attempts=3
+        db.primary, tenant_id=TENANT, subject_id=SUBJECT, max_attempts=3
     )
     settings = Settings(_env_file=None)
     worker = Worker(db, settings, build_handlers(runtime))
@@ -56,7 +56,7 @@ async def test_one_async_request_drains_the_backlog_chunk_by_chunk(
     while await worker.run_once():
         runs += 1
 
-    async with db.sessions() as session:
+    async with db.primary() as session:
         jobs = (await session.scalars(select(Job))).all()
         episodes = (await session.scalars(select(Episode))).all()
         sources = Counter(
@@ -79,22 +79,22 @@ async def test_a_chunk_that_failed_is_redone_alone(
     """Work committed by earlier chunks stays; the crashed chunk rolls back and runs again."""
     monkeypatch.setattr(compilation, "MAX_EPISODES_PER_COMPILE", CHUNK)
     await _backlog(db, runtime)
-    async with db.sessions.begin() as session:
+    async with db.primary.begin() as session:
         await compilation.compile_subject(session, runtime, tenant_id=TENANT, subject_id=SUBJECT)
     with pytest.raises(RuntimeError):
-        async with db.sessions.begin() as session:
+        async with db.primary.begin() as session:
             await compilation.compile_subject(
                 session, runtime, tenant_id=TENANT, subject_id=SUBJECT
             )
             raise RuntimeError("worker died before commit")
     while True:
-        async with db.sessions.begin() as session:
+        async with db.primary.begin() as session:
             if not await compilation.compile_subject(
                 session, runtime, tenant_id=TENANT, subject_id=SUBJECT
             ):
                 break
 
-    async with db.sessions() as session:
+    async with db.primary() as session:
         summaries = (
             await session.scalars(select(Memory).where(Memory.kind == "episode_summary"))
         ).all()

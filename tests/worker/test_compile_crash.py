@@ -113,13 +113,13 @@ async def _job(db: Database, job_id: str) -> Job:
 
 
 async def _memories(db: Database) -> list[Memory]:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         statement = select(Memory).where(Memory.tenant_id == TENANT, Memory.subject_id == SUBJECT)
         return list((await session.scalars(statement)).all())
 
 
 async def _episodes(db: Database) -> list[Episode]:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         statement = select(Episode).where(
             Episode.tenant_id == TENANT, Episode.subject_id == SUBJECT
         )
@@ -210,7 +210,7 @@ async def test_sigkilled_llm_compile_is_recovered_and_completed_exactly_once(
     assert (body["status"], body["memories_created"]) == ("completed", len(EPISODE_TEXTS))
     assert len(body["memories"]) == len(EPISODE_TEXTS)
 
-    async with db.sessions() as session:  # nothing else left pending or running
+    async with db.primary() as session:  # nothing else left pending or running
         left = await session.scalar(
             text("SELECT count(*) FROM compilation_jobs WHERE status IN ('pending', 'running')")
         )
@@ -258,7 +258,7 @@ async def test_sigkilled_batch_of_subjects_is_recovered_and_completed_exactly_on
         first.send_signal(signal.SIGKILL)
         assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
 
-    async with db.sessions() as session:
+    async with db.primary() as session:
         assert (await session.scalars(select(Memory).where(Memory.tenant_id == TENANT))).all() == []
 
     script.delay = 0.0
@@ -275,7 +275,7 @@ async def test_sigkilled_batch_of_subjects_is_recovered_and_completed_exactly_on
 
     done = [await _job(db, job_id) for job_id in job_ids]
     assert [(j.status, j.attempts) for j in done] == [("completed", 2)] * 3, log.read_text()[-3000:]
-    async with db.sessions() as session:
+    async with db.primary() as session:
         memories = (await session.scalars(select(Memory).where(Memory.tenant_id == TENANT))).all()
         episodes = (await session.scalars(select(Episode).where(Episode.tenant_id == TENANT))).all()
     assert len(episodes) == 6 and all(e.last_compiled_at is not None for e in episodes)

@@ -28,7 +28,7 @@ async def listening_db(head_db_url: str) -> AsyncIterator[Database]:
 
 
 async def _enqueue(db: Database) -> str:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await jobs.enqueue(session, kind="noop", tenant_id="default", subject_id="s-1")
     return job.id
 
@@ -55,7 +55,7 @@ async def test_a_queued_job_wakes_the_idle_worker(listening_db: Database) -> Non
 
 
 async def test_without_a_listen_url_the_worker_polls(listening_db: Database) -> None:
-    polling = Database(listening_db.engine, listening_db.sessions, None)
+    polling = Database(listening_db.engine, listening_db.primary, None)
     settings = Settings(_env_file=None, job_poll_interval_seconds=0.05)
     stop = asyncio.Event()
     running = asyncio.create_task(Worker(polling, settings, build_handlers(None)).run(stop))

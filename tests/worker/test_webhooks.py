@@ -62,7 +62,7 @@ async def add_events(
     db: Database, count: int, *, max_attempts: int = 10, tenants: tuple[str, ...] = ("",)
 ) -> list[str]:
     """Commit ``count`` outbox rows (tenants round-robin); their ids."""
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         for n in range(count):
             tenant = tenants[n % len(tenants)]
             data = {"id": f"ep-{n}", "subject_id": f"user-{n}"}
@@ -73,7 +73,7 @@ async def add_events(
 
 
 async def rows(db: Database) -> list[WebhookEvent]:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         return list(await session.scalars(select(WebhookEvent).order_by(WebhookEvent.created_at)))
 
 
@@ -213,7 +213,7 @@ async def test_404_dead_letters_at_once_and_429_is_retried(
 
     receiver.always(200)
     receiver.fail_first(2, status=429)
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         await outbox.record_event(session, "t", "memories.compiled", {"subject_id": "s"})
     await run_until([Dispatcher(db, settings)], lambda: _status_of(db, "memories.compiled"))
     limited = [
@@ -248,7 +248,7 @@ async def test_crashed_dispatcher_claim_is_reclaimed_after_the_lease(
     db: Database, receiver: Receiver
 ) -> None:
     ids = await add_events(db, 3)
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         stale = await outbox.claim_due(session, limit=10, lease_seconds=0.5)
     assert {str(e.id) for e in stale} == set(ids)  # ... and this "dispatcher" dies here
 
@@ -260,7 +260,7 @@ async def test_crashed_dispatcher_claim_is_reclaimed_after_the_lease(
     assert all(r.attempts == 2 for r in await rows(db))
 
     # The dead dispatcher waking up cannot record anything over the new owner's outcome.
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         event = stale[0]
         assert event.claimed_at is not None
         assert not await outbox.mark_delivered(session, event.id, event.claimed_at, 200)
@@ -290,7 +290,7 @@ async def test_unsigned_without_secret_and_in_process_worker_delivers(
 
 async def test_redrive_only_touches_dead_letters(db: Database) -> None:
     ids = await add_events(db, 3)
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         await session.execute(
             WebhookEvent.__table__.update()
             .where(WebhookEvent.id == uuid.UUID(ids[0]))

@@ -59,7 +59,7 @@ async def _run_until(workers: list[Worker], done: Callable[[], Awaitable[bool]])
 
 
 async def _all_finished(db: Database) -> bool:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         stmt = select(func.count()).where(Job.status.in_(["pending", "running"]))
         return await session.scalar(stmt) == 0
 
@@ -77,12 +77,12 @@ def recording(calls: Counter[str], delay: float = 0.0, tag: str = "") -> JobHand
 
 
 async def _effects(db: Database) -> list[tuple[str, str]]:
-    async with db.sessions() as session:
+    async with db.primary() as session:
         return [tuple(r) for r in (await session.execute(text("SELECT * FROM effects"))).all()]
 
 
 async def test_run_once_completes_a_noop_job(db: Database) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_job(session)
     worker = Worker(db, fast_settings(), build_handlers(None))
     assert await worker.run_once() is True
@@ -97,13 +97,13 @@ async def test_run_once_completes_a_noop_job(db: Database) -> None:
 
 @pytest.mark.slow
 async def test_three_workers_complete_each_job_exactly_once(db: Database) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         ids = [(await make_job(session, kind="count")).id for _ in range(40)]
     calls: Counter[str] = Counter()
     workers = [Worker(db, fast_settings(), {"count": recording(calls, 0.01)}) for _ in range(3)]
     await _run_until(workers, lambda: _all_finished(db))
     assert calls == Counter({job_id: 1 for job_id in ids})
-    async with db.sessions() as session:
+    async with db.primary() as session:
         rows = (await session.execute(select(Job.status, Job.claimed_by))).all()
     assert {status for status, _ in rows} == {"completed"}
     assert len({worker for _, worker in rows}) >= 2  # the work really was shared
@@ -116,7 +116,7 @@ async def test_failures_back_off_then_the_job_dies_with_its_error(db: Database) 
         attempts.append(job.id)
         raise RuntimeError(f"provider down (attempt {job.attempts})")
 
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_job(session, kind="flaky", max_attempts=3)
     worker = Worker(db, fast_settings(), {"flaky": flaky})
     await _run_until([worker], lambda: _all_finished(db))
@@ -127,7 +127,7 @@ async def test_failures_back_off_then_the_job_dies_with_its_error(db: Database) 
 
 
 async def test_unknown_kind_fails_clearly_and_dies(db: Database) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_job(session, kind="mystery", max_attempts=2)
     await _run_until([Worker(db, fast_settings(), build_handlers(None))], lambda: _all_finished(db))
     dead = await load_job(db, job.id)
@@ -136,7 +136,7 @@ async def test_unknown_kind_fails_clearly_and_dies(db: Database) -> None:
 
 
 async def test_orphaned_job_is_recovered_and_completed_by_a_worker(db: Database) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_orphan(session, minutes=31)  # claimed_at 31 min ago, NULL heartbeat
     worker = Worker(db, fast_settings(), build_handlers(None))
     await _run_until([worker], lambda: _all_finished(db))  # sweeps at start, then claims
@@ -145,9 +145,9 @@ async def test_orphaned_job_is_recovered_and_completed_by_a_worker(db: Database)
 
 
 async def test_runbook_manual_sql_lets_a_worker_pick_the_job_up(db: Database) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_orphan(session, minutes=40, heartbeat_at=None)
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         await session.execute(text(RESET_STUCK_JOBS_SQL))
     worker = Worker(db, fast_settings(), build_handlers(None), maintenance_interval=3600)
     assert await worker.run_once() is True
@@ -156,12 +156,12 @@ async def test_runbook_manual_sql_lets_a_worker_pick_the_job_up(db: Database) ->
 
 async def test_heartbeat_keeps_a_long_job_from_being_orphaned(db: Database) -> None:
     settings = fast_settings(job_orphan_after_seconds=0.6)
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_job(session, kind="sleep", payload={"seconds": 1.5})
     worker = Worker(db, settings, build_handlers(None))
     running = asyncio.create_task(worker.run_once())
     await asyncio.sleep(1.0)  # well past the 0.6 s orphan threshold
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         assert await jobs.count_orphaned_jobs(session, 0.6) == 0
         assert await jobs.rescue_orphaned_jobs(session, 0.6) == jobs.RecoveredJobs([], [])
     seen = await load_job(db, job.id)
@@ -175,7 +175,7 @@ async def test_heartbeat_keeps_a_long_job_from_being_orphaned(db: Database) -> N
 async def _rescue_and_reclaim(db: Database, job_id: str, rescuer: Worker) -> None:
     """The runbook SQL resets the job under a live worker; another worker runs it."""
     await wait_until(lambda: _is_running(db, job_id))
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         await session.execute(
             text("UPDATE compilation_jobs SET claimed_at = now() - interval '31 minutes'")
         )
@@ -192,7 +192,7 @@ async def test_a_stale_worker_cannot_overwrite_a_rescued_job(
     db: Database, heartbeat: float
 ) -> None:
     calls: Counter[str] = Counter()
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_job(session, kind="work")
     stale = Worker(
         db, fast_settings(job_heartbeat_seconds=heartbeat), {"work": recording(calls, 1.0, "stale")}
@@ -212,7 +212,7 @@ async def test_a_stale_worker_cannot_overwrite_a_rescued_job(
 
 
 async def test_in_process_worker_runs_jobs_and_stops_on_exit(db: Database) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_job(session)
     async with in_process_worker(db, fast_settings()) as task:
         await wait_until(lambda: _all_finished(db))
@@ -222,7 +222,7 @@ async def test_in_process_worker_runs_jobs_and_stops_on_exit(db: Database) -> No
 
 
 async def test_stop_lets_the_current_job_finish(db: Database) -> None:
-    async with db.sessions() as session, session.begin():
+    async with db.primary() as session, session.begin():
         job = await make_job(session, kind="sleep", payload={"seconds": 0.5})
     stop = asyncio.Event()
     running = asyncio.create_task(Worker(db, fast_settings(), build_handlers(None)).run(stop))

@@ -102,7 +102,9 @@ async def session_page(
     tenant_id: Text = "",
 ) -> Response:
     """One support session: its episodes oldest first, the resolution, and SLA metrics."""
-    return await _session(request, db, tenant_id, subject_id, session_id)
+    return await _session(
+        request, db, tenant_id=tenant_id, subject_id=subject_id, session_id=session_id
+    )
 
 
 @router.post("/handoff", response_class=HTMLResponse)
@@ -125,12 +127,20 @@ async def session_handoff(
         max_tokens=HANDOFF_TOKENS,
     )
     notes = render_notes(pack)
-    return await _session(request, db, tenant_id, subject_id, session_id, handoff=notes)
+    return await _session(
+        request,
+        db,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        session_id=session_id,
+        handoff=notes,
+    )
 
 
 async def _session(
     request: Request,
     db: async_sessionmaker[AsyncSession],
+    *,
     tenant_id: str,
     subject_id: str,
     session_id: str,
@@ -167,7 +177,9 @@ async def retire_memory(memory_id: str, form: FormDep, db: DbDep, events: Events
     edit = await memory_edit_service.retire_memory(
         db, events, tenant_id, parsed, reason=_reason(form), actor="console"
     )
-    return redirect(memory_url(tenant_id, edit.memory.subject_id, edit.memory.id))
+    return redirect(
+        memory_url(tenant_id=tenant_id, subject_id=edit.memory.subject_id, memory_id=edit.memory.id)
+    )
 
 
 @router.post("/memories/{memory_id}/correct")
@@ -192,4 +204,6 @@ async def correct_memory(
         actor="console",
     )
     shown = edit.replacement or edit.memory
-    return redirect(memory_url(tenant_id, shown.subject_id, shown.id))
+    return redirect(
+        memory_url(tenant_id=tenant_id, subject_id=shown.subject_id, memory_id=shown.id)
+    )

@@ -26,7 +26,7 @@ def _page_of(hits: SearchHits) -> str | None:
         return f"{CONSOLE_PREFIX}/jobs/{match.id}"
     if isinstance(match, WebhookEvent):
         return f"{CONSOLE_PREFIX}/webhooks/{match.id}"
-    return subject_url(match.tenant_id, match.subject_id)
+    return subject_url(tenant_id=match.tenant_id, subject_id=match.subject_id)
 
 
 @router.get("/search", response_class=HTMLResponse)

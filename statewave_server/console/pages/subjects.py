@@ -122,6 +122,7 @@ def _timeline_page(
 async def _context_preview(
     db: DbDep,
     runtime: MemoryRuntime,
+    *,
     tenant_id: str,
     subject_id: str,
     task: str,
@@ -176,7 +177,14 @@ async def subject_page(
     if t_session:
         resolutions = [r for r in resolutions if r.session_id == t_session]
     budget = max_tokens or settings.default_max_context_tokens
-    preview = await _context_preview(db, runtime, tenant_id, subject_id, task.strip(), budget)
+    preview = await _context_preview(
+        db,
+        runtime,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        task=task.strip(),
+        max_tokens=budget,
+    )
     params: dict[str, str | int | None] = {
         "tenant_id": tenant_id or None,
         "m_kind": query.memory_kind,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -326,21 +326,46 @@ async def get_memory(
     )
 
 
-async def memories_where(
+async def _newest(session: AsyncSession, statement: Select[Memory], limit: int) -> list[Memory]:
+    return list(await session.scalars(statement.order_by(*_NEWEST_MEMORIES).limit(limit)))
+
+
+async def current_facts(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, except_kind: str, limit: int
+) -> list[Memory]:
+    """The subject's active memories of every kind but ``except_kind``, newest first."""
+    memories = _memories(tenant_id=tenant_id, subject_id=subject_id)
+    return await _newest(
+        session, memories.where(Memory.status == ACTIVE, Memory.kind != except_kind), limit
+    )
+
+
+async def past_facts(
+    session: AsyncSession, *, tenant_id: str, subject_id: str, except_kind: str, limit: int
+) -> list[Memory]:
+    """The subject's no longer active memories of every kind but ``except_kind``, newest
+    first (the history the current facts replaced)."""
+    memories = _memories(tenant_id=tenant_id, subject_id=subject_id)
+    return await _newest(
+        session, memories.where(Memory.status != ACTIVE, Memory.kind != except_kind), limit
+    )
+
+
+async def sharing_sources(
     session: AsyncSession,
-    *clauses: ColumnElement[bool],
+    *,
     tenant_id: str,
     subject_id: str,
-    order: Sequence[Any],
+    episode_ids: Sequence[uuid.UUID],
+    exclude: Collection[uuid.UUID],
     limit: int,
 ) -> list[Memory]:
-    statement = (
-        _memories(tenant_id=tenant_id, subject_id=subject_id)
-        .where(*clauses)
-        .order_by(*order)
-        .limit(limit)
+    """The subject's memories citing any of ``episode_ids``, but none in ``exclude``,
+    newest first."""
+    memories = _memories(tenant_id=tenant_id, subject_id=subject_id)
+    return await _newest(
+        session, memories.where(cites_any(episode_ids), Memory.id.not_in(exclude)), limit
     )
-    return list(await session.scalars(statement))
 
 
 async def active_counts_by_kind(

@@ -35,7 +35,7 @@ async def dashboard(database: Database, settings: Settings) -> dict[str, Any]:
     migration, details = await inspect_database(
         database.engine, timeout_seconds=settings.db_connect_timeout_seconds, verbose=True
     )
-    async with database.sessions() as session:
+    async with database.primary() as session:
         counts = {
             "episodes": await repo.count_rows(session, Episode),
             "memories": await repo.count_rows(session, Memory),

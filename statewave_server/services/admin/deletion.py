@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from statewave_server.db import subjects as subject_repo
 from statewave_server.db.admin_queries import subject_rows as rows_repo
 from statewave_server.db.admin_queries.subject_rows import MatchRow
 from statewave_server.errors import BadRequest, Conflict, NotFound
 from statewave_server.services.events import EventSink
+from statewave_server.services.subjects import erase_subject
 
 SAMPLE_SIZE = 20
 
@@ -82,16 +82,9 @@ async def _erase(
     subject_id: str,
     keep_snapshots: bool = False,
 ) -> Deleted:
-    counts = await subject_repo.delete_subject(
-        session, tenant_id=tenant_id, subject_id=subject_id, keep_snapshots=keep_snapshots
+    counts = await erase_subject(
+        session, events, tenant_id=tenant_id, subject_id=subject_id, keep_snapshots=keep_snapshots
     )
-    data = {
-        "subject_id": subject_id,
-        "episodes_deleted": counts.episodes,
-        "memories_deleted": counts.memories,
-        "snapshots_deleted": counts.snapshots,
-    }
-    await events.emit(session, tenant_id, "subject.deleted", data)
     return Deleted(subject_id, tenant_id, counts.episodes, counts.memories, counts.snapshots)
 
 
@@ -160,10 +153,11 @@ async def cleanup_inactive(
     prefix: str,
     scope_prefix: str,
     max_age_hours: float,
-    tenant_id: str | None = None,
+    tenant_id: str | None,
 ) -> int:
-    """Delete subjects with ``prefix`` idle for ``max_age_hours`` (an explicit operator
-    action: nothing runs this automatically). Returns how many were removed.
+    """Delete subjects with ``prefix`` idle for ``max_age_hours`` in ``tenant_id`` (``None``:
+    every tenant; an explicit operator action: nothing runs this automatically). Returns how
+    many were removed.
 
     Its scope is ephemeral subjects: ``prefix`` must start with ``scope_prefix``
     (``STATEWAVE_CLEANUP_SUBJECT_PREFIX``), so a short prefix cannot sweep real ones.

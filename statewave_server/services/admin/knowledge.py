@@ -59,23 +59,18 @@ async def knowledge(
     Runs in the caller's session (the subject page reads everything in one transaction);
     ``active_by_kind`` and ``resolutions`` are what the page has already loaded.
     """
-    newest = (Memory.created_at.desc(), Memory.id)
-    active = await repo.memories_where(
+    active = await repo.current_facts(
         session,
-        Memory.status == memory_repo.ACTIVE,
-        Memory.kind != SUMMARY_KIND,
         tenant_id=tenant_id,
         subject_id=subject_id,
-        order=newest,
+        except_kind=SUMMARY_KIND,
         limit=MAX_FACTS,
     )
-    history = await repo.memories_where(
+    history = await repo.past_facts(
         session,
-        Memory.status != memory_repo.ACTIVE,
-        Memory.kind != SUMMARY_KIND,
         tenant_id=tenant_id,
         subject_id=subject_id,
-        order=newest,
+        except_kind=SUMMARY_KIND,
         limit=MAX_HISTORY,
     )
     replaced_by = recorded_chains(history)

@@ -121,8 +121,20 @@ async def correct_memory(
             embedding_model=embedder.model if embedder is not None else None,
         )
         (new,) = await memory_repo.insert_memories(session, [row])
-        audit = {memory_repo.SUPERSEDED_BY: str(new.id), **_audit("corrected", actor, reason, now)}
-        await memory_repo.set_status(session, old, memory_repo.SUPERSEDED, now, audit)
+        # The compiler's way of recording the replacement (``superseded_by``), then the audit.
+        await memory_repo.supersede(
+            session,
+            tenant_id=tenant_id,
+            subject_id=old.subject_id,
+            superseded=[(old.id, now, new.id)],
+        )
+        await memory_repo.record_metadata(
+            session,
+            tenant_id=tenant_id,
+            subject_id=old.subject_id,
+            memory_id=old.id,
+            values=_audit("corrected", actor, reason, now),
+        )
         data = {**_event(old, reason, actor), "replacement_memory_id": str(new.id)}
         await events.emit(session, tenant_id, "memory.corrected", data)
     log.info("memory_corrected", **data, tenant_id=tenant_id)

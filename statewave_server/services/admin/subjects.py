@@ -352,13 +352,12 @@ async def related(
         seen = {target.id, *(m.id for m in found.replaced)}
         if found.superseded_by is not None:
             seen.add(found.superseded_by.id)
-        siblings = await repo.memories_where(
+        siblings = await repo.sharing_sources(
             session,
-            repo.cites_any(list(target.source_episode_ids)[:5]),
-            Memory.id.not_in(seen),
             tenant_id=tenant_id,
             subject_id=subject_id,
-            order=(Memory.created_at.desc(), Memory.id),
+            episode_ids=list(target.source_episode_ids)[:5],
+            exclude=seen,
             limit=10,
         )
     return Related(target, found, siblings)
