@@ -6,17 +6,22 @@ server embeds text from the first request on a machine without network. The pipe
 sentence-transformers' own for this model: WordPiece (lower-cased, 256-token cap), BERT,
 mean pooling over real tokens, L2 normalisation — 384-dimensional unit vectors.
 
-One ONNX session per process, created lazily and shared; inference runs on a dedicated
-single-thread executor so that (a) the event loop is never blocked and (b) concurrent
-requests queue instead of oversubscribing the two cores the session already uses.
+A process loads the model lazily, once, as ``threads`` single-threaded ONNX sessions run
+by as many inference threads: (a) the event loop is never blocked, (b) concurrent requests
+queue instead of oversubscribing the cores, and (c) each thread computes a whole batch on
+its own. One session with two intra-op threads makes both wait for the slower at every
+operator; on a 2-core machine that also runs the API and PostgreSQL, the thread the
+scheduler takes away stalls the other (two single-threaded sessions embed 10-17% more
+texts per second here, and a compile about as much more: bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +40,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 DEFAULT_BATCH_SIZE = 16  # measured: 16 and 8 beat 32 and 64 (bench/RESULTS.md)
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 2  # inference threads, one single-threaded session each
 
 
 class TokenizerChecksumError(RuntimeError):
@@ -74,25 +79,25 @@ def load_tokenizer(path: Path, expected_sha256: str) -> Tokenizer:
 
 
 class _MiniLM:
-    """A loaded tokenizer + ONNX session; ``encode`` is thread-safe (serialised)."""
+    """A loaded tokenizer and ``sessions`` ONNX sessions; ``encode`` is thread-safe (each
+    call borrows a session of its own)."""
 
     def __init__(
-        self, model_path: Path, tokenizer_path: Path, tokenizer_sha256: str, threads: int
+        self, model_path: Path, tokenizer_path: Path, tokenizer_sha256: str, sessions: int
     ) -> None:
         import onnxruntime
 
         self.tokenizer = load_tokenizer(tokenizer_path, tokenizer_sha256)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        # Spinning worker threads burn about twice the CPU per sentence on a 2-core machine
-        # shared with PostgreSQL and the API (measured); sleep between ops instead.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session: onnxruntime.InferenceSession = onnxruntime.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
-        )
-        self._input_names = {i.name for i in self.session.get_inputs()}
-        self._lock = threading.Lock()
+        self._sessions: queue.SimpleQueue[onnxruntime.InferenceSession] = queue.SimpleQueue()
+        for _ in range(sessions):
+            session = onnxruntime.InferenceSession(
+                str(model_path), options, providers=["CPUExecutionProvider"]
+            )
+            self._sessions.put(session)
+        self._input_names = {i.name for i in session.get_inputs()}
 
     def tokenize(self, texts: Sequence[str]) -> list[Encoding]:
         """Token ids of each text, unpadded (truncated to ``MAX_TOKENS``)."""
@@ -108,8 +113,11 @@ class _MiniLM:
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feed["token_type_ids"] = np.zeros_like(ids)
-        with self._lock:
-            (hidden, *_rest) = self.session.run(["last_hidden_state"], feed)
+        session = self._sessions.get()
+        try:
+            (hidden, *_rest) = session.run(["last_hidden_state"], feed)
+        finally:
+            self._sessions.put(session)
         weights = mask[:, :, None].astype(np.float32)
         summed = (np.asarray(hidden, dtype=np.float32) * weights).sum(axis=1)
         pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
@@ -147,7 +155,7 @@ class LocalMiniLMProvider:
         self._batch_size = batch_size
         self._loaded: _MiniLM | None = None
         self._load_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minilm")
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minilm")
 
     def load(self) -> None:
         """Load tokenizer and model now (idempotent); lets startup fail fast and warm up."""
@@ -166,20 +174,29 @@ class LocalMiniLMProvider:
             return self._loaded
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
-        """Blocking embedding of any number of texts (for scripts and worker threads)."""
+        """Blocking embedding of any number of texts (for scripts and benchmarks); the
+        batches run on the inference threads as they do for ``embed_texts``."""
         vectors: list[list[float]] = [[] for _ in texts]
-        for batch in self._batches(texts):
-            self._encode_batch(batch, into=vectors)
+        for done in [
+            self._executor.submit(self._encode_batch, batch, vectors)
+            for batch in self._batches(texts)
+        ]:
+            done.result()
         return vectors
 
     async def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
-        """Vectors for ``texts``; one executor hop per batch so queries can interleave."""
+        """Vectors for ``texts``. A call keeps at most one batch per inference thread
+        queued, so a query behind a large call waits for a few batches, not the call."""
         loop = asyncio.get_running_loop()
         vectors: list[list[float]] = [[] for _ in texts]
-        try:
-            batches = await loop.run_in_executor(self._executor, self._batches, texts)
-            for batch in batches:
+
+        async def lane(batches: Iterator[_Batch]) -> None:
+            for batch in batches:  # shared: each lane takes the next batch left
                 await loop.run_in_executor(self._executor, self._encode_batch, batch, vectors)
+
+        try:
+            batches = iter(await loop.run_in_executor(self._executor, self._batches, texts))
+            await asyncio.gather(*(lane(batches) for _ in range(self._threads)))
         except TokenizerChecksumError:
             raise
         except Exception as exc:  # onnxruntime raises its own untyped errors
