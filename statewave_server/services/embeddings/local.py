@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
-DEFAULT_BATCH_SIZE = 16  # measured: 16 and 8 beat 32 and 64 (bench/RESULTS.md)
+DEFAULT_BATCH_SIZE = 8  # measured with two inference threads: 8 beats 16 and 32 (bench/RESULTS.md)
 DEFAULT_THREADS = 2  # inference threads, one single-threaded session each
 
 
