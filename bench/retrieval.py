@@ -251,7 +251,7 @@ def summarise(latencies: list[float], wall: float) -> dict[str, float]:
 
 
 def embed_query_timing(tasks: list[str]) -> dict[str, float]:
-    """embed_query alone (local model, 2 intra-op threads as in the server), uncached."""
+    """embed_query alone (local model, configured as in the server), uncached."""
     from statewave_server.services.embeddings.local import LocalMiniLMProvider
 
     provider = LocalMiniLMProvider()

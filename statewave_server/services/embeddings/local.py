@@ -10,9 +10,9 @@ A process loads the model lazily, once, as ``threads`` single-threaded ONNX sess
 by as many inference threads: (a) the event loop is never blocked, (b) concurrent requests
 queue instead of oversubscribing the cores, and (c) each thread computes a whole batch on
 its own. One session with two intra-op threads makes both wait for the slower at every
-operator; on a 2-core machine that also runs the API and PostgreSQL, the thread the
-scheduler takes away stalls the other (two single-threaded sessions embed 10-17% more
-texts per second here, and a compile about as much more: bench/RESULTS.md).
+operator, so on a 2-core machine that also runs the API and PostgreSQL the thread the
+scheduler takes away stalls the other. Batches of two sessions embed more texts per second
+and compile faster; one short query alone takes about 2 ms longer (bench/RESULTS.md).
 """
 
 from __future__ import annotations
