@@ -123,7 +123,7 @@ RULES = (
         "db/ is the bottom room: tables, repositories, SQL",
         rooms=("db",),
         forbidden=("",),
-        allowed=("db", "settings", "scope", *KERNEL),
+        allowed=("db", "settings", *KERNEL),
     ),
     Rule(
         "db/ reads settings only to build the engine",
