@@ -7,7 +7,7 @@ retrieval indexes of every process stay exact.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,6 +88,32 @@ async def newest_active(
         statement = statement.where(Memory.kind == kind)
     statement = statement.order_by(Memory.created_at.desc(), Memory.id).limit(limit)
     return list((await session.scalars(statement)).all())
+
+
+async def supersede_candidates(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    subject_id: str,
+    excluding: Collection[uuid.UUID],
+    limit: int,
+) -> list[tuple[uuid.UUID, str, str, datetime, datetime]]:
+    """``(id, kind, content, valid_from, created_at)`` of the subject's newest active
+    memories but ``excluding``: only what the supersede rule reads, since a compile
+    compares against up to thousands of them and whole rows cost more to load than the
+    rule costs to run."""
+    statement = (
+        select(Memory.id, Memory.kind, Memory.content, Memory.valid_from, Memory.created_at)
+        .where(
+            Memory.tenant_id == tenant_id,
+            Memory.subject_id == subject_id,
+            Memory.status == ACTIVE,
+            Memory.id.not_in(excluding),
+        )
+        .order_by(Memory.created_at.desc(), Memory.id)
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).tuples().all())
 
 
 def _update_one(*, tenant_id: str, subject_id: str, memory_id: uuid.UUID) -> Update:

@@ -265,11 +265,14 @@ async def _supersede_older(
     """Older memories of this tenant's subject that the new ones restate are superseded."""
     if not new:
         return
-    new_ids = {m.id for m in new}
-    existing = await memory_repo.newest_active(
-        session, tenant_id=tenant_id, subject_id=subject_id, limit=CONFLICT_WINDOW + len(new)
+    candidates = await memory_repo.supersede_candidates(
+        session,
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        excluding=[m.id for m in new],
+        limit=CONFLICT_WINDOW,
     )
-    older = [_record(m) for m in existing if m.id not in new_ids]
+    older = [MemoryRecord(*fields) for fields in candidates]
     supersessions = find_supersessions(older, [_record(m) for m in new])
     await memory_repo.supersede(
         session,
