@@ -91,13 +91,16 @@ class _MiniLM:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        self._sessions: queue.SimpleQueue[onnxruntime.InferenceSession] = queue.SimpleQueue()
-        for _ in range(sessions):
-            session = onnxruntime.InferenceSession(
+        loaded = [
+            onnxruntime.InferenceSession(
                 str(model_path), options, providers=["CPUExecutionProvider"]
             )
+            for _ in range(sessions)
+        ]
+        self._input_names = {i.name for i in loaded[0].get_inputs()}
+        self._sessions: queue.SimpleQueue[onnxruntime.InferenceSession] = queue.SimpleQueue()
+        for session in loaded:
             self._sessions.put(session)
-        self._input_names = {i.name for i in session.get_inputs()}
 
     def tokenize(self, texts: Sequence[str]) -> list[Encoding]:
         """Token ids of each text, unpadded (truncated to ``MAX_TOKENS``)."""
