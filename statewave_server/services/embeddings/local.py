@@ -18,11 +18,14 @@ and compile faster; one short query alone takes about 2 ms longer (bench/RESULTS
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import itertools
 import queue
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,8 +136,58 @@ class _MiniLM:
 _Batch = list[tuple[int, "Encoding"]]
 
 
+@dataclass(eq=False)
+class _Call:
+    """One embedding call in flight: its vectors fill in as its batches finish."""
+
+    rank: tuple[int, int]  # (0 for a call that fits one batch, else 1; arrival order)
+    vectors: list[list[float]]
+    future: Future[list[list[float]]] = field(default_factory=Future)
+    remaining: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, exc: BaseException) -> None:
+        _settle(self.future, exc=exc)
+
+    def batch_done(self) -> None:
+        with self.lock:
+            self.remaining -= 1
+            finished = self.remaining == 0
+        if finished:
+            _settle(self.future, result=self.vectors)
+
+
+def _settle(
+    future: Future[list[list[float]]],
+    *,
+    result: list[list[float]] | None = None,
+    exc: BaseException | None = None,
+) -> None:
+    """Resolve ``future`` unless it is already done (failed by another batch, or the
+    caller cancelled it: a request that went away)."""
+    try:
+        if exc is not None:
+            future.set_exception(exc)
+        elif result is not None:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
+
+
+#: A queued step: (its call's rank, its number in the call: 0 tokenizes, then one per
+#: batch; the call, the work). A step without either tells an inference thread to stop.
+_Step = tuple[tuple[int, int], int, _Call | None, Callable[[], None] | None]
+
+
 class LocalMiniLMProvider:
-    """all-MiniLM-L6-v2 on the CPU; loads on first use (thread-safe), then stays loaded."""
+    """all-MiniLM-L6-v2 on the CPU; loads on first use (thread-safe), then stays loaded.
+
+    Every call's batches go into one priority queue that the inference threads drain:
+    a call that fits one batch (a query) goes first, then calls in arrival order. So the
+    threads never wait for the event loop to hand them the next batch, and of two
+    compiles the first finishes embedding before the second starts, and writes its
+    memories while the model serves the second (shared fairly, both would finish
+    embedding at once and both write while the model idles)."""
 
     model = MODEL_NAME
     dimensions = DIMENSIONS
@@ -158,7 +211,11 @@ class LocalMiniLMProvider:
         self._batch_size = batch_size
         self._loaded: _MiniLM | None = None
         self._load_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minilm")
+        self._steps: queue.PriorityQueue[_Step] = queue.PriorityQueue()
+        self._arrivals = itertools.count()
+        self._workers: list[threading.Thread] = []
+        self._workers_lock = threading.Lock()  # not the load lock: loading takes a second
+        self._closed = False
 
     def load(self) -> None:
         """Load tokenizer and model now (idempotent); lets startup fail fast and warm up."""
@@ -177,52 +234,76 @@ class LocalMiniLMProvider:
             return self._loaded
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
-        """Blocking embedding of any number of texts (for scripts and benchmarks); the
-        batches run on the inference threads as they do for ``embed_texts``."""
-        vectors: list[list[float]] = [[] for _ in texts]
-        for done in [
-            self._executor.submit(self._encode_batch, batch, vectors)
-            for batch in self._batches(texts)
-        ]:
-            done.result()
-        return vectors
+        """Blocking embedding of any number of texts (for scripts and benchmarks), queued
+        like any other call."""
+        return self._submit(texts).result()
 
     async def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
-        """Vectors for ``texts``. A call keeps at most one batch per inference thread
-        queued, so a query behind a large call waits for a few batches, not the call."""
-        loop = asyncio.get_running_loop()
-        vectors: list[list[float]] = [[] for _ in texts]
-
-        async def lane(batches: Iterator[_Batch]) -> None:
-            for batch in batches:  # shared: each lane takes the next batch left
-                await loop.run_in_executor(self._executor, self._encode_batch, batch, vectors)
-
+        """Vectors for ``texts``; a model failure is an :class:`EmbeddingError`."""
         try:
-            batches = iter(await loop.run_in_executor(self._executor, self._batches, texts))
-            await asyncio.gather(*(lane(batches) for _ in range(self._threads)))
+            return await asyncio.wrap_future(self._submit(texts))
         except TokenizerChecksumError:
             raise
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EmbeddingError(f"local embedding model failed: {exc}") from exc
-        return vectors
 
-    def _batches(self, texts: Sequence[str]) -> list[_Batch]:
-        """Texts tokenized once, ordered by token count, then cut into batches: padding
-        each batch to its longest text then adds almost nothing. Small batches of
-        similar lengths beat large ones here: a call's texts (one subject's episodes,
-        say) vary in length, and a batch computes every text at its longest's length."""
+    def _submit(self, texts: Sequence[str]) -> Future[list[list[float]]]:
+        """Queue a call (tokenizing comes first, on an inference thread); its future
+        resolves once its last batch is embedded."""
+        urgent = 0 if len(texts) <= self._batch_size else 1
+        call = _Call((urgent, next(self._arrivals)), [[] for _ in texts])
+        if not texts:
+            _settle(call.future, result=[])
+            return call.future
+        with self._workers_lock:
+            if self._closed:
+                raise RuntimeError("the local embedding provider is closed")
+            while len(self._workers) < self._threads:
+                worker = threading.Thread(target=self._work, name="minilm", daemon=True)
+                worker.start()
+                self._workers.append(worker)
+        self._steps.put((call.rank, 0, call, functools.partial(self._tokenize, call, tuple(texts))))
+        return call.future
+
+    def _work(self) -> None:
+        """An inference thread: run queued steps, most urgent first, until told to stop.
+        A step of a call already done (failed, or cancelled by a caller that went away)
+        is skipped."""
+        while True:
+            _rank, _number, call, work = self._steps.get()
+            if call is None or work is None:
+                return
+            if call.future.done():
+                continue
+            try:
+                work()
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                call.fail(exc)
+
+    def _tokenize(self, call: _Call, texts: Sequence[str]) -> None:
+        """Cut a call into batches and queue them right behind its place in line.
+
+        Texts are tokenized once, ordered by token count, then cut into batches: padding
+        each batch to its longest text then adds almost nothing. Small batches of similar
+        lengths beat large ones here: a call's texts (one subject's episodes, say) vary in
+        length, and a batch computes every text at its longest's length."""
         tokens = self._model().tokenize(texts)
         order = sorted(range(len(texts)), key=lambda i: len(tokens[i].ids))
         size = self._batch_size
-        return [
+        batches = [
             [(i, tokens[i]) for i in order[start : start + size]]
             for start in range(0, len(order), size)
         ]
+        call.remaining = len(batches)
+        for number, batch in enumerate(batches, start=1):
+            work = functools.partial(self._encode, call, batch)
+            self._steps.put((call.rank, number, call, work))
 
-    def _encode_batch(self, batch: _Batch, into: list[list[float]]) -> None:
+    def _encode(self, call: _Call, batch: _Batch) -> None:
         encoded = self._model().encode([tokens for _, tokens in batch]).tolist()
         for (position, _), vector in zip(batch, encoded, strict=True):
-            into[position] = vector
+            call.vectors[position] = vector
+        call.batch_done()
 
     async def embed_query(self, text: str) -> list[float]:
         """Vector for one query text."""
@@ -234,5 +315,17 @@ class LocalMiniLMProvider:
         await self.embed_texts(["warm up"])
 
     def close(self) -> None:
-        """Stop the inference thread (the model stays loaded until garbage collection)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the inference threads; calls still queued fail (the model stays loaded
+        until garbage collection)."""
+        with self._workers_lock:
+            self._closed = True
+            workers, self._workers = self._workers, []
+        while True:
+            try:
+                _rank, _number, call, _work = self._steps.get_nowait()
+            except queue.Empty:
+                break
+            if call is not None:
+                call.fail(RuntimeError("the local embedding provider was closed"))
+        for number, _worker in enumerate(workers):
+            self._steps.put(((-1, number), 0, None, None))
