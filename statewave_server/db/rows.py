@@ -123,12 +123,15 @@ _LAYOUT: dict[type[NewRow], tuple[tuple[str, str, bool], ...]] = {
 }
 
 
-def attribute_values(row: NewRow) -> dict[str, Any]:
-    """The row as ORM attribute names and values, ready for an ``insert(Model)``."""
+def attribute_values(row: NewRow, *, now: datetime | None = None) -> dict[str, Any]:
+    """The row as ORM attribute names and values, ready for an ``insert(Model)``. A None
+    timestamp is left out (the server default applies), or is ``now`` when given."""
     values: dict[str, Any] = {}
     for name, attribute, defaulted in _LAYOUT[type(row)]:
         value = getattr(row, name)
         if value is None and defaulted:
-            continue
+            if now is None:
+                continue
+            value = now
         values[attribute] = value
     return values

@@ -114,6 +114,59 @@ async def test_concurrent_queries_are_serialised_correctly(minilm: LocalMiniLMPr
         assert max(abs(a - b) for a, b in zip(got, want, strict=True)) < 1e-5
 
 
+async def test_a_query_jumps_ahead_of_a_large_call(minilm: LocalMiniLMProvider) -> None:
+    """A search waits for the batches already running, not for a compile's whole call."""
+    texts = [f"long compile text number {i} about renewals and invoices" for i in range(240)]
+    big = asyncio.ensure_future(minilm.embed_texts(texts))  # 60 batches of 4
+    await asyncio.sleep(0.05)
+    await minilm.embed_query("where does the customer live?")
+    assert not big.done()
+    assert len(await big) == 240
+
+
+async def test_calls_finish_in_arrival_order(minilm: LocalMiniLMProvider) -> None:
+    """The first of two compiles finishes embedding first, even when the second is
+    smaller (shared fairly, the smaller one would finish first)."""
+    finished: list[str] = []
+
+    async def embed(name: str, count: int) -> None:
+        await minilm.embed_texts([f"{name} text {i} on the enterprise plan" for i in range(count)])
+        finished.append(name)
+
+    first = asyncio.ensure_future(embed("first", 120))
+    await asyncio.sleep(0)  # queued before the second
+    await asyncio.gather(first, embed("second", 40))
+    assert finished == ["first", "second"]
+
+
+async def test_a_cancelled_call_gives_the_model_back(minilm: LocalMiniLMProvider) -> None:
+    """A caller that goes away (a client disconnect) leaves its batches unrun."""
+    texts = [f"text {i} of a call nobody waits for any more" for i in range(400)]
+    began = time.perf_counter()
+    await minilm.embed_texts(texts[:100])
+    hundred = time.perf_counter() - began
+    abandoned = asyncio.ensure_future(minilm.embed_texts(texts))
+    await asyncio.sleep(0.02)
+    abandoned.cancel()
+    began = time.perf_counter()
+    after = await minilm.embed_texts([f"next call {i} in the queue" for i in range(100)])
+    assert len(after) == 100
+    # 300 abandoned texts would take three times as long as the 100 of the next call.
+    assert time.perf_counter() - began < 2 * hundred
+
+
+async def test_close_fails_queued_calls_and_refuses_new_ones() -> None:
+    provider = LocalMiniLMProvider(batch_size=2)
+    provider.load()
+    queued = asyncio.ensure_future(provider.embed_texts([f"queued {i}" for i in range(200)]))
+    await asyncio.sleep(0.02)
+    provider.close()
+    with pytest.raises(EmbeddingError, match="closed"):
+        await queued
+    with pytest.raises(EmbeddingError, match="closed"):
+        await provider.embed_texts(["after close"])
+
+
 def test_tokenizer_checksum_rejects_a_tampered_file(tmp_path: Path) -> None:
     good = tmp_path / "tokenizer.json"
     shutil.copyfile(MINILM_TOKENIZER_PATH, good)
