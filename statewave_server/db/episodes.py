@@ -183,6 +183,9 @@ async def mark_compiled(
             Episode.id.in_(ids),
         )
         .values(last_compiled_at=func.now())
+        # The claimed episodes loaded in this session are not read again: matching each
+        # against the id list in Python cost more than the update.
+        .execution_options(synchronize_session=False)
     )
 
 

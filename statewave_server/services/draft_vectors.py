@@ -12,15 +12,15 @@ only text it has not seen in this compile:
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from statewave_server.services.compiler import MemoryDraft
 from statewave_server.services.compiler.drafts import DIGEST_FORM, EPISODE_SUMMARY
 from statewave_server.services.embeddings import EmbeddingProvider
-from statewave_server.services.embeddings.base import l2_normalize
 
 
 @dataclass(frozen=True)
@@ -86,4 +86,7 @@ def _all_turns_present(digest: MemoryDraft, turns: dict[uuid.UUID, MemoryDraft])
 
 def centroid(vectors: Sequence[Sequence[float]]) -> list[float]:
     """The unit-length mean direction of ``vectors`` (unit vectors of one model)."""
-    return l2_normalize([math.fsum(column) for column in zip(*vectors, strict=True)])
+    total = np.asarray(vectors, dtype=np.float64).sum(axis=0)
+    norm = float(np.linalg.norm(total))
+    unit: list[float] = (total / norm if norm else total).tolist()
+    return unit

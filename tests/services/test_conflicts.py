@@ -123,3 +123,39 @@ def test_each_memory_is_superseded_by_the_first_newer_conflict() -> None:
     mid = mem("I work at Globex", day=1)
     last = mem("I work at Globex", day=2)
     assert superseded([old], [mid, last]) == {old.id: mid.id, mid.id: last.id}
+
+
+def _every_pair(
+    existing: list[MemoryRecord], new: list[MemoryRecord]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The rule as the docstring states it, comparing every pair (the reference)."""
+    timeline = sorted(
+        [((m.valid_from, 0, m.created_at, str(m.id), 0), m, False) for m in existing]
+        + [((m.valid_from, 1, m.created_at, "", i), m, True) for i, m in enumerate(new)],
+        key=lambda entry: entry[0],
+    )
+    result: dict[uuid.UUID, uuid.UUID] = {}
+    for i, (_, older, older_new) in enumerate(timeline):
+        for _, newer, newer_new in timeline[i + 1 :]:
+            if (older_new or newer_new) and older.kind == newer.kind:
+                threshold = 0.6 if older.kind == "profile_fact" else 0.8
+                if jaccard(tokens(older.content), tokens(newer.content)) >= threshold:
+                    result[older.id] = newer.id
+                    break
+    return result
+
+
+def test_only_pairs_that_can_reach_the_threshold_are_compared_and_none_is_missed() -> None:
+    """Prefix filtering skips pairs; on random near-duplicates it decides as every pair."""
+    rng = random.Random(7)
+    vocabulary = [f"w{i}" for i in range(12)] + ["the", "plan", "I", "am", "on", "we're"]
+    for _ in range(300):
+
+        def memory(day: int) -> MemoryRecord:
+            words = rng.sample(vocabulary, rng.randint(0, 7))
+            kind = rng.choice(["profile_fact", "episode_summary"])
+            return mem(" ".join(words), kind=kind, day=day, created_day=rng.randint(0, 3))
+
+        existing = [memory(rng.randint(0, 5)) for _ in range(rng.randint(0, 12))]
+        new = [memory(rng.randint(0, 5)) for _ in range(rng.randint(1, 12))]
+        assert superseded(existing, new) == _every_pair(existing, new)

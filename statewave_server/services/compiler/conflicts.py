@@ -8,8 +8,10 @@ another's memories (bug §10.2 of the reference).
 
 from __future__ import annotations
 
+import math
 import string
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,7 @@ from typing import Final
 
 PROFILE_FACT_THRESHOLD: Final = 0.6
 DEFAULT_THRESHOLD: Final = 0.8
+_PUNCTUATION: Final = string.punctuation + "’‘“”"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ def tokens(content: str) -> frozenset[str]:
     Stripping punctuation (unlike the reference) makes "I work at Globex." and
     "I work at Globex" the same statement while keeping "node.js" or "i'm" whole.
     """
-    words = (word.strip(string.punctuation + "’‘“”") for word in content.lower().split())
+    words = (word.strip(_PUNCTUATION) for word in content.lower().split())
     return frozenset(word for word in words if word)
 
 
@@ -112,8 +115,9 @@ def _resolve_group(group: Sequence[tuple[MemoryRecord, bool]]) -> Iterable[Super
     token_sets = [tokens(m.content) for m, _ in group]
     sizes = [len(t) for t in token_sets]
     threshold = threshold_for(group[0][0].kind) if group else DEFAULT_THRESHOLD
+    candidates = _candidates(token_sets, threshold)
     for i, (older, older_is_new) in enumerate(group):
-        for j in range(i + 1, len(group)):
+        for j in candidates[i]:
             newer, newer_is_new = group[j]
             if not (older_is_new or newer_is_new):
                 continue  # two existing memories: settled by an earlier compile
@@ -126,3 +130,27 @@ def _resolve_group(group: Sequence[tuple[MemoryRecord, bool]]) -> Iterable[Super
                     valid_to=max(newer.valid_from, older.valid_from),
                 )
                 break
+
+
+def _candidates(token_sets: Sequence[frozenset[str]], threshold: float) -> list[list[int]]:
+    """Per set, the later sets (ascending) that can reach ``threshold`` with it; the rest
+    cannot, so comparing every pair (quadratic in the window) is not needed.
+
+    Prefix filtering: with each set's words ordered rarest first, a pair whose Jaccard
+    similarity is at least ``t`` shares at least ``ceil(t * size)`` words of each set, so
+    it shares one of each set's first ``size - ceil(t * size) + 1`` words."""
+    frequency = Counter(word for words in token_sets for word in words)
+    prefixes = []
+    postings: dict[str, list[int]] = {}
+    for index, words in enumerate(token_sets):
+        # The epsilon keeps a product that floating point rounds just past a whole
+        # number from shortening the prefix; a longer prefix is only safer.
+        length = len(words) - math.ceil(threshold * len(words) - 1e-9) + 1
+        prefix = sorted(words, key=lambda word: (frequency[word], word))[:length]
+        prefixes.append(prefix)
+        for word in prefix:
+            postings.setdefault(word, []).append(index)
+    return [
+        sorted({j for word in prefix for j in postings[word] if j > index})
+        for index, prefix in enumerate(prefixes)
+    ]
