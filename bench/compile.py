@@ -1,6 +1,7 @@
 """Compile throughput against the embedding model's own speed, in one run.
 
     .venv/bin/python bench/compile.py [--drains 2000,20000] [--episodes-per-subject 50]
+                                      [--no-vector-cache]
 
 On the same machine and the same texts it measures:
 
@@ -10,8 +11,14 @@ On the same machine and the same texts it measures:
 2. for each drain size, a fresh database: support-like conversations ingested (not timed),
    then synchronous ``POST /v1/memories/compile`` per subject until nothing is left
    (episodes/s, memories/s) and, from the server's ``memories_embedded`` log lines, the texts
-   the model really embedded per episode;
+   the model really embedded per episode (a text whose vector the compile took from its
+   cache of recent memory texts is not counted);
 3. the ratio compile episodes/s ÷ raw texts/s (1.0 = compile as fast as the model alone).
+
+The workload's profile facts ("We're on the Pro plan", "I work at Globex") come from a
+small pool, as customers' do, so most repeat across subjects and reuse a cached vector.
+``--no-vector-cache`` turns that cache off (``STATEWAVE_MEMORY_VECTOR_CACHE_SIZE=0``): every
+fact is then embedded, as if each customer's were worded differently.
 """
 
 from __future__ import annotations
@@ -99,14 +106,19 @@ def texts_embedded(log_path: Path) -> int:
     return total
 
 
-def drain(size: int, per_subject: int, clients: int, texts: list[str]) -> dict[str, Any]:
+def drain(
+    size: int, per_subject: int, clients: int, texts: list[str], *, vector_cache: bool
+) -> dict[str, Any]:
     subjects = [f"cust-{i}" for i in range(max(1, size // per_subject))]
     episodes = episodes_for(subjects, per_subject, seed=2)
     log_path = common.bench_log_path(f"compile-{size}")
     with common.embedded_postgres() as pg:
         url = pg.create_database("bench_compile")
         common.migrate(url)
-        with common.running_server(url, log_path, STATEWAVE_LOG_LEVEL="INFO") as server:
+        cache_size = {} if vector_cache else {"STATEWAVE_MEMORY_VECTOR_CACHE_SIZE": "0"}
+        with common.running_server(
+            url, log_path, STATEWAVE_LOG_LEVEL="INFO", **cache_size
+        ) as server:
             asyncio.run(ingest(server.base_url, episodes_for(["warm-0"], 20, seed=1)))
             asyncio.run(compile_all(server.base_url, ["warm-0"], 1))  # loads the model
             asyncio.run(ingest(server.base_url, episodes))
@@ -146,6 +158,9 @@ def main() -> None:
     parser.add_argument("--drains", default="2000,20000", help="episode counts, comma-separated")
     parser.add_argument("--episodes-per-subject", type=int, default=50)
     parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument(
+        "--no-vector-cache", action="store_true", help="embed every memory text, even repeats"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.drains.split(",")]
 
@@ -153,11 +168,20 @@ def main() -> None:
     common.log(f"machine {machine}")
     sample = episodes_for([f"cust-{i}" for i in range(20)], 50, seed=2)
     texts = [episode_text(e["payload"]) for e in sample]
-    drains = [drain(size, args.episodes_per_subject, args.clients, texts) for size in sizes]
+    vector_cache = not args.no_vector_cache
+    drains = [
+        drain(size, args.episodes_per_subject, args.clients, texts, vector_cache=vector_cache)
+        for size in sizes
+    ]
     result = common.run_record(
-        "compile", machine, raw_model_texts=len(texts), clients=args.clients, drains=drains
+        "compile",
+        machine,
+        raw_model_texts=len(texts),
+        clients=args.clients,
+        memory_vector_cache=vector_cache,
+        drains=drains,
     )
-    common.write_result("compile", result)
+    common.write_result("compile" if vector_cache else "compile-no-vector-cache", result)
     common.log(json.dumps(result, indent=2))
 
 

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     embedding_timeout_seconds: float = 30.0
     query_embedding_cache_size: int = 1024
     query_embedding_cache_ttl_seconds: float = 3600.0
+    # Vectors of recently stored memory texts, reused when a text is stored again (0: off).
+    memory_vector_cache_size: int = Field(default=4096, ge=0)
 
     # In-memory retrieval indexes (services/memory_index): per-process size cap and lifetime.
     memory_index_max_mb: int = 512

@@ -125,7 +125,7 @@ async def prepare_compiles(
     vectors: list[DraftVectors | None] = [None] * len(drafted)
     if runtime.embedder is not None and drafted:
         groups = [outcome.drafts for _, _, outcome in drafted]
-        vectors = list(await embed_draft_groups(runtime.embedder, groups))
+        vectors = list(await embed_draft_groups(runtime.embedder, groups, runtime.text_vectors))
     return {
         key: PreparedCompile(*key, [e.id for e in episodes], outcome, vector)
         for (key, episodes, outcome), vector in zip(drafted, vectors, strict=True)
@@ -177,7 +177,7 @@ async def _compile_locked(
     result = await runtime.compiler.compile([_as_input(e) for e in episodes])
     vectors = None
     if result.drafts and runtime.embedder is not None:
-        vectors = await embed_drafts(runtime.embedder, result.drafts)
+        vectors = await embed_drafts(runtime.embedder, result.drafts, runtime.text_vectors)
     ids = [e.id for e in episodes]
     return await _commit(
         session, runtime, PreparedCompile(tenant_id, subject_id, ids, result, vectors)

@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from statewave_server.services.compiler import Compiler, make_compiler
-from statewave_server.services.embeddings import EmbeddingProvider, build_embedding_provider
+from statewave_server.services.embeddings import (
+    EmbeddingProvider,
+    TextVectorCache,
+    build_embedding_provider,
+)
 from statewave_server.services.events import EventSink
 from statewave_server.services.llm import DEFAULT_API_BASE, LLMClient, LLMConfig
 from statewave_server.services.memory_index import MemoryIndexCache
@@ -22,6 +26,8 @@ class MemoryRuntime:
     embedder: EmbeddingProvider | None
     events: EventSink
     memory_index: MemoryIndexCache
+    # Vectors of recently stored memory texts (None: every text goes to the embedder).
+    text_vectors: TextVectorCache | None = None
 
 
 def _secret(value: object) -> str | None:
@@ -70,5 +76,10 @@ def build_runtime(settings: Settings) -> MemoryRuntime:
         memory_index=MemoryIndexCache(
             max_bytes=settings.memory_index_max_mb * 1024 * 1024,
             ttl_seconds=settings.memory_index_ttl_seconds,
+        ),
+        text_vectors=(
+            TextVectorCache(settings.memory_vector_cache_size)
+            if settings.memory_vector_cache_size
+            else None
         ),
     )

@@ -285,3 +285,30 @@ async def test_compile_where_memories_supersede_others_answers_200(
     ).json()
     statuses = {m["content"]: m["status"] for m in timeline["memories"]}
     assert statuses["We're on the Enterprise plan and exports fail"] == "superseded"
+
+
+async def test_a_text_another_subject_just_stored_reuses_its_vector(
+    api: httpx.AsyncClient, engine: AsyncEngine, local_runtime: MemoryRuntime
+) -> None:
+    """The compile keeps recent memory texts' vectors; a copy stores the same vector."""
+    headers, statement = {"X-Tenant-ID": "reuse"}, "We're on the Enterprise plan."
+    cache, embedder = local_runtime.text_vectors, local_runtime.embedder
+    assert cache is not None and embedder is not None
+    for subject in ("reuse-a", "reuse-b"):
+        batch = [_message(subject, "user", statement)]
+        await api.post("/v1/episodes/batch", json={"episodes": batch}, headers=headers)
+        compiled = await api.post(
+            "/v1/memories/compile", json={"subject_id": subject}, headers=headers
+        )
+        assert compiled.status_code == 200
+    async with engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                text(
+                    "SELECT content, count(*), count(DISTINCT embedding::text) FROM memories "
+                    "WHERE tenant_id = 'reuse' GROUP BY content"
+                )
+            )
+        ).all()
+    assert stored and all(copies == 2 and vectors == 1 for _, copies, vectors in stored)
+    assert all(cache.get(embedder.model, content) is not None for content, _, _ in stored)

@@ -30,6 +30,7 @@ from statewave_server.services.embeddings import (
     LiteLLMEmbeddingProvider,
     LocalMiniLMProvider,
     QueryEmbeddingCache,
+    TextVectorCache,
     TokenizerChecksumError,
     build_embedding_provider,
     hash_embedding,
@@ -443,3 +444,12 @@ async def test_litellm_call_has_a_hard_timeout(openai_stub: tuple[str, _StubStat
     with pytest.raises(EmbeddingError, match="timed out"):
         await provider.embed_query("slow")
     assert time.monotonic() - started < 2.0
+
+
+async def test_the_local_models_vectors_come_back_from_the_text_cache_unchanged(
+    minilm: LocalMiniLMProvider,
+) -> None:
+    cache = TextVectorCache(max_entries=4)
+    (vector,) = await minilm.embed_texts(["We're on the Pro plan"])
+    cache.put(minilm.model, "We're on the Pro plan", vector)
+    assert cache.get(minilm.model, "We're on the Pro plan") == vector

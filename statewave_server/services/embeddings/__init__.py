@@ -14,6 +14,7 @@ from statewave_server.services.embeddings.base import (
 from statewave_server.services.embeddings.cache import (
     CachedEmbeddingProvider,
     QueryEmbeddingCache,
+    TextVectorCache,
 )
 from statewave_server.services.embeddings.factory import (
     DEFAULT_PROVIDER,
@@ -40,6 +41,7 @@ __all__ = [
     "LiteLLMNotInstalled",
     "LocalMiniLMProvider",
     "QueryEmbeddingCache",
+    "TextVectorCache",
     "TokenizerChecksumError",
     "build_embedding_provider",
     "hash_embedding",

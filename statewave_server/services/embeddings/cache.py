@@ -13,6 +13,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from statewave_server.services.embeddings.base import EmbeddingProvider
 
 DEFAULT_MAX_ENTRIES = 1024
@@ -72,6 +75,44 @@ class QueryEmbeddingCache:
         """Drop every entry (e.g. after the provider configuration changed)."""
         with self._lock:
             self._entries.clear()
+
+
+class TextVectorCache:
+    """Vectors of texts recently embedded for memories, so a text stored again costs a
+    lookup instead of an inference: a fact many customers state ("We're on the Pro
+    plan"), a reply like "Thanks!", a fact restated in a later compile.
+
+    A bounded LRU keyed by ``(model, text)``. Vectors are kept as float32, the precision
+    memories store them at (the local model computes in float32, so its vectors come back
+    unchanged); about 1.6 kB an entry. Used by the compiles of one event loop: no lock.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be >= 1")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str], npt.NDArray[np.float32]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, model: str, text: str) -> list[float] | None:
+        """The vector of ``text`` under ``model`` (refreshing its LRU position), or None."""
+        key = (model, text)
+        vector = self._entries.get(key)
+        if vector is None:
+            return None
+        self._entries.move_to_end(key)
+        floats: list[float] = vector.tolist()
+        return floats
+
+    def put(self, model: str, text: str, vector: Sequence[float]) -> None:
+        """Store ``vector``; evicts the least recently used entry beyond ``max_entries``."""
+        key = (model, text)
+        self._entries[key] = np.asarray(vector, dtype=np.float32)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
 
 class CachedEmbeddingProvider:
