@@ -45,7 +45,8 @@ _WITHOUT_VECTOR = (
 
 
 async def insert_memories(session: AsyncSession, rows: Sequence[NewMemoryRow]) -> list[Memory]:
-    """Insert rows in one statement; the stored memories come back in input order.
+    """Insert rows (one prepared statement, executed for every row); the stored memories
+    come back in input order.
 
     They are built from what was sent, not read back with ``RETURNING``: hydrating the
     rows again cost more client CPU than the insert itself, a third of a compile's event
