@@ -116,7 +116,7 @@ async def measure(url: str, subjects: int, per_subject: int) -> dict[str, Any]:
     spent: defaultdict[str, float] = defaultdict(float)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://bench", timeout=60
+        transport=transport, base_url="http://localhost", timeout=60
     ) as client:
         episodes = episodes_for(names, per_subject, seed=2)
         for start in range(0, len(episodes), 100):
