@@ -39,11 +39,11 @@ class EpisodeInput:
     type: str = ""
     occurred_at: datetime | None = None
     session_id: str | None = None
+    #: The payload text (see ``episode_text``), rendered once: every compiler step reads it.
+    text: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def text(self) -> str:
-        """The payload text (see ``episode_text``)."""
-        return episode_text(self.payload)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", episode_text(self.payload))
 
     @property
     def time(self) -> datetime:
