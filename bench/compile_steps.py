@@ -10,6 +10,10 @@ instant answer, so what is left is everything but the model), one compile at a t
 Each step is timed with ``time.process_time()`` (this process's CPU, every thread: the
 heuristic compiler's thread included, PostgreSQL's not); the total includes the HTTP
 client side of the transport, which a real client pays in its own process.
+
+Each bench subject compiles once, so its supersede window is empty. A long-lived subject's
+is not: the supersede rule is also timed alone against ``CONFLICT_WINDOW`` (2,000) stored
+memories of the same workload and one compile's 69 new ones.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import inspect
 import json
 import random
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -36,6 +42,8 @@ from statewave_server.db import episodes as episode_repo
 from statewave_server.db import memories as memory_repo
 from statewave_server.db.engine import Database
 from statewave_server.services import compilation, draft_vectors
+from statewave_server.services.compiler import MemoryRecord, find_supersessions
+from statewave_server.services.compiler.drafts import EPISODE_SUMMARY, episode_text
 from statewave_server.services.runtime import build_runtime
 from statewave_server.settings import Settings
 
@@ -145,6 +153,31 @@ async def measure(url: str, subjects: int, per_subject: int) -> dict[str, Any]:
     }
 
 
+def supersede_rule_against_a_full_window(repeats: int = 10) -> dict[str, Any]:
+    """CPU of the supersede rule for 69 new memories against a full window of stored ones."""
+    window, new = compilation.CONFLICT_WINDOW, 69
+    names = [f"cust-{i}" for i in range((window + new) // 50 + 1)]
+    texts = [episode_text(e["payload"]) for e in episodes_for(names, 50, seed=2)]
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def record(minute: int, content: str) -> MemoryRecord:
+        at = start + timedelta(minutes=minute)
+        return MemoryRecord(uuid.uuid4(), EPISODE_SUMMARY, content, at, at)
+
+    stored = [record(i, text) for i, text in enumerate(texts[:window])]
+    compiled = [record(window + i, text) for i, text in enumerate(texts[window : window + new])]
+    find_supersessions(stored, compiled)  # warm-up
+    began = time.process_time()
+    for _ in range(repeats):
+        decided = find_supersessions(stored, compiled)
+    return {
+        "window": window,
+        "new_memories": new,
+        "cpu_ms": round((time.process_time() - began) / repeats * 1000, 1),
+        "supersessions": len(decided),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=60)
@@ -155,7 +188,8 @@ def main() -> None:
         url = pg.create_database("bench_compile_steps")
         common.migrate(url)
         measured = asyncio.run(measure(url, args.subjects, args.episodes_per_subject))
-    result = common.run_record("compile_steps", machine, **measured)
+    rule = supersede_rule_against_a_full_window()
+    result = common.run_record("compile_steps", machine, **measured, supersede_rule=rule)
     common.write_result("compile_steps", result)
     common.log(json.dumps(result, indent=2))
 

@@ -273,7 +273,9 @@ async def _supersede_older(
         limit=CONFLICT_WINDOW,
     )
     older = [MemoryRecord(*fields) for fields in candidates]
-    supersessions = find_supersessions(older, [_record(m) for m in new])
+    # Off the event loop: against a window of thousands of memories the rule takes tens
+    # of milliseconds of pure Python (bench/RESULTS.md).
+    supersessions = await asyncio.to_thread(find_supersessions, older, [_record(m) for m in new])
     await memory_repo.supersede(
         session,
         tenant_id=tenant_id,

@@ -61,7 +61,8 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     """Jaccard similarity; two empty sets are 0 (empty content never conflicts)."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)  # the union's size follows; building it would cost as much again
+    return shared / (len(a) + len(b) - shared)
 
 
 def conflicts(older: MemoryRecord, newer: MemoryRecord) -> bool:
@@ -115,12 +116,10 @@ def _resolve_group(group: Sequence[tuple[MemoryRecord, bool]]) -> Iterable[Super
     token_sets = [tokens(m.content) for m, _ in group]
     sizes = [len(t) for t in token_sets]
     threshold = threshold_for(group[0][0].kind) if group else DEFAULT_THRESHOLD
-    candidates = _candidates(token_sets, threshold)
-    for i, (older, older_is_new) in enumerate(group):
+    candidates = _candidates(token_sets, [is_new for _, is_new in group], threshold)
+    for i, (older, _) in enumerate(group):
         for j in candidates[i]:
-            newer, newer_is_new = group[j]
-            if not (older_is_new or newer_is_new):
-                continue  # two existing memories: settled by an earlier compile
+            newer, _ = group[j]
             if min(sizes[i], sizes[j]) < threshold * max(sizes[i], sizes[j]):
                 continue  # jaccard <= smaller / larger size < threshold: cannot conflict
             if jaccard(token_sets[i], token_sets[j]) >= threshold:
@@ -132,9 +131,13 @@ def _resolve_group(group: Sequence[tuple[MemoryRecord, bool]]) -> Iterable[Super
                 break
 
 
-def _candidates(token_sets: Sequence[frozenset[str]], threshold: float) -> list[list[int]]:
-    """Per set, the later sets (ascending) that can reach ``threshold`` with it; the rest
-    cannot, so comparing every pair (quadratic in the window) is not needed.
+def _candidates(
+    token_sets: Sequence[frozenset[str]], is_new: Sequence[bool], threshold: float
+) -> list[list[int]]:
+    """Per set, the later sets (ascending) that can reach ``threshold`` with it and are
+    not both existing (two existing memories were settled by an earlier compile); the
+    rest cannot, so a compile against a window of thousands of memories compares a few
+    pairs, not all of them.
 
     Prefix filtering: with each set's words ordered rarest first, a pair whose Jaccard
     similarity is at least ``t`` shares at least ``ceil(t * size)`` words of each set, so
@@ -142,6 +145,7 @@ def _candidates(token_sets: Sequence[frozenset[str]], threshold: float) -> list[
     frequency = Counter(word for words in token_sets for word in words)
     prefixes = []
     postings: dict[str, list[int]] = {}
+    new_postings: dict[str, list[int]] = {}
     for index, words in enumerate(token_sets):
         # The epsilon keeps a product that floating point rounds just past a whole
         # number from shortening the prefix; a longer prefix is only safer.
@@ -150,7 +154,16 @@ def _candidates(token_sets: Sequence[frozenset[str]], threshold: float) -> list[
         prefixes.append(prefix)
         for word in prefix:
             postings.setdefault(word, []).append(index)
+            if is_new[index]:
+                new_postings.setdefault(word, []).append(index)
     return [
-        sorted({j for word in prefix for j in postings[word] if j > index})
+        sorted(
+            {
+                j
+                for word in prefix
+                for j in (postings if is_new[index] else new_postings).get(word, ())
+                if j > index
+            }
+        )
         for index, prefix in enumerate(prefixes)
     ]
