@@ -54,7 +54,7 @@ async def insert_memories(session: AsyncSession, rows: Sequence[NewMemoryRow]) -
     ``now()``, the value the column's default would have given."""
     if not rows:
         return []
-    now = (await session.execute(select(func.now()))).scalar_one()
+    now = await _transaction_now(session)
     values = [attribute_values(row, now=now) for row in rows]
     await session.execute(insert(Memory), values)
     inserted = [Memory(**row) for row in values]
@@ -64,6 +64,12 @@ async def insert_memories(session: AsyncSession, rows: Sequence[NewMemoryRow]) -
     for (tenant_id, subject_id), ids in by_subject.items():
         await announce(session, tenant_id=tenant_id, subject_id=subject_id, ids=ids)
     return inserted
+
+
+async def _transaction_now(session: AsyncSession) -> datetime:
+    """``now()`` of the session's transaction: what a ``DEFAULT now()`` column gets."""
+    now: datetime = (await session.execute(select(func.now()))).scalar_one()
+    return now
 
 
 def _active(*, tenant_id: str, subject_id: str) -> Select[Memory]:
