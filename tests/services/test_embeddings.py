@@ -156,14 +156,15 @@ async def test_a_cancelled_call_gives_the_model_back(minilm: LocalMiniLMProvider
     assert time.perf_counter() - began < 2 * hundred
 
 
-async def test_close_fails_queued_calls_and_refuses_new_ones() -> None:
+@pytest.mark.parametrize("delay", [0.0, 0.02])  # while it is tokenized / once it is queued
+async def test_close_fails_queued_calls_and_refuses_new_ones(delay: float) -> None:
     provider = LocalMiniLMProvider(batch_size=2)
     provider.load()
-    queued = asyncio.ensure_future(provider.embed_texts([f"queued {i}" for i in range(200)]))
-    await asyncio.sleep(0.02)
+    queued = asyncio.ensure_future(provider.embed_texts([f"queued {i}" for i in range(2000)]))
+    await asyncio.sleep(delay)
     provider.close()
     with pytest.raises(EmbeddingError, match="closed"):
-        await queued
+        await asyncio.wait_for(queued, 30)  # fails, never strands the caller
     with pytest.raises(EmbeddingError, match="closed"):
         await provider.embed_texts(["after close"])
 

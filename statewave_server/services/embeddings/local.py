@@ -295,9 +295,12 @@ class LocalMiniLMProvider:
             for start in range(0, len(order), size)
         ]
         call.remaining = len(batches)
-        for number, batch in enumerate(batches, start=1):
-            work = functools.partial(self._encode, call, batch)
-            self._steps.put((call.rank, number, call, work))
+        with self._workers_lock:  # so a close() in between never strands these batches
+            if self._closed:
+                raise RuntimeError("the local embedding provider was closed")
+            for number, batch in enumerate(batches, start=1):
+                work = functools.partial(self._encode, call, batch)
+                self._steps.put((call.rank, number, call, work))
 
     def _encode(self, call: _Call, batch: _Batch) -> None:
         encoded = self._model().encode([tokens for _, tokens in batch]).tolist()
@@ -320,12 +323,12 @@ class LocalMiniLMProvider:
         with self._workers_lock:
             self._closed = True
             workers, self._workers = self._workers, []
-        while True:
-            try:
-                _rank, _number, call, _work = self._steps.get_nowait()
-            except queue.Empty:
-                break
-            if call is not None:
-                call.fail(RuntimeError("the local embedding provider was closed"))
+            while True:
+                try:
+                    _rank, _number, call, _work = self._steps.get_nowait()
+                except queue.Empty:
+                    break
+                if call is not None:
+                    call.fail(RuntimeError("the local embedding provider was closed"))
         for number, _worker in enumerate(workers):
             self._steps.put(((-1, number), 0, None, None))
