@@ -12,7 +12,7 @@ queue instead of oversubscribing the cores, and (c) each thread computes a whole
 its own. One session with two intra-op threads makes both wait for the slower at every
 operator, so on a 2-core machine that also runs the API and PostgreSQL the thread the
 scheduler takes away stalls the other. Batches of two sessions embed more texts per second
-and compile faster; one short query alone takes about 2 ms longer (bench/RESULTS.md).
+and compile faster; one short query alone takes about 1 ms longer (bench/RESULTS.md).
 """
 
 from __future__ import annotations
